@@ -1,0 +1,202 @@
+"""The JSON API (v1). Paths and shapes are a public contract: change them only additively.
+
+Errors are always {"error": code, "message": text, "details"?: {...}} with the right status.
+Session authentication; unsafe requests carry Django's CSRF token in X-CSRFToken.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.shortcuts import render
+from django.utils.http import http_date
+from django.views.csrf import csrf_failure as default_csrf_failure
+
+from . import services
+from .forms import GenerateForm
+from .models import Image, Task
+
+IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
+
+
+def error(status: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
+    body: dict = {"error": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JsonResponse(body, status=status)
+
+
+def api_view(*methods: str) -> Callable:
+    """Signed-in JSON endpoints: 401 and 405 as JSON instead of redirects and empty bodies."""
+
+    def decorator(view: Callable) -> Callable:
+        @login_not_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return error(401, "not_authenticated", "Sign in to use the API.")
+            if request.method not in methods:
+                response = error(405, "method_not_allowed", f"Use {' or '.join(methods)} here.")
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _isoformat(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def task_json(task: Task) -> dict:
+    return {
+        "task_id": str(task.pk),
+        "status": task.status,
+        "progress": task.progress,
+        "prompt": task.prompt,
+        "negative_prompt": task.negative_prompt,
+        "provider": task.provider,
+        "model": task.model,
+        "width": task.width,
+        "height": task.height,
+        "num_images": task.num_images,
+        "seed": task.seed,
+        "images": [
+            {
+                "image_id": str(image.pk),
+                "url": image.url,
+                "thumbnail_url": image.thumbnail_url,
+                "width": image.width,
+                "height": image.height,
+                "file_size": image.bytes,
+                "seed": image.seed,
+            }
+            for image in task.ordered_images
+        ],
+        "error": {"code": task.error_code, "message": task.error_message} if task.status == Task.Status.FAILED else None,
+        "created_at": _isoformat(task.created_at),
+        "started_at": _isoformat(task.started_at),
+        "completed_at": _isoformat(task.finished_at),
+    }
+
+
+JSON_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "prompt": (str,),
+    "negative_prompt": (str,),
+    "provider": (str,),
+    "model": (str,),
+    "width": (int,),
+    "height": (int,),
+    "num_images": (int,),
+    "steps": (int,),
+    "scale": (int, float),
+    "seed": (int,),
+}
+
+
+def _json_form_data(body: dict) -> tuple[dict, dict]:
+    """Type-check JSON values before the form sees them (no `true` posing as 1)."""
+    data, details = {}, {}
+    for field, types in JSON_FIELD_TYPES.items():
+        if field not in body or body[field] is None:
+            continue
+        value = body[field]
+        if isinstance(value, bool) or not isinstance(value, types):
+            expected = "a string" if types == (str,) else "a number" if float in types else "a whole number"
+            details[field] = [f"Expected {expected}."]
+        else:
+            data[field] = value
+    return data, details
+
+
+@api_view("POST")
+def generate(request: HttpRequest) -> JsonResponse:
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return error(400, "validation_error", "The request body is not valid JSON.", {"body": ["Send a JSON object."]})
+    if not isinstance(body, dict):
+        return error(400, "validation_error", "The request body must be a JSON object.", {"body": ["Send a JSON object."]})
+    data, details = _json_form_data(body)
+    form = GenerateForm(data)
+    if details or not form.is_valid():
+        details = {**{field: list(messages) for field, messages in form.errors.items()}, **details}
+        return error(400, "validation_error", "Some fields are not valid.", details)
+    task = services.create_task(request.user, form.task_settings())
+    return JsonResponse(
+        {"task_id": str(task.pk), "status": task.status, "created_at": _isoformat(task.created_at)}, status=201
+    )
+
+
+@api_view("GET")
+def task_detail(request: HttpRequest, task_id: str) -> JsonResponse:
+    task = Task.objects.filter(pk=task_id, owner=request.user).prefetch_related("images").first()
+    if task is None:
+        return error(404, "not_found", "No such task.")
+    return JsonResponse(task_json(task))
+
+
+def _image_for(request: HttpRequest, image_id: str) -> Image | None:
+    """The owner's image; staff who may view images in the admin see any."""
+    images = Image.objects.all()
+    if not request.user.has_perm("generator.view_image"):
+        images = images.filter(owner=request.user)
+    return images.filter(pk=image_id).first()
+
+
+def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpResponse:
+    image = _image_for(request, image_id)
+    if image is None:
+        return error(404, "not_found", "No such image.")
+    etag = f'"{image.pk}-{"t" if thumbnail else "o"}"'
+    if request.headers.get("If-None-Match") == etag:
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        stored = image.thumbnail if thumbnail else image.file
+        try:
+            handle = stored.open("rb")
+        except (FileNotFoundError, ValueError):
+            return error(404, "not_found", "The image file is missing.")
+        response = FileResponse(
+            handle,
+            content_type="image/webp" if thumbnail else image.mime,
+            as_attachment=not thumbnail and "download" in request.GET,
+            filename=f"atelier-{image.pk}.png",
+        )
+    response["ETag"] = etag
+    response["Cache-Control"] = IMMUTABLE_CACHE
+    response["Last-Modified"] = http_date(image.created_at.timestamp())
+    return response
+
+
+@api_view("GET")
+def image_file(request: HttpRequest, image_id: str) -> HttpResponse:
+    return _serve(request, image_id, thumbnail=False)
+
+
+@api_view("GET")
+def image_thumbnail(request: HttpRequest, image_id: str) -> HttpResponse:
+    return _serve(request, image_id, thumbnail=True)
+
+
+@login_not_required
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return error(403, "csrf_failed", "Send Django's CSRF token in the X-CSRFToken header.")
+    return default_csrf_failure(request, reason)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return error(404, "not_found", "No such endpoint or object.")
+    return render(request, "404.html", status=404)

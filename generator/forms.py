@@ -1,0 +1,145 @@
+"""The generation form: the same validation serves the create page and the JSON API."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+
+from .providers import enabled_providers
+from .services import TaskSettings
+
+MAX_PROMPT_LENGTH = 2000
+MAX_SEED = 2**32 - 1
+SIZE_PRESETS: list[tuple[str, str]] = [
+    ("1024x1024", "Square 1024×1024"),
+    ("512x512", "Square 512×512"),
+    ("768x768", "Square 768×768"),
+    ("1152x864", "Landscape 4:3 1152×864"),
+    ("864x1152", "Portrait 3:4 864×1152"),
+    ("1280x720", "Wide 16:9 1280×720"),
+    ("720x1280", "Tall 9:16 720×1280"),
+]
+SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[x×*]\s*(\d{1,5})\s*$")
+
+
+def provider_choices() -> list[tuple[str, str]]:
+    return [(name, provider.label) for name, provider in enabled_providers().items()]
+
+
+def model_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Grouped choices for the page's provider/model select: value "provider:model"."""
+    return [
+        (provider.label, [(f"{name}:{m.id}", m.label) for m in provider.models()])
+        for name, provider in enabled_providers().items()
+    ]
+
+
+class GenerateForm(forms.Form):
+    prompt = forms.CharField(
+        max_length=MAX_PROMPT_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "A lighthouse on a cliff at dawn, oil painting"}),
+    )
+    negative_prompt = forms.CharField(
+        required=False,
+        max_length=MAX_PROMPT_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What to leave out (optional)"}),
+    )
+    provider = forms.CharField(required=False)
+    model = forms.CharField(required=False, max_length=128)
+    size = forms.ChoiceField(required=False, choices=SIZE_PRESETS, initial="1024x1024")
+    width = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+    height = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+    num_images = forms.IntegerField(
+        label="Images", min_value=1, max_value=4, initial=1, required=False,
+        error_messages={"min_value": "Choose between 1 and 4 images.", "max_value": "Choose between 1 and 4 images."},
+    )
+    steps = forms.IntegerField(required=False, min_value=1, max_value=150)
+    scale = forms.FloatField(label="Guidance scale", required=False, min_value=0, max_value=30)
+    seed = forms.IntegerField(
+        required=False,
+        min_value=-1,
+        max_value=MAX_SEED,
+        error_messages={
+            "invalid": "Enter a whole number for the seed, or choose random.",
+            "min_value": f"The seed must be between 0 and {MAX_SEED}.",
+            "max_value": f"The seed must be between 0 and {MAX_SEED}.",
+        },
+    )
+    random_seed = forms.BooleanField(required=False, initial=True, label="Random seed")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["prompt"].error_messages.update(
+            {
+                "required": "Describe the picture you want.",
+                "max_length": f"Keep the prompt under {MAX_PROMPT_LENGTH} characters.",
+            }
+        )
+
+    def clean_prompt(self) -> str:
+        prompt = self.cleaned_data["prompt"].strip()
+        if not prompt:
+            raise forms.ValidationError("Describe the picture you want.")
+        return prompt
+
+    def clean(self) -> dict:
+        data = super().clean()
+        self._clean_provider_and_model(data)
+        self._clean_size(data)
+        if data.get("num_images") is None and "num_images" not in self.errors:
+            data["num_images"] = 1
+        if data.get("random_seed") or data.get("seed") == -1:
+            data["seed"] = None
+        return data
+
+    def _clean_provider_and_model(self, data: dict) -> None:
+        providers = enabled_providers()
+        name, model = data.get("provider") or "", data.get("model") or ""
+        if ":" in model and not name:  # the page's combined "provider:model" select
+            name, model = model.split(":", 1)
+        name = name or next(iter(providers), "")
+        provider = providers.get(name)
+        if provider is None:
+            self.add_error("provider", f"Unknown provider “{name}”. Choose one of: {', '.join(providers) or 'none'}.")
+            return
+        models = {m.id: m for m in provider.models()}
+        model = model or next(iter(models))
+        if model not in models:
+            self.add_error("model", f"{provider.label} has no model “{model}”. Choose one of: {', '.join(models)}.")
+            return
+        data["provider"], data["model"] = name, model
+        self.model_info = models[model]
+
+    def _clean_size(self, data: dict) -> None:
+        width, height = data.get("width"), data.get("height")
+        if "width" in self.errors or "height" in self.errors:
+            return
+        if width is None and height is None:
+            width, height = (int(v) for v in (data.get("size") or "1024x1024").split("x"))
+        elif width is None or height is None:
+            self.add_error("width" if width is None else "height", "Give both width and height.")
+            return
+        data["width"], data["height"] = width, height
+        model_info = getattr(self, "model_info", None)
+        if model_info is None:
+            return
+        if problem := model_info.size_error(width, height):
+            self.add_error("width", problem)
+        elif data.get("num_images") and data["num_images"] > model_info.max_images:
+            self.add_error("num_images", f"{model_info.label} makes at most {model_info.max_images} images at once.")
+
+    def task_settings(self) -> TaskSettings:
+        data = self.cleaned_data
+        return TaskSettings(
+            prompt=data["prompt"],
+            negative_prompt=data.get("negative_prompt") or "",
+            provider=data["provider"],
+            model=data["model"],
+            width=data["width"],
+            height=data["height"],
+            num_images=data["num_images"],
+            steps=data.get("steps"),
+            guidance_scale=data.get("scale"),
+            seed=data.get("seed"),
+        )

@@ -1,0 +1,217 @@
+"""Task, Image and Tag: the data Atelier keeps for every person.
+
+Models change only their own rows (verbs below); anything that touches a provider,
+files or several models lives in generator.services.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Coalesce, Lower
+from django.urls import reverse
+from django.utils import timezone
+
+ACTIVE_STATUSES = ("pending", "processing", "retrying")
+CLAIMABLE_STATUSES = ("pending", "retrying")
+CANCELABLE_STATUSES = ("pending", "retrying")
+
+
+class Task(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Generating"
+        RETRYING = "retrying", "Retrying"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=128)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True, default="")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    num_images = models.PositiveSmallIntegerField(default=1)
+    steps = models.PositiveSmallIntegerField(null=True, blank=True)
+    guidance_scale = models.FloatField(null=True, blank=True)
+    seed = models.BigIntegerField(null=True, blank=True, help_text="Empty means a random seed.")
+    progress = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    provider_request_id = models.CharField(max_length=128, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # history page and API task list: a person's tasks, newest first
+            models.Index(fields=["owner", "-created_at"], name="task_owner_created"),
+            # active-task count per person and the create page's running cards
+            models.Index(fields=["owner", "status"], name="task_owner_status"),
+            # the sweeper: tasks stuck in a status since a time
+            models.Index(fields=["status", "started_at"], name="task_status_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prompt[:40]} ({self.get_status_display()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("generator:task_detail", args=[self.pk])
+
+    # --- read-only properties -----------------------------------------------------------
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_cancelable(self) -> bool:
+        return self.status in CANCELABLE_STATUSES
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def ordered_images(self) -> list[Image]:
+        """Images in the order the provider made them (works with prefetch_related)."""
+        return sorted(self.images.all(), key=lambda image: image.index)
+
+    @property
+    def size_label(self) -> str:
+        return f"{self.width}×{self.height}"
+
+    # --- verbs: each changes only this row, conditionally, and says whether it did ------
+
+    def claim(self) -> bool:
+        """Move pending/retrying → processing; False when another delivery got it first."""
+        now = timezone.now()
+        claimed = Task.objects.filter(pk=self.pk, status__in=CLAIMABLE_STATUSES).update(
+            status=self.Status.PROCESSING,
+            started_at=Coalesce("started_at", models.Value(now)),
+            attempts=models.F("attempts") + 1,
+            error_code="",
+            error_message="",
+        )
+        if claimed:
+            self.refresh_from_db()
+        return bool(claimed)
+
+    def set_progress(self, percent: int) -> None:
+        percent = max(0, min(100, int(percent)))
+        Task.objects.filter(pk=self.pk, status=self.Status.PROCESSING).update(progress=percent)
+        self.progress = percent
+
+    def mark_retrying(self, code: str, message: str) -> bool:
+        updated = Task.objects.filter(pk=self.pk, status=self.Status.PROCESSING).update(
+            status=self.Status.RETRYING, error_code=code, error_message=message
+        )
+        if updated:
+            self.status, self.error_code, self.error_message = self.Status.RETRYING, code, message
+        return bool(updated)
+
+    def mark_failed(self, code: str, message: str) -> bool:
+        updated = Task.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).update(
+            status=self.Status.FAILED,
+            error_code=code,
+            error_message=message,
+            finished_at=timezone.now(),
+        )
+        if updated:
+            self.refresh_from_db()
+        return bool(updated)
+
+    def mark_completed(self) -> bool:
+        updated = Task.objects.filter(pk=self.pk, status=self.Status.PROCESSING).update(
+            status=self.Status.COMPLETED,
+            progress=100,
+            error_code="",
+            error_message="",
+            finished_at=timezone.now(),
+        )
+        if updated:
+            self.refresh_from_db()
+        return bool(updated)
+
+    def cancel(self) -> bool:
+        updated = Task.objects.filter(pk=self.pk, status__in=CANCELABLE_STATUSES).update(
+            status=self.Status.CANCELED, finished_at=timezone.now()
+        )
+        if updated:
+            self.refresh_from_db()
+        return bool(updated)
+
+
+def original_upload_to(image: Image, filename: str) -> str:
+    return f"images/{image.owner_id}/{image.created_at:%Y/%m}/{image.pk}.png"
+
+
+def thumbnail_upload_to(image: Image, filename: str) -> str:
+    return f"thumbs/{image.owner_id}/{image.created_at:%Y/%m}/{image.pk}.webp"
+
+
+class Image(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="images")
+    # Denormalised from the task so gallery queries need no join.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveSmallIntegerField(default=0, help_text="Position within its task.")
+    file = models.FileField(upload_to=original_upload_to, max_length=255)
+    thumbnail = models.FileField(upload_to=thumbnail_upload_to, max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bytes = models.PositiveBigIntegerField()
+    mime = models.CharField(max_length=32, default="image/png")
+    seed = models.BigIntegerField(null=True, blank=True)
+    is_favorite = models.BooleanField(default=False)
+    tags = models.ManyToManyField("Tag", related_name="images", blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # gallery: a person's images, newest first (keyset on created_at, id)
+            models.Index(fields=["owner", "-created_at", "-id"], name="image_owner_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Image {self.pk}"
+
+    @property
+    def url(self) -> str:
+        return reverse("api:image_file", args=[self.pk])
+
+    @property
+    def thumbnail_url(self) -> str:
+        return reverse("api:image_thumbnail", args=[self.pk])
+
+    @property
+    def download_url(self) -> str:
+        return f"{self.url}?download=1"
+
+
+class Tag(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=50)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "owner", name="tag_unique_name_per_owner_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,119 @@
+"""The offline provider: deterministic sketches drawn with Pillow, no network, not AI.
+
+Same prompt, negative prompt, seed, size and model give the same PNG bytes; different
+prompts get a different palette and composition, so they are told apart at a glance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import textwrap
+import time
+
+from PIL import Image, ImageDraw, ImageFont
+
+from .base import GeneratedImage, GenerationRequest, ModelInfo, ProgressCallback
+
+MAX_SEED = 2**32 - 1
+
+
+class OfflineProvider:
+    name = "offline"
+    label = "Offline sketch"
+    is_sketch = True
+
+    def __init__(self, *, name: str = "offline", delay_seconds: float = 0.0) -> None:
+        self.name = name
+        self.delay_seconds = delay_seconds
+
+    @classmethod
+    def from_settings(cls, settings, name: str = "offline") -> OfflineProvider | None:
+        if not settings.OFFLINE_PROVIDER:
+            return None
+        return cls(name=name, delay_seconds=settings.OFFLINE_DELAY_SECONDS)
+
+    def models(self) -> list[ModelInfo]:
+        return [
+            ModelInfo(id="sketch-v1", label="Offline sketch (not AI)", min_size=64, max_size=2048),
+        ]
+
+    def check(self) -> None:
+        return None
+
+    def generate(
+        self, request: GenerationRequest, progress: ProgressCallback | None = None
+    ) -> list[GeneratedImage]:
+        base_seed = request.seed if request.seed is not None else random.SystemRandom().randint(0, MAX_SEED)
+        results = []
+        for index in range(request.num_images):
+            seed = (base_seed + index) % (MAX_SEED + 1)
+            if self.delay_seconds:
+                time.sleep(self.delay_seconds / request.num_images)
+            results.append(GeneratedImage(data=draw_sketch(request, seed), seed=seed))
+            if progress:
+                progress(int(100 * (index + 1) / request.num_images))
+        return results
+
+
+def _digest(*parts: object) -> bytes:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+
+
+def _palette(prompt: str) -> list[tuple[int, int, int]]:
+    digest = _digest("palette", prompt.strip().lower())
+    return [tuple(digest[i : i + 3]) for i in range(0, 24, 3)]  # type: ignore[misc]
+
+
+def draw_sketch(request: GenerationRequest, seed: int) -> bytes:
+    width, height = request.width, request.height
+    rng = random.Random(_digest(request.prompt, request.negative_prompt, request.model, seed, width, height))
+    palette = _palette(request.prompt)
+
+    gradient = Image.linear_gradient("L").rotate(rng.choice([0, 45, 90, 135]), expand=False)
+    mask = gradient.resize((width, height))
+    canvas = Image.composite(
+        Image.new("RGB", (width, height), palette[0]), Image.new("RGB", (width, height), palette[1]), mask
+    )
+
+    layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    shortest = min(width, height)
+    for _ in range(12 + len(request.prompt.split()) % 12):
+        color = (*rng.choice(palette[2:]), rng.randint(90, 200))
+        x, y = rng.uniform(0, width), rng.uniform(0, height)
+        r = rng.uniform(0.04, 0.25) * shortest
+        shape = rng.choice(("circle", "square", "triangle", "line"))
+        if shape == "circle":
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=color)
+        elif shape == "square":
+            draw.rectangle((x - r, y - r, x + r, y + r), fill=color)
+        elif shape == "triangle":
+            draw.polygon([(x, y - r), (x - r, y + r), (x + r, y + r)], fill=color)
+        else:
+            draw.line((x, y, rng.uniform(0, width), rng.uniform(0, height)), fill=color, width=max(2, shortest // 80))
+    canvas.paste(layer, (0, 0), layer)
+
+    _caption(canvas, request.prompt, seed)
+    out = io.BytesIO()
+    canvas.save(out, "PNG", compress_level=3)
+    return out.getvalue()
+
+
+def _caption(canvas: Image.Image, prompt: str, seed: int) -> None:
+    width, height = canvas.size
+    size = max(10, min(width, height) // 24)
+    font = ImageFont.load_default(size=size)
+    small = ImageFont.load_default(size=max(8, size * 2 // 3))
+    wrap = max(8, int(width / (size * 0.55)))
+    lines = textwrap.wrap(prompt, wrap)[:3] or [""]
+    band_height = int(size * 1.3 * len(lines) + size * 1.6)
+    band = Image.new("RGBA", (width, band_height), (0, 0, 0, 150))
+    canvas.paste(band, (0, height - band_height), band)
+    draw = ImageDraw.Draw(canvas)
+    top = height - band_height + size // 3
+    for line in lines:
+        draw.text((size // 2, top), line, font=font, fill=(255, 255, 255))
+        top += int(size * 1.3)
+    draw.text((size // 2, top), f"offline sketch · seed {seed}", font=small, fill=(220, 220, 220))

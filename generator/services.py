@@ -1,0 +1,223 @@
+"""Orchestration: creating tasks, running them through a provider, storing images.
+
+Views, the API, jobs and management commands all call these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from . import imaging
+from .models import Image, Task
+from .providers import (
+    GeneratedImage,
+    GenerationRequest,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+    get_provider,
+)
+
+logger = logging.getLogger(__name__)
+
+MESSAGES = {
+    "provider_unavailable": "This provider is no longer configured. Pick another one and try again.",
+    "invalid_image": "The provider returned an image Atelier could not read.",
+    "internal_error": "Something went wrong while generating. Please try again.",
+    "timeout": "Generation took longer than the time limit and was stopped. Please try again.",
+}
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Validated generation settings, as the form's cleaned_data provides them."""
+
+    prompt: str
+    provider: str
+    model: str
+    width: int
+    height: int
+    num_images: int = 1
+    negative_prompt: str = ""
+    steps: int | None = None
+    guidance_scale: float | None = None
+    seed: int | None = None
+
+
+def create_task(owner: AbstractBaseUser, task_settings: TaskSettings) -> Task:
+    """Create a pending task and enqueue it once the transaction commits."""
+    with transaction.atomic():
+        task = Task.objects.create(owner=owner, **task_settings.__dict__)
+        transaction.on_commit(partial(enqueue, task))
+    logger.info("task %s created provider=%s model=%s", task.pk, task.provider, task.model)
+    return task
+
+
+def enqueue(task: Task) -> None:
+    async_task("generator.jobs.run_task", str(task.pk), task_name=f"generate-{task.pk}")
+
+
+def run_task(task_id: str) -> Task | None:
+    """Run one task to a final state. A second delivery of the same task does nothing."""
+    task = Task.objects.filter(pk=task_id).first()
+    if task is None or not task.claim():
+        logger.info("task %s not claimable; skipped", task_id)
+        return task
+    logger.info("task %s processing attempt=%s", task.pk, task.attempts)
+    while True:
+        try:
+            images = _generate(task)
+            _store_images(task, images)
+        except TransientProviderError as error:
+            if task.attempts >= settings.PROVIDER_MAX_ATTEMPTS:
+                _fail(task, error.code, error.message, error.request_id)
+                return task
+            if not _wait_and_reclaim(task, error):
+                return task
+        except ProviderError as error:
+            _fail(task, error.code, error.message, error.request_id)
+            return task
+        except imaging.InvalidImage as error:
+            _fail(task, "invalid_image", str(error))
+            return task
+        except Exception:
+            logger.exception("task %s failed with an unexpected error", task.pk)
+            _fail(task, "internal_error", MESSAGES["internal_error"])
+            return task
+        else:
+            return task
+
+
+def _generate(task: Task) -> list[GeneratedImage]:
+    provider = get_provider(task.provider)
+    if provider is None:
+        raise PermanentProviderError("provider_unavailable", MESSAGES["provider_unavailable"])
+    task.set_progress(10)
+    request = GenerationRequest(
+        prompt=task.prompt,
+        negative_prompt=task.negative_prompt,
+        model=task.model,
+        width=task.width,
+        height=task.height,
+        num_images=task.num_images,
+        steps=task.steps,
+        guidance_scale=task.guidance_scale,
+        seed=task.seed,
+    )
+    images = provider.generate(request, progress=lambda p: task.set_progress(10 + p * 70 // 100))
+    if not images:
+        raise PermanentProviderError("empty_result", "The provider returned no images.")
+    return images
+
+
+def _wait_and_reclaim(task: Task, error: TransientProviderError) -> bool:
+    """Back off after a transient error, then take the task again unless it was canceled."""
+    delay = settings.PROVIDER_RETRY_BACKOFF_SECONDS * 2 ** (task.attempts - 1)
+    message = f"{error.message} Trying again in {delay:g} s (attempt {task.attempts + 1} of {settings.PROVIDER_MAX_ATTEMPTS})."
+    task.mark_retrying(error.code, message)
+    logger.info("task %s retrying in %ss code=%s", task.pk, delay, error.code)
+    time.sleep(delay)
+    return task.claim()
+
+
+def _fail(task: Task, code: str, message: str, request_id: str = "") -> None:
+    if request_id:
+        Task.objects.filter(pk=task.pk).update(provider_request_id=request_id[:128])
+    task.mark_failed(code, message)
+    logger.info("task %s failed code=%s", task.pk, code)
+
+
+def _store_images(task: Task, results: list[GeneratedImage]) -> list[Image]:
+    """Write files first, then all rows in one transaction; remove the files on failure."""
+    if any(result.data is None for result in results):
+        raise PermanentProviderError("invalid_image", "The provider returned a link instead of image data.")
+    task.set_progress(85)
+    written: list[str] = []
+    images: list[Image] = []
+    try:
+        for index, result in enumerate(results):
+            image = Image(task=task, owner_id=task.owner_id, index=index, seed=result.seed, created_at=timezone.now())
+            stored = imaging.as_png_with_metadata(result.data, _png_texts(task, image))
+            image.width, image.height, image.bytes = stored.width, stored.height, len(stored.png)
+            image.file.save("original.png", ContentFile(stored.png), save=False)
+            written.append(image.file.name)
+            thumbnail = imaging.make_thumbnail(stored.png, settings.THUMBNAIL_SIZE)
+            image.thumbnail.save("thumbnail.webp", ContentFile(thumbnail), save=False)
+            written.append(image.thumbnail.name)
+            images.append(image)
+        with transaction.atomic():
+            Image.objects.bulk_create(images)
+            if not task.mark_completed():
+                # Canceled or failed meanwhile: keep nothing half-done.
+                raise _Superseded
+    except _Superseded:
+        delete_files(written)
+        return []
+    except BaseException:
+        delete_files(written)
+        raise
+    logger.info("task %s completed images=%s", task.pk, len(images))
+    return images
+
+
+class _Superseded(Exception):
+    pass
+
+
+def _png_texts(task: Task, image: Image) -> dict[str, str]:
+    parameters = imaging.a1111_parameters(
+        prompt=task.prompt,
+        negative_prompt=task.negative_prompt,
+        steps=task.steps,
+        guidance_scale=task.guidance_scale,
+        seed=image.seed,
+        width=task.width,
+        height=task.height,
+        model=task.model,
+        provider=task.provider,
+        version=settings.ATELIER_VERSION,
+    )
+    metadata = {
+        "app": "atelier",
+        "version": settings.ATELIER_VERSION,
+        "task_id": str(task.pk),
+        "image_id": str(image.pk),
+        "provider": task.provider,
+        "model": task.model,
+        "prompt": task.prompt,
+        "negative_prompt": task.negative_prompt,
+        "width": task.width,
+        "height": task.height,
+        "steps": task.steps,
+        "guidance_scale": task.guidance_scale,
+        "seed": image.seed,
+        "created_at": image.created_at.isoformat(),
+    }
+    return {"parameters": parameters, "atelier": json.dumps(metadata, ensure_ascii=False)}
+
+
+def delete_files(names: list[str]) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.warning("could not delete stored file %s", name)
+
+
+def fail_timed_out(task_id: str) -> None:
+    """django-q2 stopped the task at its time limit: end it with a readable reason."""
+    task = Task.objects.filter(pk=task_id).first()
+    if task is not None:
+        task.mark_failed("timeout", MESSAGES["timeout"])

@@ -1,0 +1,100 @@
+"""Pages: create, task card (polled), task detail, gallery, history. Thin by design."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
+from django_htmx.middleware import HtmxDetails
+
+from . import services
+from .forms import GenerateForm, model_choices
+from .models import ACTIVE_STATUSES, Image, Task
+
+RECENT_TASKS_ON_CREATE = 8
+GALLERY_PAGE_SIZE = 48
+HISTORY_PAGE_SIZE = 25
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    user: AbstractBaseUser
+    htmx: HtmxDetails
+
+
+def get_owned_or_404(model: type[Task] | type[Image], request: HttpRequest, pk: object):
+    """Another person's object is indistinguishable from a missing one."""
+    return get_object_or_404(model, pk=pk, owner=request.user)
+
+
+def _recent_tasks(request: AuthenticatedHttpRequest):
+    return Task.objects.filter(owner=request.user).prefetch_related("images")[:RECENT_TASKS_ON_CREATE]
+
+
+@require_http_methods(["GET", "POST"])
+def create(request: AuthenticatedHttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = GenerateForm(request.POST)
+        if form.is_valid():
+            task = services.create_task(request.user, form.task_settings())
+            if request.htmx:
+                return render(request, "generator/_task_card.html", {"task": task}, status=201)
+            return redirect("generator:create")
+        if request.htmx:
+            response = render(request, "generator/_generate_form.html", _form_context(form))
+            return reswap(retarget(response, "#generate-form"), "outerHTML")
+    else:
+        form = GenerateForm(initial=_initial_from_query(request))
+    context = {**_form_context(form), "tasks": _recent_tasks(request)}
+    context["any_active"] = any(task.is_active for task in context["tasks"])
+    return render(request, "generator/create.html", context, status=400 if form.errors else 200)
+
+
+def _form_context(form: GenerateForm) -> dict:
+    return {"form": form, "model_choices": model_choices()}
+
+
+def _initial_from_query(request: HttpRequest) -> dict:
+    keys = ("prompt", "negative_prompt", "model", "size", "num_images", "seed")
+    initial = {key: request.GET[key] for key in keys if request.GET.get(key)}
+    if "seed" in initial:
+        initial["random_seed"] = False
+    return initial
+
+
+@require_GET
+def task_card(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    task = get_owned_or_404(Task, request, task_id)
+    return render(request, "generator/_task_card.html", {"task": task})
+
+
+@require_GET
+def task_detail(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    task = get_owned_or_404(Task, request, task_id)
+    return render(request, "generator/task_detail.html", {"task": task, "any_active": task.is_active})
+
+
+@require_POST
+def task_cancel(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    task = get_owned_or_404(Task, request, task_id)
+    task.cancel()
+    if request.htmx:
+        return render(request, "generator/_task_card.html", {"task": task})
+    return redirect(request.POST.get("next") or task.get_absolute_url())
+
+
+@require_GET
+def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
+    images = Image.objects.filter(owner=request.user).select_related("task")
+    page = Paginator(images, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "generator/gallery.html", {"page": page})
+
+
+@require_GET
+def history(request: AuthenticatedHttpRequest) -> HttpResponse:
+    tasks = Task.objects.filter(owner=request.user).prefetch_related("images")
+    page = Paginator(tasks, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    any_active = any(task.status in ACTIVE_STATUSES for task in page)
+    return render(request, "generator/history.html", {"page": page, "any_active": any_active})
