@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from generator import providers
+from generator.models import Task
+from generator.services import run_task
+
+from .factories import TaskFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def fresh_providers():
+    providers.reset_cache()
+    yield
+    providers.reset_cache()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory()
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def auth_client(user) -> Client:
+    return client_for(user)
+
+
+@pytest.fixture
+def other_client(other_user) -> Client:
+    return client_for(other_user)
+
+
+@pytest.fixture
+def completed_task(user) -> Task:
+    task = TaskFactory(owner=user, num_images=2)
+    run_task(str(task.pk))
+    task.refresh_from_db()
+    assert task.status == Task.Status.COMPLETED
+    return task

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from generator.models import Task
+
+from .factories import TaskFactory
+
+PAGES = ["generator:create", "generator:gallery", "generator:history"]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_signed_out_visitors_are_sent_to_sign_in(client, db, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_the_create_page_offers_the_offline_sketch(auth_client):
+    response = auth_client.get(reverse("generator:create"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'value="offline:sketch-v1"' in html
+    assert "Offline sketch (not AI)" in html
+    assert "Nothing yet" in html
+
+
+def test_submitting_without_javascript_creates_the_task_and_shows_it(
+    auth_client, user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):  # the worker runs inline in tests
+        response = auth_client.post(
+            reverse("generator:create"),
+            {"prompt": "a quiet harbour", "model": "offline:sketch-v1", "size": "512x512", "num_images": "2", "random_seed": "on"},
+        )
+    assert response.status_code == 302
+    response = auth_client.get(response["Location"])
+    task = Task.objects.get(owner=user)
+    assert (task.prompt, task.width, task.height, task.num_images, task.seed) == ("a quiet harbour", 512, 512, 2, None)
+    assert task.status == Task.Status.COMPLETED
+    html = response.content.decode()
+    assert f'id="task-{task.pk}"' in html
+    assert all(image.thumbnail_url in html for image in task.images.all())
+    assert html.count("offline sketch") >= 1
+
+
+def test_submitting_with_htmx_returns_just_the_task_card(auth_client, user):
+    response = auth_client.post(
+        reverse("generator:create"),
+        {"prompt": "a quiet harbour", "model": "offline:sketch-v1", "size": "512x512", "num_images": "1", "seed": "77"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 201
+    html = response.content.decode()
+    assert html.lstrip().startswith("<article") and "<html" not in html
+    assert Task.objects.get(owner=user).seed == 77
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"prompt": ""}, "prompt", "Describe the picture you want."),
+        ({"prompt": "   "}, "prompt", "Describe the picture you want."),
+        ({"prompt": "x" * 5000}, "prompt", "Keep the prompt under 2000 characters."),
+        ({"size": "99999x1"}, "size", "Select a valid choice."),
+        ({"num_images": "0"}, "num_images", "Choose between 1 and 4 images."),
+        ({"num_images": "9"}, "num_images", "Choose between 1 and 4 images."),
+        ({"seed": "abc", "random_seed": ""}, "seed", "Enter a whole number for the seed, or choose random."),
+        ({"model": "nope:model"}, "provider", "Unknown provider “nope”."),
+        ({"model": "offline:dall-e"}, "model", "has no model “dall-e”"),
+    ],
+)
+def test_bad_input_gets_a_clear_error_in_place_and_creates_nothing(auth_client, data, field, message):
+    valid = {"prompt": "a boat", "model": "offline:sketch-v1", "size": "512x512", "num_images": "1"}
+    response = auth_client.post(reverse("generator:create"), {**valid, **data}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200  # htmx swaps only 2xx
+    assert response["HX-Retarget"] == "#generate-form"
+    assert message in response.content.decode()
+    assert not Task.objects.exists()
+
+
+def test_bad_input_without_javascript_rerenders_the_page_with_errors(auth_client):
+    response = auth_client.post(reverse("generator:create"), {"prompt": "", "model": "offline:sketch-v1"})
+    assert response.status_code == 400
+    assert "Describe the picture you want." in response.content.decode()
+    assert not Task.objects.exists()
+
+
+def test_an_active_task_card_polls_and_a_finished_one_stops(auth_client, user):
+    task = TaskFactory(owner=user)
+    card_url = reverse("generator:task_card", args=[task.pk])
+    assert f'hx-get="{card_url}"' in auth_client.get(card_url).content.decode()
+    task.claim()
+    task.mark_completed()
+    assert "hx-get" not in auth_client.get(card_url).content.decode()
+
+
+def test_a_failed_task_shows_its_reason(auth_client, user):
+    task = TaskFactory(owner=user)
+    task.mark_failed("content_rejected", "The provider rejected this prompt as sensitive content.")
+    for url in (reverse("generator:task_card", args=[task.pk]), reverse("generator:history")):
+        assert "The provider rejected this prompt as sensitive content." in auth_client.get(url).content.decode()
+
+
+def test_prompts_are_escaped(auth_client, user):
+    TaskFactory(owner=user, prompt="<script>alert(1)</script>")
+    for name in PAGES:
+        html = auth_client.get(reverse(name)).content.decode()
+        assert "<script>alert(1)" not in html
+
+
+def test_the_gallery_shows_only_my_images_newest_first(auth_client, completed_task, other_user):
+    other_task = TaskFactory(owner=other_user)
+    from generator.services import run_task
+
+    run_task(str(other_task.pk))
+    html = auth_client.get(reverse("generator:gallery")).content.decode()
+    mine = list(completed_task.images.all())
+    assert all(image.thumbnail_url in html for image in mine)
+    assert other_task.images.get().thumbnail_url not in html
+
+
+def test_the_gallery_is_paginated(auth_client, user, settings):
+    from generator import views
+
+    views.GALLERY_PAGE_SIZE, saved = 2, views.GALLERY_PAGE_SIZE
+    try:
+        from generator.services import run_task
+
+        for _ in range(3):
+            run_task(str(TaskFactory(owner=user).pk))
+        first = auth_client.get(reverse("generator:gallery")).content.decode()
+        second = auth_client.get(reverse("generator:gallery") + "?page=2").content.decode()
+    finally:
+        views.GALLERY_PAGE_SIZE = saved
+    assert first.count('class="gallery-item"') == 2 and 'rel="next"' in first
+    assert second.count('class="gallery-item"') == 1
+
+
+def test_history_lists_status_parameters_duration_and_error(auth_client, completed_task):
+    html = auth_client.get(reverse("generator:history")).content.decode()
+    assert "Completed" in html and "256×192" in html and "seed 1234" in html
+    assert " s</td>" in html  # the duration
+
+
+def test_cancel_a_pending_task(auth_client, user):
+    task = TaskFactory(owner=user)
+    response = auth_client.post(reverse("generator:task_cancel", args=[task.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "Canceled" in response.content.decode()
+    assert Task.objects.get(pk=task.pk).status == Task.Status.CANCELED
+
+
+@pytest.mark.parametrize("name", ["generator:task_detail", "generator:task_card"])
+def test_another_persons_task_pages_are_not_found(other_client, completed_task, name):
+    assert other_client.get(reverse(name, args=[completed_task.pk])).status_code == 404
+
+
+def test_another_person_cannot_cancel_my_task(other_client, user):
+    task = TaskFactory(owner=user)
+    assert other_client.post(reverse("generator:task_cancel", args=[task.pk])).status_code == 404
+    assert Task.objects.get(pk=task.pk).status == Task.Status.PENDING
+
+
+def test_the_task_page_offers_downloads(auth_client, completed_task):
+    html = auth_client.get(reverse("generator:task_detail", args=[completed_task.pk])).content.decode()
+    assert html.count("?download=1") == 2
