@@ -185,11 +185,6 @@ def image_thumbnail(request: HttpRequest, image_id: str) -> HttpResponse:
     return _serve(request, image_id, thumbnail=True)
 
 
-@login_not_required
-def healthz(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok"})
-
-
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if request.path.startswith("/api/"):
         return error(403, "csrf_failed", "Send Django's CSRF token in the X-CSRFToken header.")

@@ -165,3 +165,13 @@ def test_another_person_cannot_cancel_my_task(other_client, user):
 def test_the_task_page_offers_downloads(auth_client, completed_task):
     html = auth_client.get(reverse("generator:task_detail", args=[completed_task.pk])).content.decode()
     assert html.count("?download=1") == 2
+
+
+def test_a_poll_after_the_session_ended_redirects_the_whole_page(client, user):
+    task = TaskFactory(owner=user)
+    response = client.get(
+        reverse("generator:task_card", args=[task.pk]), HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/"
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith(reverse("login"))
+    assert response.content == b""

@@ -49,3 +49,17 @@ def test_the_sqlite_defaults_use_wal_and_immediate_transactions(db):
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode")
         assert cursor.fetchone()[0] == "wal"
+
+
+def test_healthz_answers_any_host_in_production():
+    script = (
+        "import django; django.setup();"
+        "from django.test import Client;"
+        "r = Client(HTTP_HOST='127.0.0.1').get('/healthz');"
+        "print(r.status_code, r.content.decode())"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}}
+    env.update(DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="atelier.example.com",
+               DJANGO_SETTINGS_MODULE="config.settings")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == '200 {"status": "ok"}', result.stderr

@@ -1,0 +1,18 @@
+# One image for the web server (default command) and the worker (`python manage.py qcluster`).
+FROM python:3.11-slim AS build
+WORKDIR /build
+COPY requirements.txt .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt
+
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PORT=8000 MEDIA_ROOT=/data/media CACHE_DIR=/data/cache
+RUN useradd --create-home --uid 1000 atelier && mkdir -p /data && chown atelier /data
+WORKDIR /app
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
+COPY --chown=atelier . .
+RUN DEBUG=false SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
+USER atelier
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'))"
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn config.wsgi --config config/gunicorn.conf.py"]
