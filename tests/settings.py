@@ -4,6 +4,8 @@ Tests that need the real worker start a `qcluster` process against the test data
 (see tests/cluster.py); browser tests use pytest-django's live server.
 """
 
+import os
+
 from config.settings import *  # noqa: F403
 from config.settings import BASE_DIR, DATABASES, Q_CLUSTER
 
@@ -24,4 +26,6 @@ PROVIDER_RETRY_BACKOFF_SECONDS = 0.01
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so a qcluster process and the live server share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
+    # One file per test run, so two runs on one machine never share it.
+    (BASE_DIR / "var").mkdir(exist_ok=True)
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")}
