@@ -90,6 +90,16 @@ class Task(models.Model):
         return sorted(self.images.all(), key=lambda image: image.index)
 
     @property
+    def seed_label(self) -> str:
+        """The seed asked for, or the seeds actually used once a random-seed task is done."""
+        if self.seed is not None:
+            return str(self.seed)
+        seeds = [image.seed for image in self.ordered_images if image.seed is not None]
+        if not seeds:
+            return "random"
+        return str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+
+    @property
     def size_label(self) -> str:
         return f"{self.width}×{self.height}"
 

@@ -25,10 +25,15 @@
     }
   });
 
-  // A new task card replaces the "nothing yet" message.
-  document.addEventListener("htmx:afterSwap", function () {
+  // A new task card replaces the "nothing yet" message, and the form's old errors go
+  // (the form itself stays as it was, focus included, for the next variation).
+  document.addEventListener("htmx:afterSwap", function (event) {
     var empty = document.getElementById("no-tasks");
     if (empty && document.querySelector("#task-list .task-card")) empty.remove();
+    var form = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (form && form.id === "generate-form" && event.detail.xhr.status === 201) {
+      form.querySelectorAll(".errors").forEach(function (node) { node.remove(); });
+    }
   });
 
   // htmx does not swap error responses: say so instead of failing silently.
