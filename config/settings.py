@@ -7,6 +7,7 @@ SECRET_KEY, DEBUG and ALLOWED_HOSTS switch to production values.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -15,7 +16,8 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.FileAwareEnv()
-if (BASE_DIR / ".env").is_file():
+# A local .env configures the app; the test settings (tests.settings) never read it.
+if (BASE_DIR / ".env").is_file() and os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings") == "config.settings":
     environ.Env.read_env(BASE_DIR / ".env")
 
 # --- core -------------------------------------------------------------------------------

@@ -115,8 +115,10 @@ class Task(models.Model):
             error_code="",
             error_message="",
         )
-        if claimed:
-            self.refresh_from_db()
+        try:
+            self.refresh_from_db()  # either way: what we report must be the row's real state
+        except Task.DoesNotExist:
+            return False
         return bool(claimed)
 
     def set_progress(self, percent: int) -> None:

@@ -7,7 +7,7 @@ Tests that need the real worker start a `qcluster` process against the test data
 import os
 
 from config.settings import *  # noqa: F403
-from config.settings import BASE_DIR, DATABASES, Q_CLUSTER
+from config.settings import BASE_DIR, DATABASES, Q_CLUSTER, env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -18,11 +18,12 @@ STORAGES = {
 }
 WHITENOISE_AUTOREFRESH = True
 
-# async_task runs inline unless a test turns it off (tests/cluster.py does).
-Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+# async_task runs inline in the test process; a qcluster process started by a test gets
+# Q_SYNC=false (tests/cluster.py) and so really works from the queue.
+Q_CLUSTER = {**Q_CLUSTER, "sync": env.bool("Q_SYNC", default=True)}
 
-OFFLINE_DELAY_SECONDS = 0.0
-PROVIDER_RETRY_BACKOFF_SECONDS = 0.01
+OFFLINE_DELAY_SECONDS = env.float("OFFLINE_DELAY_SECONDS", default=0.0)
+PROVIDER_RETRY_BACKOFF_SECONDS = env.float("PROVIDER_RETRY_BACKOFF_SECONDS", default=0.01)
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so a qcluster process and the live server share it.
