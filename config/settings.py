@@ -180,7 +180,70 @@ PROVIDER_MAX_ATTEMPTS = env.int("PROVIDER_MAX_ATTEMPTS", default=3)
 PROVIDER_RETRY_BACKOFF_SECONDS = env.float("PROVIDER_RETRY_BACKOFF_SECONDS", default=2.0)
 THUMBNAIL_SIZE = env.int("THUMBNAIL_SIZE", default=384)
 # Seconds one task may run in a worker before django-q2 stops it.
-TASK_TIMEOUT = env.int("TASK_TIMEOUT", default=300)
+TASK_TIMEOUT = env.int("TASK_TIMEOUT", default=600)
+# Result images fetched from provider links: size cap and total time for one download.
+MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=25 * 1024 * 1024)
+DOWNLOAD_DEADLINE_SECONDS = env.float("DOWNLOAD_DEADLINE_SECONDS", default=60.0)
+
+
+def provider_env(prefix: str, **spec: tuple[type, object]) -> dict:
+    """One provider's variables (PREFIX + KEY), plus which of them the environment sets."""
+    values: dict = {key: env.get_value(prefix + key, cast=cast, default=default) for key, (cast, default) in spec.items()}
+    values["ENV_PREFIX"] = prefix
+    values["SET"] = sorted(key for key in spec if prefix + key in os.environ)
+    return values
+
+
+def openai_compatible_env(prefix: str, base_url: str, models: list[str]) -> dict:
+    return provider_env(
+        prefix,
+        API_KEY=(str, ""),
+        BASE_URL=(str, base_url),
+        MODELS=(list, models),
+        SELF_HOSTED=(bool, False),
+        TIMEOUT_SECONDS=(float, 120.0),
+    )
+
+
+# A provider is offered once its required variables are set (see each provider module);
+# `manage.py check` names what is missing from a half-configured one.
+PROVIDER_CONFIG = {
+    "volcengine": provider_env(
+        "VOLCENGINE_",
+        ACCESS_KEY=(str, ""),
+        SECRET_KEY=(str, ""),
+        BASE_URL=(str, "https://visual.volcengineapi.com"),
+        REGION=(str, "cn-north-1"),
+        SERVICE=(str, "cv"),
+        MODELS=(list, []),
+        SELF_HOSTED=(bool, False),
+        TIMEOUT_SECONDS=(float, 90.0),
+        POLL_DEADLINE_SECONDS=(float, 180.0),
+    ),
+    "openai": openai_compatible_env("OPENAI_", "https://api.openai.com/v1", ["gpt-image-1", "dall-e-3"]),
+    "ark": openai_compatible_env("ARK_", "https://ark.cn-beijing.volces.com/api/v3", ["doubao-seedream-3-0-t2i-250415"]),
+    "siliconflow": openai_compatible_env("SILICONFLOW_", "https://api.siliconflow.cn/v1", ["Kwai-Kolors/Kolors"]),
+    "dashscope": provider_env(
+        "DASHSCOPE_",
+        API_KEY=(str, ""),
+        BASE_URL=(str, "https://dashscope.aliyuncs.com/api/v1"),
+        WORKSPACE=(str, ""),
+        MODELS=(list, ["wan2.2-t2i-flash", "wan2.2-t2i-plus", "qwen-image"]),
+        SELF_HOSTED=(bool, False),
+        TIMEOUT_SECONDS=(float, 30.0),
+        POLL_DEADLINE_SECONDS=(float, 240.0),
+    ),
+    "automatic1111": provider_env(
+        "AUTOMATIC1111_",
+        BASE_URL=(str, ""),
+        USERNAME=(str, ""),
+        PASSWORD=(str, ""),
+        MODELS=(list, []),
+        SAMPLER=(str, "Euler a"),
+        STEPS=(int, 25),
+        TIMEOUT_SECONDS=(float, 240.0),
+    ),
+}
 
 # --- django-q2 --------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from django.views.csrf import csrf_failure as default_csrf_failure
 from . import services
 from .forms import GenerateForm
 from .models import Image, Task
+from .providers import enabled_providers
 
 IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
 
@@ -140,6 +141,24 @@ def task_detail(request: HttpRequest, task_id: str) -> JsonResponse:
     if task is None:
         return error(404, "not_found", "No such task.")
     return JsonResponse(task_json(task))
+
+
+@api_view("GET")
+def models(request: HttpRequest) -> JsonResponse:
+    """The enabled providers and what each model accepts."""
+    return JsonResponse(
+        {
+            "providers": [
+                {
+                    "name": name,
+                    "label": provider.label,
+                    "is_sketch": provider.is_sketch,
+                    "models": [model.as_dict() for model in provider.models()],
+                }
+                for name, provider in enabled_providers().items()
+            ]
+        }
+    )
 
 
 def _image_for(request: HttpRequest, image_id: str) -> Image | None:

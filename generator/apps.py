@@ -9,7 +9,7 @@ class GeneratorConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import setting_changed
 
-        from . import providers
+        from . import checks, providers  # noqa: F401  (checks register themselves)
 
         def forget_providers(**kwargs) -> None:
             providers.reset_cache()

@@ -29,6 +29,7 @@ from .providers import (
     TransientProviderError,
     get_provider,
 )
+from .providers.http import download_image
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +77,14 @@ def run_task(task_id: str) -> Task | None:
         logger.info("task %s not claimable; skipped", task_id)
         return task
     logger.info("task %s processing attempt=%s", task.pk, task.attempts)
+    # Retries must leave room for one more full attempt inside django-q2's time limit.
+    retry_until = time.monotonic() + settings.TASK_TIMEOUT / 2
     while True:
         try:
             images = _generate(task)
             _store_images(task, images)
         except TransientProviderError as error:
-            if task.attempts >= settings.PROVIDER_MAX_ATTEMPTS:
+            if task.attempts >= settings.PROVIDER_MAX_ATTEMPTS or time.monotonic() > retry_until:
                 _fail(task, error.code, error.message, error.request_id)
                 return task
             if not _wait_and_reclaim(task, error):
@@ -116,10 +119,18 @@ def _generate(task: Task) -> list[GeneratedImage]:
         guidance_scale=task.guidance_scale,
         seed=task.seed,
     )
-    images = provider.generate(request, progress=lambda p: task.set_progress(10 + p * 70 // 100))
-    if not images:
+    results = provider.generate(request, progress=lambda p: task.set_progress(10 + p * 60 // 100))
+    if not results:
         raise PermanentProviderError("empty_result", "The provider returned no images.")
-    return images
+    request_ids = [result.request_id for result in results if result.request_id]
+    if request_ids:
+        Task.objects.filter(pk=task.pk).update(provider_request_id=request_ids[0][:128])
+    task.set_progress(75)
+    for result in results:
+        if result.data is None and result.url:
+            # Provider links expire within hours: fetch now, through the SSRF guard.
+            result.data = download_image(result.url, provider.download_policy)
+    return results
 
 
 def _wait_and_reclaim(task: Task, error: TransientProviderError) -> bool:
@@ -142,7 +153,7 @@ def _fail(task: Task, code: str, message: str, request_id: str = "") -> None:
 def _store_images(task: Task, results: list[GeneratedImage]) -> list[Image]:
     """Write files first, then all rows in one transaction; remove the files on failure."""
     if any(result.data is None for result in results):
-        raise PermanentProviderError("invalid_image", "The provider returned a link instead of image data.")
+        raise PermanentProviderError("invalid_image", "The provider returned an empty result.")
     task.set_progress(85)
     written: list[str] = []
     images: list[Image] = []

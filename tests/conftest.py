@@ -56,3 +56,21 @@ def completed_task(user) -> Task:
     task.refresh_from_db()
     assert task.status == Task.Status.COMPLETED
     return task
+
+
+@pytest.fixture
+def configure_provider(settings):
+    """configure_provider("volcengine", ACCESS_KEY="ak", ...) -> the enabled provider instance.
+
+    Values replace that provider's defaults from config/settings.py, as if the variables were
+    set in the environment.
+    """
+
+    def configure(name: str, **values):
+        config = dict(settings.PROVIDER_CONFIG[name])
+        config.update(values)
+        config["SET"] = sorted(set(config.get("SET", ())) | set(values))
+        settings.PROVIDER_CONFIG = {**settings.PROVIDER_CONFIG, name: config}
+        return providers.get_provider(name)
+
+    return configure

@@ -23,6 +23,12 @@ from .base import (
 
 BUILTIN_PROVIDERS: dict[str, str] = {
     "offline": "generator.providers.offline.OfflineProvider",
+    "volcengine": "generator.providers.volcengine.VolcEngineProvider",
+    "openai": "generator.providers.openai_compatible.OpenAICompatibleProvider",
+    "ark": "generator.providers.openai_compatible.OpenAICompatibleProvider",
+    "siliconflow": "generator.providers.openai_compatible.OpenAICompatibleProvider",
+    "dashscope": "generator.providers.dashscope.DashScopeProvider",
+    "automatic1111": "generator.providers.automatic1111.Automatic1111Provider",
 }
 
 __all__ = [
@@ -36,6 +42,11 @@ __all__ = [
     "enabled_providers",
     "get_provider",
 ]
+
+
+def registry() -> dict[str, str]:
+    """Every known provider name and its class's dotted path, enabled or not."""
+    return _registry()
 
 
 def _registry() -> dict[str, str]:

@@ -21,6 +21,8 @@ class ModelInfo:
     max_images: int = 4
     supports_negative_prompt: bool = True
     supports_seed: bool = True
+    supports_steps: bool = False
+    supports_guidance: bool = False
     max_seed: int = 2**32 - 1
     sizes: tuple[tuple[int, int], ...] = ()  # fixed sizes only, when the model has them
 
@@ -49,6 +51,9 @@ class ModelInfo:
             "max_images": self.max_images,
             "supports_negative_prompt": self.supports_negative_prompt,
             "supports_seed": self.supports_seed,
+            "supports_steps": self.supports_steps,
+            "supports_guidance": self.supports_guidance,
+            "max_seed": self.max_seed,
         }
 
 
@@ -72,6 +77,7 @@ class GeneratedImage:
     data: bytes | None = None
     url: str | None = None
     seed: int | None = None
+    request_id: str = ""  # the provider's id for the call, kept on the task for support
     extra: dict = field(default_factory=dict)
 
 
@@ -108,3 +114,77 @@ class Provider(Protocol):
 
     def check(self) -> None:
         """Raise ProviderError when the provider cannot be reached (readiness)."""
+
+    # Only providers that may return result URLs need this (see providers.http.DownloadPolicy).
+    download_policy: object
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One provider instance's settings, as config/settings.py read them from the environment.
+
+    Keys are variable names without the instance's prefix: ACCESS_KEY for VOLCENGINE_ACCESS_KEY.
+    """
+
+    name: str
+    env_prefix: str
+    values: dict
+    explicitly_set: frozenset[str]  # keys whose variable is present in the environment
+
+    @classmethod
+    def from_settings(cls, settings, name: str) -> ProviderConfig:
+        raw = dict(getattr(settings, "PROVIDER_CONFIG", {}).get(name, {}))
+        prefix = raw.pop("ENV_PREFIX", f"{name.upper()}_")
+        explicitly_set = frozenset(raw.pop("SET", ()))
+        return cls(name=name, env_prefix=prefix, values=raw, explicitly_set=explicitly_set)
+
+    def get(self, key: str, default=None):
+        value = self.values.get(key)
+        return default if value in (None, "", [], ()) else value
+
+    def missing(self, required: tuple[str, ...]) -> list[str]:
+        """Variables still needed, when the operator started configuring this provider."""
+        if not self.explicitly_set and not any(self.get(key) for key in required):
+            return []
+        return [self.env_prefix + key for key in required if not self.get(key)]
+
+    def is_complete(self, required: tuple[str, ...]) -> bool:
+        return all(self.get(key) for key in required)
+
+
+class ConfiguredProvider:
+    """Shared plumbing for providers configured from the environment.
+
+    Subclasses set REQUIRED (keys that must be set for the provider to be offered), `label`,
+    and implement models(), generate() and check().
+    """
+
+    REQUIRED: tuple[str, ...] = ()
+    label = ""
+    is_sketch = False
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+        self.name = config.name
+
+    @classmethod
+    def from_settings(cls, settings, name: str):
+        config = ProviderConfig.from_settings(settings, name)
+        return cls(config) if config.is_complete(cls.REQUIRED) else None
+
+    @property
+    def base_url(self) -> str:
+        return str(self.config.get("BASE_URL", "")).rstrip("/")
+
+    @property
+    def download_policy(self):
+        from .http import DownloadPolicy, origin
+
+        return DownloadPolicy(
+            allow_private=bool(self.config.get("SELF_HOSTED", False)),
+            trusted_origin=origin(self.base_url) if self.base_url else "",
+        )
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (10.0, float(self.config.get("TIMEOUT_SECONDS", 120.0)))

@@ -1,0 +1,165 @@
+"""What every HTTP provider shares: one requests Session, error classification for
+transport failures and HTTP statuses, and the guarded downloader for result URLs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+
+from .base import PermanentProviderError, ProviderError, TransientProviderError
+
+USER_AGENT = "Atelier (self-hosted image studio)"
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+
+_session: requests.Session | None = None
+
+
+def session() -> requests.Session:
+    """One Session per process: connection reuse across calls to the same provider."""
+    global _session
+    if _session is None:
+        _session = requests.Session()
+        _session.headers["User-Agent"] = USER_AGENT
+        _session.trust_env = False  # no proxy or netrc surprises from the environment
+    return _session
+
+
+def send(method: str, url: str, *, timeout: tuple[float, float], **kwargs: Any) -> requests.Response:
+    """requests, with transport failures turned into transient provider errors."""
+    try:
+        return session().request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
+    except requests.Timeout as exc:
+        raise TransientProviderError("timeout", "The provider did not answer in time.") from exc
+    except requests.ConnectionError as exc:
+        raise TransientProviderError("connection_error", "Atelier could not reach the provider.") from exc
+    except requests.RequestException as exc:
+        raise TransientProviderError("connection_error", "The connection to the provider failed.") from exc
+
+
+def json_body(response: requests.Response) -> Any:
+    """The decoded JSON body, or None when the body is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def error_for_status(status: int, *, request_id: str = "", detail: str = "") -> ProviderError:
+    """A fallback classification when a provider's body names no known error code."""
+    suffix = f" ({detail})" if detail else ""
+    if status in (401, 403):
+        return PermanentProviderError(
+            "authentication_failed",
+            "The provider refused Atelier's credentials. An administrator needs to check the API key." + suffix,
+            request_id=request_id,
+        )
+    if status == 429:
+        return TransientProviderError("rate_limited", "The provider is busy (rate limit reached).", request_id=request_id)
+    if status in (408, 425) or status >= 500:
+        return TransientProviderError(
+            "provider_unavailable", "The provider had a temporary problem.", request_id=request_id
+        )
+    if 300 <= status < 400:
+        return PermanentProviderError(
+            "unexpected_redirect", "The provider answered with a redirect; check its base URL.", request_id=request_id
+        )
+    return PermanentProviderError(
+        "invalid_request", "The provider did not accept these settings." + suffix, request_id=request_id
+    )
+
+
+# --- the guarded downloader ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DownloadPolicy:
+    """Where a provider's result URLs may point.
+
+    Public https only, unless the operator configured a self-hosted provider: then its own
+    base URL's origin may be plain http and private or loopback addresses are allowed.
+    """
+
+    allow_private: bool = False
+    trusted_origin: str = ""  # scheme://host:port of an operator-configured base URL
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _refuse(message: str) -> PermanentProviderError:
+    return PermanentProviderError("unsafe_image_url", message)
+
+
+def check_url(url: str, policy: DownloadPolicy) -> None:
+    """Refuse URLs that could reach into the server's own network (SSRF)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise _refuse("The provider returned a malformed image link.") from exc
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise _refuse("The provider returned an image link Atelier does not fetch.")
+    if parts.scheme == "http" and origin(url) != policy.trusted_origin:
+        raise _refuse("The provider returned a plain-http image link; Atelier only fetches https.")
+    if policy.allow_private:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)}
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TransientProviderError("download_failed", "The image host could not be found.") from exc
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global:
+            raise _refuse("The provider returned an image link to a private network address; it was not fetched.")
+
+
+def download_image(url: str, policy: DownloadPolicy) -> bytes:
+    """Fetch one result image at once (links expire), within a byte cap and a deadline."""
+    check_url(url, policy)
+    max_bytes = settings.MAX_IMAGE_BYTES
+    deadline = time.monotonic() + settings.DOWNLOAD_DEADLINE_SECONDS
+    try:
+        with session().get(url, stream=True, timeout=(5, 30), allow_redirects=False) as response:
+            if 300 <= response.status_code < 400:
+                raise _refuse("The image link redirected elsewhere; Atelier does not follow image redirects.")
+            if response.status_code >= 500 or response.status_code == 429:
+                raise TransientProviderError("download_failed", "The image host had a temporary problem.")
+            if response.status_code != 200:
+                raise PermanentProviderError(
+                    "download_failed", f"The image could not be downloaded (HTTP {response.status_code}); the link may have expired."
+                )
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise _too_large(max_bytes)
+            buffer = bytearray()
+            for chunk in response.iter_content(64 * 1024):
+                buffer += chunk
+                if len(buffer) > max_bytes:
+                    raise _too_large(max_bytes)
+                if time.monotonic() > deadline:
+                    raise TransientProviderError("download_timeout", "Downloading the image took too long.")
+    except requests.Timeout as exc:
+        raise TransientProviderError("download_timeout", "Downloading the image took too long.") from exc
+    except requests.RequestException as exc:
+        raise TransientProviderError("download_failed", "The image could not be downloaded.") from exc
+    data = bytes(buffer)
+    if not (data.startswith(IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")):
+        raise PermanentProviderError("invalid_image", "The provider's image link did not return an image.")
+    return data
+
+
+def _too_large(max_bytes: int) -> PermanentProviderError:
+    return PermanentProviderError(
+        "image_too_large", f"The provider's image is larger than the {max_bytes // (1024 * 1024)} MB limit."
+    )
