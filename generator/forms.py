@@ -128,6 +128,9 @@ class GenerateForm(forms.Form):
             self.add_error("width", problem)
         elif data.get("num_images") and data["num_images"] > model_info.max_images:
             self.add_error("num_images", f"{model_info.label} makes at most {model_info.max_images} images at once.")
+        seed = data.get("seed")
+        if seed is not None and seed > model_info.max_seed and not data.get("random_seed"):
+            self.add_error("seed", f"{model_info.label} takes seeds from 0 to {model_info.max_seed}.")
 
     def task_settings(self) -> TaskSettings:
         data = self.cleaned_data

@@ -25,6 +25,10 @@ class ModelInfo:
     supports_guidance: bool = False
     max_seed: int = 2**32 - 1
     sizes: tuple[tuple[int, int], ...] = ()  # fixed sizes only, when the model has them
+    # Area and shape limits, for models that bound the pixel count rather than each side.
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    max_aspect_ratio: float | None = None
 
     def size_error(self, width: int, height: int) -> str | None:
         """A readable reason why this size is not allowed, or None."""
@@ -35,9 +39,16 @@ class ModelInfo:
             return None
         for value in (width, height):
             if not self.min_size <= value <= self.max_size:
-                return f"Width and height must be between {self.min_size} and {self.max_size} pixels."
+                return f"Width and height must be between {self.min_size} and {self.max_size} pixels for {self.label}."
             if value % self.size_multiple:
                 return f"Width and height must be multiples of {self.size_multiple}."
+        pixels = width * height
+        if self.min_pixels and pixels < self.min_pixels:
+            return f"{self.label} needs at least {self.min_pixels:,} pixels (width × height)."
+        if self.max_pixels and pixels > self.max_pixels:
+            return f"{self.label} makes at most {self.max_pixels:,} pixels (width × height)."
+        if self.max_aspect_ratio and max(width, height) / min(width, height) > self.max_aspect_ratio:
+            return f"{self.label} allows an aspect ratio of at most {self.max_aspect_ratio:g}:1."
         return None
 
     def as_dict(self) -> dict:
@@ -54,6 +65,9 @@ class ModelInfo:
             "supports_steps": self.supports_steps,
             "supports_guidance": self.supports_guidance,
             "max_seed": self.max_seed,
+            "min_pixels": self.min_pixels,
+            "max_pixels": self.max_pixels,
+            "max_aspect_ratio": self.max_aspect_ratio,
         }
 
 
