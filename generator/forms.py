@@ -10,7 +10,7 @@ from .providers import enabled_providers
 from .services import TaskSettings
 
 MAX_PROMPT_LENGTH = 2000
-MAX_SEED = 2**32 - 1
+MAX_SEED = 9_999_999_999  # the largest any provider takes (SiliconFlow); models narrow it
 SIZE_PRESETS: list[tuple[str, str]] = [
     ("1024x1024", "1024×1024 · 1:1"),
     ("512x512", "512×512 · 1:1"),
