@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from django import forms
@@ -27,12 +28,27 @@ def provider_choices() -> list[tuple[str, str]]:
     return [(name, provider.label) for name, provider in enabled_providers().items()]
 
 
-def model_choices() -> list[tuple[str, list[tuple[str, str]]]]:
-    """Grouped choices for the page's provider/model select: value "provider:model"."""
+def model_choices() -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """Grouped choices for the page's provider/model select: value "provider:model", label,
+    and the model's limits as JSON (the page's script narrows sizes and counts with them)."""
     return [
-        (provider.label, [(f"{name}:{m.id}", m.label) for m in provider.models()])
+        (provider.label, [(f"{name}:{m.id}", m.label, json.dumps(m.as_dict())) for m in provider.models()])
         for name, provider in enabled_providers().items()
     ]
+
+
+def size_choices() -> list[tuple[str, str]]:
+    """The presets, then every fixed size an enabled model makes that is not a preset."""
+    choices = list(SIZE_PRESETS)
+    known = {value for value, _ in choices}
+    for provider in enabled_providers().values():
+        for model in provider.models():
+            for width, height in model.sizes:
+                value = f"{width}x{height}"
+                if value not in known:
+                    known.add(value)
+                    choices.append((value, f"{width}×{height}"))
+    return choices
 
 
 class GenerateForm(forms.Form):
@@ -70,6 +86,7 @@ class GenerateForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["size"].choices = size_choices()
         self.fields["prompt"].error_messages.update(
             {
                 "required": "Describe the picture you want.",

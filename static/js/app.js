@@ -25,6 +25,66 @@
     }
   });
 
+  // Each model's limits (sizes, image count, seed, negative prompt) narrow the form's choices.
+  // The server checks the same limits; this only saves a round trip.
+  function sizeAllowed(limits, width, height) {
+    if (limits.sizes.length) return limits.sizes.indexOf(width + "x" + height) !== -1;
+    var multiple = limits.size_multiple || 1;
+    var sides = [width, height].every(function (side) {
+      return side >= limits.min_size && side <= limits.max_size && side % multiple === 0;
+    });
+    var pixels = width * height;
+    if (limits.min_pixels && pixels < limits.min_pixels) return false;
+    if (limits.max_pixels && pixels > limits.max_pixels) return false;
+    if (limits.max_aspect_ratio && Math.max(width, height) / Math.min(width, height) > limits.max_aspect_ratio) return false;
+    return sides;
+  }
+
+  function applyModelLimits(form) {
+    var model = form.querySelector("#id_model");
+    var option = model && model.selectedOptions[0];
+    if (!option || !option.dataset.limits) return;
+    var limits = JSON.parse(option.dataset.limits);
+    narrow(form.querySelector("#id_size"), function (value) {
+      var parts = value.split("x");
+      return sizeAllowed(limits, parseInt(parts[0], 10), parseInt(parts[1], 10));
+    });
+    narrow(form.querySelector("#id_num_images"), function (value) {
+      return parseInt(value, 10) <= limits.max_images;
+    });
+    toggle(form, "#id_negative_prompt", "#negative-unsupported", limits.supports_negative_prompt);
+    toggle(form, "#id_seed", "#seed-unsupported", limits.supports_seed);
+    toggle(form, "#id_random_seed", null, limits.supports_seed);
+  }
+
+  function narrow(select, allowed) {
+    if (!select) return;
+    var firstAllowed = null;
+    Array.prototype.forEach.call(select.options, function (option) {
+      var ok = allowed(option.value);
+      option.disabled = !ok;
+      option.hidden = !ok;
+      if (ok && firstAllowed === null) firstAllowed = option;
+    });
+    if (select.selectedOptions[0] && select.selectedOptions[0].disabled && firstAllowed) firstAllowed.selected = true;
+  }
+
+  function toggle(form, fieldSelector, noteSelector, supported) {
+    var field = form.querySelector(fieldSelector);
+    if (field) field.disabled = !supported;
+    var note = noteSelector && form.querySelector(noteSelector);
+    if (note) note.hidden = supported;
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "id_model") applyModelLimits(event.target.form);
+  });
+  function applyAll() {
+    document.querySelectorAll("#generate-form").forEach(applyModelLimits);
+  }
+  document.addEventListener("DOMContentLoaded", applyAll);
+  document.addEventListener("htmx:afterSettle", applyAll);
+
   // A new task card replaces the "nothing yet" message, and the form's old errors go
   // (the form itself stays as it was, focus included, for the next variation).
   document.addEventListener("htmx:afterSwap", function (event) {
