@@ -202,6 +202,7 @@ def openai_compatible_env(prefix: str, base_url: str, models: list[str]) -> dict
         MODELS=(list, models),
         SELF_HOSTED=(bool, False),
         TIMEOUT_SECONDS=(float, 120.0),
+        FLAVOR=(str, ""),
     )
 
 
@@ -218,6 +219,7 @@ PROVIDER_CONFIG = {
         MODELS=(list, []),
         SELF_HOSTED=(bool, False),
         TIMEOUT_SECONDS=(float, 90.0),
+        POLL_INTERVAL_SECONDS=(float, 1.0),
         POLL_DEADLINE_SECONDS=(float, 180.0),
     ),
     "openai": openai_compatible_env("OPENAI_", "https://api.openai.com/v1", ["gpt-image-1", "dall-e-3"]),
@@ -231,7 +233,9 @@ PROVIDER_CONFIG = {
         MODELS=(list, ["wan2.2-t2i-flash", "wan2.2-t2i-plus", "qwen-image"]),
         SELF_HOSTED=(bool, False),
         TIMEOUT_SECONDS=(float, 30.0),
+        POLL_INTERVAL_SECONDS=(float, 1.0),
         POLL_DEADLINE_SECONDS=(float, 240.0),
+        PROMPT_EXTEND=(bool, False),
     ),
     "automatic1111": provider_env(
         "AUTOMATIC1111_",

@@ -15,10 +15,12 @@ def provider_configuration(app_configs=None, **kwargs) -> list[Error]:
     errors = []
     for name, dotted_path in registry().items():
         provider_class = import_string(dotted_path)
+        config = ProviderConfig.from_settings(settings, name)
+        errors += _incomplete_groups(name, config, getattr(provider_class, "REQUIRED_TOGETHER", ()))
         required = getattr(provider_class, "REQUIRED", ())
         if not required:
             continue
-        missing = ProviderConfig.from_settings(settings, name).missing(required)
+        missing = config.missing(required)
         if missing:
             errors.append(
                 Error(
@@ -26,6 +28,25 @@ def provider_configuration(app_configs=None, **kwargs) -> list[Error]:
                     f"{'is' if len(missing) == 1 else 'are'} not set.",
                     hint=f"Set {' and '.join(missing)}, or remove the other {name} variables to turn it off.",
                     id="atelier.E001",
+                    obj=name,
+                )
+            )
+    return errors
+
+
+def _incomplete_groups(name: str, config: ProviderConfig, groups: tuple[tuple[str, ...], ...]) -> list[Error]:
+    """Variables that only work together, such as a username and its password."""
+    errors = []
+    for group in groups:
+        present = [key for key in group if config.get(key)]
+        if present and len(present) < len(group):
+            given = ", ".join(config.env_prefix + key for key in present)
+            absent = ", ".join(config.env_prefix + key for key in group if key not in present)
+            errors.append(
+                Error(
+                    f"The {name} provider has {given} set but not {absent}; they only work together.",
+                    hint=f"Set {absent} too, or unset {given}.",
+                    id="atelier.E002",
                     obj=name,
                 )
             )

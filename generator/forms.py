@@ -145,9 +145,30 @@ class GenerateForm(forms.Form):
             self.add_error("width", problem)
         elif data.get("num_images") and data["num_images"] > model_info.max_images:
             self.add_error("num_images", f"{model_info.label} makes at most {model_info.max_images} images at once.")
+        self._clean_for_model(data, model_info)
+
+    def _clean_for_model(self, data: dict, model_info) -> None:
+        """Check what this model accepts; drop what it would silently ignore."""
         seed = data.get("seed")
-        if seed is not None and seed > model_info.max_seed and not data.get("random_seed"):
+        if not model_info.supports_seed:
+            data["seed"] = None
+        elif seed is not None and seed > model_info.max_seed and not data.get("random_seed"):
             self.add_error("seed", f"{model_info.label} takes seeds from 0 to {model_info.max_seed}.")
+        if not model_info.supports_negative_prompt:
+            data["negative_prompt"] = ""
+        guidance, steps = data.get("scale"), data.get("steps")
+        if guidance is not None:
+            low, high = model_info.guidance_range or (0, 30)
+            if not model_info.supports_guidance:
+                data["scale"] = None
+            elif not low <= guidance <= high:
+                self.add_error("scale", f"{model_info.label} takes a guidance scale from {low:g} to {high:g}.")
+        if steps is not None:
+            low, high = model_info.steps_range or (1, 150)
+            if not model_info.supports_steps:
+                data["steps"] = None
+            elif not low <= steps <= high:
+                self.add_error("steps", f"{model_info.label} takes {low} to {high} steps.")
 
     def task_settings(self) -> TaskSettings:
         data = self.cleaned_data

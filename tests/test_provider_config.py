@@ -111,3 +111,35 @@ def test_keys_never_reach_pages_or_the_api(auth_client, configure_provider):
     configure_provider("openai", API_KEY="sk-very-secret-key")
     for url in ("/", "/api/v1/models"):
         assert "sk-very-secret-key" not in auth_client.get(url).content.decode()
+
+
+def test_a_username_without_its_password_is_named_by_the_check(configure_provider):
+    configure_provider("automatic1111", BASE_URL="http://gpu-box.local:7860", USERNAME="ada")
+    [error] = [m for m in checks.run_checks() if m.id == "atelier.E002"]
+    assert "AUTOMATIC1111_USERNAME" in error.msg and "AUTOMATIC1111_PASSWORD" in error.msg
+
+
+def generate(client, **body):
+    return client.post("/api/v1/generate", body, content_type="application/json")
+
+
+def test_the_form_checks_each_models_own_limits(auth_client, configure_provider):
+    configure_provider("siliconflow", API_KEY="k")
+    kolors = {"prompt": "a", "provider": "siliconflow", "model": "Kwai-Kolors/Kolors", "width": 1024, "height": 1024}
+    assert "scale" in generate(auth_client, **kolors, scale=25).json()["details"]
+    assert "steps" in generate(auth_client, **kolors, steps=120).json()["details"]
+    assert "width" in generate(auth_client, **{**kolors, "width": 1000}).json()["details"]
+    assert generate(auth_client, **kolors, scale=7.5, steps=30, seed=9_000_000_000).status_code == 201
+
+
+def test_settings_a_model_would_ignore_are_not_recorded(auth_client, configure_provider):
+    from generator.models import Task
+
+    configure_provider("openai", API_KEY="k")
+    response = generate(
+        auth_client, prompt="a", provider="openai", model="gpt-image-1", width=1024, height=1024,
+        negative_prompt="blur", seed=5, steps=30, scale=7,
+    )
+    assert response.status_code == 201
+    task = Task.objects.get(pk=response.json()["task_id"])
+    assert (task.negative_prompt, task.seed, task.steps, task.guidance_scale) == ("", None, None, None)

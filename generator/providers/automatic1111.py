@@ -1,19 +1,267 @@
-"""Skeleton: being written."""
+"""AUTOMATIC1111 stable-diffusion-webui (and Forge / SD.Next) on an operator's own GPU box.
+
+One synchronous call per task: POST /sdapi/v1/txt2img answers with base64 PNGs and, in
+`info` (JSON inside a JSON string), the seed each image used. The WebUI runs one generation
+at a time behind a global lock, so a call may first wait for others: the read timeout is
+long, and one worker per box is the sensible setup.
+"""
 
 from __future__ import annotations
 
-from .base import ConfiguredProvider
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+import requests
+
+from .base import (
+    ConfiguredProvider,
+    GeneratedImage,
+    GenerationRequest,
+    ModelInfo,
+    PermanentProviderError,
+    ProgressCallback,
+    ProviderError,
+    TransientProviderError,
+)
+from .http import DownloadPolicy, error_for_status, json_body, origin, send
+
+TXT2IMG_PATH = "/sdapi/v1/txt2img"
+MODELS_PATH = "/sdapi/v1/sd-models"
+DEFAULT_MODEL = "default"  # no override: whatever checkpoint the WebUI has loaded
+MAX_SEED = 2**32 - 1
+DEFAULT_GUIDANCE = 7.0
+CHECK_TIMEOUT = (5.0, 15.0)  # sd-models does not wait for the generation lock
+# Checkpoint titles end in a short hash: "v1-5-pruned-emaonly.safetensors [6ce0161689]".
+TITLE_HASH_RE = re.compile(r"\s*\[[0-9a-fA-F]{8,64}\]$")
+MAX_REASON_LENGTH = 200
 
 
 class Automatic1111Provider(ConfiguredProvider):
-    REQUIRED = ('BASE_URL',)
+    REQUIRED = ("BASE_URL",)
+    # Basic auth needs both; one without the other is a configuration mistake.
+    REQUIRED_TOGETHER = (("USERNAME", "PASSWORD"),)
     label = "Stable Diffusion WebUI"
 
-    def models(self):
-        return []
+    def models(self) -> list[ModelInfo]:
+        titles = [str(title) for title in self.config.get("MODELS", [])]
+        if not titles:
+            return [_model_info(DEFAULT_MODEL, "Current checkpoint")]
+        return [_model_info(title, TITLE_HASH_RE.sub("", title) or title) for title in titles]
 
-    def generate(self, request, progress=None):
-        raise NotImplementedError
+    @property
+    def download_policy(self) -> DownloadPolicy:
+        # Self-hosted by nature: the box is on the operator's network, usually over plain http.
+        return DownloadPolicy(allow_private=True, trusted_origin=origin(self.base_url))
+
+    def generate(self, request: GenerationRequest, progress: ProgressCallback | None = None) -> list[GeneratedImage]:
+        response = send(
+            "POST", self.base_url + TXT2IMG_PATH, json=self._payload(request), timeout=self.timeout, **self._auth()
+        )
+        if response.status_code != 200:
+            raise self._error(response)
+        results = _results(json_body(response), request)
+        if progress:
+            progress(100)
+        return results
 
     def check(self) -> None:
-        return None
+        response = send("GET", self.base_url + MODELS_PATH, timeout=CHECK_TIMEOUT, **self._auth())
+        if response.status_code != 200:
+            raise self._error(response)
+        if unknown := self._unknown_checkpoints(json_body(response)):
+            # An unknown title does not fail a generation: as far as I know the WebUI loads a
+            # fallback checkpoint instead (not in the notes), so name the typo here.
+            raise PermanentProviderError(
+                "model_not_found",
+                f"The WebUI has no checkpoint named {', '.join(unknown)}. "
+                f"An administrator needs to check {self.config.env_prefix}MODELS.",
+            )
+
+    # --- request ---------------------------------------------------------------------------
+
+    def _payload(self, request: GenerationRequest) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            # The WebUI reports the seeds it used, so -1 (random) loses nothing.
+            "seed": request.seed if request.seed is not None else -1,
+            "width": request.width,
+            "height": request.height,
+            "steps": request.steps or int(self.config.get("STEPS", 25)),
+            "cfg_scale": request.guidance_scale if request.guidance_scale is not None else DEFAULT_GUIDANCE,
+            "sampler_name": str(self.config.get("SAMPLER", "Euler a")),
+            "batch_size": request.num_images,
+            "n_iter": 1,
+            "send_images": True,
+            "save_images": False,
+        }
+        if request.model != DEFAULT_MODEL:
+            # Switching reloads weights (slow) and is global; restore it for the box's other users.
+            payload["override_settings"] = {"sd_model_checkpoint": request.model}
+            payload["override_settings_restore_afterwards"] = True
+        return payload
+
+    def _auth(self) -> dict[str, Any]:
+        username, password = self.config.get("USERNAME"), self.config.get("PASSWORD")
+        return {"auth": requests.auth.HTTPBasicAuth(username, password)} if username and password else {}
+
+    def _unknown_checkpoints(self, body: Any) -> list[str]:
+        wanted = [str(title) for title in self.config.get("MODELS", [])]
+        if not wanted or not isinstance(body, list):
+            return []
+        items = [item for item in body if isinstance(item, dict)]
+        known = {str(item[key]) for item in items for key in ("title", "model_name") if item.get(key)}
+        return [title for title in wanted if title not in known]
+
+    # --- errors ----------------------------------------------------------------------------
+
+    def _error(self, response: requests.Response) -> ProviderError:
+        body = json_body(response)
+        reason = _reason(body)
+        status = response.status_code
+        if status == 401:
+            return PermanentProviderError("authentication_failed", self._auth_message())
+        if status == 404:
+            return self._not_found(reason)
+        if status == 422:
+            return PermanentProviderError(
+                "invalid_request", "The WebUI did not accept these settings" + (f" ({reason})." if reason else ".")
+            )
+        if status >= 500 and _is_out_of_memory(body):
+            # The same size runs out of memory again: retrying only keeps the GPU busy.
+            return PermanentProviderError(
+                "invalid_request",
+                "The GPU ran out of memory making this picture. Try a smaller size or fewer images.",
+            )
+        if status >= 500:
+            suffix = f" ({reason})" if reason else ""
+            return TransientProviderError("provider_unavailable", f"The provider had a temporary problem{suffix}.")
+        return error_for_status(status, detail=reason)
+
+    def _auth_message(self) -> str:
+        prefix = self.config.env_prefix
+        missing = [prefix + key for key in ("USERNAME", "PASSWORD") if not self.config.get(key)]
+        if not missing:
+            return (
+                "The WebUI refused the username/password. "
+                f"An administrator needs to check {prefix}USERNAME and {prefix}PASSWORD."
+            )
+        if len(missing) == 1:
+            return (
+                "The WebUI asks for a username and password (it runs with --api-auth), "
+                f"but {missing[0]} is not set. An administrator needs to set it."
+            )
+        return (
+            "The WebUI asks for a username and password (it runs with --api-auth). "
+            f"An administrator needs to set {prefix}USERNAME and {prefix}PASSWORD."
+        )
+
+    def _not_found(self, reason: str) -> PermanentProviderError:
+        if reason.lower() in ("", "not found"):
+            # FastAPI's own 404: the /sdapi/v1 routes only exist when the WebUI runs with --api.
+            return PermanentProviderError(
+                "invalid_request",
+                "The WebUI at this address has no API. It must be started with --api, "
+                f"and {self.config.env_prefix}BASE_URL must point at the WebUI itself.",
+            )
+        if "sampler" in reason.lower():
+            return PermanentProviderError(
+                "invalid_request",
+                f"The WebUI does not know the configured sampler ({reason}). "
+                f"An administrator needs to check {self.config.env_prefix}SAMPLER.",
+            )
+        if "model" in reason.lower() or "checkpoint" in reason.lower():
+            return PermanentProviderError("model_not_found", f"The WebUI does not have this checkpoint ({reason}).")
+        return PermanentProviderError("invalid_request", f"The WebUI did not accept these settings ({reason}).")
+
+
+def _model_info(model_id: str, label: str) -> ModelInfo:
+    return ModelInfo(
+        id=model_id,
+        label=label,
+        min_size=64,
+        max_size=2048,
+        size_multiple=8,
+        max_images=4,
+        supports_negative_prompt=True,
+        supports_seed=True,
+        max_seed=MAX_SEED,
+        supports_steps=True,
+        supports_guidance=True,
+    )
+
+
+# --- response ------------------------------------------------------------------------------
+
+
+def _results(body: Any, request: GenerationRequest) -> list[GeneratedImage]:
+    encoded = body.get("images") if isinstance(body, dict) else None
+    if not isinstance(encoded, list):
+        raise PermanentProviderError("provider_error", "The WebUI answered without any images.")
+    wanted = request.num_images
+    if len(encoded) < wanted:
+        raise PermanentProviderError("provider_error", f"The WebUI returned {len(encoded)} of {wanted} images.")
+    # Extras come first (a grid, should a WebUI make one despite save_images=false): keep the last ones.
+    images = [_decode(item) for item in encoded[-wanted:]]
+    seeds = _seeds(body.get("info"), request)
+    return [GeneratedImage(data=data, seed=seed) for data, seed in zip(images, seeds, strict=True)]
+
+
+def _decode(item: Any) -> bytes:
+    if not isinstance(item, str):
+        raise PermanentProviderError("invalid_image", "The WebUI returned an image Atelier could not decode.")
+    _, _, encoded = item.rpartition("base64,")  # some forks send data: URLs
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PermanentProviderError("invalid_image", "The WebUI returned an image Atelier could not decode.") from exc
+
+
+def _seeds(info: Any, request: GenerationRequest) -> list[int | None]:
+    """The seed of each kept image: info.all_seeds, else the first seed counted up, else unknown."""
+    wanted = request.num_images
+    if isinstance(info, str):
+        try:
+            info = json.loads(info)
+        except ValueError:
+            info = None
+    info = info if isinstance(info, dict) else {}
+    all_seeds = [seed for seed in info.get("all_seeds") or [] if _is_seed(seed)]
+    if len(all_seeds) >= wanted:
+        return all_seeds[-wanted:]
+    first = info.get("seed") if _is_seed(info.get("seed")) else request.seed
+    # A batch runs on consecutive seeds, so the first one names them all.
+    return [first + index if first is not None else None for index in range(wanted)]
+
+
+def _is_seed(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _reason(body: Any) -> str:
+    """The WebUI's short reason: `detail` (a string, or FastAPI's validation list), else `errors`."""
+    if not isinstance(body, dict):
+        return ""
+    detail = body.get("detail")
+    if isinstance(detail, list):
+        detail = "; ".join(_validation_message(item) for item in detail if isinstance(item, dict))
+    if not isinstance(detail, str) or not detail.strip():
+        detail = body.get("errors") if isinstance(body.get("errors"), str) else ""
+    text = " ".join(detail.split())
+    return text if len(text) <= MAX_REASON_LENGTH else text[: MAX_REASON_LENGTH - 1] + "…"
+
+
+def _validation_message(item: dict) -> str:
+    field = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+    message = str(item.get("msg", "invalid"))
+    return f"{field}: {message}" if field else message
+
+
+def _is_out_of_memory(body: Any) -> bool:
+    if not isinstance(body, dict):
+        return False
+    text = " ".join(str(body.get(key, "")) for key in ("error", "detail", "errors")).lower()
+    return "outofmemory" in text or "out of memory" in text

@@ -24,6 +24,8 @@ class ModelInfo:
     supports_steps: bool = False
     supports_guidance: bool = False
     max_seed: int = 2**32 - 1
+    guidance_range: tuple[float, float] | None = None  # when narrower than the form's 0–30
+    steps_range: tuple[int, int] | None = None  # when narrower than the form's 1–150
     sizes: tuple[tuple[int, int], ...] = ()  # fixed sizes only, when the model has them
     # Area and shape limits, for models that bound the pixel count rather than each side.
     min_pixels: int | None = None
@@ -65,6 +67,8 @@ class ModelInfo:
             "supports_steps": self.supports_steps,
             "supports_guidance": self.supports_guidance,
             "max_seed": self.max_seed,
+            "guidance_range": list(self.guidance_range) if self.guidance_range else None,
+            "steps_range": list(self.steps_range) if self.steps_range else None,
             "min_pixels": self.min_pixels,
             "max_pixels": self.max_pixels,
             "max_aspect_ratio": self.max_aspect_ratio,

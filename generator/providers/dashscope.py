@@ -1,19 +1,376 @@
-"""Skeleton: being written."""
+"""Alibaba Cloud DashScope (Model Studio): wan and qwen-image text-to-image.
+
+Over HTTP these models run only as asynchronous jobs: one POST submits a job for all of a
+task's pictures, then GET /tasks/{id} is polled until the job ends. Results are signed OSS
+links that expire after 24 h; the service downloads them at once.
+
+Choices where the vendor's documentation is silent (see providers.md §3):
+- One job makes all n pictures. DashScope returns no seeds, so only a single picture
+  records the seed we sent; for n > 1 no per-picture seed is claimed.
+- A task promises exactly n pictures: if any result of a job failed, the whole task fails
+  and the pictures that did succeed are not kept.
+- prompt_extend is off unless DASHSCOPE_PROMPT_EXTEND is set: the person's prompt is used
+  as written, and the LLM rewrite would add seconds to every job.
+"""
 
 from __future__ import annotations
 
-from .base import ConfiguredProvider
+import random
+import time
+from dataclasses import dataclass
+
+import requests
+
+from .base import (
+    ConfiguredProvider,
+    GeneratedImage,
+    GenerationRequest,
+    ModelInfo,
+    PermanentProviderError,
+    ProgressCallback,
+    ProviderError,
+    TransientProviderError,
+)
+from .http import error_for_status, json_body, send
+
+MAX_SEED = 2_147_483_647
+DEFAULT_MODELS = ("wan2.2-t2i-flash", "wan2.2-t2i-plus", "qwen-image")
+SUBMIT_PATH = "/services/aigc/text2image/image-synthesis"
+# Any id works for check(): only the credentials are being tested.
+PROBE_TASK_ID = "00000000-0000-0000-0000-000000000000"
+
+# Polling follows the SDK's wait(): start short, grow, never wait more than 5 s between looks.
+MAX_POLL_INTERVAL = 5.0
+POLL_GROWTH = 1.5
+PROGRESS_BY_STATUS = {"PENDING": 20, "SUSPENDED": 20, "RUNNING": 50}
+
+QWEN_SIZES = ((1664, 928), (1472, 1140), (1328, 1328), (1140, 1472), (928, 1664))
+
+
+def _wan(model_id: str, label: str) -> ModelInfo:
+    return ModelInfo(id=model_id, label=label, min_size=512, max_size=1440, max_images=4, max_seed=MAX_SEED)
+
+
+def _qwen(model_id: str, label: str) -> ModelInfo:
+    # The async route takes n = 1 only for qwen-image; several pictures would need several jobs.
+    return ModelInfo(
+        id=model_id, label=label, min_size=928, max_size=1664, sizes=QWEN_SIZES, max_images=1, max_seed=MAX_SEED
+    )
+
+
+KNOWN_MODELS = {
+    model.id: model
+    for model in (
+        _wan("wan2.2-t2i-flash", "Wan 2.2 Flash"),
+        _wan("wan2.2-t2i-plus", "Wan 2.2 Plus"),
+        _wan("wanx2.1-t2i-turbo", "Wanx 2.1 Turbo"),
+        _wan("wanx2.1-t2i-plus", "Wanx 2.1 Plus"),
+        _wan("wanx2.0-t2i-turbo", "Wanx 2.0 Turbo"),
+        # Bounded by area (768²…1440²) and shape (1:4…4:1), so each side spans 384…2880.
+        ModelInfo(
+            id="wan2.5-t2i-preview",
+            label="Wan 2.5 Preview",
+            min_size=384,
+            max_size=2880,
+            max_images=4,
+            max_seed=MAX_SEED,
+            min_pixels=768 * 768,
+            max_pixels=1440 * 1440,
+            max_aspect_ratio=4.0,
+        ),
+        _qwen("qwen-image", "Qwen-Image"),
+        _qwen("qwen-image-plus", "Qwen-Image Plus"),
+    )
+}
+
+MESSAGES = {
+    "content_rejected": "The provider rejected this prompt as sensitive content.",
+    "output_rejected": "The provider's safety check rejected the generated picture. Try rewording the prompt or another seed.",
+    "authentication_failed": "The provider refused Atelier's credentials. An administrator needs to check the API key.",
+    "permission_denied": "The provider denied access to this model; it may need to be activated for the account.",
+    "quota_exhausted": "The provider account has run out of credit or quota.",
+    "invalid_request": "The provider did not accept these settings.",
+    "model_not_found": "The provider does not offer this model.",
+    "generation_failed": "The provider could not make the picture.",
+    "task_expired": "The provider no longer knows this job (its id expired or is invalid).",
+    "provider_error": "The provider reported an error Atelier does not recognise.",
+    "rate_limited": "The provider is busy (rate or concurrency limit reached).",
+    "provider_unavailable": "The provider had a temporary problem.",
+    "timeout": "The provider did not answer in time.",
+}
+TRANSIENT_CODES = {"rate_limited", "provider_unavailable", "timeout"}
+# The vendor's short reason helps a person only where our message cannot say what went wrong.
+CODES_WITH_DETAIL = {"invalid_request", "permission_denied", "model_not_found", "generation_failed", "provider_error"}
+# A job that ran and failed is not retried automatically, except that these are worth naming.
+JOB_FAILURE_CODES = {"quota_exhausted", "permission_denied", "invalid_request"}
+
+
+@dataclass(frozen=True)
+class _Job:
+    task_id: str
+    request_id: str
+    seed: int
 
 
 class DashScopeProvider(ConfiguredProvider):
-    REQUIRED = ('API_KEY',)
+    REQUIRED = ("API_KEY",)
     label = "Alibaba DashScope"
 
-    def models(self):
-        return []
+    @property
+    def poll_interval(self) -> float:
+        return float(self.config.get("POLL_INTERVAL_SECONDS", 1.0))
 
-    def generate(self, request, progress=None):
-        raise NotImplementedError
+    @property
+    def poll_deadline(self) -> float:
+        return float(self.config.get("POLL_DEADLINE_SECONDS", 240.0))
+
+    def models(self) -> list[ModelInfo]:
+        listed = self.config.get("MODELS", DEFAULT_MODELS)
+        if isinstance(listed, str):
+            listed = listed.split(",")
+        ids = [str(model_id).strip() for model_id in listed if str(model_id).strip()]
+        return [KNOWN_MODELS.get(model_id) or _generic_model(model_id) for model_id in ids]
 
     def check(self) -> None:
-        return None
+        """Look up a made-up job: a bad key answers 401, and nothing is billed."""
+        response = send("GET", f"{self.base_url}/tasks/{PROBE_TASK_ID}", timeout=self.timeout, headers=self._headers())
+        if response.status_code == 200:
+            return
+        error = _response_error(response)
+        if error.transient or error.code == "authentication_failed":
+            raise error
+
+    def generate(self, request: GenerationRequest, progress: ProgressCallback | None = None) -> list[GeneratedImage]:
+        report = progress or (lambda percent: None)
+        deadline = time.monotonic() + self.poll_deadline
+        job = self._submit(request, _seed_for(request))
+        report(10)
+        output = self._wait_for(job, deadline, report)
+        images = _outcome(output, job, request.num_images)
+        report(100)
+        return images
+
+    # --- the two calls ----------------------------------------------------------------
+
+    def _submit(self, request: GenerationRequest, seed: int) -> _Job:
+        response = send(
+            "POST",
+            self.base_url + SUBMIT_PATH,
+            timeout=self.timeout,
+            headers={**self._headers(), "X-DashScope-Async": "enable"},
+            json=self._body(request, seed),
+        )
+        if response.status_code != 200:
+            raise _response_error(response)
+        body = _as_dict(json_body(response))
+        request_id = str(body.get("request_id") or "")
+        task_id = str(_as_dict(body.get("output")).get("task_id") or "")
+        if not task_id:
+            raise _error("provider_error", request_id=request_id, detail="the answer named no job")
+        return _Job(task_id=task_id, request_id=request_id, seed=seed)
+
+    def _poll(self, job: _Job) -> dict | None:
+        """The job's output, or None after a passing failure worth another look.
+
+        A 503 or a dropped connection while polling must not end the job: the next attempt
+        would submit (and pay for) it again.
+        """
+        try:
+            response = send("GET", f"{self.base_url}/tasks/{job.task_id}", timeout=self.timeout, headers=self._headers())
+        except TransientProviderError:
+            return None
+        if response.status_code != 200:
+            error = _response_error(response, request_id=job.request_id)
+            if error.transient:
+                return None
+            raise error
+        output = _as_dict(json_body(response)).get("output")
+        if not isinstance(output, dict):
+            raise _error("provider_error", request_id=job.request_id, detail="the job status could not be read")
+        return output
+
+    def _wait_for(self, job: _Job, deadline: float, report: ProgressCallback) -> dict:
+        """Poll until the job ends; at the deadline give up (transient: a new attempt may do better)."""
+        delay = self.poll_interval
+        reported, status = 10, "PENDING"
+        while (remaining := deadline - time.monotonic()) > 0:
+            time.sleep(min(delay, remaining))
+            delay = min(delay * POLL_GROWTH, max(MAX_POLL_INTERVAL, self.poll_interval))
+            output = self._poll(job)
+            if output is None:
+                continue
+            status = str(output.get("task_status") or "")
+            if status in ("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"):
+                return output
+            if PROGRESS_BY_STATUS.get(status, 0) > reported:
+                reported = PROGRESS_BY_STATUS[status]
+                report(reported)
+        if status == "PENDING":
+            self._cancel(job)
+        raise TransientProviderError(
+            "timeout",
+            f"The provider did not finish the picture within {self.poll_deadline:g} seconds.",
+            request_id=job.request_id,
+        )
+
+    def _cancel(self, job: _Job) -> None:
+        """Best effort: a job still queued can be canceled, so an abandoned one is not billed."""
+        try:
+            send("POST", f"{self.base_url}/tasks/{job.task_id}/cancel", timeout=self.timeout, headers=self._headers())
+        except ProviderError:
+            pass
+
+    # --- request parts ----------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.config.get('API_KEY')}", "Content-Type": "application/json"}
+        workspace = self.config.get("WORKSPACE")
+        if workspace:
+            headers["X-DashScope-WorkSpace"] = str(workspace)
+        return headers
+
+    def _body(self, request: GenerationRequest, seed: int) -> dict:
+        prompt = {"prompt": request.prompt}
+        if request.negative_prompt:
+            prompt["negative_prompt"] = request.negative_prompt
+        return {
+            "model": request.model,
+            "input": prompt,
+            "parameters": {
+                "size": f"{request.width}*{request.height}",
+                "n": request.num_images,  # always explicit: wan defaults to 4, billed per picture
+                "seed": seed,
+                "prompt_extend": bool(self.config.get("PROMPT_EXTEND", False)),
+                "watermark": False,
+            },
+        }
+
+
+def _generic_model(model_id: str) -> ModelInfo:
+    """Limits every known DashScope text-to-image model accepts, for a model we do not know."""
+    return ModelInfo(id=model_id, label=model_id, min_size=512, max_size=1440, max_images=1, max_seed=MAX_SEED)
+
+
+def _seed_for(request: GenerationRequest) -> int:
+    """DashScope does not say which seed it used, so always send one we know."""
+    if request.seed is None:
+        return random.SystemRandom().randint(0, MAX_SEED)
+    if not 0 <= request.seed <= MAX_SEED:
+        raise PermanentProviderError("invalid_request", f"DashScope takes seeds from 0 to {MAX_SEED}.")
+    return request.seed
+
+
+# --- the job's outcome ----------------------------------------------------------------
+
+
+def _outcome(output: dict, job: _Job, count: int) -> list[GeneratedImage]:
+    status = output.get("task_status")
+    if status == "SUCCEEDED":
+        return _images(output, job, count)
+    if status == "FAILED":
+        raise _job_error(output, job.request_id, about_output=False)
+    if status == "CANCELED":
+        raise PermanentProviderError("generation_failed", "The provider canceled the job.", request_id=job.request_id)
+    raise _error("task_expired", request_id=job.request_id)  # UNKNOWN
+
+
+def _images(output: dict, job: _Job, count: int) -> list[GeneratedImage]:
+    results = [result for result in output.get("results") or [] if isinstance(result, dict)]
+    for result in results:
+        if not result.get("url"):
+            # The job ran, so the prompt passed moderation: a failed result is about the picture.
+            raise _job_error(result, job.request_id, about_output=True)
+    if len(results) < count:
+        raise PermanentProviderError(
+            "generation_failed", f"The provider returned {len(results)} of {count} pictures.", request_id=job.request_id
+        )
+    seed = job.seed if count == 1 else None
+    return [
+        GeneratedImage(
+            url=str(result["url"]),
+            seed=seed,
+            request_id=job.request_id,
+            extra={"task_id": job.task_id, "job_seed": job.seed},
+        )
+        for result in results[:count]
+    ]
+
+
+def _job_error(failure: dict, request_id: str, *, about_output: bool) -> ProviderError:
+    """A FAILED job's output, or one failed result, as an error for the person."""
+    vendor_code, message = str(failure.get("code") or ""), str(failure.get("message") or "")
+    if _is_inspection(vendor_code):
+        return _error(_inspection_code(message, about_output=about_output), request_id=request_id)
+    ours = _our_code(vendor_code, 0)
+    if ours in JOB_FAILURE_CODES:
+        return _error(ours, request_id=request_id, detail=message)
+    return _error("generation_failed", request_id=request_id, detail=message or vendor_code)
+
+
+# --- error classification ---------------------------------------------------------------
+
+
+def _response_error(response: requests.Response, request_id: str = "") -> ProviderError:
+    """An HTTP error answer: {"code", "message", "request_id"} with the status."""
+    body = _as_dict(json_body(response))
+    vendor_code, message = str(body.get("code") or ""), str(body.get("message") or "")
+    request_id = str(body.get("request_id") or request_id)
+    if _is_inspection(vendor_code):
+        return _error(_inspection_code(message, about_output=False), request_id=request_id)
+    ours = _our_code(vendor_code, response.status_code)
+    if ours:
+        return _error(ours, request_id=request_id, detail=message)
+    if vendor_code and 400 <= response.status_code < 500:
+        return _error("provider_error", request_id=request_id, detail=f"{vendor_code}: {message}".rstrip(": "))
+    return error_for_status(response.status_code, request_id=request_id, detail=_short(message))
+
+
+def _is_inspection(vendor_code: str) -> bool:
+    return vendor_code.startswith("DataInspection") or vendor_code == "InvalidParameter.DataInspection"
+
+
+def _inspection_code(message: str, *, about_output: bool) -> str:
+    """The vendor says "Input or output data may contain inappropriate content"; trust it when it picks one."""
+    text = message.lower()
+    if "output" in text and "input" not in text:
+        return "output_rejected"
+    if "input" in text and "output" not in text:
+        return "content_rejected"
+    return "output_rejected" if about_output else "content_rejected"
+
+
+def _our_code(vendor_code: str, status: int) -> str | None:
+    if vendor_code in ("Arrearage", "AllocationQuota.FreeTierOnly"):
+        return "quota_exhausted"
+    if vendor_code == "InvalidApiKey" or status == 401:
+        return "authentication_failed"
+    if vendor_code.startswith("AccessDenied") or status == 403:
+        return "permission_denied"
+    if vendor_code == "ModelNotFound":
+        return "model_not_found"
+    if vendor_code.startswith("Throttling") or status == 429:
+        return "rate_limited"
+    if vendor_code == "RequestTimeOut" or status == 408:
+        return "timeout"
+    if vendor_code.startswith("InternalError") or status >= 500:
+        return "provider_unavailable"
+    if vendor_code.startswith(("InvalidParameter", "BadRequest", "InvalidURL")):
+        return "invalid_request"
+    return None
+
+
+def _error(code: str, *, request_id: str = "", detail: str = "") -> ProviderError:
+    message = MESSAGES[code]
+    if detail and code in CODES_WITH_DETAIL:
+        message += f" ({_short(detail)})"
+    error_class = TransientProviderError if code in TRANSIENT_CODES else PermanentProviderError
+    return error_class(code, message, request_id=request_id)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _as_dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}

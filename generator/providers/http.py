@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 
 from .base import PermanentProviderError, ProviderError, TransientProviderError
@@ -55,10 +56,16 @@ def json_body(response: requests.Response) -> Any:
 def error_for_status(status: int, *, request_id: str = "", detail: str = "") -> ProviderError:
     """A fallback classification when a provider's body names no known error code."""
     suffix = f" ({detail})" if detail else ""
-    if status in (401, 403):
+    if status == 401:
         return PermanentProviderError(
             "authentication_failed",
             "The provider refused Atelier's credentials. An administrator needs to check the API key." + suffix,
+            request_id=request_id,
+        )
+    if status == 403:
+        return PermanentProviderError(
+            "permission_denied",
+            "The provider account may not use this model or service. An administrator needs to check it." + suffix,
             request_id=request_id,
         )
     if status == 429:
@@ -129,8 +136,9 @@ def download_image(url: str, policy: DownloadPolicy) -> bytes:
     check_url(url, policy)
     max_bytes = settings.MAX_IMAGE_BYTES
     deadline = time.monotonic() + settings.DOWNLOAD_DEADLINE_SECONDS
+    read_timeout = min(30.0, settings.DOWNLOAD_DEADLINE_SECONDS)
     try:
-        with session().get(url, stream=True, timeout=(5, 30), allow_redirects=False) as response:
+        with session().get(url, stream=True, timeout=(5, read_timeout), allow_redirects=False) as response:
             if 300 <= response.status_code < 400:
                 raise _refuse("The image link redirected elsewhere; Atelier does not follow image redirects.")
             if response.status_code >= 500 or response.status_code == 429:
@@ -143,7 +151,9 @@ def download_image(url: str, policy: DownloadPolicy) -> bytes:
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise _too_large(max_bytes)
             buffer = bytearray()
-            for chunk in response.iter_content(64 * 1024):
+            # read1 returns whatever has arrived, so a trickling body meets the deadline check
+            # (iter_content would wait for a whole chunk first).
+            while chunk := response.raw.read1(64 * 1024, decode_content=True):
                 buffer += chunk
                 if len(buffer) > max_bytes:
                     raise _too_large(max_bytes)
@@ -151,7 +161,9 @@ def download_image(url: str, policy: DownloadPolicy) -> bytes:
                     raise TransientProviderError("download_timeout", "Downloading the image took too long.")
     except requests.Timeout as exc:
         raise TransientProviderError("download_timeout", "Downloading the image took too long.") from exc
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+            raise TransientProviderError("download_timeout", "Downloading the image took too long.") from exc
         raise TransientProviderError("download_failed", "The image could not be downloaded.") from exc
     data = bytes(buffer)
     if not (data.startswith(IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")):
@@ -160,6 +172,5 @@ def download_image(url: str, policy: DownloadPolicy) -> bytes:
 
 
 def _too_large(max_bytes: int) -> PermanentProviderError:
-    return PermanentProviderError(
-        "image_too_large", f"The provider's image is larger than the {max_bytes // (1024 * 1024)} MB limit."
-    )
+    limit = f"{max_bytes / (1024 * 1024):g} MB" if max_bytes >= 1024 * 1024 else f"{max_bytes:,} bytes"
+    return PermanentProviderError("image_too_large", f"The provider's image is larger than the {limit} limit.")

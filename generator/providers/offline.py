@@ -36,7 +36,11 @@ class OfflineProvider:
 
     def models(self) -> list[ModelInfo]:
         return [
-            ModelInfo(id="sketch-v1", label="Offline sketch (not AI)", min_size=64, max_size=2048),
+            # Steps and guidance change nothing in a sketch, but are kept so settings round-trip.
+            ModelInfo(
+                id="sketch-v1", label="Offline sketch (not AI)", min_size=64, max_size=2048,
+                supports_steps=True, supports_guidance=True,
+            ),
         ]
 
     def check(self) -> None:

@@ -1,19 +1,543 @@
-"""Skeleton: being written."""
+"""VolcEngine visual API (火山引擎 视觉智能, the 即梦 "CV" models), over plain HTTPS.
+
+Every call is a signed POST to `/?Action=<X>&Version=2022-08-31` with a JSON body whose
+`req_key` names the model. The 2.x general models answer in one call (CVProcess); the
+jimeng 3.x/4.0 models are submitted (CVSync2AsyncSubmitTask) and polled
+(CVSync2AsyncGetResult). One call makes one picture, so N pictures are N calls with seeds
+seed, seed+1, … Wire facts: /work/shared/reference/providers.md §1.
+
+No SDK at run time: the official `volcengine` package is a process-wide singleton with
+fixed timeouts and unreadable errors. `sign_request` below reproduces its SignerV4 byte
+for byte (tests compare the two).
+"""
 
 from __future__ import annotations
 
-from .base import ConfiguredProvider
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from . import http
+from .base import (
+    ConfiguredProvider,
+    GeneratedImage,
+    GenerationRequest,
+    ModelInfo,
+    PermanentProviderError,
+    ProgressCallback,
+    ProviderError,
+    TransientProviderError,
+)
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "2022-08-31"
+SUCCESS = 10000
+ALGORITHM = "HMAC-SHA256"
+# No response echoes the seed used, so we always send one. The documented range is not
+# published (UNCONFIRMED); a non-negative int32 is accepted by every sample seen.
+MAX_SEED = 2**31 - 1
+
+# --- signing (providers.md §1.2) --------------------------------------------------------
+
+# Headers that are signed besides every "X-…" one (names compared case-insensitively).
+_SIGNED_NAMES = ("content-type", "content-md5", "host")
+# The signer computes these itself; a caller's copy must not be signed twice.
+_COMPUTED_NAMES = ("x-date", "x-content-sha256", "authorization")
+
+
+def sign_request(
+    method: str,
+    host: str,
+    path: str,
+    query: Mapping[str, object],
+    headers: Mapping[str, str],
+    body: bytes | str,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    service: str,
+    x_date: str,
+) -> dict[str, str]:
+    """The headers to add to a request so VolcEngine accepts it: X-Date, X-Content-Sha256
+    and Authorization. `body` must be exactly the bytes that will be sent.
+    """
+    content_sha256 = hashlib.sha256(body.encode() if isinstance(body, str) else body).hexdigest()
+    to_sign = {name: value for name, value in headers.items() if name.lower() not in _COMPUTED_NAMES}
+    if not any(name.lower() == "host" for name in to_sign):
+        to_sign["Host"] = host
+    to_sign |= {"X-Date": x_date, "X-Content-Sha256": content_sha256}
+    signed = signed_headers(to_sign)
+    scope = credential_scope(x_date, region, service)
+    canonical = canonical_request(method, path, query, signed, content_sha256)
+    key = signing_key(secret_key, x_date[:8], region, service)
+    signature = hmac.new(key, string_to_sign(x_date, scope, canonical).encode(), hashlib.sha256).hexdigest()
+    authorization = (
+        f"{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={';'.join(signed)}, Signature={signature}"
+    )
+    return {"X-Date": x_date, "X-Content-Sha256": content_sha256, "Authorization": authorization}
+
+
+def signed_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The signed subset, lower-cased names in sorted order, trimmed values."""
+    chosen = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in _SIGNED_NAMES or lowered.startswith("x-"):
+            chosen[lowered] = str(value).strip()
+    if "host" in chosen:
+        # The SDK signs a default port as if it were absent; so must we.
+        chosen["host"] = chosen["host"].removesuffix(":80").removesuffix(":443")
+    return dict(sorted(chosen.items()))
+
+
+def canonical_query(query: Mapping[str, object]) -> str:
+    """Keys in sorted order, keys and values escaped with only -_.~ left as they are."""
+    pairs = []
+    for key in sorted(query):
+        values = query[key] if isinstance(query[key], list | tuple) else [query[key]]
+        pairs += [f"{_escape(key)}={_escape(str(value))}" for value in values]
+    return "&".join(pairs)
+
+
+def _escape(text: str) -> str:
+    return quote(text, safe="-_.~")
+
+
+def canonical_request(
+    method: str, path: str, query: Mapping[str, object], signed: Mapping[str, str], content_sha256: str
+) -> str:
+    uri = quote(path or "/", safe="/")
+    header_block = "".join(f"{name}:{value}\n" for name, value in signed.items())  # ends in \n: an empty line follows
+    return "\n".join([method.upper(), uri, canonical_query(query), header_block, ";".join(signed), content_sha256])
+
+
+def credential_scope(x_date: str, region: str, service: str) -> str:
+    return f"{x_date[:8]}/{region}/{service}/request"
+
+
+def string_to_sign(x_date: str, scope: str, canonical: str) -> str:
+    return "\n".join([ALGORITHM, x_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+
+
+def signing_key(secret_key: str, short_date: str, region: str, service: str) -> bytes:
+    # Unlike AWS SigV4 the secret is used as is, with no "AWS4" prefix.
+    key = secret_key.encode()
+    for part in (short_date, region, service, "request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def x_date_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+# --- models (providers.md §1.3) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VolcModel:
+    info: ModelInfo
+    asynchronous: bool  # CVSync2AsyncSubmitTask + GetResult rather than CVProcess
+    fixed_fields: dict = field(default_factory=dict)  # sent unchanged with every job
+
+
+def _general_2x(req_key: str, label: str, fixed_fields: dict, *, tunable: bool) -> VolcModel:
+    info = ModelInfo(
+        id=req_key,
+        label=label,
+        min_size=256,
+        max_size=768,
+        supports_negative_prompt=False,
+        supports_steps=tunable,
+        supports_guidance=tunable,
+        max_seed=MAX_SEED,
+    )
+    # use_sr would double width and height; the picture should have the size asked for.
+    return VolcModel(info, asynchronous=False, fixed_fields={**fixed_fields, "use_sr": False})
+
+
+def _jimeng_3x(req_key: str, label: str) -> VolcModel:
+    info = ModelInfo(
+        id=req_key, label=label, min_size=512, max_size=2048, supports_negative_prompt=False, max_seed=MAX_SEED
+    )
+    return VolcModel(info, asynchronous=True)
+
+
+KNOWN_MODELS: dict[str, VolcModel] = {
+    model.info.id: model
+    for model in (
+        _general_2x(
+            "high_aes_general_v20_L",
+            "General 2.0 Pro (通用2.0 Pro)",
+            {"model_version": "general_v2.0_L", "req_schedule_conf": "general_v20_9B_rephraser"},
+            tunable=True,
+        ),
+        _general_2x(
+            "high_aes_general_v21_L",
+            "General 2.1 (通用2.1)",
+            {"model_version": "general_v2.1_L", "req_schedule_conf": "general_v20_9B_pe"},
+            tunable=True,
+        ),
+        _general_2x("jimeng_high_aes_general_v21_L", "Jimeng 2.1 (即梦2.1)", {}, tunable=False),
+        _jimeng_3x("jimeng_t2i_v30", "Jimeng 3.0 (即梦3.0)"),
+        _jimeng_3x("jimeng_t2i_v31", "Jimeng 3.1 (即梦3.1)"),
+        VolcModel(
+            ModelInfo(
+                id="jimeng_t2i_v40",
+                label="Jimeng 4.0 (即梦4.0)",
+                # Bounded by area and shape; the side limits only follow from those:
+                # 4096·√3 ≈ 7094 is the longest side a 3:1 picture of at most 4096² can have.
+                min_size=512,
+                max_size=7088,
+                min_pixels=1024 * 1024,
+                max_pixels=4096 * 4096,
+                max_aspect_ratio=3.0,
+                supports_negative_prompt=False,
+                max_seed=MAX_SEED,
+            ),
+            asynchronous=True,
+            # Otherwise 4.0 may decide to make up to 15 pictures, each billed.
+            fixed_fields={"force_single": True},
+        ),
+    )
+}
+DEFAULT_MODELS = ("high_aes_general_v21_L", "jimeng_t2i_v30", "jimeng_t2i_v40")
+
+
+def generic_model(req_key: str) -> VolcModel:
+    """An operator-listed req_key we know nothing about: sizes every family accepts, and the
+    async pair, which serves both the jimeng keys and the older general ones.
+    """
+    info = ModelInfo(
+        id=req_key, label=req_key, min_size=512, max_size=768, supports_negative_prompt=False, max_seed=MAX_SEED
+    )
+    return VolcModel(info, asynchronous=True)
+
+
+# --- errors (providers.md §1.5) ---------------------------------------------------------
+
+CONTENT_REJECTED = "The provider rejected this prompt as sensitive content."
+OUTPUT_REJECTED = (
+    "The provider's safety check rejected the generated picture. Try rewording the prompt or another seed."
+)
+RATE_LIMITED = "The provider is busy (rate or concurrency limit reached)."
+UNAVAILABLE = "The provider had a temporary problem."
+AUTHENTICATION_FAILED = "The provider refused Atelier's credentials. An administrator needs to check the API key."
+CLOCK_SKEW = (
+    "The provider refused the request's timestamp. An administrator needs to check that the server clock is "
+    "correct (NTP)."
+)
+PERMISSION_DENIED = (
+    "The provider account may not use this model (access denied, or the service is not activated for it)."
+)
+INVALID_REQUEST = "The provider did not accept these settings."
+UNREADABLE = "The provider sent an answer Atelier did not understand."
+
+_SERVICE_ERRORS: dict[int, tuple[type[ProviderError], str, str]] = {
+    50411: (PermanentProviderError, "content_rejected", CONTENT_REJECTED),  # input image
+    50412: (PermanentProviderError, "content_rejected", CONTENT_REJECTED),
+    50413: (PermanentProviderError, "content_rejected", CONTENT_REJECTED),
+    50518: (PermanentProviderError, "content_rejected", CONTENT_REJECTED),  # copyrighted input
+    50511: (PermanentProviderError, "output_rejected", OUTPUT_REJECTED),
+    50512: (PermanentProviderError, "output_rejected", OUTPUT_REJECTED),
+    50519: (PermanentProviderError, "output_rejected", OUTPUT_REJECTED),  # copyrighted output
+    50520: (PermanentProviderError, "generation_failed", "The provider's safety check failed internally."),
+    50521: (PermanentProviderError, "generation_failed", "The provider's safety check failed internally."),
+    50522: (PermanentProviderError, "generation_failed", "The provider's safety check failed internally."),
+    50429: (TransientProviderError, "rate_limited", RATE_LIMITED),
+    50430: (TransientProviderError, "rate_limited", RATE_LIMITED),
+    50500: (TransientProviderError, "provider_unavailable", UNAVAILABLE),
+    50501: (TransientProviderError, "provider_unavailable", UNAVAILABLE),
+}
+_AUTH_CODES = {"MissingAuthenticationToken", "MissingSignature", "InvalidAccessKey", "SignatureDoesNotMatch"}
+_PERMISSION_CODES = {"AccessDenied", "LackPolicy"}
+_THROTTLING_MARKERS = ("Throttl", "LimitExceeded", "TooManyRequests")  # gateway names vary
+_STILL_WORKING = {"in_queue": 30, "generating": 60}  # status -> progress within one job
+_GONE = {"not_found", "expired"}
+
+
+def _short(text: object) -> str:
+    """The vendor's own words, trimmed to something fit for one line of a page."""
+    words = " ".join(str(text or "").split())
+    return words if len(words) <= 160 else words[:157] + "…"
+
+
+def _with_detail(message: str, detail: str) -> str:
+    detail = detail.rstrip(".")
+    return f"{message.removesuffix('.')} ({detail})." if detail else message
+
+
+def gateway_error(error: Mapping, status: int, request_id: str) -> ProviderError:
+    """The API gateway's verdict (auth, permissions, throttling): ResponseMetadata.Error."""
+    code, detail = str(error.get("Code") or ""), _short(error.get("Message"))
+    if code == "InvalidTimestamp":
+        return PermanentProviderError("authentication_failed", CLOCK_SKEW, request_id=request_id)
+    if code in _AUTH_CODES:
+        return PermanentProviderError("authentication_failed", AUTHENTICATION_FAILED, request_id=request_id)
+    if code in _PERMISSION_CODES:
+        return PermanentProviderError("permission_denied", PERMISSION_DENIED, request_id=request_id)
+    if status == 429 or any(marker in code for marker in _THROTTLING_MARKERS):
+        return TransientProviderError("rate_limited", RATE_LIMITED, request_id=request_id)
+    if code == "InvalidActionOrVersion":
+        return PermanentProviderError(
+            "invalid_request",
+            "The provider does not offer this API action; check the VolcEngine base URL.",
+            request_id=request_id,
+        )
+    if status >= 300:
+        return http.error_for_status(status, request_id=request_id, detail=code)
+    return PermanentProviderError("provider_error", _with_detail(UNREADABLE, code), request_id=request_id)
+
+
+def service_error(code: object, detail: str, status: int, request_id: str, *, unknown: str) -> ProviderError:
+    """A service-level failure: the envelope's `code` is not 10000."""
+    known = _SERVICE_ERRORS.get(code) if isinstance(code, int) else None
+    if known:
+        kind, our_code, message = known
+        return kind(our_code, message, request_id=request_id)
+    if status == 429:
+        return TransientProviderError("rate_limited", RATE_LIMITED, request_id=request_id)
+    if status >= 500:
+        return TransientProviderError("provider_unavailable", UNAVAILABLE, request_id=request_id)
+    if 400 <= status < 500:
+        return PermanentProviderError("invalid_request", _with_detail(INVALID_REQUEST, detail), request_id=request_id)
+    message = _with_detail("The provider could not make the picture.", detail)
+    return PermanentProviderError(unknown, message, request_id=request_id)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One decoded reply: the service envelope, whatever its `code`."""
+
+    body: dict
+    status: int
+
+    @property
+    def code(self) -> object:
+        return self.body.get("code")
+
+    @property
+    def request_id(self) -> str:
+        return str(self.body.get("request_id") or "")
+
+    @property
+    def data(self) -> dict:
+        return self.body.get("data") if isinstance(self.body.get("data"), dict) else {}
+
+    def require_success(self, *, unknown: str = "provider_error") -> Answer:
+        """Check the code before touching data: `data` is null on errors."""
+        if self.code != SUCCESS:
+            detail = _short(self.body.get("message"))
+            raise service_error(self.code, detail, self.status, self.request_id, unknown=unknown)
+        return self
+
+
+def read_answer(response: requests.Response) -> Answer:
+    """The service envelope, or the error a gateway reply or an unreadable reply stands for."""
+    body = http.json_body(response)
+    metadata = body.get("ResponseMetadata") if isinstance(body, dict) else None
+    request_id = str(metadata.get("RequestId") or "") if isinstance(metadata, dict) else ""
+    if isinstance(metadata, dict) and isinstance(metadata.get("Error"), dict):
+        raise gateway_error(metadata["Error"], response.status_code, request_id)
+    if not isinstance(body, dict) or "code" not in body:
+        if response.status_code >= 300:
+            raise http.error_for_status(response.status_code, request_id=request_id)
+        raise PermanentProviderError("provider_error", UNREADABLE, request_id=request_id)
+    if request_id and not body.get("request_id"):
+        body["request_id"] = request_id
+    return Answer(body=body, status=response.status_code)
+
+
+def image_from(answer: Answer, seed: int, extra: dict | None = None) -> GeneratedImage:
+    """The first picture of a successful reply: its base64 bytes when present, else its link."""
+    data = answer.data
+    encoded = [item for item in data.get("binary_data_base64") or [] if isinstance(item, str) and item]
+    links = [item for item in data.get("image_urls") or [] if isinstance(item, str) and item]
+    result = GeneratedImage(seed=seed, request_id=answer.request_id, extra=extra or {})
+    if encoded:
+        try:
+            result.data = base64.b64decode(encoded[0], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise PermanentProviderError(
+                "invalid_image", "The provider returned an image Atelier could not read.", request_id=answer.request_id
+            ) from exc
+    elif links:
+        result.url = links[0]  # a pre-signed link valid 1–24 h: the service fetches it at once
+    else:
+        raise PermanentProviderError(
+            "generation_failed", "The provider finished without returning a picture.", request_id=answer.request_id
+        )
+    return result
+
+
+# --- the provider -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    origin: str  # scheme://host[:port]
+    host: str  # the Host header, signed and sent; a default port is left out
+    path: str
+
+
+def endpoint_for(base_url: str) -> Endpoint:
+    parts = urlsplit(base_url)
+    hostname = (parts.hostname or "").lower()
+    if ":" in hostname:  # an IPv6 literal keeps its brackets in URLs and Host headers
+        hostname = f"[{hostname}]"
+    default_port = 443 if parts.scheme == "https" else 80
+    host = hostname if parts.port in (None, default_port) else f"{hostname}:{parts.port}"
+    return Endpoint(origin=f"{parts.scheme}://{host}", host=host, path=parts.path.rstrip("/") + "/")
+
+
+def share_of(progress: ProgressCallback | None, index: int, count: int) -> Callable[[int], None]:
+    """Progress within picture `index` of `count`, reported as progress of the whole call."""
+
+    def report(percent: int) -> None:
+        if progress:
+            progress(int((index * 100 + percent) / count))
+
+    return report
 
 
 class VolcEngineProvider(ConfiguredProvider):
-    REQUIRED = ('ACCESS_KEY', 'SECRET_KEY')
+    REQUIRED = ("ACCESS_KEY", "SECRET_KEY")
     label = "VolcEngine (Jimeng)"
 
-    def models(self):
-        return []
+    @property
+    def base_url(self) -> str:
+        return str(self.config.get("BASE_URL", "https://visual.volcengineapi.com")).rstrip("/")
 
-    def generate(self, request, progress=None):
-        raise NotImplementedError
+    @property
+    def poll_interval(self) -> float:
+        return float(self.config.get("POLL_INTERVAL_SECONDS", 1.0))
+
+    @property
+    def poll_deadline(self) -> float:
+        return float(self.config.get("POLL_DEADLINE_SECONDS", 180.0))
+
+    def models(self) -> list[ModelInfo]:
+        return [self.model(req_key).info for req_key in self.model_ids()]
+
+    def model_ids(self) -> list[str]:
+        listed = [str(item).strip() for item in self.config.get("MODELS", DEFAULT_MODELS)]
+        return list(dict.fromkeys(item for item in listed if item)) or list(DEFAULT_MODELS)
+
+    def model(self, req_key: str) -> VolcModel:
+        return KNOWN_MODELS.get(req_key) or generic_model(req_key)
 
     def check(self) -> None:
-        return None
+        """Prove the host answers and accepts our signature, without making a picture: ask
+        for the result of a task that does not exist. Any service-level answer will do.
+        """
+        read_answer(self.call("CVSync2AsyncGetResult", {"req_key": self.model_ids()[0], "task_id": "0"}))
+
+    def generate(self, request: GenerationRequest, progress: ProgressCallback | None = None) -> list[GeneratedImage]:
+        model = self.model(request.model)
+        max_seed = model.info.max_seed
+        first_seed = request.seed if request.seed is not None else secrets.randbelow(max_seed + 1)
+        # One budget for all the polling of this call, so N pictures cannot take N deadlines.
+        deadline = time.monotonic() + self.poll_deadline
+        make = self.make_async if model.asynchronous else self.make_sync
+        results = []
+        for index in range(request.num_images):
+            report = share_of(progress, index, request.num_images)
+            seed = (first_seed + index) % (max_seed + 1)
+            results.append(make(model, job_fields(model, request, seed), seed, deadline, report))
+            report(100)
+        return results
+
+    def make_sync(
+        self, model: VolcModel, fields: dict, seed: int, deadline: float, report: Callable[[int], None]
+    ) -> GeneratedImage:
+        answer = read_answer(self.call("CVProcess", {**fields, "return_url": True})).require_success()
+        return image_from(answer, seed)
+
+    def make_async(
+        self, model: VolcModel, fields: dict, seed: int, deadline: float, report: Callable[[int], None]
+    ) -> GeneratedImage:
+        submitted = read_answer(self.call("CVSync2AsyncSubmitTask", fields)).require_success()
+        task_id = str(submitted.data.get("task_id") or "")
+        if not task_id:
+            raise PermanentProviderError("provider_error", UNREADABLE, request_id=submitted.request_id)
+        logger.info("volcengine submitted req_key=%s task_id=%s", model.info.id, task_id)
+        report(10)
+        interval = self.poll_interval
+        while True:
+            time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
+            answer = self.poll(model.info.id, task_id)
+            status = answer.data.get("status")
+            if status == "done":
+                return image_from(answer, seed, {"task_id": task_id})
+            if status not in _STILL_WORKING:
+                raise PermanentProviderError("provider_error", UNREADABLE, request_id=answer.request_id)
+            report(_STILL_WORKING[status])
+            if time.monotonic() >= deadline:
+                raise TransientProviderError(
+                    "timeout", "The provider did not finish the picture in time.", request_id=answer.request_id
+                )
+            # Back off from ~1 s to ~3 s: long jobs need not be asked about every second.
+            interval = min(interval * 1.5, self.poll_interval * 3)
+
+    def poll(self, req_key: str, task_id: str) -> Answer:
+        # req_json is a JSON-encoded *string*, not an object.
+        body = {"req_key": req_key, "task_id": task_id, "req_json": json.dumps({"return_url": True})}
+        answer = read_answer(self.call("CVSync2AsyncGetResult", body))
+        if answer.data.get("status") in _GONE:
+            message = "The provider no longer has this job (it expired). Please try again."
+            raise PermanentProviderError("task_expired", message, request_id=answer.request_id)
+        # "done" means finished, not succeeded: the code tells which.
+        return answer.require_success(unknown="generation_failed")
+
+    def call(self, action: str, fields: dict) -> requests.Response:
+        """One signed POST; the body sent is exactly the bytes that were hashed."""
+        endpoint = endpoint_for(self.base_url)
+        query = {"Action": action, "Version": API_VERSION}
+        payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {"Host": endpoint.host, "Content-Type": "application/json"}
+        headers |= sign_request(
+            "POST",
+            endpoint.host,
+            endpoint.path,
+            query,
+            headers,
+            payload,
+            access_key=str(self.config.get("ACCESS_KEY")),
+            secret_key=str(self.config.get("SECRET_KEY")),
+            region=str(self.config.get("REGION", "cn-north-1")),
+            service=str(self.config.get("SERVICE", "cv")),
+            x_date=x_date_now(),
+        )
+        url = f"{endpoint.origin}{quote(endpoint.path, safe='/')}?{canonical_query(query)}"
+        return http.send("POST", url, timeout=self.timeout, data=payload, headers=headers)
+
+
+def job_fields(model: VolcModel, request: GenerationRequest, seed: int) -> dict:
+    """The body of one job. There is no negative prompt field; steps and guidance go only
+    to the models documented to take them (`ddim_steps`, `scale`).
+    """
+    fields: dict = {
+        "req_key": model.info.id,
+        "prompt": request.prompt,
+        "seed": seed,
+        "width": request.width,
+        "height": request.height,
+        **model.fixed_fields,
+    }
+    if model.info.supports_steps and request.steps is not None:
+        fields["ddim_steps"] = request.steps
+    if model.info.supports_guidance and request.guidance_scale is not None:
+        fields["scale"] = request.guidance_scale
+    return fields

@@ -1,0 +1,694 @@
+"""The VolcEngine visual (即梦 / CV) provider: its V4 signer, and whole tasks run against a
+local stand-in for visual.volcengineapi.com (pytest-httpserver) that checks every signature.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import dataclasses
+import io
+import json
+import random
+import string
+import time
+from collections import OrderedDict
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image as PILImage
+from werkzeug import Request, Response
+
+from generator.models import Image, Task
+from generator.providers import PermanentProviderError, ProviderError
+from generator.providers.base import GenerationRequest
+from generator.providers.volcengine import (
+    MAX_SEED,
+    canonical_request,
+    credential_scope,
+    sign_request,
+    signed_headers,
+    string_to_sign,
+)
+from generator.services import run_task
+
+from .factories import TaskFactory
+
+VECTOR = json.loads((Path(__file__).parent / "data" / "volc_signer_test_vector.json").read_text())
+AK, SK = "AKLTlocaltest", "c2VjcmV0LWZvci10ZXN0cw=="
+VERSION = "2022-08-31"
+SIGNED = "content-type;host;x-content-sha256;x-date"
+
+
+# --- the signer --------------------------------------------------------------------------------
+
+
+def sign_vector(body: bytes | str) -> dict[str, str]:
+    v = VECTOR
+    credentials = {"access_key": v["access_key"], "secret_key": v["secret_key"]}
+    scope = {"region": v["region"], "service": v["service"], "x_date": v["x_date"]}
+    return sign_request(v["method"], v["host"], v["path"], v["query"], v["headers_in"], body, **credentials, **scope)
+
+
+def test_the_signer_reproduces_the_test_vector():
+    expected = VECTOR["expected"]
+    headers = sign_vector(VECTOR["body_utf8"].encode())
+    assert headers == {
+        "X-Date": VECTOR["x_date"],
+        "X-Content-Sha256": expected["X-Content-Sha256"],
+        "Authorization": expected["Authorization"],
+    }
+
+
+def test_each_signing_step_matches_the_test_vector():
+    v, expected = VECTOR, VECTOR["expected"]
+    signed = signed_headers(
+        {**v["headers_in"], "X-Date": v["x_date"], "X-Content-Sha256": expected["X-Content-Sha256"]}
+    )
+    canonical = canonical_request(v["method"], v["path"], v["query"], signed, expected["X-Content-Sha256"])
+    assert canonical == expected["canonical_request"]
+    scope = credential_scope(v["x_date"], v["region"], v["service"])
+    assert scope == "20240717/cn-north-1/cv/request"
+    assert string_to_sign(v["x_date"], scope, canonical) == expected["string_to_sign"]
+
+
+def test_a_str_body_is_signed_as_its_utf8_bytes():
+    assert sign_vector(VECTOR["body_utf8"]) == sign_vector(VECTOR["body_utf8"].encode())
+
+
+def test_only_content_type_host_and_x_headers_are_signed_and_a_default_port_is_dropped():
+    headers = {
+        "Host": "visual.volcengineapi.com:443",
+        "Content-Type": "application/json",
+        "User-Agent": "Atelier",
+        "Accept": "*/*",
+        "X-Date": "20240717T064324Z",
+    }
+    signed = signed_headers(headers)
+    assert signed == {
+        "content-type": "application/json",
+        "host": "visual.volcengineapi.com",
+        "x-date": "20240717T064324Z",
+    }
+
+
+TEXT = string.ascii_letters + string.digits + " +~-_.*/%&=?!'()," + "千军万马éßñ🎨"
+
+
+def random_text(rng: random.Random, low: int = 1, high: int = 16) -> str:
+    return "".join(rng.choice(TEXT) for _ in range(rng.randint(low, high)))
+
+
+def random_case(rng: random.Random) -> dict:
+    """Inputs of every kind a caller could hand the signer, kept within real HTTP: header
+    values without surrounding blanks and a non-empty path.
+    """
+    query: dict = {"Action": rng.choice(["CVProcess", "CVSync2AsyncSubmitTask"]), "Version": VERSION}
+    for _ in range(rng.randint(0, 3)):
+        query[random_text(rng, 1, 6).strip() or "k"] = random_text(rng, 0, 12)
+    if rng.random() < 0.2:
+        query["Multi"] = [random_text(rng), random_text(rng)]
+    headers = {
+        "Host": rng.choice(["visual.volcengineapi.com", "visual.volcengineapi.com:443", "127.0.0.1:8080", "h:80"]),
+        "Content-Type": rng.choice(["application/json", "application/json; charset=utf-8"]),
+    }
+    if rng.random() < 0.3:
+        headers["X-Security-Token"] = "".join(rng.choices(string.ascii_letters + "/+=", k=24))
+    if rng.random() < 0.3:
+        headers["User-Agent"] = "volc-sdk-python/v1.0.229"
+    prompt = random_text(rng, 0, 60)
+    fields = {"req_key": "jimeng_t2i_v30", "prompt": prompt, "seed": rng.randint(0, MAX_SEED)}
+    body = json.dumps(fields, ensure_ascii=rng.random() < 0.5).encode()
+    date = datetime(2015, 1, 1) + timedelta(seconds=rng.randint(0, 20 * 365 * 86400))
+    return {
+        "method": rng.choice(["POST", "GET", "PUT"]),
+        "host": headers["Host"],
+        "path": rng.choice(["/", "/v1/images", "/a b/ç+~", "/" + random_text(rng).replace("/", "")]),
+        "query": query,
+        "headers": headers,
+        "body": body if rng.random() < 0.9 else b"",
+        "access_key": "AKLT" + "".join(rng.choices(string.ascii_letters + string.digits, k=rng.randint(8, 40))),
+        "secret_key": random_text(rng, 8, 48),
+        "region": rng.choice(["cn-north-1", "cn-beijing", "ap-southeast-1"]),
+        "service": rng.choice(["cv", "visual", "ark"]),
+        "date": date,
+    }
+
+
+def official_signature(case: dict) -> tuple[str, str]:
+    """(Authorization, X-Content-Sha256) from the official SDK's signer, for a fixed date."""
+    signer = pytest.importorskip("volcengine.auth.SignerV4")
+    from volcengine.auth.SignParam import SignParam
+    from volcengine.Credentials import Credentials
+
+    param = SignParam()
+    param.set_method(case["method"])
+    param.set_host(case["host"])
+    param.set_path(case["path"])
+    param.set_query(OrderedDict(case["query"]))
+    param.set_header_list(OrderedDict(case["headers"]))  # the SDK adds its X- headers in place
+    param.set_body(case["body"])
+    param.set_date(case["date"])
+    credentials = Credentials(case["access_key"], case["secret_key"], case["service"], case["region"])
+    result = signer.SignerV4.sign_only(param, credentials)
+    return result.authorization, result.xContextSha256
+
+
+@pytest.mark.parametrize("case_number", range(50))
+def test_the_signer_matches_the_official_sdk_byte_for_byte(case_number):
+    case = random_case(random.Random(f"volc-signer-{case_number}"))
+    ours = sign_request(
+        case["method"],
+        case["host"],
+        case["path"],
+        case["query"],
+        dict(case["headers"]),
+        case["body"],
+        access_key=case["access_key"],
+        secret_key=case["secret_key"],
+        region=case["region"],
+        service=case["service"],
+        x_date=case["date"].strftime("%Y%m%dT%H%M%SZ"),
+    )
+    authorization, content_sha256 = official_signature(case)
+    assert ours["Authorization"] == authorization
+    assert ours["X-Content-Sha256"] == content_sha256
+
+
+# --- a stand-in for the service --------------------------------------------------------------
+
+
+def png(color: str = "teal", size: tuple[int, int] = (16, 12)) -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def ok(data: dict, request_id: str = "req-ok") -> tuple[int, dict]:
+    envelope = {"code": 10000, "data": data, "message": "Success", "request_id": request_id, "status": 10000}
+    return 200, {**envelope, "time_elapsed": "1.27s"}
+
+
+def failure(http_status: int, code: int, message: str, request_id: str = "req-err") -> tuple[int, dict]:
+    return http_status, {"code": code, "data": None, "message": message, "request_id": request_id, "status": code}
+
+
+def gateway(http_status: int, code: str, message: str = "refused") -> tuple[int, dict]:
+    metadata = {"RequestId": "gw-req-1", "Action": "CVProcess", "Version": VERSION, "Service": "cv"}
+    error = {"Code": code, "Message": message}
+    return http_status, {"ResponseMetadata": {**metadata, "Region": "cn-north-1", "Error": error}}
+
+
+def polled(status: str, **images) -> tuple[int, dict]:
+    return ok({"status": status, "binary_data_base64": [], "image_urls": None, **images}, "req-poll")
+
+
+class FakeVolc:
+    """Answers per Action from a script, and checks that every request is signed as
+    sign_request would sign exactly what arrived. The last answer of an action repeats.
+    """
+
+    def __init__(self) -> None:
+        self.script: dict[str, list] = {}
+        self.received: list[tuple[str, dict, Request]] = []
+        self.signature_problems: list[str] = []
+
+    def on(self, action: str, *answers) -> FakeVolc:
+        self.script[action] = list(answers)
+        return self
+
+    def bodies(self, action: str) -> list[dict]:
+        return [body for name, body, _ in self.received if name == action]
+
+    def __call__(self, request: Request) -> Response:
+        action = request.args.get("Action", "")
+        raw = request.get_data()
+        self.check_signature(request, raw)
+        self.received.append((action, json.loads(raw), request))
+        answers = self.script.get(action) or [(404, "no script")]
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if callable(answer):
+            answer = answer()
+        status, body = answer
+        text = body if isinstance(body, str) else json.dumps(body)
+        return Response(text, status=status, content_type="application/json")
+
+    def check_signature(self, request: Request, raw: bytes) -> None:
+        host = request.headers["Host"]
+        expected = sign_request(
+            request.method,
+            host,
+            request.path,
+            request.args.to_dict(flat=False),
+            {"Host": host, "Content-Type": request.headers["Content-Type"]},
+            raw,
+            access_key=AK,
+            secret_key=SK,
+            region="cn-north-1",
+            service="cv",
+            x_date=request.headers.get("X-Date", ""),
+        )
+        for name, value in expected.items():
+            if request.headers.get(name) != value:
+                self.signature_problems.append(f"{name}: {request.headers.get(name)!r} != {value!r}")
+        if f"SignedHeaders={SIGNED}," not in request.headers.get("Authorization", ""):
+            self.signature_problems.append("SignedHeaders")
+
+
+@pytest.fixture
+def volc(httpserver, configure_provider):
+    """configure(**values) -> (provider, fake service) with BASE_URL at the stand-in.
+    Every request any test sends must carry a valid signature.
+    """
+    fakes: list[FakeVolc] = []
+
+    def configure(**values):
+        defaults = {
+            "ACCESS_KEY": AK,
+            "SECRET_KEY": SK,
+            "BASE_URL": httpserver.url_for("/"),
+            "SELF_HOSTED": True,
+            "POLL_INTERVAL_SECONDS": 0.01,
+            "TIMEOUT_SECONDS": 2.0,
+        }
+        provider = configure_provider("volcengine", **{**defaults, **values})
+        fake = FakeVolc()
+        fakes.append(fake)
+        httpserver.expect_request("/", method="POST").respond_with_handler(fake)
+        return provider, fake
+
+    yield configure
+    assert [problem for fake in fakes for problem in fake.signature_problems] == []
+
+
+def run(user, **fields) -> Task:
+    values = {"provider": "volcengine", "model": "high_aes_general_v21_L", "width": 512, "height": 512, **fields}
+    task = TaskFactory(owner=user, **values)
+    run_task(str(task.pk))
+    task.refresh_from_db()
+    return task
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in Path(root).rglob("*") if p.is_file())
+
+
+def assert_failed(task: Task, code: str, media_root: Path, *, attempts: int = 1) -> None:
+    assert (task.status, task.error_code, task.attempts) == (Task.Status.FAILED, code, attempts), task.error_message
+    assert "{" not in task.error_message and "Traceback" not in task.error_message
+    assert not Image.objects.filter(task=task).exists()
+    assert files_under(media_root) == []
+
+
+def test_the_stand_in_notices_a_request_signed_with_another_secret(volc, user):
+    _, fake = volc(SECRET_KEY="not-the-secret-the-service-knows")
+    fake.on("CVProcess", ok({"binary_data_base64": [b64(png())]}))
+    run(user)
+    assert [problem.split(":")[0] for problem in fake.signature_problems] == ["Authorization"]
+    fake.signature_problems.clear()
+
+
+def test_the_provider_module_does_not_use_the_sdk_at_run_time():
+    source = (Path(__file__).parents[1] / "generator" / "providers" / "volcengine.py").read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert "volcengine" not in imported
+
+
+# --- configuration and models ------------------------------------------------------------------
+
+
+def test_it_is_offered_only_with_both_keys(configure_provider):
+    assert configure_provider("volcengine") is None
+    assert configure_provider("volcengine", ACCESS_KEY=AK) is None
+    provider = configure_provider("volcengine", ACCESS_KEY=AK, SECRET_KEY=SK)
+    assert provider is not None and provider.label == "VolcEngine (Jimeng)"
+    assert provider.download_policy.allow_private is False  # result links must be public https
+
+
+def test_by_default_it_offers_general_2_1_jimeng_3_0_and_4_0_with_their_limits(configure_provider):
+    provider = configure_provider("volcengine", ACCESS_KEY=AK, SECRET_KEY=SK)
+    general, jimeng30, jimeng40 = provider.models()
+    assert [m.id for m in provider.models()] == ["high_aes_general_v21_L", "jimeng_t2i_v30", "jimeng_t2i_v40"]
+    for model in provider.models():
+        assert model.max_images == 4 and model.max_seed == MAX_SEED == 2**31 - 1
+        assert model.supports_seed and not model.supports_negative_prompt
+    assert (general.min_size, general.max_size) == (256, 768)
+    assert general.supports_steps and general.supports_guidance
+    assert general.size_error(768, 256) is None and general.size_error(776, 512)
+    assert (jimeng30.min_size, jimeng30.max_size) == (512, 2048)
+    assert not jimeng30.supports_steps and not jimeng30.supports_guidance
+    assert jimeng30.size_error(2048, 512) is None and jimeng30.size_error(504, 512)
+    assert (jimeng40.min_pixels, jimeng40.max_pixels, jimeng40.max_aspect_ratio) == (1024**2, 4096**2, 3.0)
+    assert jimeng40.size_error(2048, 2048) is None and jimeng40.size_error(4096, 4096) is None
+    assert jimeng40.size_error(3072, 1024) is None and "aspect ratio" in jimeng40.size_error(3200, 1024)
+    assert "at least" in jimeng40.size_error(1000, 1000) and "at most" in jimeng40.size_error(4104, 4096)
+    assert not jimeng40.supports_guidance  # its `scale` is 0–1, not a CFG scale
+
+
+def test_models_lists_the_operators_choice_in_order_with_generic_limits_for_unknown_ones(configure_provider):
+    listed = ["jimeng_t2i_v31", "high_aes_general_v20_L", "jimeng_high_aes_general_v21_L", "future_key"]
+    provider = configure_provider("volcengine", ACCESS_KEY=AK, SECRET_KEY=SK, MODELS=listed)
+    v31, v20, jimeng21, future = provider.models()
+    assert v31.label == "Jimeng 3.1 (即梦3.1)"
+    assert v20.label == "General 2.0 Pro (通用2.0 Pro)"
+    assert jimeng21.label == "Jimeng 2.1 (即梦2.1)"
+    assert (v31.min_size, v31.max_size, v20.max_size, jimeng21.max_size) == (512, 2048, 768, 768)
+    assert v20.supports_steps and not jimeng21.supports_steps and not jimeng21.supports_guidance
+    assert (future.id, future.label, future.min_size, future.max_size) == ("future_key", "future_key", 512, 768)
+    assert not future.supports_steps and not future.supports_guidance and not future.supports_negative_prompt
+
+
+# --- synchronous models (CVProcess) -------------------------------------------------------------
+
+
+def test_a_2x_model_sends_one_signed_cvprocess_call_per_image_with_consecutive_seeds(volc, user, media_root):
+    _, fake = volc()
+    both = ok({"binary_data_base64": [b64(png("red"))], "image_urls": ["https://cdn.invalid/1"]}, "req-a")
+    fake.on("CVProcess", both, ok({"binary_data_base64": [b64(png("blue"))]}, "req-b"))
+    task = run(
+        user,
+        prompt="千军万马 on a hill + fog",
+        negative_prompt="blurry",
+        width=512,
+        height=384,
+        num_images=2,
+        seed=42,
+        steps=30,
+        guidance_scale=4.0,
+    )
+    assert task.status == Task.Status.COMPLETED, task.error_message
+    assert fake.signature_problems == []
+    assert [name for name, _, _ in fake.received] == ["CVProcess", "CVProcess"]
+    first = fake.bodies("CVProcess")[0]
+    assert first == {
+        "req_key": "high_aes_general_v21_L",
+        "prompt": "千军万马 on a hill + fog",
+        "seed": 42,
+        "width": 512,
+        "height": 384,
+        "model_version": "general_v2.1_L",
+        "req_schedule_conf": "general_v20_9B_pe",
+        "use_sr": False,
+        "ddim_steps": 30,
+        "scale": 4.0,
+        "return_url": True,
+    }
+    assert fake.bodies("CVProcess")[1] == {**first, "seed": 43}
+    request = fake.received[0][2]
+    assert request.method == "POST" and request.path == "/"
+    assert request.query_string == b"Action=CVProcess&Version=2022-08-31"
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Authorization"].startswith(f"HMAC-SHA256 Credential={AK}/")
+    assert "/cn-north-1/cv/request, SignedHeaders=" in request.headers["Authorization"]
+    assert "千军万马".encode() in request.get_data()  # sent as UTF-8, and that is what was hashed
+    images = task.ordered_images
+    assert [image.seed for image in images] == [42, 43]
+    assert [PILImage.open(image.file.path).getpixel((0, 0)) for image in images] == [(255, 0, 0), (0, 0, 255)]
+    assert task.provider_request_id == "req-a"
+    assert len(files_under(media_root)) == 4
+
+
+def test_jimeng_2_1_gets_no_model_version_steps_or_scale(volc, user):
+    _, fake = volc(MODELS=["jimeng_high_aes_general_v21_L"])
+    fake.on("CVProcess", ok({"binary_data_base64": [b64(png())]}))
+    task = run(user, model="jimeng_high_aes_general_v21_L", prompt="tea house", seed=5, steps=40, guidance_scale=9.0)
+    assert task.status == Task.Status.COMPLETED, task.error_message
+    [body] = fake.bodies("CVProcess")
+    assert body == {
+        "req_key": "jimeng_high_aes_general_v21_L",
+        "prompt": "tea house",
+        "seed": 5,
+        "width": 512,
+        "height": 512,
+        "use_sr": False,
+        "return_url": True,
+    }
+
+
+def test_without_a_seed_it_sends_a_random_one_and_records_it(volc, user):
+    _, fake = volc()
+    fake.on("CVProcess", ok({"binary_data_base64": [b64(png())]}))
+    task = run(user, seed=None, num_images=2)
+    assert task.status == Task.Status.COMPLETED, task.error_message
+    first, second = (body["seed"] for body in fake.bodies("CVProcess"))
+    assert 0 <= first <= MAX_SEED and second == (first + 1) % (MAX_SEED + 1)
+    assert [image.seed for image in task.ordered_images] == [first, second]
+
+
+def test_seeds_wrap_around_at_the_models_maximum(volc):
+    provider, fake = volc()
+    fake.on("CVProcess", ok({"binary_data_base64": [b64(png())]}))
+    request = GenerationRequest(prompt="p", model="high_aes_general_v21_L", width=512, height=512, num_images=2)
+    assert [result.seed for result in provider.generate(dataclasses.replace(request, seed=MAX_SEED))] == [MAX_SEED, 0]
+
+
+def test_an_image_link_is_fetched_from_a_self_hosted_stand_in(volc, httpserver, user, media_root):
+    _, fake = volc(SELF_HOSTED=True)
+    httpserver.expect_request("/result/1.png").respond_with_data(png("green"), content_type="image/png")
+    fake.on("CVProcess", ok({"binary_data_base64": [], "image_urls": [httpserver.url_for("/result/1.png")]}))
+    task = run(user)
+    assert task.status == Task.Status.COMPLETED, task.error_message
+    [image] = task.ordered_images
+    assert PILImage.open(image.file.path).getpixel((0, 0)) == (0, 128, 0)
+
+
+def test_an_image_link_to_a_private_address_is_refused(volc, httpserver, user, media_root):
+    _, fake = volc(SELF_HOSTED=False)
+    fake.on("CVProcess", ok({"binary_data_base64": [], "image_urls": [httpserver.url_for("/result/1.png")]}))
+    task = run(user)
+    assert_failed(task, "unsafe_image_url", media_root)
+    assert not any(request.path == "/result/1.png" for request, _ in httpserver.log)
+
+
+def test_a_base_url_with_a_path_prefix_is_signed_over_that_path(httpserver, configure_provider):
+    fake = FakeVolc().on("CVProcess", ok({"binary_data_base64": [b64(png())]}))
+    httpserver.expect_request("/volc/", method="POST").respond_with_handler(fake)
+    base_url = httpserver.url_for("/volc")
+    provider = configure_provider("volcengine", ACCESS_KEY=AK, SECRET_KEY=SK, BASE_URL=base_url, SELF_HOSTED=True)
+    request = GenerationRequest(prompt="p", model="high_aes_general_v21_L", width=512, height=512, seed=1)
+    [result] = provider.generate(request)
+    assert result.data and fake.received[0][2].path == "/volc/"
+    assert fake.signature_problems == []
+
+
+# --- asynchronous models (CVSync2AsyncSubmitTask + CVSync2AsyncGetResult) ------------------------
+
+
+def test_jimeng_3_submits_then_polls_until_done(volc, user, media_root):
+    _, fake = volc()
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "7392616336519610409"}, "req-submit"))
+    done = polled("done", binary_data_base64=[b64(png("purple"))])
+    fake.on("CVSync2AsyncGetResult", polled("in_queue"), polled("generating"), done)
+    task = run(user, model="jimeng_t2i_v30", prompt="a koi pond", width=1328, height=1024, seed=9, guidance_scale=7.0)
+    assert task.status == Task.Status.COMPLETED, task.error_message
+    assert fake.signature_problems == []
+    assert [name for name, _, _ in fake.received] == ["CVSync2AsyncSubmitTask"] + ["CVSync2AsyncGetResult"] * 3
+    assert fake.bodies("CVSync2AsyncSubmitTask") == [
+        {"req_key": "jimeng_t2i_v30", "prompt": "a koi pond", "seed": 9, "width": 1328, "height": 1024}
+    ]
+    for poll in fake.bodies("CVSync2AsyncGetResult"):
+        assert poll.keys() == {"req_key", "task_id", "req_json"}
+        assert (poll["req_key"], poll["task_id"]) == ("jimeng_t2i_v30", "7392616336519610409")
+        assert json.loads(poll["req_json"]) == {"return_url": True}  # a JSON-encoded string, not an object
+    assert fake.received[-1][2].query_string == b"Action=CVSync2AsyncGetResult&Version=2022-08-31"
+    assert task.provider_request_id == "req-poll"
+    [image] = task.ordered_images
+    assert image.seed == 9 and PILImage.open(image.file.path).getpixel((0, 0)) == (128, 0, 128)
+
+
+def test_jimeng_4_asks_for_a_single_picture_and_may_answer_with_a_link(volc, httpserver, user):
+    _, fake = volc()
+    httpserver.expect_request("/v40.png").respond_with_data(png("navy"), content_type="image/png")
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-40"}))
+    fake.on("CVSync2AsyncGetResult", polled("done", image_urls=[httpserver.url_for("/v40.png")]))
+    task = run(user, model="jimeng_t2i_v40", width=2048, height=1152, seed=3, num_images=2)
+    assert task.status == Task.Status.COMPLETED, task.error_message
+    expected = {"req_key": "jimeng_t2i_v40", "prompt": task.prompt, "width": 2048, "height": 1152, "force_single": True}
+    assert fake.bodies("CVSync2AsyncSubmitTask") == [{**expected, "seed": 3}, {**expected, "seed": 4}]
+    assert [image.seed for image in task.ordered_images] == [3, 4]
+
+
+def test_progress_rises_through_queue_generation_and_each_picture(volc):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}))
+    done = polled("done", binary_data_base64=[b64(png())])
+    fake.on("CVSync2AsyncGetResult", polled("in_queue"), polled("generating"), done, polled("generating"), done)
+    seen: list[int] = []
+    request = GenerationRequest(prompt="p", model="jimeng_t2i_v30", width=512, height=512, num_images=2, seed=1)
+    results = provider.generate(request, progress=seen.append)
+    assert len(results) == 2 and all(result.data and result.extra == {"task_id": "t-1"} for result in results)
+    assert seen == sorted(seen) and seen[-1] == 100 and 50 in seen and len(set(seen)) >= 6
+
+
+def test_a_finished_job_whose_picture_failed_moderation_is_output_rejected(volc, user, media_root):
+    _, fake = volc()
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}))
+    status, rejected = failure(400, 50511, "Post Img Risk Not Pass", request_id="req-risk")
+    fake.on("CVSync2AsyncGetResult", (status, {**rejected, "data": {"status": "done"}}))
+    task = run(user, model="jimeng_t2i_v30")
+    assert_failed(task, "output_rejected", media_root)
+    assert "another seed" in task.error_message and task.provider_request_id == "req-risk"
+
+
+@pytest.mark.parametrize("status", ["not_found", "expired"])
+def test_a_vanished_job_ends_the_task_as_expired(volc, user, media_root, status):
+    _, fake = volc()
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}))
+    fake.on("CVSync2AsyncGetResult", polled(status))
+    task = run(user, model="jimeng_t2i_v30")
+    assert_failed(task, "task_expired", media_root)
+
+
+def test_a_done_job_with_an_unknown_code_is_a_failed_generation(volc, user, media_root):
+    _, fake = volc()
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}))
+    _, odd = failure(200, 61234, "Odd failure")
+    fake.on("CVSync2AsyncGetResult", (200, {**odd, "data": {"status": "done"}}))
+    task = run(user, model="jimeng_t2i_v30")
+    assert_failed(task, "generation_failed", media_root)
+    assert "(Odd failure)" in task.error_message
+
+
+def test_a_job_that_never_finishes_times_out_and_is_retried(volc, user, media_root, settings):
+    settings.PROVIDER_MAX_ATTEMPTS = 3
+    _, fake = volc(POLL_DEADLINE_SECONDS=0.05)
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}))
+    fake.on("CVSync2AsyncGetResult", polled("generating"))
+    started = time.monotonic()
+    task = run(user, model="jimeng_t2i_v30")
+    assert_failed(task, "timeout", media_root, attempts=3)
+    assert len(fake.bodies("CVSync2AsyncSubmitTask")) == 3
+    assert time.monotonic() - started < 2
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+SERVICE_ERRORS = [
+    (400, 50411, "Pre Img Risk Not Pass", "content_rejected", False),
+    (400, 50412, "Text Risk Not Pass", "content_rejected", False),
+    (400, 50413, "Post Text Risk Not Pass", "content_rejected", False),
+    (400, 50511, "Post Img Risk Not Pass", "output_rejected", False),
+    (400, 50512, "Post Text Risk Not Pass", "output_rejected", False),
+    (429, 50429, "Request Has Reached API Limit, Please Try Later", "rate_limited", True),
+    (429, 50430, "Request Has Reached API Concurrent Limit, Please Try Later", "rate_limited", True),
+    (500, 50500, "Internal Error", "provider_unavailable", True),
+    (500, 50501, "Internal RPC Error", "provider_unavailable", True),
+    (400, 50215, "Input invalid for this service.", "invalid_request", False),
+    (400, 50400, "Something else", "invalid_request", False),
+]
+
+
+@pytest.mark.parametrize("http_status, code, message, our_code, transient", SERVICE_ERRORS)
+def test_service_error_codes_end_the_task_as_documented(
+    volc, user, media_root, settings, http_status, code, message, our_code, transient
+):
+    settings.PROVIDER_MAX_ATTEMPTS = 2
+    _, fake = volc()
+    fake.on("CVProcess", failure(http_status, code, message, request_id="req-50"))
+    task = run(user)
+    assert_failed(task, our_code, media_root, attempts=2 if transient else 1)
+    assert len(fake.received) == (2 if transient else 1)
+    assert task.provider_request_id == "req-50"
+    if our_code == "content_rejected":
+        assert task.error_message == "The provider rejected this prompt as sensitive content."
+    if our_code == "invalid_request":
+        assert f"({message.rstrip('.')})" in task.error_message
+
+
+GATEWAY_ERRORS = [
+    (401, "SignatureDoesNotMatch", "authentication_failed", False),
+    (401, "InvalidAccessKey", "authentication_failed", False),
+    (401, "MissingAuthenticationToken", "authentication_failed", False),
+    (400, "InvalidTimestamp", "authentication_failed", False),
+    (403, "AccessDenied", "permission_denied", False),
+    (403, "LackPolicy", "permission_denied", False),
+    (429, "FlowLimitExceeded", "rate_limited", True),
+    (400, "Throttling", "rate_limited", True),
+    (404, "InvalidActionOrVersion", "invalid_request", False),
+    (500, "InternalError", "provider_unavailable", True),
+]
+
+
+@pytest.mark.parametrize("http_status, code, our_code, transient", GATEWAY_ERRORS)
+def test_gateway_errors_end_the_task_as_documented(
+    volc, user, media_root, settings, http_status, code, our_code, transient
+):
+    settings.PROVIDER_MAX_ATTEMPTS = 2
+    _, fake = volc()
+    fake.on("CVProcess", gateway(http_status, code))
+    task = run(user)
+    assert_failed(task, our_code, media_root, attempts=2 if transient else 1)
+    assert task.provider_request_id == "gw-req-1"
+    if code == "InvalidTimestamp":
+        assert "clock" in task.error_message
+
+
+def test_a_body_that_is_not_json_is_classified_by_its_status(volc, user, media_root, settings):
+    settings.PROVIDER_MAX_ATTEMPTS = 2
+    _, fake = volc()
+    fake.on("CVProcess", (502, "<html>Bad Gateway</html>"))
+    task = run(user)
+    assert_failed(task, "provider_unavailable", media_root, attempts=2)
+
+
+def test_a_success_without_a_picture_is_a_failed_generation(volc, user, media_root):
+    _, fake = volc()
+    fake.on("CVProcess", ok({"binary_data_base64": [], "image_urls": None}))
+    assert_failed(run(user), "generation_failed", media_root)
+
+
+def test_an_unreadable_200_answer_is_a_provider_error(volc, user, media_root):
+    _, fake = volc()
+    fake.on("CVProcess", (200, {"unexpected": True}))
+    task = run(user)
+    assert_failed(task, "provider_error", media_root)
+
+
+def test_a_slow_answer_times_out_after_the_configured_attempts(volc, user, media_root, settings):
+    settings.PROVIDER_MAX_ATTEMPTS = 3
+    _, fake = volc(TIMEOUT_SECONDS=0.1)
+
+    def slow():
+        time.sleep(0.2)
+        return ok({"binary_data_base64": [b64(png())]})
+
+    fake.on("CVProcess", slow)
+    task = run(user)
+    assert_failed(task, "timeout", media_root, attempts=3)
+
+
+# --- the readiness probe -----------------------------------------------------------------------
+
+
+def test_check_asks_for_a_result_that_does_not_exist_and_accepts_any_service_answer(volc):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncGetResult", polled("not_found"))
+    provider.check()
+    assert fake.bodies("CVSync2AsyncGetResult") == [{"req_key": "high_aes_general_v21_L", "task_id": "0"}]
+    assert fake.signature_problems == []
+
+
+def test_check_reports_refused_credentials(volc):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncGetResult", gateway(401, "SignatureDoesNotMatch"))
+    with pytest.raises(PermanentProviderError) as raised:
+        provider.check()
+    assert raised.value.code == "authentication_failed" and raised.value.request_id == "gw-req-1"
+
+
+def test_check_reports_an_unreachable_host(configure_provider):
+    unreachable = {"BASE_URL": "http://127.0.0.1:9", "TIMEOUT_SECONDS": 0.5}
+    provider = configure_provider("volcengine", ACCESS_KEY=AK, SECRET_KEY=SK, **unreachable)
+    with pytest.raises(ProviderError) as raised:
+        provider.check()
+    assert raised.value.transient and raised.value.code == "connection_error"
