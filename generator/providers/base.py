@@ -206,3 +206,12 @@ class ConfiguredProvider:
     @property
     def timeout(self) -> tuple[float, float]:
         return (10.0, float(self.config.get("TIMEOUT_SECONDS", 120.0)))
+
+    # For asynchronous providers: first wait between status checks, and the whole budget.
+    @property
+    def poll_interval(self) -> float:
+        return float(self.config.get("POLL_INTERVAL_SECONDS", 1.0))
+
+    @property
+    def poll_deadline(self) -> float:
+        return float(self.config.get("POLL_DEADLINE_SECONDS", 180.0))

@@ -116,14 +116,6 @@ class DashScopeProvider(ConfiguredProvider):
     REQUIRED = ("API_KEY",)
     label = "Alibaba DashScope"
 
-    @property
-    def poll_interval(self) -> float:
-        return float(self.config.get("POLL_INTERVAL_SECONDS", 1.0))
-
-    @property
-    def poll_deadline(self) -> float:
-        return float(self.config.get("POLL_DEADLINE_SECONDS", 240.0))
-
     def models(self) -> list[ModelInfo]:
         listed = self.config.get("MODELS", DEFAULT_MODELS)
         if isinstance(listed, str):

@@ -420,14 +420,6 @@ class VolcEngineProvider(ConfiguredProvider):
     def base_url(self) -> str:
         return str(self.config.get("BASE_URL", "https://visual.volcengineapi.com")).rstrip("/")
 
-    @property
-    def poll_interval(self) -> float:
-        return float(self.config.get("POLL_INTERVAL_SECONDS", 1.0))
-
-    @property
-    def poll_deadline(self) -> float:
-        return float(self.config.get("POLL_DEADLINE_SECONDS", 180.0))
-
     def models(self) -> list[ModelInfo]:
         return [self.model(req_key).info for req_key in self.model_ids()]
 
