@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_q",
+    "django_ratelimit",
+    "csp",
     "accounts",
     "generator",
 ]
@@ -52,6 +54,7 @@ MIDDLEWARE = [
     "generator.middleware.HealthzMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -61,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -103,21 +107,23 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache ------------------------------------------------------------------------------
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# gunicorn processes (config/gunicorn.conf.py reads the same variable).
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-        }
-    }
+    REDIS_CACHE = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    CACHES = {"default": REDIS_CACHE, "ratelimit": {**REDIS_CACHE, "KEY_PREFIX": "ratelimit"}}
 else:
-    # Shared by the web server and the worker processes on this machine (django-q2
-    # keeps its cluster statistics here, so a per-process cache would not do).
     CACHES = {
+        # Shared by the web server and the worker processes on this machine (django-q2
+        # keeps its cluster statistics here, so a per-process cache would not do).
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": env.str("CACHE_DIR", default=str(BASE_DIR / "var" / "cache")),
-        }
+        },
+        # Rate-limit counters need atomic increments. In memory they are exact while one web
+        # process (with threads) serves everything; generator.checks refuses this cache when
+        # WEB_CONCURRENCY asks for several processes without REDIS_URL.
+        "ratelimit": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"},
     }
 
 # --- auth -------------------------------------------------------------------------------
@@ -155,8 +161,35 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# --- limits ---------------------------------------------------------------------------
+
+MAX_ACTIVE_TASKS_PER_USER = env.int("MAX_ACTIVE_TASKS_PER_USER", default=4)
+GENERATE_RATE = env.str("GENERATE_RATE", default="10/m")
+LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="20/m")
+LOGIN_RATE_PER_USERNAME = env.str("LOGIN_RATE_PER_USERNAME", default="5/m")
+RATELIMIT_USE_CACHE = "ratelimit"
+RATELIMIT_VIEW = "generator.limits.rate_limited"
+# Checked by generator.checks instead: Django's own Redis cache is fine (W001), and an
+# in-memory cache is exact for one web process (E003).
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001", "django_ratelimit.E003"]
+
 # --- security ---------------------------------------------------------------------------
 
+# Only the app's own scripts, styles and images; no inline code anywhere.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
@@ -277,6 +310,9 @@ else:
     Q_CLUSTER["orm"] = "default"
 
 # --- logging ----------------------------------------------------------------------------
+
+# Prompts are people's words: they reach the logs only when the operator asks for it.
+LOG_PROMPTS = env.bool("LOG_PROMPTS", default=False)
 
 LOGGING = {
     "version": 1,

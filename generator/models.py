@@ -50,6 +50,10 @@ class Task(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When a worker last took the task, and when it was last put on the queue: the sweeper
+    # uses them to find tasks whose worker died and tasks whose queue message was lost.
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -59,7 +63,7 @@ class Task(models.Model):
             # active-task count per person and the create page's running cards
             models.Index(fields=["owner", "status"], name="task_owner_status"),
             # the sweeper: tasks stuck in a status since a time
-            models.Index(fields=["status", "started_at"], name="task_status_started"),
+            models.Index(fields=["status", "claimed_at"], name="task_status_claimed"),
         ]
 
     def __str__(self) -> str:
@@ -111,6 +115,7 @@ class Task(models.Model):
         claimed = Task.objects.filter(pk=self.pk, status__in=CLAIMABLE_STATUSES).update(
             status=self.Status.PROCESSING,
             started_at=Coalesce("started_at", models.Value(now)),
+            claimed_at=now,
             attempts=models.F("attempts") + 1,
             error_code="",
             error_message="",

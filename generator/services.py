@@ -67,6 +67,7 @@ def create_task(owner: AbstractBaseUser, task_settings: TaskSettings) -> Task:
 
 
 def enqueue(task: Task) -> None:
+    Task.objects.filter(pk=task.pk).update(enqueued_at=timezone.now())
     async_task("generator.jobs.run_task", str(task.pk), task_name=f"generate-{task.pk}")
 
 
