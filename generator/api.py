@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.utils.http import http_date
 from django.views.csrf import csrf_failure as default_csrf_failure
 
-from . import services
+from . import limits, services
 from .forms import GenerateForm
 from .models import Image, Task
 from .providers import enabled_providers
@@ -117,7 +117,8 @@ def _json_form_data(body: dict) -> tuple[dict, dict]:
 
 
 @api_view("POST")
-def generate(request: HttpRequest) -> JsonResponse:
+@limits.limit_generate
+def generate(request: HttpRequest) -> HttpResponse:
     try:
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
@@ -129,7 +130,10 @@ def generate(request: HttpRequest) -> JsonResponse:
     if details or not form.is_valid():
         details = {**{field: list(messages) for field, messages in form.errors.items()}, **details}
         return error(400, "validation_error", "Some fields are not valid.", details)
-    task = services.create_task(request.user, form.task_settings())
+    try:
+        task = services.create_task(request.user, form.task_settings())
+    except limits.ActiveTaskLimitReached as exc:
+        return limits.active_cap_reached(request, exc)
     return JsonResponse(
         {"task_id": str(task.pk), "status": task.status, "created_at": _isoformat(task.created_at)}, status=201
     )

@@ -51,3 +51,20 @@ def _incomplete_groups(name: str, config: ProviderConfig, groups: tuple[tuple[st
                 )
             )
     return errors
+
+
+@register()
+def rate_limit_cache_is_shared(app_configs=None, **kwargs) -> list[Error]:
+    """Rate limits hold only if every web process counts in the same place."""
+    backend = settings.CACHES.get(settings.RATELIMIT_USE_CACHE, {}).get("BACKEND", "")
+    if settings.WEB_CONCURRENCY > 1 and backend.endswith(("LocMemCache", "DummyCache")):
+        return [
+            Error(
+                f"WEB_CONCURRENCY={settings.WEB_CONCURRENCY} starts several web processes, but rate limits are "
+                "counted in each process's own memory, so they would not hold.",
+                hint="Set REDIS_URL so all processes share one counter, or keep WEB_CONCURRENCY=1 "
+                "(raise WEB_THREADS instead).",
+                id="atelier.E003",
+            )
+        ]
+    return []

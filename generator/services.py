@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -20,7 +21,8 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from . import imaging
-from .models import Image, Task
+from .limits import ActiveTaskLimitReached
+from .models import ACTIVE_STATUSES, Image, Task
 from .providers import (
     GeneratedImage,
     GenerationRequest,
@@ -58,8 +60,18 @@ class TaskSettings:
 
 
 def create_task(owner: AbstractBaseUser, task_settings: TaskSettings) -> Task:
-    """Create a pending task and enqueue it once the transaction commits."""
+    """Create a pending task and enqueue it once the transaction commits.
+
+    Raises ActiveTaskLimitReached when the owner already has the allowed number of active
+    tasks. The count and the insert share one transaction, serialised per owner (a row lock
+    on PostgreSQL; SQLite's IMMEDIATE transactions serialise all writers), so concurrent
+    submissions cannot overshoot the cap.
+    """
+    limit = settings.MAX_ACTIVE_TASKS_PER_USER
     with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+        if Task.objects.filter(owner=owner, status__in=ACTIVE_STATUSES).count() >= limit:
+            raise ActiveTaskLimitReached(limit)
         task = Task.objects.create(owner=owner, **task_settings.__dict__)
         transaction.on_commit(partial(enqueue, task))
     logger.info("task %s created provider=%s model=%s", task.pk, task.provider, task.model)

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from . import services
+from . import limits, services
 from .forms import GenerateForm, model_choices
 from .models import ACTIVE_STATUSES, Image, Task
 
@@ -34,11 +34,15 @@ def _recent_tasks(request: AuthenticatedHttpRequest):
 
 
 @require_http_methods(["GET", "POST"])
+@limits.limit_generate
 def create(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = GenerateForm(request.POST)
         if form.is_valid():
-            task = services.create_task(request.user, form.task_settings())
+            try:
+                task = services.create_task(request.user, form.task_settings())
+            except limits.ActiveTaskLimitReached as error:
+                return limits.active_cap_reached(request, error)
             if request.htmx:
                 return render(request, "generator/_task_card.html", {"task": task}, status=201)
             return redirect("generator:create")
@@ -47,9 +51,14 @@ def create(request: AuthenticatedHttpRequest) -> HttpResponse:
             return reswap(retarget(response, "#generate-form"), "outerHTML")
     else:
         form = GenerateForm(initial=_initial_from_query(request))
-    context = {**_form_context(form), "tasks": _recent_tasks(request)}
-    context["any_active"] = any(task.is_active for task in context["tasks"])
-    return render(request, "generator/create.html", context, status=400 if form.errors else 200)
+    return render(request, "generator/create.html", create_page_context(request, form), status=400 if form.errors else 200)
+
+
+def create_page_context(request: HttpRequest, form: GenerateForm | None = None) -> dict:
+    if form is None:  # a refused submission keeps what the person typed
+        form = GenerateForm(request.POST) if request.method == "POST" else GenerateForm()
+    tasks = _recent_tasks(request)
+    return {**_form_context(form), "tasks": tasks, "any_active": any(task.is_active for task in tasks)}
 
 
 def _form_context(form: GenerateForm) -> dict:

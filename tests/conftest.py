@@ -74,3 +74,13 @@ def configure_provider(settings):
         return providers.get_provider(name)
 
     return configure
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Rate-limit counters live in a cache that outlives each test's database rollback."""
+    from django.core.cache import caches
+
+    caches["ratelimit"].clear()
+    yield
+    caches["ratelimit"].clear()

@@ -1,0 +1,125 @@
+"""/readyz: can this instance do its job right now? Database, broker, storage, worker.
+
+Each check is a small function returning {"ok": bool, ...}; a failing one adds a short
+"error" that names what failed (never an exception's text, which can carry host names,
+user names or paths: that goes to the log). Every check is bounded by its client's own
+timeouts (database connect/busy timeout, Redis socket timeouts, the storage client's), and
+any exception is reported as that check failing, never as a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from django.contrib.auth.decorators import login_not_required
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+logger = logging.getLogger(__name__)
+
+# A cluster saves its Stat every guard cycle (0.5 s) with a 3 s expiry; the last sighting is
+# remembered so a short gap (a cluster restarting, a recycle) does not flip readiness.
+WORKER_SEEN_KEY = "atelier:worker-seen"
+WORKER_GRACE_SECONDS = 60
+STORAGE_PROBE_PREFIX = "readiness/"
+
+Check = Callable[[], dict]
+
+
+def _failed(error: str, **extra: object) -> dict:
+    return {"ok": False, "error": error, **extra}
+
+
+def check_database() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        row = cursor.fetchone()
+    if not row or row[0] != 1:
+        return _failed("database: SELECT 1 returned an unexpected result")
+    return {"ok": True, "vendor": connection.vendor}
+
+
+def check_broker() -> dict:
+    from django_q.brokers import Broker, get_broker
+    from django_q.brokers.orm import ORM
+
+    broker = get_broker()
+    kind = type(broker).__name__.lower()
+    # The ORM broker's ping() answers True without asking anything: count its queue instead.
+    # Redis (and the others that implement it) answer a real ping.
+    if not isinstance(broker, ORM) and type(broker).ping is not Broker.ping:
+        if not broker.ping():
+            return _failed(f"broker: the {kind} broker did not answer a ping")
+        return {"ok": True, "broker": kind}
+    result: dict = {"ok": True, "broker": kind}
+    queued = broker.queue_size()
+    if isinstance(queued, int):
+        result["queued"] = queued
+    return result
+
+
+def check_storage() -> dict:
+    name = default_storage.save(f"{STORAGE_PROBE_PREFIX}probe-{uuid.uuid4().hex}.txt", ContentFile(b"ready\n"))
+    try:
+        if not default_storage.exists(name):
+            return _failed("storage: the probe file was written but cannot be found")
+    finally:
+        default_storage.delete(name)
+    return {"ok": True}
+
+
+def check_worker() -> dict:
+    from django_q.conf import Conf
+    from django_q.status import Stat
+
+    now = time.time()
+    clusters = [stat for stat in Stat.get_all() if getattr(stat, "status", None) != Conf.STOPPED]
+    if clusters:
+        cache.set(WORKER_SEEN_KEY, now, timeout=24 * 3600)
+        return {"ok": True, "clusters": len(clusters), "last_seen": 0}
+    seen = cache.get(WORKER_SEEN_KEY)
+    last_seen = round(now - seen, 1) if isinstance(seen, (int, float)) else None
+    if last_seen is not None and last_seen <= WORKER_GRACE_SECONDS:
+        return {"ok": True, "clusters": 0, "last_seen": last_seen}
+    return _failed(
+        f"worker: no django-q2 cluster has reported in the last {WORKER_GRACE_SECONDS} s",
+        clusters=0,
+        last_seen=last_seen,
+    )
+
+
+CHECKS: dict[str, Check] = {
+    "database": check_database,
+    "broker": check_broker,
+    "storage": check_storage,
+    "worker": check_worker,
+}
+
+
+def run_check(name: str, check: Check) -> dict:
+    """One check's result; an exception is that check failing, with only its type shown."""
+    started = time.monotonic()
+    try:
+        result = check()
+    except Exception as error:
+        logger.warning("readiness check %s failed: %s", name, type(error).__name__, exc_info=True)
+        result = _failed(f"{name}: {type(error).__name__}")
+    result["ms"] = round((time.monotonic() - started) * 1000, 1)
+    return result
+
+
+@login_not_required
+@never_cache
+@require_safe
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks = {name: run_check(name, check) for name, check in CHECKS.items()}
+    ready = all(result["ok"] for result in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)

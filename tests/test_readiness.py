@@ -1,0 +1,233 @@
+"""/readyz: database, broker, storage and worker, each reported; 200 only when all are ok."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core.cache import cache
+from django.db import OperationalError
+from django.urls import Resolver404, include, path, resolve
+
+from generator import readiness
+
+from .cluster import start_qcluster  # noqa: F401  (fixture)
+
+READYZ = "/readyz"
+SECRET_IN_ERROR = "password=hunter2 host=db.internal.example"
+
+# Used only while config/urls.py does not route /readyz yet (see test_readyz_is_routed).
+urlpatterns = [path("readyz", readiness.readyz, name="readyz"), path("", include("config.urls"))]
+
+
+@pytest.fixture(autouse=True)
+def readyz_route(settings):
+    try:
+        routed = resolve(READYZ).func is readiness.readyz
+    except Resolver404:
+        routed = False
+    if not routed:
+        settings.ROOT_URLCONF = __name__
+
+
+@pytest.fixture(autouse=True)
+def private_cache(settings, tmp_path):
+    """The worker check reads django-q2's cluster stats and its own last sighting from the
+    default cache: each test gets an empty one (the qcluster fixture uses tmp_path/qcluster/cache)."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "qcluster" / "cache"),
+        },
+    }
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def worker_seen():
+    """Pretend a cluster reported just now, so only the check under test can fail."""
+    cache.set(readiness.WORKER_SEEN_KEY, time.time(), timeout=60)
+
+
+def get_readyz(client):
+    response = client.get(READYZ)
+    assert response["Content-Type"] == "application/json"
+    assert "no-cache" in response["Cache-Control"] or "no-store" in response["Cache-Control"]
+    return response, response.json()
+
+
+def assert_only_failing(body: dict, *names: str) -> None:
+    assert body["status"] == "unavailable"
+    assert set(body["checks"]) == {"database", "broker", "storage", "worker"}
+    failing = {name for name, check in body["checks"].items() if not check["ok"]}
+    assert failing == set(names)
+    for name in names:
+        error = body["checks"][name]["error"]
+        assert error.startswith(f"{name}:") and len(error) < 200
+
+
+def assert_no_leaks(response, settings) -> None:
+    text = response.content.decode()
+    for secret in (settings.SECRET_KEY, SECRET_IN_ERROR, "hunter2", "Traceback", 'File "', str(settings.MEDIA_ROOT)):
+        assert secret not in text
+
+
+def test_readyz_is_routed():
+    assert resolve(READYZ, urlconf="config.urls").func is readiness.readyz
+
+
+@pytest.mark.cluster
+def test_all_checks_pass_with_a_running_cluster_and_a_restart_gap_is_tolerated(start_qcluster, client):
+    cluster = start_qcluster()
+    deadline = time.monotonic() + 15
+    while True:  # the cluster saves its first Stat on its first guard cycle
+        response, body = get_readyz(client)
+        if response.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert response.status_code == 200, body
+    assert body["status"] == "ok"
+    assert all(check["ok"] for check in body["checks"].values())
+    assert body["checks"]["worker"]["clusters"] >= 1 and body["checks"]["worker"]["last_seen"] == 0
+    assert body["checks"]["broker"]["broker"] == "orm" and body["checks"]["broker"]["queued"] == 0
+    assert all(isinstance(check["ms"], float) for check in body["checks"].values())
+
+    cluster.stop()  # its Stat expires within 3 s; the last sighting still counts for a minute
+    from django_q.status import Stat
+
+    deadline = time.monotonic() + 10
+    while Stat.get_all() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    response, body = get_readyz(client)
+    assert response.status_code == 200, body
+    assert body["checks"]["worker"]["clusters"] == 0 and body["checks"]["worker"]["last_seen"] > 0
+
+
+def test_without_a_worker_it_is_unavailable_and_names_the_worker(client, db, settings):
+    response, body = get_readyz(client)
+    assert response.status_code == 503
+    assert_only_failing(body, "worker")
+    assert "cluster" in body["checks"]["worker"]["error"]
+    assert body["checks"]["worker"]["last_seen"] is None
+    assert_no_leaks(response, settings)
+
+
+@pytest.mark.parametrize(("ago", "ok"), [(30, True), (59, True), (61, False), (3600, False)])
+def test_a_recent_sighting_covers_a_short_gap(client, db, ago, ok):
+    cache.set(readiness.WORKER_SEEN_KEY, time.time() - ago, timeout=None)
+    response, body = get_readyz(client)
+    assert response.status_code == (200 if ok else 503)
+    assert body["checks"]["worker"]["ok"] is ok
+    assert ago <= body["checks"]["worker"]["last_seen"] < ago + 5
+
+
+def test_a_live_cluster_stat_is_a_worker_and_is_remembered(client, db, monkeypatch):
+    from django_q.conf import Conf
+    from django_q.status import Stat
+
+    class FakeStat:
+        status = Conf.IDLE
+
+    monkeypatch.setattr(Stat, "get_all", staticmethod(lambda broker=None: [FakeStat()]))
+    response, body = get_readyz(client)
+    assert response.status_code == 200 and body["checks"]["worker"] == {**body["checks"]["worker"], "clusters": 1, "ok": True}
+    assert time.time() - cache.get(readiness.WORKER_SEEN_KEY) < 5
+
+
+def test_a_stopped_cluster_does_not_count(client, db, monkeypatch):
+    from django_q.conf import Conf
+    from django_q.status import Stat
+
+    class StoppedStat:
+        status = Conf.STOPPED
+
+    monkeypatch.setattr(Stat, "get_all", staticmethod(lambda broker=None: [StoppedStat()]))
+    response, body = get_readyz(client)
+    assert response.status_code == 503 and not body["checks"]["worker"]["ok"]
+
+
+def test_unwritable_storage_is_unavailable_and_names_storage(client, db, settings, tmp_path, worker_seen):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the media directory should be")
+    settings.MEDIA_ROOT = blocker
+    response, body = get_readyz(client)
+    assert response.status_code == 503
+    assert_only_failing(body, "storage")
+    assert_no_leaks(response, settings)
+
+
+def test_the_storage_probe_leaves_nothing_behind(client, db, media_root, worker_seen):
+    response, _ = get_readyz(client)
+    assert response.status_code == 200
+    probes = list((media_root / "readiness").glob("*")) if (media_root / "readiness").exists() else []
+    assert probes == []
+
+
+def test_a_database_error_is_unavailable_and_names_the_database(client, db, settings, monkeypatch, worker_seen):
+    class BrokenConnection:
+        vendor = "postgresql"
+
+        def cursor(self):
+            raise OperationalError(f"could not connect to server: {SECRET_IN_ERROR}")
+
+    monkeypatch.setattr(readiness, "connection", BrokenConnection())
+    response, body = get_readyz(client)
+    assert response.status_code == 503
+    assert_only_failing(body, "database")
+    assert body["checks"]["database"]["error"] == "database: OperationalError"
+    assert_no_leaks(response, settings)
+
+
+def test_a_broker_error_is_unavailable_and_names_the_broker(client, db, settings, monkeypatch, worker_seen):
+    from django_q.brokers.orm import ORM
+
+    def broken(self):
+        raise OperationalError(SECRET_IN_ERROR)
+
+    monkeypatch.setattr(ORM, "queue_size", broken)
+    response, body = get_readyz(client)
+    assert response.status_code == 503
+    assert_only_failing(body, "broker")
+    assert_no_leaks(response, settings)
+
+
+def test_a_broker_that_does_not_answer_its_ping_is_unavailable(client, db, monkeypatch, worker_seen):
+    import django_q.brokers
+    from django_q.brokers import Broker
+
+    class SilentBroker(Broker):
+        def ping(self) -> bool:
+            return False
+
+    monkeypatch.setattr(django_q.brokers, "get_broker", lambda list_key=None: SilentBroker(list_key="atelier"))
+    response, body = get_readyz(client)
+    assert response.status_code == 503
+    assert_only_failing(body, "broker")
+    assert "ping" in body["checks"]["broker"]["error"]
+
+
+@pytest.mark.parametrize("name", ["database", "broker", "storage", "worker"])
+def test_any_exception_in_a_check_is_that_check_failing_never_a_500(client, db, settings, monkeypatch, worker_seen, name):
+    def explode() -> dict:
+        raise RuntimeError(SECRET_IN_ERROR)
+
+    monkeypatch.setitem(readiness.CHECKS, name, explode)
+    response, body = get_readyz(client)
+    assert response.status_code == 503
+    assert_only_failing(body, name)
+    assert body["checks"][name]["error"] == f"{name}: RuntimeError"
+    assert_no_leaks(response, settings)
+
+
+def test_it_needs_no_sign_in_and_ignores_htmx(client, db, worker_seen):
+    for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+        response = client.get(READYZ, **headers)
+        assert response.status_code == 200
+        assert response.json()["status"] == "ok"
+
+
+def test_only_safe_methods(client, db, worker_seen):
+    assert client.head(READYZ).status_code == 200
+    assert client.post(READYZ).status_code == 405
