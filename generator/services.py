@@ -74,7 +74,10 @@ def create_task(owner: AbstractBaseUser, task_settings: TaskSettings) -> Task:
             raise ActiveTaskLimitReached(limit)
         task = Task.objects.create(owner=owner, **task_settings.__dict__)
         transaction.on_commit(partial(enqueue, task))
-    logger.info("task %s created provider=%s model=%s", task.pk, task.provider, task.model)
+    if settings.LOG_PROMPTS:
+        logger.info("task %s created provider=%s model=%s prompt=%r", task.pk, task.provider, task.model, task.prompt)
+    else:
+        logger.info("task %s created provider=%s model=%s", task.pk, task.provider, task.model)
     return task
 
 

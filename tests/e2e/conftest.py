@@ -77,6 +77,13 @@ def page(browser) -> Iterator:
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
+    # Content-Security-Policy violations are reported on the console, not as page errors.
+    page.on(
+        "console",
+        lambda message: message.type == "error"
+        and "Content Security Policy" in message.text
+        and page.errors.append(message.text),
+    )
     try:
         yield page
     finally:
