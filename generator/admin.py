@@ -10,6 +10,8 @@ from .models import Image, Tag, Task
 
 def _thumbnail(image: Image, size: int) -> str:
     # Sized with attributes, not a style attribute: the Content-Security-Policy allows no inline styles.
+    if not image.width or not image.height:  # the inline's blank template row
+        return ""
     scale = size / max(image.width, image.height, 1)
     return format_html(
         '<img src="{}" alt="" width="{}" height="{}" loading="lazy">',
