@@ -93,6 +93,8 @@
     var form = event.detail.requestConfig && event.detail.requestConfig.elt;
     if (form && form.id === "generate-form" && event.detail.xhr.status === 201) {
       form.querySelectorAll(".errors").forEach(function (node) { node.remove(); });
+      var problem = document.getElementById("form-problem");
+      if (problem) { problem.hidden = true; problem.textContent = ""; }
     }
   });
 
