@@ -214,6 +214,12 @@ PROVIDER_RETRY_BACKOFF_SECONDS = env.float("PROVIDER_RETRY_BACKOFF_SECONDS", def
 THUMBNAIL_SIZE = env.int("THUMBNAIL_SIZE", default=384)
 # Seconds one task may run in a worker before django-q2 stops it.
 TASK_TIMEOUT = env.int("TASK_TIMEOUT", default=600)
+# Seconds past TASK_TIMEOUT before the sweeper treats a generating task as lost (django-q2
+# kills a worker 3 s after its timeout, so keep this well above 3).
+RECOVERY_GRACE_SECONDS = env.int("RECOVERY_GRACE_SECONDS", default=60)
+# Seconds a task may wait on the queue before the sweeper re-enqueues it (the Redis broker
+# loses messages when a worker crashes); a duplicate delivery is harmless.
+REQUEUE_PENDING_AFTER_SECONDS = env.int("REQUEUE_PENDING_AFTER_SECONDS", default=600)
 # Result images fetched from provider links: size cap and total time for one download.
 MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=25 * 1024 * 1024)
 DOWNLOAD_DEADLINE_SECONDS = env.float("DOWNLOAD_DEADLINE_SECONDS", default=60.0)

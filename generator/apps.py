@@ -8,6 +8,7 @@ class GeneratorConfig(AppConfig):
 
     def ready(self) -> None:
         from django.core.signals import setting_changed
+        from django.db.models.signals import post_migrate
 
         from . import checks, providers  # noqa: F401  (checks register themselves)
 
@@ -15,3 +16,11 @@ class GeneratorConfig(AppConfig):
             providers.reset_cache()
 
         setting_changed.connect(forget_providers, weak=False)
+        # `migrate` (and so `make run` and every deploy) installs the django-q2 schedules.
+        post_migrate.connect(install_schedules, sender=self, dispatch_uid="atelier-install-schedules")
+
+
+def install_schedules(**kwargs) -> None:
+    from .recovery import install_schedules_after_migrate
+
+    install_schedules_after_migrate(**kwargs)

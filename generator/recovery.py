@@ -98,7 +98,10 @@ class Limits:
 
 
 def recover_tasks(now: datetime | None = None, *, dry_run: bool = False) -> RecoveryReport:
-    """Find tasks whose worker or queue message was lost and retry, fail or re-enqueue them."""
+    """Find tasks whose worker or queue message was lost and retry, fail or re-enqueue them.
+
+    `now` sets the clock the thresholds are measured from (tests); dry_run only reports.
+    """
     limits = Limits.at(now or timezone.now())
     report = RecoveryReport(dry_run=dry_run)
     for task in _candidates(limits):
