@@ -102,6 +102,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    # libpq waits forever for a dead server by default; readiness and requests must not.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache ------------------------------------------------------------------------------
@@ -110,7 +114,12 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # gunicorn processes (config/gunicorn.conf.py reads the same variable).
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
 if REDIS_URL:
-    REDIS_CACHE = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    REDIS_CACHE = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Without socket timeouts a dead Redis hangs requests instead of failing them.
+        "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
+    }
     CACHES = {"default": REDIS_CACHE, "ratelimit": {**REDIS_CACHE, "KEY_PREFIX": "ratelimit"}}
 else:
     CACHES = {
@@ -311,7 +320,10 @@ Q_CLUSTER = {
     "label": "Queue",
 }
 if REDIS_URL:
-    Q_CLUSTER["redis"] = REDIS_URL
+    # Socket timeouts for the broker too (django-q2 passes the URL to redis.from_url);
+    # they stay above the broker's own 1 s blocking pop.
+    separator = "&" if "?" in REDIS_URL else "?"
+    Q_CLUSTER["redis"] = f"{REDIS_URL}{separator}socket_connect_timeout=5&socket_timeout=10"
 else:
     Q_CLUSTER["orm"] = "default"
 

@@ -7,10 +7,13 @@ Session authentication; unsafe requests carry Django's CSRF token in X-CSRFToken
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import render
 from django.utils.http import http_date
@@ -101,6 +104,11 @@ JSON_FIELD_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+# json.loads joins escaped surrogate pairs into one character, so any surrogate left in a
+# string is a lone one ("\ud800"): no database can store it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _json_form_data(body: dict) -> tuple[dict, dict]:
     """Type-check JSON values before the form sees them (no `true` posing as 1)."""
     data, details = {}, {}
@@ -111,6 +119,8 @@ def _json_form_data(body: dict) -> tuple[dict, dict]:
         if isinstance(value, bool) or not isinstance(value, types):
             expected = "a string" if types == (str,) else "a number" if float in types else "a whole number"
             details[field] = [f"Expected {expected}."]
+        elif isinstance(value, str) and LONE_SURROGATE.search(value):
+            details[field] = ["Contains invalid Unicode (a lone surrogate such as \\ud800)."]
         else:
             data[field] = value
     return data, details
@@ -120,8 +130,13 @@ def _json_form_data(body: dict) -> tuple[dict, dict]:
 @limits.limit_generate
 def generate(request: HttpRequest) -> HttpResponse:
     try:
-        body = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
+        raw = request.body
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error(413, "payload_too_large", f"The request body is larger than {limit} bytes.", {"body": ["Send a smaller JSON object."]})
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return error(400, "validation_error", "The request body is not valid JSON.", {"body": ["Send a JSON object."]})
     if not isinstance(body, dict):
         return error(400, "validation_error", "The request body must be a JSON object.", {"body": ["Send a JSON object."]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 
 from django import forms
 
@@ -21,6 +22,9 @@ SIZE_PRESETS: list[tuple[str, str]] = [
     ("1280x720", "1280×720 · 16:9"),
     ("720x1280", "720×1280 · 9:16"),
 ]
+# Control, format (zero-width, direction marks) and separator characters: a prompt made
+# only of these looks empty.
+INVISIBLE_CATEGORIES = {"Cc", "Cf", "Zs", "Zl", "Zp"}
 SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[x×*]\s*(\d{1,5})\s*$")
 
 
@@ -96,7 +100,7 @@ class GenerateForm(forms.Form):
 
     def clean_prompt(self) -> str:
         prompt = self.cleaned_data["prompt"].strip()
-        if not prompt:
+        if not prompt or all(unicodedata.category(char) in INVISIBLE_CATEGORIES for char in prompt):
             raise forms.ValidationError("Describe the picture you want.")
         return prompt
 

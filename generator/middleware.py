@@ -6,8 +6,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 
 class HealthzMiddleware:
-    """Answer /healthz before host validation and HTTPS redirects, so a container's own
-    health probe on 127.0.0.1 works whatever ALLOWED_HOSTS says."""
+    """Answer /healthz and /readyz before host validation and HTTPS redirects, so a
+    container's own probes on its own address work whatever ALLOWED_HOSTS says."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -15,4 +15,8 @@ class HealthzMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path == "/healthz":
             return JsonResponse({"status": "ok"})
+        if request.path == "/readyz":
+            from .readiness import readyz
+
+            return readyz(request)
         return self.get_response(request)

@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
@@ -91,7 +92,10 @@ def task_cancel(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse
     task.cancel()
     if request.htmx:
         return render(request, "generator/_task_card.html", {"task": task})
-    return redirect(request.POST.get("next") or task.get_absolute_url())
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        next_url = task.get_absolute_url()
+    return redirect(next_url)
 
 
 @require_GET

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -83,7 +87,7 @@ def test_readyz_is_routed():
 
 
 @pytest.mark.cluster
-def test_all_checks_pass_with_a_running_cluster_and_a_restart_gap_is_tolerated(start_qcluster, client):
+def test_all_checks_pass_with_a_running_cluster_and_a_restart_gap_is_tolerated(start_qcluster, client, settings):
     cluster = start_qcluster()
     deadline = time.monotonic() + 15
     while True:  # the cluster saves its first Stat on its first guard cycle
@@ -95,7 +99,10 @@ def test_all_checks_pass_with_a_running_cluster_and_a_restart_gap_is_tolerated(s
     assert body["status"] == "ok"
     assert all(check["ok"] for check in body["checks"].values())
     assert body["checks"]["worker"]["clusters"] >= 1 and body["checks"]["worker"]["last_seen"] == 0
-    assert body["checks"]["broker"]["broker"] == "orm" and body["checks"]["broker"]["queued"] == 0
+    if settings.REDIS_URL:
+        assert body["checks"]["broker"]["broker"] == "redis"
+    else:
+        assert body["checks"]["broker"]["broker"] == "orm" and body["checks"]["broker"]["queued"] == 0
     assert all(isinstance(check["ms"], float) for check in body["checks"].values())
 
     cluster.stop()  # its Stat expires within 3 s; the last sighting still counts for a minute
@@ -185,12 +192,15 @@ def test_a_database_error_is_unavailable_and_names_the_database(client, db, sett
 
 
 def test_a_broker_error_is_unavailable_and_names_the_broker(client, db, settings, monkeypatch, worker_seen):
-    from django_q.brokers.orm import ORM
+    from django_q.brokers import get_broker
 
     def broken(self):
         raise OperationalError(SECRET_IN_ERROR)
 
-    monkeypatch.setattr(ORM, "queue_size", broken)
+    broker_class = type(get_broker())
+    # Whichever broker is configured: the ORM one is asked for its queue size, Redis pinged.
+    monkeypatch.setattr(broker_class, "queue_size", broken)
+    monkeypatch.setattr(broker_class, "ping", broken)
     response, body = get_readyz(client)
     assert response.status_code == 503
     assert_only_failing(body, "broker")
@@ -232,6 +242,71 @@ def test_it_needs_no_sign_in_and_ignores_htmx(client, db, worker_seen):
         assert response.json()["status"] == "ok"
 
 
+def test_internal_probes_get_an_answer_whatever_the_host_and_scheme(client, db, settings, worker_seen):
+    """Like /healthz: an orchestrator probes the pod's own address over plain HTTP. A 400 for
+    the host or a 301 to HTTPS (which Kubernetes counts as success) would hide the truth."""
+    settings.ALLOWED_HOSTS = ["atelier.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get(READYZ, HTTP_HOST="10.0.0.7:8000")
+    assert response.status_code == 200, response.status_code
+    assert response.json()["status"] == "ok"
+
+
 def test_only_safe_methods(client, db, worker_seen):
     assert client.head(READYZ).status_code == 200
     assert client.post(READYZ).status_code == 405
+
+
+# --- refusing to start ------------------------------------------------------------------
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PROVIDER_PREFIXES = ("VOLCENGINE_", "OPENAI_", "ARK_", "SILICONFLOW_", "DASHSCOPE_", "AUTOMATIC1111_")
+
+
+def import_wsgi(**env: str) -> subprocess.CompletedProcess:
+    """Import config.wsgi (what gunicorn does) in a fresh interpreter with this environment."""
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(PROVIDER_PREFIXES) and key not in ("DEBUG", "SECRET_KEY", "WEB_CONCURRENCY", "REDIS_URL")
+    }
+    # tests.settings: the real settings without a local .env (and nothing connects to a database).
+    clean.update({"DJANGO_SETTINGS_MODULE": "tests.settings", **env})
+    return subprocess.run(
+        [sys.executable, "-c", "import config.wsgi; print('started')"],
+        cwd=BASE_DIR, env=clean, capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"VOLCENGINE_SECRET_KEY": "x-volc-secret-value"}, "VOLCENGINE_ACCESS_KEY"),
+        ({"OPENAI_BASE_URL": "https://llm.example/v1"}, "OPENAI_API_KEY"),
+        ({"AUTOMATIC1111_BASE_URL": "http://gpu:7860", "AUTOMATIC1111_USERNAME": "painter"}, "AUTOMATIC1111_PASSWORD"),
+        ({"DEBUG": "false"}, "SECRET_KEY"),
+    ],
+    ids=["volcengine-half", "openai-no-key", "a1111-user-no-password", "production-no-secret-key"],
+)
+def test_the_app_refuses_to_start_half_configured(env, named):
+    result = import_wsgi(**env)
+    assert result.returncode != 0
+    assert "started" not in result.stdout
+    assert "ImproperlyConfigured" in result.stderr and named in result.stderr, result.stderr[-2000:]
+    assert "x-volc-secret-value" not in result.stderr  # names the variables, never their values
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"DEBUG": "false", "SECRET_KEY": "a-production-secret", "ALLOWED_HOSTS": "atelier.example"}],
+    ids=["defaults", "production"],
+)
+def test_the_app_starts_when_configured(env):
+    result = import_wsgi(**env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "started"
+
+
+def test_the_app_starts_with_a_fully_configured_provider():
+    result = import_wsgi(VOLCENGINE_ACCESS_KEY="ak", VOLCENGINE_SECRET_KEY="sk")
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -1,0 +1,227 @@
+"""Every route of the app, walked from the URL resolver: another person's objects are a 404
+(JSON under /api/), signed-out visitors are sent to sign in (401 JSON under /api/), and
+nothing of the owner's changes.
+
+A new route fails test_every_route_is_known until ROUTES says how to fill and judge it, so
+no future page or endpoint escapes the walk.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from generator.models import Image, Task
+
+from .factories import TaskFactory
+
+# Not per-person, or not the app's own: Django's admin (staff only, its own permission
+# checks), the account pages (sign-in, sign-up, password) and the probes.
+SKIPPED_PREFIXES = ("admin/",)
+SKIPPED_NAMES = {"login", "logout", "signup", "password_change", "password_change_done", "healthz", "readyz"}
+
+
+@dataclass(frozen=True)
+class Route:
+    """How to request one route. `owned`: its path parameters name the owner's objects, so
+    another person must get a 404. `lists`: a page of the visitor's own things, which must
+    show nothing of the owner's. `primary`: the method the route is for."""
+
+    primary: str = "GET"
+    owned: bool = False
+    lists: bool = False
+    queries: tuple[str, ...] = ("",)
+
+
+ROUTES: dict[str, Route] = {
+    "generator:create": Route(lists=True),
+    "generator:task_detail": Route(owned=True),
+    "generator:task_card": Route(owned=True),
+    "generator:task_cancel": Route(primary="POST", owned=True),
+    "generator:gallery": Route(lists=True),
+    "generator:history": Route(lists=True),
+    "api:generate": Route(primary="POST"),
+    "api:task_detail": Route(owned=True),
+    "api:models": Route(),
+    "api:image_file": Route(owned=True, queries=("", "?download=1")),
+    "api:image_thumbnail": Route(owned=True),
+}
+
+# Path parameter name -> which of the owner's objects fill it.
+PARAMETERS = {"task_id": ("pending_task", "completed_task"), "image_id": ("image", "second_image")}
+
+
+@dataclass
+class Walked:
+    name: str
+    route: str
+    parameters: list[str] = field(default_factory=list)
+
+
+def walk(patterns=None, prefix: str = "", namespace: str = "") -> list[Walked]:
+    """Every URL pattern under the root URLconf, with its full route and namespaced name."""
+    found: list[Walked] = []
+    for entry in get_resolver().url_patterns if patterns is None else patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            found += walk(entry.url_patterns, route, inner)
+        elif isinstance(entry, URLPattern):
+            name = f"{namespace}{entry.name}" if entry.name else route
+            found.append(Walked(name, route, sorted(entry.pattern.converters)))
+    return found
+
+
+def app_routes() -> list[Walked]:
+    return [
+        walked
+        for walked in walk()
+        if not walked.route.startswith(SKIPPED_PREFIXES) and walked.name not in SKIPPED_NAMES
+    ]
+
+
+def spec_for(walked: Walked) -> Route:
+    if walked.name not in ROUTES:
+        pytest.fail(f"Add {walked.name} ({walked.route}) to ROUTES in tests/test_ownership.py", pytrace=False)
+    return ROUTES[walked.name]
+
+
+def test_every_route_is_known():
+    unknown = [f"{w.name} ({w.route})" for w in app_routes() if w.name not in ROUTES]
+    unfillable = [f"{w.name}: {p}" for w in app_routes() for p in w.parameters if p not in PARAMETERS]
+    assert not unknown, f"Add these routes to ROUTES in tests/test_ownership.py: {unknown}"
+    assert not unfillable, f"Add these path parameters to PARAMETERS in tests/test_ownership.py: {unfillable}"
+    assert {w.name for w in app_routes()} >= {"generator:task_detail", "api:task_detail", "api:image_file"}
+
+
+@pytest.fixture
+def owned(user, completed_task) -> dict:
+    """The first person's objects: a completed task with two stored images, a pending task."""
+    images = list(completed_task.ordered_images)
+    return {
+        "completed_task": completed_task,
+        "pending_task": TaskFactory(owner=user, prompt="a pending lighthouse, not to be canceled"),
+        "image": images[0],
+        "second_image": images[1],
+    }
+
+
+def snapshot(user) -> dict:
+    """What must not change: each task's state and each image's row and stored bytes."""
+    tasks = {
+        task.pk: (task.status, task.progress, task.prompt, task.finished_at, task.error_code)
+        for task in Task.objects.filter(owner=user)
+    }
+    images = {}
+    for image in Image.objects.filter(owner=user):
+        original, thumbnail = Path(image.file.path), Path(image.thumbnail.path)
+        assert original.is_file() and thumbnail.is_file(), f"image {image.pk} lost a file"
+        images[image.pk] = (image.task_id, image.is_favorite, original.read_bytes(), thumbnail.read_bytes())
+    return {"tasks": tasks, "images": images}
+
+
+def urls_for(walked: Walked, objects: dict | None) -> list[str]:
+    """The route's URL filled with each of the owner's objects (or random ids when None)."""
+    spec = spec_for(walked)
+    if not walked.parameters:
+        return [reverse(walked.name) + query for query in spec.queries]
+    urls = []
+    for index in range(2):
+        kwargs = {
+            parameter: (objects[PARAMETERS[parameter][index]].pk if objects else uuid.uuid4())
+            for parameter in walked.parameters
+        }
+        urls += [reverse(walked.name, kwargs=kwargs) + query for query in spec.queries]
+    return urls
+
+
+def request(client, method: str, url: str, **headers):
+    return client.post(url, **headers) if method == "POST" else client.get(url, **headers)
+
+
+def test_another_person_gets_404_for_everything_of_mine(user, owned, other_client):
+    before = snapshot(user)
+    problems = []
+    for walked in app_routes():
+        spec = spec_for(walked)
+        if not spec.owned:
+            continue
+        missing = {method: request(other_client, method, urls_for(walked, None)[0]).status_code for method in ("GET", "POST")}
+        assert missing[spec.primary] == 404, f"{walked.name}: a missing object should be 404, got {missing}"
+        for url in urls_for(walked, owned):
+            for method in ("GET", "POST"):
+                response = request(other_client, method, url)
+                # 404 for the method the route is for; any other method answers exactly as it
+                # does for an object that does not exist (a 405, say), so nothing is revealed.
+                if response.status_code != missing[method]:
+                    problems.append(f"{method} {url}: {response.status_code}, not {missing[method]} as for a missing id")
+                if url.startswith("/api/") and response.get("Content-Type") != "application/json":
+                    problems.append(f"{method} {url}: {response.get('Content-Type')} instead of JSON")
+                elif url.startswith("/api/") and response.status_code == 404 and response.json().get("error") != "not_found":
+                    problems.append(f"{method} {url}: {response.content[:200]!r}")
+    assert not problems, "\n".join(problems)
+    assert snapshot(user) == before
+
+
+def test_the_walk_reaches_the_owners_objects(user, owned, auth_client, other_client):
+    """The filled URLs are the owner's real objects: the owner gets them (so the 404s above
+    are the ownership check, not a wrong URL)."""
+    for walked in app_routes():
+        spec = spec_for(walked)
+        if not spec.owned or spec.primary != "GET":
+            continue
+        for url in urls_for(walked, owned):
+            response = auth_client.get(url)
+            assert response.status_code == 200, f"GET {url} as the owner: {response.status_code}"
+    # The unsafe one last: the owner may cancel the pending task; the other person could not.
+    pending = owned["pending_task"]
+    assert other_client.post(reverse("generator:task_cancel", args=[pending.pk])).status_code == 404
+    assert Task.objects.get(pk=pending.pk).status == Task.Status.PENDING
+    assert auth_client.post(reverse("generator:task_cancel", args=[pending.pk])).status_code == 302
+    assert Task.objects.get(pk=pending.pk).status == Task.Status.CANCELED
+
+
+def test_list_pages_and_the_api_show_another_person_nothing_of_mine(user, owned, other_client):
+    before = snapshot(user)
+    mine = [str(owned[key].pk) for key in ("completed_task", "pending_task", "image", "second_image")]
+    mine += [owned["completed_task"].prompt, owned["pending_task"].prompt]
+    for walked in app_routes():
+        spec = spec_for(walked)
+        if spec.owned or walked.parameters:
+            continue
+        for url in urls_for(walked, None):
+            for method in ("GET", "POST"):
+                response = request(other_client, method, url)
+                assert response.status_code < 500, f"{method} {url}: {response.status_code}"
+                body = b"".join(response.streaming_content) if response.streaming else response.content
+                leaked = [value for value in mine if value in body.decode(errors="replace")]
+                assert not leaked, f"{method} {url} shows another person {leaked}"
+                if url.startswith("/api/"):
+                    assert response["Content-Type"] == "application/json", f"{method} {url}"
+    assert snapshot(user) == before
+    assert Task.objects.filter(owner=user).count() == 2
+
+
+def test_signed_out_visitors_are_sent_to_sign_in_or_get_401(user, owned, client):
+    before = snapshot(user)
+    login = reverse("login")
+    problems = []
+    for walked in app_routes():
+        for url in urls_for(walked, owned if walked.parameters else None):
+            for method, headers in (("GET", {}), ("POST", {}), ("GET", {"HTTP_HX_REQUEST": "true"})):
+                response = request(client, method, url, **headers)
+                if url.startswith("/api/"):
+                    ok = response.status_code == 401 and response.json().get("error") == "not_authenticated"
+                elif headers:  # htmx: a whole-page redirect, never the sign-in page in a fragment
+                    ok = response.status_code == 200 and response.get("HX-Redirect", "").startswith(login)
+                else:
+                    ok = response.status_code == 302 and response["Location"].startswith(login)
+                if not ok:
+                    problems.append(f"{method} {url} {headers or ''}: {response.status_code} {response.content[:120]!r}")
+    assert not problems, "\n".join(problems)
+    assert snapshot(user) == before
+    assert Task.objects.filter(owner=user).count() == 2
