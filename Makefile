@@ -5,7 +5,11 @@ PORT ?= 8000
 BIN := $(VENV)/bin
 export PORT
 
-.PHONY: run test install install-test browser migrate clean
+# The scale-out run: the same suite on PostgreSQL with the Redis broker and cache.
+SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+SCALE_REDIS_URL ?= redis://127.0.0.1:6379/9
+
+.PHONY: run test test-scale install install-test browser migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +41,9 @@ run: migrate
 
 test: install-test
 	$(BIN)/python -m pytest
+
+test-scale: install-test
+	DATABASE_URL=$(SCALE_DATABASE_URL) REDIS_URL=$(SCALE_REDIS_URL) $(BIN)/python -m pytest
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -22,6 +22,7 @@ from django.views.csrf import csrf_failure as default_csrf_failure
 from . import limits, services
 from .forms import GenerateForm
 from .models import Image, Task
+from .ownership import owned, viewable_images
 from .providers import enabled_providers
 
 IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
@@ -156,7 +157,7 @@ def generate(request: HttpRequest) -> HttpResponse:
 
 @api_view("GET")
 def task_detail(request: HttpRequest, task_id: str) -> JsonResponse:
-    task = Task.objects.filter(pk=task_id, owner=request.user).prefetch_related("images").first()
+    task = owned(Task, request).filter(pk=task_id).prefetch_related("images").first()
     if task is None:
         return error(404, "not_found", "No such task.")
     return JsonResponse(task_json(task))
@@ -181,11 +182,7 @@ def models(request: HttpRequest) -> JsonResponse:
 
 
 def _image_for(request: HttpRequest, image_id: str) -> Image | None:
-    """The owner's image; staff who may view images in the admin see any."""
-    images = Image.objects.all()
-    if not request.user.has_perm("generator.view_image"):
-        images = images.filter(owner=request.user)
-    return images.filter(pk=image_id).first()
+    return viewable_images(request).filter(pk=image_id).first()
 
 
 def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpResponse:

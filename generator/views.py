@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from . import limits, services
+from .ownership import get_owned_or_404, owned
 from .forms import GenerateForm, model_choices
 from .models import ACTIVE_STATUSES, Image, Task
 
@@ -25,13 +26,8 @@ class AuthenticatedHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def get_owned_or_404(model: type[Task] | type[Image], request: HttpRequest, pk: object):
-    """Another person's object is indistinguishable from a missing one."""
-    return get_object_or_404(model, pk=pk, owner=request.user)
-
-
 def _recent_tasks(request: AuthenticatedHttpRequest):
-    return Task.objects.filter(owner=request.user).prefetch_related("images")[:RECENT_TASKS_ON_CREATE]
+    return owned(Task, request).prefetch_related("images")[:RECENT_TASKS_ON_CREATE]
 
 
 @require_http_methods(["GET", "POST"])
@@ -100,14 +96,14 @@ def task_cancel(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse
 
 @require_GET
 def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
-    images = Image.objects.filter(owner=request.user).select_related("task")
+    images = owned(Image, request).select_related("task")
     page = Paginator(images, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "generator/gallery.html", {"page": page})
 
 
 @require_GET
 def history(request: AuthenticatedHttpRequest) -> HttpResponse:
-    tasks = Task.objects.filter(owner=request.user).prefetch_related("images")
+    tasks = owned(Task, request).prefetch_related("images")
     page = Paginator(tasks, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     any_active = any(task.status in ACTIVE_STATUSES for task in page)
     return render(request, "generator/history.html", {"page": page, "any_active": any_active})

@@ -3,7 +3,7 @@
 Most tests run tasks inline (tests/settings.py sets Q_CLUSTER["sync"] = True). A test that
 needs the real thing imports the fixtures from here (no plugin needed):
 
-    from tests.cluster import qcluster, start_qcluster, wait_for_final  # noqa: F401
+    from tests.cluster import wait_for_final  # the fixtures come from tests/conftest.py
 
     @pytest.mark.cluster
     def test_something(start_qcluster):

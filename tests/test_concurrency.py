@@ -6,9 +6,10 @@ import concurrent.futures
 import random
 
 import pytest
+from django.db import connection
 
 from generator.models import Task
-from tests.cluster import start_qcluster, wait_for_final  # noqa: F401  (fixture)
+from tests.cluster import wait_for_final
 
 from .factories import UserFactory
 from .test_limits import api_session
@@ -31,6 +32,7 @@ def test_fifty_concurrent_requests_from_five_people_with_a_running_worker(live_s
             return kind, session.post(live_server.url + "/api/v1/generate", json=body, timeout=60).status_code
         if kind == "poll":
             task = Task.objects.filter(owner=people[index % 5]).first()
+            connection.close()  # this pool thread's own connection: leave none open
             url = f"/api/v1/task/{task.pk}" if task else "/api/v1/models"
             return kind, session.get(live_server.url + url, timeout=60).status_code
         path = {"page": "/", "gallery": "/gallery/", "history": "/history/"}[kind]

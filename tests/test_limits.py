@@ -105,10 +105,16 @@ def test_sign_in_attempts_are_limited_per_address(client, db, settings):
 
 
 def test_several_web_processes_need_a_shared_rate_limit_cache(settings):
+    in_memory = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}
+    settings.CACHES = {**settings.CACHES, "ratelimit": in_memory}
     settings.WEB_CONCURRENCY = 3
     errors = [m for m in checks.run_checks() if m.id == "atelier.E003"]
     assert len(errors) == 1 and "REDIS_URL" in errors[0].hint
     settings.WEB_CONCURRENCY = 1
+    assert not [m for m in checks.run_checks() if m.id == "atelier.E003"]
+    shared = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/9"}
+    settings.CACHES = {**settings.CACHES, "ratelimit": shared}
+    settings.WEB_CONCURRENCY = 3
     assert not [m for m in checks.run_checks() if m.id == "atelier.E003"]
 
 

@@ -15,7 +15,6 @@ from django.urls import Resolver404, include, path, resolve
 
 from generator import readiness
 
-from .cluster import start_qcluster  # noqa: F401  (fixture)
 
 READYZ = "/readyz"
 SECRET_IN_ERROR = "password=hunter2 host=db.internal.example"

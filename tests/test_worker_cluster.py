@@ -14,7 +14,7 @@ from generator import services
 from generator.models import Image, Task
 from generator.services import TaskSettings
 
-from .cluster import qcluster, start_qcluster, wait_for_final  # noqa: F401  (fixtures)
+from .cluster import wait_for_final
 from .factories import TaskFactory, UserFactory
 
 pytestmark = pytest.mark.cluster

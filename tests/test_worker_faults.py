@@ -22,7 +22,7 @@ from generator.models import Image, Task
 from generator.recovery import recover_tasks
 from generator.services import TaskSettings
 
-from .cluster import QCluster, _report, launch_qcluster, start_qcluster, wait_for_final  # noqa: F401  (fixtures)
+from .cluster import QCluster, _report, launch_qcluster, wait_for_final
 from .factories import UserFactory
 
 pytestmark = pytest.mark.cluster

@@ -281,7 +281,7 @@ def _with_detail(message: str, detail: str) -> str:
 
 def gateway_error(error: Mapping, status: int, request_id: str) -> ProviderError:
     """The API gateway's verdict (auth, permissions, throttling): ResponseMetadata.Error."""
-    code, detail = str(error.get("Code") or ""), _short(error.get("Message"))
+    code = str(error.get("Code") or "")
     if code == "InvalidTimestamp":
         return PermanentProviderError("authentication_failed", CLOCK_SKEW, request_id=request_id)
     if code in _AUTH_CODES:

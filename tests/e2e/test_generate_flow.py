@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from generator.models import Task
-from tests.cluster import start_qcluster, wait_for_final  # noqa: F401  (fixture)
+from tests.cluster import wait_for_final
 from tests.factories import PASSWORD, UserFactory
 
 from .conftest import BASE_DIR, marker_survives, set_marker, sign_in, wait_for_loaded_images
