@@ -84,7 +84,7 @@ def too_many_requests(request: HttpRequest, *, code: str, message: str, retry_af
         response = render(request, "generator/_form_problem.html", {"message": message}, status=429)
         response = reswap(retarget(response, "#form-problem"), "outerHTML")
     else:
-        from .views import create_page_context
+        from .views.create import create_page_context
 
         context = {**create_page_context(request), "limit_message": message}
         response = render(request, "generator/create.html", context, status=429)

@@ -17,6 +17,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -233,6 +234,41 @@ def _png_texts(task: Task, image: Image) -> dict[str, str]:
         "created_at": image.created_at.isoformat(),
     }
     return {"parameters": parameters, "atelier": json.dumps(metadata, ensure_ascii=False)}
+
+
+def delete_images(images: QuerySet[Image]) -> int:
+    """Delete the rows now and their files once the deletion has committed."""
+    with transaction.atomic():
+        doomed = list(images.select_for_update().values_list("pk", "file", "thumbnail"))
+        Image.objects.filter(pk__in=[pk for pk, _, _ in doomed]).delete()
+        names = [name for _, original, thumbnail in doomed for name in (original, thumbnail) if name]
+        transaction.on_commit(partial(delete_files, names))
+    return len(doomed)
+
+
+def delete_tasks(tasks: QuerySet[Task]) -> int:
+    """Delete tasks with their images; files go once the deletion has committed.
+
+    A worker still generating for a deleted task finds no row to complete and removes
+    what it wrote (see _store_images).
+    """
+    with transaction.atomic():
+        task_ids = list(tasks.select_for_update().values_list("pk", flat=True))
+        doomed = Image.objects.filter(task_id__in=task_ids).values_list("file", "thumbnail")
+        names = [name for pair in doomed for name in pair if name]
+        Task.objects.filter(pk__in=task_ids).delete()
+        transaction.on_commit(partial(delete_files, names))
+    return len(task_ids)
+
+
+def retry_task(task: Task) -> Task:
+    """A new task with the same settings (the failed one stays in the history)."""
+    return create_task(task.owner, settings_of(task))
+
+
+def settings_of(task: Task, **changes) -> TaskSettings:
+    values = {name: getattr(task, name) for name in TaskSettings.__dataclass_fields__}
+    return TaskSettings(**{**values, **changes})
 
 
 def delete_files(names: list[str]) -> None:

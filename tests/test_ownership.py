@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from generator.models import Image, Task
+from generator.models import Image, Tag, Task
 
 from .factories import TaskFactory
 
@@ -42,8 +42,21 @@ ROUTES: dict[str, Route] = {
     "generator:task_detail": Route(owned=True),
     "generator:task_card": Route(owned=True),
     "generator:task_cancel": Route(primary="POST", owned=True),
-    "generator:gallery": Route(lists=True),
-    "generator:history": Route(lists=True),
+    "generator:gallery": Route(lists=True, queries=("", "?q=lighthouse", "?favorites=1")),
+    "generator:gallery_bulk": Route(primary="POST"),
+    "generator:gallery_download": Route(primary="POST"),
+    "generator:history": Route(lists=True, queries=("", "?q=lighthouse", "?status=pending")),
+    "generator:task_retry": Route(primary="POST", owned=True),
+    "generator:task_delete": Route(primary="POST", owned=True),
+    "generator:image_detail": Route(owned=True),
+    "generator:image_favorite": Route(primary="POST", owned=True),
+    "generator:image_tag_add": Route(primary="POST", owned=True),
+    "generator:image_tag_remove": Route(primary="POST", owned=True),
+    "generator:image_delete": Route(primary="POST", owned=True),
+    "generator:tag_list": Route(lists=True),
+    "generator:tag_suggest": Route(lists=True, queries=("", "?q=li")),
+    "generator:tag_rename": Route(primary="POST", owned=True),
+    "generator:tag_delete": Route(primary="POST", owned=True),
     "api:generate": Route(primary="POST"),
     "api:task_detail": Route(owned=True),
     "api:models": Route(),
@@ -52,7 +65,11 @@ ROUTES: dict[str, Route] = {
 }
 
 # Path parameter name -> which of the owner's objects fill it.
-PARAMETERS = {"task_id": ("pending_task", "completed_task"), "image_id": ("image", "second_image")}
+PARAMETERS = {
+    "task_id": ("pending_task", "completed_task"),
+    "image_id": ("image", "second_image"),
+    "tag_id": ("tag", "second_tag"),
+}
 
 
 @dataclass
@@ -102,11 +119,15 @@ def test_every_route_is_known():
 def owned(user, completed_task) -> dict:
     """The first person's objects: a completed task with two stored images, a pending task."""
     images = list(completed_task.ordered_images)
+    tag, second_tag = Tag.objects.create(owner=user, name="lighthouses"), Tag.objects.create(owner=user, name="dawn")
+    images[0].tags.add(tag, second_tag)
     return {
         "completed_task": completed_task,
         "pending_task": TaskFactory(owner=user, prompt="a pending lighthouse, not to be canceled"),
         "image": images[0],
         "second_image": images[1],
+        "tag": tag,
+        "second_tag": second_tag,
     }
 
 
@@ -120,8 +141,9 @@ def snapshot(user) -> dict:
     for image in Image.objects.filter(owner=user):
         original, thumbnail = Path(image.file.path), Path(image.thumbnail.path)
         assert original.is_file() and thumbnail.is_file(), f"image {image.pk} lost a file"
-        images[image.pk] = (image.task_id, image.is_favorite, original.read_bytes(), thumbnail.read_bytes())
-    return {"tasks": tasks, "images": images}
+        tags = sorted(image.tags.values_list("name", flat=True))
+        images[image.pk] = (image.task_id, image.is_favorite, tags, original.read_bytes(), thumbnail.read_bytes())
+    return {"tasks": tasks, "images": images, "tags": sorted(Tag.objects.filter(owner=user).values_list("name", flat=True))}
 
 
 def urls_for(walked: Walked, objects: dict | None) -> list[str]:
@@ -188,6 +210,7 @@ def test_the_walk_reaches_the_owners_objects(user, owned, auth_client, other_cli
 def test_list_pages_and_the_api_show_another_person_nothing_of_mine(user, owned, other_client):
     before = snapshot(user)
     mine = [str(owned[key].pk) for key in ("completed_task", "pending_task", "image", "second_image")]
+    mine += [owned["tag"].name, owned["second_tag"].name]
     mine += [owned["completed_task"].prompt, owned["pending_task"].prompt]
     for walked in app_routes():
         spec = spec_for(walked)

@@ -1,29 +1,20 @@
-"""Pages: create, task card (polled), task detail, gallery, history. Thin by design."""
+"""The create page, and the task card it polls, the task page and cancel. Thin by design."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
-from django_htmx.middleware import HtmxDetails
 
-from . import limits, services
-from .ownership import get_owned_or_404, owned
-from .forms import GenerateForm, model_choices
-from .models import ACTIVE_STATUSES, Image, Task
+from .. import limits, services
+from ..ownership import get_owned_or_404, owned
+from ..forms import GenerateForm, model_choices
+from ..models import Task
+from .http import AuthenticatedHttpRequest
 
 RECENT_TASKS_ON_CREATE = 8
-GALLERY_PAGE_SIZE = 48
-HISTORY_PAGE_SIZE = 25
-
-
-class AuthenticatedHttpRequest(HttpRequest):
-    user: AbstractBaseUser
-    htmx: HtmxDetails
 
 
 def _recent_tasks(request: AuthenticatedHttpRequest):
@@ -92,18 +83,3 @@ def task_cancel(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         next_url = task.get_absolute_url()
     return redirect(next_url)
-
-
-@require_GET
-def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
-    images = owned(Image, request).select_related("task")
-    page = Paginator(images, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "generator/gallery.html", {"page": page})
-
-
-@require_GET
-def history(request: AuthenticatedHttpRequest) -> HttpResponse:
-    tasks = owned(Task, request).prefetch_related("images")
-    page = Paginator(tasks, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    any_active = any(task.status in ACTIVE_STATUSES for task in page)
-    return render(request, "generator/history.html", {"page": page, "any_active": any_active})

@@ -1,0 +1,1 @@
+// gallery screen: progressive enhancement only.

@@ -1,0 +1,1 @@
+// history screen: progressive enhancement only.

@@ -1,0 +1,1 @@
+// images screen: progressive enhancement only.
