@@ -91,12 +91,22 @@ class GenerateForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["size"].choices = size_choices()
+        self._offer_requested_size()
         self.fields["prompt"].error_messages.update(
             {
                 "required": "Describe the picture you want.",
                 "max_length": f"Keep the prompt under {MAX_PROMPT_LENGTH} characters.",
             }
         )
+
+    def _offer_requested_size(self) -> None:
+        """A size from "reuse settings" that is no preset still appears (models check it)."""
+        requested = str(self.data.get("size") or self.initial.get("size") or "")
+        match = SIZE_RE.match(requested)
+        choices = self.fields["size"].choices
+        if match and requested not in {value for value, _ in choices}:
+            width, height = match.groups()
+            self.fields["size"].choices = [*choices, (f"{int(width)}x{int(height)}", f"{int(width)}×{int(height)}")]
 
     def clean_prompt(self) -> str:
         prompt = self.cleaned_data["prompt"].strip()

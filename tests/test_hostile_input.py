@@ -213,7 +213,7 @@ FORM_CASES = [
     ("model", "offline:../../etc/passwd", "has no model"),
     ("model", "x" * 5000, None),
     ("size", "512x512\x00", "Select a valid choice."),
-    ("size", "99999x99999", "Select a valid choice."),
+    ("size", "99999x99999", "Width and height must be between 64 and 2048 pixels"),
     ("size", "-512x512", "Select a valid choice."),
     ("num_images", "1e3", None),
     ("num_images", "١٢", "Choose between 1 and 4 images."),  # Arabic-Indic digits: 12

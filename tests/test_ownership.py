@@ -119,7 +119,7 @@ def test_every_route_is_known():
 def owned(user, completed_task) -> dict:
     """The first person's objects: a completed task with two stored images, a pending task."""
     images = list(completed_task.ordered_images)
-    tag, second_tag = Tag.objects.create(owner=user, name="lighthouses"), Tag.objects.create(owner=user, name="dawn")
+    tag, second_tag = Tag.objects.create(owner=user, name="lighthouses"), Tag.objects.create(owner=user, name="tidepools")
     images[0].tags.add(tag, second_tag)
     return {
         "completed_task": completed_task,
@@ -146,6 +146,11 @@ def snapshot(user) -> dict:
     return {"tasks": tasks, "images": images, "tags": sorted(Tag.objects.filter(owner=user).values_list("name", flat=True))}
 
 
+def missing_id(parameter: str) -> object:
+    """An id of the right type that names nothing."""
+    return 2_000_000_000 + uuid.uuid4().int % 1000 if parameter == "tag_id" else uuid.uuid4()
+
+
 def urls_for(walked: Walked, objects: dict | None) -> list[str]:
     """The route's URL filled with each of the owner's objects (or random ids when None)."""
     spec = spec_for(walked)
@@ -154,7 +159,7 @@ def urls_for(walked: Walked, objects: dict | None) -> list[str]:
     urls = []
     for index in range(2):
         kwargs = {
-            parameter: (objects[PARAMETERS[parameter][index]].pk if objects else uuid.uuid4())
+            parameter: (objects[PARAMETERS[parameter][index]].pk if objects else missing_id(parameter))
             for parameter in walked.parameters
         }
         urls += [reverse(walked.name, kwargs=kwargs) + query for query in spec.queries]

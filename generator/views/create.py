@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
@@ -43,8 +44,9 @@ def create(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def create_page_context(request: HttpRequest, form: GenerateForm | None = None) -> dict:
-    if form is None:  # a refused submission keeps what the person typed
-        form = GenerateForm(request.POST) if request.method == "POST" else GenerateForm()
+    if form is None:  # a refused submission from this page keeps what the person typed
+        submitted = request.method == "POST" and request.path == reverse("generator:create")
+        form = GenerateForm(request.POST) if submitted else GenerateForm()
     tasks = _recent_tasks(request)
     return {**_form_context(form), "tasks": tasks, "any_active": any(task.is_active for task in tasks)}
 
@@ -54,7 +56,7 @@ def _form_context(form: GenerateForm) -> dict:
 
 
 def _initial_from_query(request: HttpRequest) -> dict:
-    keys = ("prompt", "negative_prompt", "model", "size", "num_images", "seed")
+    keys = ("prompt", "negative_prompt", "model", "size", "num_images", "seed", "steps", "scale")
     initial = {key: request.GET[key] for key in keys if request.GET.get(key)}
     if "seed" in initial:
         initial["random_seed"] = False

@@ -1,31 +1,246 @@
-"""The gallery: a person's images, newest first, with filters and bulk actions."""
+"""The gallery: a person's images, newest first, with filters, bulk actions and zip download."""
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
-from django.shortcuts import render
+import io
+import json
+import uuid
+from collections.abc import Callable, Iterator
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from ..models import Image
+from .. import services
+from ..gallery_query import FILTER_KEYS, GalleryFilters, keyset_page
+from ..models import Image, Tag
 from ..ownership import owned
+from ..tags import clean_tag_name, find_tag, tag_for
+from ..zipstream import ZipMember, stream_zip
 from .http import AuthenticatedHttpRequest
 
-GALLERY_PAGE_SIZE = 48
+MAX_SELECTION = 500
 
 
 @require_GET
 def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
-    images = owned(Image, request).select_related("task")
-    page = Paginator(images, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "generator/gallery.html", {"page": page})
+    filters = GalleryFilters.from_query(request.GET)
+    tag = find_tag(request.user, filters.tag) if filters.tag else None
+    if filters.tag and tag is None:
+        filters.problems.append(f"You have no tag called “{filters.tag}”, so no image matches.")
+    images = filters.apply(owned(Image, request).select_related("task"), tag)
+    page = keyset_page(images, request.GET.get("after"))
+    context = {"page": page, "filters": filters, "next_query": filters.querystring(after=page.next_cursor or "")}
+    if request.htmx:
+        return render(request, "generator/_gallery_items.html", context)
+    has_any = bool(page.images) or owned(Image, request).exists()
+    return render(request, "generator/gallery.html", {**context, **_filter_choices(request), "has_any": has_any})
+
+
+def _filter_choices(request: AuthenticatedHttpRequest) -> dict:
+    """Only values the person has used: their tags, and the providers and models of their images."""
+    used = owned(Image, request).order_by().values_list("task__provider", "task__model").distinct()
+    models: dict[str, list[str]] = {}
+    for provider, model in sorted(used):
+        models.setdefault(provider, []).append(model)
+    tags = owned(Tag, request).values_list("name", flat=True)
+    return {"providers": list(models), "models_by_provider": models, "tag_names": list(tags)}
+
+
+# --- selection: every id must be the person's, or nothing happens -------------------------
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _selection(request: AuthenticatedHttpRequest) -> QuerySet[Image]:
+    """The person's images named by the POSTed "image" ids; refused whole if any is not theirs."""
+    raw = request.POST.getlist("image")
+    if len(raw) > MAX_SELECTION:
+        raise Refused(400, f"Select at most {MAX_SELECTION} images at a time. Nothing was changed.")
+    try:
+        ids = {uuid.UUID(value) for value in raw}
+    except (ValueError, AttributeError):
+        raise Refused(400, "The selection contains something that is not an image id. Nothing was changed.")
+    selection = owned(Image, request).filter(pk__in=ids)
+    missing = len(ids) - selection.count()
+    if missing:
+        noun = "image is" if missing == 1 else "images are"
+        raise Refused(404, f"{missing} of the selected {noun} not in your gallery (perhaps deleted meanwhile). Nothing was changed.")
+    return selection
+
+
+def _refused(request: AuthenticatedHttpRequest, refusal: Refused) -> HttpResponse:
+    context = {"message": refusal.message, "back": _back_url(request)}
+    return render(request, "generator/_gallery_refused.html", context, status=refusal.status)
+
+
+def _back_url(request: AuthenticatedHttpRequest) -> str:
+    """The gallery with the filters the form came from (only known filter keys: no open redirect)."""
+    sent = QueryDict(request.POST.get("filters", "")[:2000])
+    query = QueryDict(mutable=True)
+    query.update({key: sent[key] for key in FILTER_KEYS if sent.get(key)})
+    url = reverse("generator:gallery")
+    return f"{url}?{query.urlencode()}" if query else url
+
+
+def _count(n: int) -> str:
+    return f"{n} image" if n == 1 else f"{n} images"
+
+
+# --- bulk actions --------------------------------------------------------------------------
+
+
+def _add_tag(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> str:
+    tag = tag_for(request.user, request.POST.get("tag", ""))
+    through = Image.tags.through
+    ids = list(selection.values_list("pk", flat=True))
+    through.objects.bulk_create([through(image_id=pk, tag_id=tag.pk) for pk in ids], ignore_conflicts=True)
+    return f"Tagged {_count(len(ids))} “{tag.name}”."
+
+
+def _remove_tag(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> str:
+    name = clean_tag_name(request.POST.get("tag", ""))
+    tag = find_tag(request.user, name)
+    if tag is None:
+        raise ValidationError(f"You have no tag called “{name}”.")
+    removed, _ = Image.tags.through.objects.filter(tag=tag, image__in=selection).delete()
+    return f"Removed “{tag.name}” from {_count(removed)}."
+
+
+def _favorite(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> str:
+    return f"Added {_count(selection.update(is_favorite=True))} to your favourites."
+
+
+def _unfavorite(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> str:
+    return f"Removed {_count(selection.update(is_favorite=False))} from your favourites."
+
+
+def _delete(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> str:
+    return f"Deleted {_count(services.delete_images(selection))}."
+
+
+ACTIONS: dict[str, Callable[[AuthenticatedHttpRequest, QuerySet[Image]], str]] = {
+    "tag": _add_tag,
+    "untag": _remove_tag,
+    "favorite": _favorite,
+    "unfavorite": _unfavorite,
+    "delete": _delete,
+}
 
 
 @require_POST
 def bulk(request: AuthenticatedHttpRequest) -> HttpResponse:
-    raise Http404("not built yet")
+    action = request.POST.get("action", "")
+    if action == "download":  # the toolbar's zip button without formaction support
+        return download(request)
+    if action not in ACTIONS:
+        return _refused(request, Refused(400, "Choose what to do with the selected images. Nothing was changed."))
+    if not request.POST.getlist("image"):
+        messages.warning(request, "Select at least one image first.")
+        return redirect(_back_url(request))
+    try:
+        selection = _selection(request)
+        if action == "delete" and request.POST.get("confirm") != "yes":
+            return _confirm_delete(request, selection)
+        with transaction.atomic():
+            done = ACTIONS[action](request, selection)
+    except Refused as refusal:
+        return _refused(request, refusal)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages) + " Nothing was changed.")
+    else:
+        messages.success(request, done)
+    return redirect(_back_url(request))
+
+
+def _confirm_delete(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> HttpResponse:
+    images = list(selection.select_related("task").order_by("-created_at", "-id"))
+    context = {"images": images, "count": _count(len(images)), "filters": request.POST.get("filters", ""), "back": _back_url(request)}
+    return render(request, "generator/_gallery_confirm_delete.html", context)
+
+
+# --- zip download --------------------------------------------------------------------------
 
 
 @require_POST
 def download(request: AuthenticatedHttpRequest) -> HttpResponse:
-    raise Http404("not built yet")
+    if not request.POST.getlist("image"):
+        messages.warning(request, "Select at least one image to download.")
+        return redirect(_back_url(request))
+    try:
+        selection = _selection(request)
+    except Refused as refusal:
+        return _refused(request, refusal)
+    images = list(selection.select_related("task").prefetch_related("tags").order_by("-created_at", "-id"))
+    response = StreamingHttpResponse(_zip_of(images), content_type="application/zip")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="atelier-{len(images)}-images-{stamp}.zip"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def zip_name(image: Image) -> str:
+    return f"atelier-{image.pk}.png"
+
+
+def _zip_of(images: list[Image]) -> Iterator[bytes]:
+    """The originals as stored (their PNG parameters chunks intact), then manifest.json."""
+    missing: set[uuid.UUID] = set()
+    members = [
+        ZipMember(
+            name=zip_name(image),
+            modified=timezone.localtime(image.created_at),
+            open=lambda name=image.file.name: default_storage.open(name, "rb"),
+            size=image.bytes,
+        )
+        for image in images
+    ]
+    by_name = {zip_name(image): image for image in images}
+
+    def skip(member: ZipMember, error: OSError) -> None:
+        missing.add(by_name[member.name].pk)
+
+    def manifest() -> bytes:
+        entries = [_manifest_entry(image, image.pk in missing) for image in images]
+        return json.dumps({"images": entries}, ensure_ascii=False, indent=2).encode()
+
+    def with_manifest() -> Iterator[ZipMember]:
+        yield from members
+        yield ZipMember("manifest.json", timezone.localtime(), lambda: io.BytesIO(manifest()))
+
+    return stream_zip(with_manifest(), on_error=skip)
+
+
+def _manifest_entry(image: Image, missing: bool) -> dict:
+    task = image.task
+    entry = {
+        "image_id": str(image.pk),
+        "task_id": str(task.pk),
+        "file": None if missing else zip_name(image),
+        "prompt": task.prompt,
+        "negative_prompt": task.negative_prompt,
+        "provider": task.provider,
+        "model": task.model,
+        "width": image.width,
+        "height": image.height,
+        "seed": image.seed,
+        "steps": task.steps,
+        "guidance_scale": task.guidance_scale,
+        "created_at": image.created_at.isoformat(),
+        "tags": sorted(tag.name for tag in image.tags.all()),
+        "favourite": image.is_favorite,
+    }
+    if missing:
+        entry["missing"] = "The stored file could not be read, so it is not in this zip."
+    return entry

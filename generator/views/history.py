@@ -1,32 +1,228 @@
-"""History: a person's tasks, newest first, with filters, retry and delete."""
+"""History: a person's tasks, newest first, with filters, live rows, cancel, retry and delete."""
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_POST
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
 
+from django.contrib import messages
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from .. import limits, services
 from ..models import ACTIVE_STATUSES, Task
-from ..ownership import owned
+from ..ownership import get_owned_or_404, owned
 from .http import AuthenticatedHttpRequest
 
 HISTORY_PAGE_SIZE = 25
+MAX_QUERY_LENGTH = 200
+RETRYABLE_STATUSES = (Task.Status.FAILED, Task.Status.CANCELED)
+# The status filter: its URL value, its label, and the statuses it shows (None: all).
+STATUS_FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "all": ("All", None),
+    "active": ("Active", ACTIVE_STATUSES),
+    "completed": ("Completed", (Task.Status.COMPLETED,)),
+    "failed": ("Failed", (Task.Status.FAILED,)),
+    "canceled": ("Canceled", (Task.Status.CANCELED,)),
+}
+RETRIED = "Retrying: a new task with the same settings was created."
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: str = "all"
+    q: str = ""
+    problem: str = ""  # what was wrong with the query string, if anything
+
+    @property
+    def active(self) -> bool:
+        return self.status != "all" or bool(self.q)
+
+    def query(self, **extra: str) -> str:
+        """The query string for these filters (plus `extra`), with a leading "?" or empty."""
+        params = {key: value for key, value in (("status", self.status), ("q", self.q)) if value and value != "all"}
+        params.update({key: value for key, value in extra.items() if value})
+        return f"?{urlencode(params)}" if params else ""
+
+
+def _filters(request: AuthenticatedHttpRequest) -> Filters:
+    status = request.GET.get("status", "all") or "all"
+    problem = ""
+    if status not in STATUS_FILTERS:
+        status, problem = "all", "Unknown status filter; showing tasks of every status."
+    # NUL cannot be stored or compared in PostgreSQL text; nobody types it on purpose.
+    q = " ".join(request.GET.get("q", "").replace("\x00", "").split())
+    if len(q) > MAX_QUERY_LENGTH:
+        q, problem = q[:MAX_QUERY_LENGTH], f"Searches are limited to {MAX_QUERY_LENGTH} characters; yours was shortened."
+    return Filters(status=status, q=q, problem=problem)
+
+
+def _filtered(request: AuthenticatedHttpRequest, filters: Filters) -> QuerySet[Task]:
+    tasks = owned(Task, request)
+    statuses = STATUS_FILTERS[filters.status][1]
+    if statuses is not None:
+        tasks = tasks.filter(status__in=statuses)
+    if filters.q:
+        tasks = tasks.filter(Q(prompt__icontains=filters.q) | Q(negative_prompt__icontains=filters.q))
+    return tasks
+
+
+# --- keyset cursor: (created_at, id) of the last row shown, as an opaque token ----------
+
+
+def encode_cursor(task: Task) -> str:
+    raw = f"{task.created_at.isoformat()}|{task.pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[datetime, uuid.UUID] | None:
+    """The position a token names, or None for anything that is not one of ours."""
+    if not token or len(token) > 200:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        when, _, pk = raw.partition("|")
+        created_at = datetime.fromisoformat(when)
+        if created_at.tzinfo is None:
+            return None
+        return created_at, uuid.UUID(pk)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError):
+        return None
+
+
+def _page(tasks: QuerySet[Task], token: str) -> tuple[list[Task], str, bool]:
+    """One page of tasks after the cursor: (tasks, next token or "", whether the token was bad)."""
+    cursor = decode_cursor(token)
+    if cursor is not None:
+        created_at, pk = cursor
+        tasks = tasks.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+    rows = list(tasks.order_by("-created_at", "-pk").prefetch_related("images")[: HISTORY_PAGE_SIZE + 1])
+    page, more = rows[:HISTORY_PAGE_SIZE], len(rows) > HISTORY_PAGE_SIZE
+    return page, encode_cursor(page[-1]) if more else "", bool(token) and cursor is None
+
+
+def _back_to(request: AuthenticatedHttpRequest) -> str:
+    """Where a row's forms come back to: the history page the person is looking at."""
+    history_path = reverse("generator:history")
+    if request.htmx:  # a polled row or an appended page: the page in the address bar
+        current = request.htmx.current_url_abs_path
+        return current if current and current.startswith(history_path) else history_path
+    if "row" not in request.GET:
+        return request.get_full_path()
+    return history_path
+
+
+def _safe_next(request: AuthenticatedHttpRequest) -> str:
+    next_url = request.POST.get("next", "")
+    if next_url.startswith(reverse("generator:history")) and url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return next_url
+    return reverse("generator:history")
+
+
+# --- views -----------------------------------------------------------------------------
 
 
 @require_GET
 def history(request: AuthenticatedHttpRequest) -> HttpResponse:
-    tasks = owned(Task, request).prefetch_related("images")
-    page = Paginator(tasks, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    any_active = any(task.status in ACTIVE_STATUSES for task in page)
-    return render(request, "generator/history.html", {"page": page, "any_active": any_active})
+    if "row" in request.GET:
+        return _row(request, request.GET["row"])
+    context = _page_context(request, _filters(request), request.GET.get("after", ""))
+    if request.htmx and request.htmx.target == "history-more":
+        response = render(request, "generator/_history_rows.html", context)
+    else:
+        response = render(request, "generator/history.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _page_context(request: AuthenticatedHttpRequest, filters: Filters, token: str) -> dict:
+    tasks, next_token, bad_cursor = _page(_filtered(request, filters), token)
+    return {
+        "tasks": tasks,
+        "filters": filters,
+        "status_filters": [(key, label, Filters(key, filters.q).query()) for key, (label, _) in STATUS_FILTERS.items()],
+        "next_url": reverse("generator:history") + filters.query(after=next_token) if next_token else "",
+        "first_url": reverse("generator:history") + filters.query(),
+        "paged": bool(token) and not bad_cursor,
+        "bad_cursor": bad_cursor,
+        "back_to": _back_to(request),
+        "any_active": any(task.is_active for task in tasks),
+        # Only asked when the page is empty: "nothing yet" and "nothing matches" differ.
+        "has_any_task": bool(tasks) or owned(Task, request).exists(),
+    }
+
+
+def _row(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    """One row, polled while its task is active (the finished row carries no polling)."""
+    try:
+        pk = uuid.UUID(task_id)
+    except (ValueError, AttributeError):
+        raise Http404("No such task.") from None
+    task = owned(Task, request).filter(pk=pk).prefetch_related("images").first()
+    if task is None:
+        raise Http404("No such task.")
+    response = render(request, "generator/_history_row.html", {"task": task, "back_to": _back_to(request)})
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @require_POST
 def task_retry(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
-    raise Http404("not built yet")
+    task = get_owned_or_404(Task, request, task_id)
+    back = _safe_next(request)
+    if task.status not in RETRYABLE_STATUSES:
+        messages.error(request, "Only failed or canceled tasks can be retried; this one was left as it is.")
+        return _go(request, back)
+    try:
+        services.retry_task(task)
+    except limits.ActiveTaskLimitReached as error:
+        return _cap_reached(request, error)
+    messages.success(request, RETRIED)
+    # The new task is the newest: show the first page, keeping a text search (it still matches).
+    q = request.POST.get("q", "")
+    return _go(request, reverse("generator:history") + Filters(q=q[:MAX_QUERY_LENGTH]).query())
 
 
 @require_POST
 def task_delete(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
-    raise Http404("not built yet")
+    task = get_owned_or_404(Task, request, task_id)
+    back = _safe_next(request)
+    if request.POST.get("confirm") != "yes":
+        images = task.ordered_images
+        return render(request, "generator/_history_confirm_delete.html", {"task": task, "images": images, "back_to": back})
+    count = len(task.images.all())
+    services.delete_tasks(owned(Task, request).filter(pk=task.pk))
+    text = f"Task deleted with its {count} image{'s' if count != 1 else ''}." if count else "Task deleted."
+    if request.htmx:
+        return render(request, "generator/_history_deleted.html", {"message": text})
+    messages.success(request, text)
+    return redirect(back)
+
+
+def _cap_reached(request: AuthenticatedHttpRequest, error: limits.ActiveTaskLimitReached) -> HttpResponse:
+    """htmx gets the shared answer (the message lands in the page's #form-problem box).
+    Without JavaScript the shared answer is the create page with a form bound to this
+    request's fields (showing a bogus "describe the picture" error), so the history page
+    itself is shown again with the message instead: same status, same Retry-After."""
+    if request.htmx:
+        return limits.active_cap_reached(request, error)
+    context = {**_page_context(request, Filters(), ""), "back_to": reverse("generator:history"), "limit_message": str(error)}
+    response = render(request, "generator/history.html", context, status=429)
+    response["Retry-After"] = str(limits.ACTIVE_CAP_RETRY_SECONDS)
+    return response
+
+
+def _go(request: AuthenticatedHttpRequest, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

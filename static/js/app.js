@@ -55,6 +55,9 @@
     toggle(form, "#id_negative_prompt", "#negative-unsupported", limits.supports_negative_prompt);
     toggle(form, "#id_seed", "#seed-unsupported", limits.supports_seed);
     toggle(form, "#id_random_seed", null, limits.supports_seed);
+    toggle(form, "#id_steps", null, limits.supports_steps);
+    toggle(form, "#id_scale", "#advanced-unsupported", limits.supports_steps || limits.supports_guidance);
+    toggle(form, "#id_scale", null, limits.supports_guidance);
   }
 
   function narrow(select, allowed) {

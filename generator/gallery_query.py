@@ -1,0 +1,158 @@
+"""The gallery's query: filters read from the URL, and keyset pages (newest first).
+
+Pure query building: a GalleryFilters is parsed from a QueryDict, applied to a person's
+images, and a page is cut with a cursor encoding the last (created_at, id) shown. Nothing
+here renders or redirects; bad values become messages and are ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Q, QuerySet
+from django.http import QueryDict
+from django.utils import timezone
+
+from .models import Image, Tag
+
+PAGE_SIZE = 48
+FILTER_KEYS = ("q", "tag", "favorites", "provider", "model", "from", "to")
+MAX_QUERY_LENGTH = 200
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+@dataclass
+class GalleryFilters:
+    q: str = ""
+    tag: str = ""
+    favorites: bool = False
+    provider: str = ""
+    model: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_query(cls, query: QueryDict) -> GalleryFilters:
+        filters = cls(
+            q=_text(query, "q")[:MAX_QUERY_LENGTH],
+            tag=" ".join(_text(query, "tag").split()),
+            favorites=query.get("favorites") in ("1", "on", "true"),
+            provider=_text(query, "provider"),
+            model=_text(query, "model"),
+        )
+        filters.date_from = filters._date(query, "from", "From")
+        filters.date_to = filters._date(query, "to", "To")
+        if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+            filters.problems.append("The “from” date is after the “to” date, so the date range was ignored.")
+            filters.date_from = filters.date_to = None
+        return filters
+
+    def _date(self, query: QueryDict, key: str, label: str) -> date | None:
+        raw = _text(query, key)
+        if not raw:
+            return None
+        try:
+            if not _ISO_DATE.fullmatch(raw):
+                raise ValueError(raw)
+            return date.fromisoformat(raw)
+        except ValueError:
+            self.problems.append(f"“{raw[:40]}” is not a date (use YYYY-MM-DD), so the “{label}” date was ignored.")
+            return None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.as_params())
+
+    def as_params(self) -> dict[str, str]:
+        """The filters that apply, as URL parameters (what next-page links and redirects carry)."""
+        params = {
+            "q": self.q,
+            "tag": self.tag,
+            "favorites": "1" if self.favorites else "",
+            "provider": self.provider,
+            "model": self.model,
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+        }
+        return {key: value for key, value in params.items() if value}
+
+    def querystring(self, **extra: str) -> str:
+        query = QueryDict(mutable=True)
+        query.update({**self.as_params(), **extra})
+        return query.urlencode()
+
+    def apply(self, images: QuerySet[Image], tag: Tag | None = None) -> QuerySet[Image]:
+        """Narrow the images; `tag` is the person's tag named by self.tag (None: no such tag)."""
+        if self.q:
+            images = images.filter(Q(task__prompt__icontains=self.q) | Q(task__negative_prompt__icontains=self.q))
+        if self.tag:
+            images = images.filter(tags=tag) if tag is not None else images.none()
+        if self.favorites:
+            images = images.filter(is_favorite=True)
+        if self.provider:
+            images = images.filter(task__provider=self.provider)
+        if self.model:
+            images = images.filter(task__model=self.model)
+        if self.date_from:
+            images = images.filter(created_at__gte=_start_of(self.date_from))
+        if self.date_to:
+            images = images.filter(created_at__lt=_start_of(self.date_to + timedelta(days=1)))
+        return images
+
+
+def _text(query: QueryDict, key: str) -> str:
+    value = query.get(key, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+# --- keyset pages -------------------------------------------------------------------------
+
+
+def encode_cursor(image: Image) -> str:
+    raw = f"{image.created_at.isoformat()}|{image.pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[datetime, uuid.UUID] | None:
+    """The (created_at, id) a token names, or None for anything that is not a valid token."""
+    if not token or len(token) > 200:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        moment, pk = raw.split("|")
+        created_at = datetime.fromisoformat(moment)
+        if timezone.is_naive(created_at):
+            return None
+        return created_at, uuid.UUID(pk)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+@dataclass
+class KeysetPage:
+    images: list[Image]
+    next_cursor: str | None
+    is_first: bool
+
+
+def keyset_page(images: QuerySet[Image], token: str | None, size: int = PAGE_SIZE) -> KeysetPage:
+    """One page newest first, after the cursor in `token` (an invalid token: the first page)."""
+    images = images.order_by("-created_at", "-id")
+    cursor = decode_cursor(token or "")
+    if cursor is not None:
+        created_at, pk = cursor
+        images = images.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
+    rows = list(images[: size + 1])
+    shown = rows[:size]
+    next_cursor = encode_cursor(shown[-1]) if len(rows) > size else None
+    return KeysetPage(images=shown, next_cursor=next_cursor, is_first=cursor is None)

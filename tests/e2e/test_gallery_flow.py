@@ -1,0 +1,161 @@
+"""The gallery in a real browser: infinite scroll, a filter, selection, bulk delete and the zip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.files.storage import default_storage
+from playwright.sync_api import expect
+
+from generator.models import Image, Task
+from generator.services import run_task
+from tests.factories import PASSWORD, TaskFactory, UserFactory
+
+from .conftest import marker_survives, set_marker, sign_in, wait_for_loaded_images
+
+pytestmark = pytest.mark.browser
+
+
+def stock_gallery(user, count: int, prompt: str = "a harbour at dusk") -> list[Image]:
+    """One really generated image, and `count` more rows with their own copies of its files."""
+    task = TaskFactory(owner=user, prompt=prompt)
+    run_task(str(task.pk))
+    source = Image.objects.get(task=task)
+    original, thumbnail = Path(source.file.path), Path(source.thumbnail.path)
+    rows = []
+    for index in range(1, count + 1):
+        pk = uuid.uuid4()
+        names = (f"images/{user.pk}/e2e/{pk}.png", f"thumbs/{user.pk}/e2e/{pk}.webp")
+        for name, path in zip(names, (original, thumbnail)):
+            target = Path(default_storage.path(name))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        rows.append(
+            Image(
+                id=pk, task=task, owner=user, index=index, file=names[0], thumbnail=names[1],
+                width=source.width, height=source.height, bytes=source.bytes, seed=index,
+                created_at=source.created_at - timedelta(seconds=index),
+            )
+        )
+    return [source, *Image.objects.bulk_create(rows)]
+
+
+def open_gallery(page, live_server, user) -> None:
+    sign_in(page, live_server, user, PASSWORD)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Gallery").click()
+    expect(page.get_by_role("heading", name="Gallery")).to_be_visible()
+
+
+def test_scrolling_to_the_end_loads_the_older_images(page, live_server):
+    user = UserFactory()
+    stock_gallery(user, 59)  # 60 images: a page of 48, then 12
+    open_gallery(page, live_server, user)
+    items = page.locator("#gallery-grid .gallery-item")
+    expect(items).to_have_count(48)
+    set_marker(page)
+    page.locator(".gallery-more").scroll_into_view_if_needed()
+    expect(items).to_have_count(60)
+    expect(page.locator(".gallery-more")).to_have_count(0)
+    ids = page.eval_on_selector_all('#gallery-grid input[name="image"]', "boxes => boxes.map(b => b.value)")
+    assert len(set(ids)) == 60
+    assert marker_survives(page), "the next page should be added in place"
+    assert page.errors == []
+
+
+def test_a_filter_narrows_the_grid(page, live_server):
+    user = UserFactory()
+    stock_gallery(user, 4, prompt="a harbour at dusk")
+    foxes = stock_gallery(user, 2, prompt="A red fox in the snow")
+    open_gallery(page, live_server, user)
+    expect(page.locator("#gallery-grid .gallery-item")).to_have_count(8)
+    page.get_by_label("Search prompts").fill("FOX")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(f"{live_server.url}/gallery/?q=FOX")
+    expect(page.locator("#gallery-grid .gallery-item")).to_have_count(3)
+    wait_for_loaded_images(page, "#gallery-grid img", 3)
+    for image in foxes:
+        expect(page.locator(f"#image-{image.pk}")).to_be_visible()
+    page.get_by_label("Search prompts").fill("unicorn")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_text("No images match these filters")).to_be_visible()
+    page.locator(".empty").get_by_role("link", name="Clear filters").click()
+    expect(page.locator("#gallery-grid .gallery-item")).to_have_count(8)
+    assert page.errors == []
+
+
+def test_shift_click_selects_a_range_and_select_all_the_page(page, live_server):
+    user = UserFactory()
+    stock_gallery(user, 5)
+    open_gallery(page, live_server, user)
+    boxes = page.get_by_label("Select image")
+    expect(boxes).to_have_count(6)
+    boxes.nth(1).click()
+    boxes.nth(4).click(modifiers=["Shift"])
+    checked = page.eval_on_selector_all('#gallery-grid input[name="image"]', "boxes => boxes.map(b => b.checked)")
+    assert checked == [False, True, True, True, True, False]
+    expect(page.locator("#selection-count")).to_have_text("4 images selected")
+    page.get_by_role("button", name="Select all on this page").click()
+    expect(page.locator("#selection-count")).to_have_text("6 images selected")
+    page.get_by_role("button", name="Clear selection").click()
+    expect(page.locator("#selection-count")).to_have_text("None selected")
+    assert page.errors == []
+
+
+def test_bulk_delete_asks_then_removes_the_rows_and_files(page, live_server):
+    user = UserFactory()
+    images = stock_gallery(user, 3)
+    doomed = images[1:3]
+    files = [Path(image.file.path) for image in doomed] + [Path(image.thumbnail.path) for image in doomed]
+    assert all(path.is_file() for path in files)
+    open_gallery(page, live_server, user)
+    for image in doomed:
+        page.locator(f"#image-{image.pk}").get_by_label("Select image").check()
+
+    # Dismissing the question changes nothing.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Delete…").click()
+    expect(page.locator("#gallery-grid .gallery-item")).to_have_count(4)
+    assert Image.objects.filter(owner=user).count() == 4
+
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name="Delete…").click()
+    expect(page.get_by_text("Deleted 2 images.")).to_be_visible()
+    assert questions == ["Delete 2 images? Their files are removed for good."]
+    expect(page.locator("#gallery-grid .gallery-item")).to_have_count(2)
+    for image in doomed:
+        expect(page.locator(f"#image-{image.pk}")).to_have_count(0)
+    assert set(Image.objects.filter(owner=user)) == {images[0], images[3]}
+    assert not any(path.exists() for path in files)
+    assert Task.objects.filter(owner=user).count() == 1
+    assert page.errors == []
+
+
+def test_the_zip_download_holds_the_originals_and_a_manifest(page, live_server, tmp_path):
+    user = UserFactory()
+    images = stock_gallery(user, 2)
+    chosen = images[:2]
+    open_gallery(page, live_server, user)
+    for image in chosen:
+        page.locator(f"#image-{image.pk}").get_by_label("Select image").check()
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download zip").click()
+    download = info.value
+    assert download.suggested_filename.startswith("atelier-2-images-") and download.suggested_filename.endswith(".zip")
+    path = tmp_path / "gallery.zip"
+    download.save_as(path)
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == sorted([f"atelier-{image.pk}.png" for image in chosen] + ["manifest.json"])
+        for image in chosen:
+            assert archive.read(f"atelier-{image.pk}.png") == Path(image.file.path).read_bytes()
+        manifest = json.loads(archive.read("manifest.json"))["images"]
+    assert {entry["image_id"] for entry in manifest} == {str(image.pk) for image in chosen}
+    assert all(entry["prompt"] == "a harbour at dusk" and entry["provider"] == "offline" for entry in manifest)
+    expect(page).to_have_url(f"{live_server.url}/gallery/")
+    assert page.errors == []
