@@ -7,10 +7,7 @@ here renders or redirects; bad values become messages and are ignored.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -18,6 +15,7 @@ from django.db.models import Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 
+from .keyset import after, decode_cursor, encode_cursor
 from .models import Image, Tag
 
 PAGE_SIZE = 48
@@ -118,26 +116,6 @@ def _start_of(day: date) -> datetime:
 # --- keyset pages -------------------------------------------------------------------------
 
 
-def encode_cursor(image: Image) -> str:
-    raw = f"{image.created_at.isoformat()}|{image.pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(token: str) -> tuple[datetime, uuid.UUID] | None:
-    """The (created_at, id) a token names, or None for anything that is not a valid token."""
-    if not token or len(token) > 200:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        moment, pk = raw.split("|")
-        created_at = datetime.fromisoformat(moment)
-        if timezone.is_naive(created_at):
-            return None
-        return created_at, uuid.UUID(pk)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
-
-
 @dataclass
 class KeysetPage:
     images: list[Image]
@@ -149,9 +127,7 @@ def keyset_page(images: QuerySet[Image], token: str | None, size: int = PAGE_SIZ
     """One page newest first, after the cursor in `token` (an invalid token: the first page)."""
     images = images.order_by("-created_at", "-id")
     cursor = decode_cursor(token or "")
-    if cursor is not None:
-        created_at, pk = cursor
-        images = images.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
+    images = after(images, cursor)
     rows = list(images[: size + 1])
     shown = rows[:size]
     next_cursor = encode_cursor(shown[-1]) if len(rows) > size else None

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -21,6 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from .. import limits, services
 from ..models import ACTIVE_STATUSES, Task
+from ..keyset import after, decode_cursor, encode_cursor
 from ..ownership import get_owned_or_404, owned
 from .http import AuthenticatedHttpRequest
 
@@ -77,35 +75,13 @@ def _filtered(request: AuthenticatedHttpRequest, filters: Filters) -> QuerySet[T
     return tasks
 
 
-# --- keyset cursor: (created_at, id) of the last row shown, as an opaque token ----------
-
-
-def encode_cursor(task: Task) -> str:
-    raw = f"{task.created_at.isoformat()}|{task.pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(token: str) -> tuple[datetime, uuid.UUID] | None:
-    """The position a token names, or None for anything that is not one of ours."""
-    if not token or len(token) > 200:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        when, _, pk = raw.partition("|")
-        created_at = datetime.fromisoformat(when)
-        if created_at.tzinfo is None:
-            return None
-        return created_at, uuid.UUID(pk)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError):
-        return None
+# --- keyset pages (generator.keyset) -------------------------------------------------
 
 
 def _page(tasks: QuerySet[Task], token: str) -> tuple[list[Task], str, bool]:
     """One page of tasks after the cursor: (tasks, next token or "", whether the token was bad)."""
     cursor = decode_cursor(token)
-    if cursor is not None:
-        created_at, pk = cursor
-        tasks = tasks.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+    tasks = after(tasks, cursor)
     rows = list(tasks.order_by("-created_at", "-pk").prefetch_related("images")[: HISTORY_PAGE_SIZE + 1])
     page, more = rows[:HISTORY_PAGE_SIZE], len(rows) > HISTORY_PAGE_SIZE
     return page, encode_cursor(page[-1]) if more else "", bool(token) and cursor is None
