@@ -7,7 +7,11 @@ Tests that need the real worker start a `qcluster` process against the test data
 import os
 
 from config.settings import *  # noqa: F403
-from config.settings import BASE_DIR, DATABASES, Q_CLUSTER, env
+from config.settings import BASE_DIR, CACHES, DATABASES, Q_CLUSTER, env
+
+# One id per test run, inherited by the qcluster processes a run starts (they copy the
+# environment), so two runs on one machine never share a database, a queue or cache keys.
+TEST_RUN = os.environ.setdefault("ATELIER_TEST_RUN", str(os.getpid()))
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -20,13 +24,16 @@ WHITENOISE_AUTOREFRESH = True
 
 # async_task runs inline in the test process; a qcluster process started by a test gets
 # Q_SYNC=false (tests/cluster.py) and so really works from the queue.
-Q_CLUSTER = {**Q_CLUSTER, "sync": env.bool("Q_SYNC", default=True)}
+Q_CLUSTER = {**Q_CLUSTER, "sync": env.bool("Q_SYNC", default=True), "name": f"atelier-test-{TEST_RUN}"}
+if env.str("REDIS_URL", default=""):  # a shared server: keep this run's keys apart
+    CACHES = {alias: {**cache, "KEY_PREFIX": f"test-{TEST_RUN}-{alias}"} for alias, cache in CACHES.items()}
 
 OFFLINE_DELAY_SECONDS = env.float("OFFLINE_DELAY_SECONDS", default=0.0)
 PROVIDER_RETRY_BACKOFF_SECONDS = env.float("PROVIDER_RETRY_BACKOFF_SECONDS", default=0.01)
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so a qcluster process and the live server share it.
-    # One file per test run, so two runs on one machine never share it.
     (BASE_DIR / "var").mkdir(exist_ok=True)
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{TEST_RUN}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_atelier_{TEST_RUN}"}
