@@ -6,7 +6,9 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt
 
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PORT=8000 MEDIA_ROOT=/data/media CACHE_DIR=/data/cache
-RUN useradd --create-home --uid 1000 atelier && mkdir -p /data && chown atelier /data
+# The media and cache folders exist in the image, owned by the app's user, so a named volume
+# mounted there starts out writable by it.
+RUN useradd --create-home --uid 1000 atelier && mkdir -p /data/media /data/cache && chown -R atelier /data
 WORKDIR /app
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
@@ -14,5 +16,6 @@ COPY --chown=atelier . .
 RUN DEBUG=false SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 USER atelier
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'))"
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'))"
+# Migrations first (they also install the schedules), then gunicorn replaces the shell.
 CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn config.wsgi --config config/gunicorn.conf.py"]

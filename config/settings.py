@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -165,10 +166,84 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 MEDIA_URL = "/private-media/"
 
+
+def s3_storage(
+    *, bucket: str, endpoint_url: str, region: str, access_key: str, secret_key: str, presigned_seconds: int
+) -> dict:
+    """django-storages' S3 backend for images and thumbnails: private objects, signed links."""
+    from botocore.config import Config
+
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,
+            "region_name": region or None,
+            # Empty keys: boto3 finds credentials itself (instance role, AWS_* variables).
+            "access_key": access_key or None,
+            "secret_key": secret_key or None,
+            # No ACL header: objects get the bucket's default, which is private.
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": presigned_seconds,
+            "file_overwrite": False,
+            # A stalled bucket must fail a request or a task, not hang it.
+            "client_config": Config(
+                connect_timeout=5,
+                read_timeout=20,
+                retries={"max_attempts": 3, "mode": "standard"},
+                signature_version="s3v4",
+                # S3-compatible servers (MinIO, Ceph, moto) want the bucket in the path.
+                s3={"addressing_style": "path" if endpoint_url else "auto"},
+            ),
+        },
+    }
+
+
+# local: files under MEDIA_ROOT. s3: an S3-compatible bucket (django-storages).
+STORAGE = env.str("STORAGE", default="local").lower()
+if STORAGE == "s3":
+    S3_BUCKET = env.str("S3_BUCKET", default="")
+    if not S3_BUCKET:
+        raise ImproperlyConfigured("Set the S3_BUCKET environment variable: it is required when STORAGE=s3.")
+    S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", default="")
+    S3_REGION = env.str("S3_REGION", default="")
+    default_storage_config = s3_storage(
+        bucket=S3_BUCKET,
+        endpoint_url=S3_ENDPOINT_URL,
+        region=S3_REGION,
+        access_key=env.str("S3_ACCESS_KEY_ID", default=""),
+        secret_key=env.str("S3_SECRET_ACCESS_KEY", default=""),
+        # Lifetime of the signed link an image request is redirected to.
+        presigned_seconds=env.int("S3_PRESIGNED_SECONDS", default=300),
+    )
+    # Image requests are redirected to the bucket: the pages' Content-Security-Policy must
+    # let <img> follow them there.
+    if S3_ENDPOINT_URL:
+        endpoint = urlsplit(S3_ENDPOINT_URL)
+        MEDIA_ORIGINS = [f"{endpoint.scheme}://{endpoint.netloc}"]
+    else:
+        MEDIA_ORIGINS = [f"https://{S3_BUCKET}.s3.amazonaws.com"]
+        if S3_REGION:
+            MEDIA_ORIGINS.append(f"https://{S3_BUCKET}.s3.{S3_REGION}.amazonaws.com")
+elif STORAGE == "local":
+    default_storage_config = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    MEDIA_ORIGINS = []
+else:
+    raise ImproperlyConfigured(f"STORAGE must be local or s3, not {STORAGE!r}.")
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": default_storage_config,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# How the owner-checked image view sends a local file: "django" streams it; "x-accel" leaves
+# it to nginx (X-Accel-Redirect to X_ACCEL_PREFIX + the file's name, an `internal` location).
+# Files in a bucket always go out as a redirect to a short-lived signed link.
+SERVE_MEDIA_WITH = env.str("SERVE_MEDIA_WITH", default="django").lower()
+if SERVE_MEDIA_WITH not in ("django", "x-accel"):
+    raise ImproperlyConfigured(f"SERVE_MEDIA_WITH must be django or x-accel, not {SERVE_MEDIA_WITH!r}.")
+X_ACCEL_PREFIX = env.str("X_ACCEL_PREFIX", default="/protected-media/")
 
 # --- limits ---------------------------------------------------------------------------
 
@@ -190,7 +265,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
+        "img-src": ["'self'", "data:", *MEDIA_ORIGINS],
         "connect-src": ["'self'"],
         "font-src": ["'self'"],
         "object-src": ["'none'"],
@@ -229,6 +304,9 @@ RECOVERY_GRACE_SECONDS = env.int("RECOVERY_GRACE_SECONDS", default=60)
 # Seconds a task may wait on the queue before the sweeper re-enqueues it (the Redis broker
 # loses messages when a worker crashes); a duplicate delivery is harmless.
 REQUEUE_PENDING_AFTER_SECONDS = env.int("REQUEUE_PENDING_AFTER_SECONDS", default=600)
+# Days after which finished tasks (with their images and files) are deleted by a daily
+# schedule; 0 keeps everything.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=0)
 # Result images fetched from provider links: size cap and total time for one download.
 MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=25 * 1024 * 1024)
 DOWNLOAD_DEADLINE_SECONDS = env.float("DOWNLOAD_DEADLINE_SECONDS", default=60.0)

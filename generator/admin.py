@@ -1,11 +1,35 @@
+"""The Django admin for staff: tasks, images and tags, actions that go through the services,
+and a read-only operations overview (admin/generator/task/overview/).
+
+Every deletion here, whether an action, a single object's delete page or a user's, removes the
+stored files too (services.delete_tasks / delete_images: rows now, files after the commit).
+Tasks are never added or edited by hand: they change only through their verbs (cancel) and
+the services (retry, delete), so the state machine holds.
+"""
+
 from __future__ import annotations
 
-from django.contrib import admin
-from django.db.models import Count
+import logging
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from .models import Image, Tag, Task
+from . import admin_overview, services
+from .limits import ActiveTaskLimitReached
+from .models import CANCELABLE_STATUSES, Image, Tag, Task
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = (Task.Status.FAILED, Task.Status.CANCELED)
 
 
 def _thumbnail(image: Image, size: int) -> str:
@@ -19,6 +43,19 @@ def _thumbnail(image: Image, size: int) -> str:
     )
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _relabel_delete_selected(actions: dict, description: str) -> dict:
+    """Keep Django's delete_selected (its confirmation page posts that name back), labelled
+    for what it does here: it ends in the ModelAdmin's delete_queryset, which removes files."""
+    if "delete_selected" in actions:
+        func, name, _ = actions["delete_selected"]
+        actions["delete_selected"] = (func, name, description)
+    return actions
+
+
 class ImageInline(admin.TabularInline):
     model = Image
     extra = 0
@@ -27,6 +64,9 @@ class ImageInline(admin.TabularInline):
     readonly_fields = fields
     show_change_link = True
 
+    def has_add_permission(self, request: HttpRequest, obj: Task | None = None) -> bool:
+        return False
+
     @admin.display(description="Preview")
     def preview(self, image: Image) -> str:
         return _thumbnail(image, 96)
@@ -34,31 +74,158 @@ class ImageInline(admin.TabularInline):
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
-    list_display = ("short_prompt", "owner", "status", "provider", "model", "num_images", "attempts", "duration_s", "created_at")
-    list_filter = ("status", "provider", "model", "created_at")
+    list_display = (
+        "short_prompt", "owner", "status", "provider", "model", "num_images", "attempts", "duration_s",
+        "error_code", "created_at",
+    )
+    list_filter = ("status", "provider", "model", "error_code", "created_at")
     search_fields = ("prompt", "owner__username", "=id", "error_code")
     list_select_related = ("owner",)
     date_hierarchy = "created_at"
-    readonly_fields = ("id", "created_at", "started_at", "finished_at", "attempts", "progress", "provider_request_id")
-    inlines = [ImageInline]
+    fields = (
+        "id", "owner", "status", "provider", "model", "prompt", "negative_prompt", "width", "height", "num_images",
+        "steps", "guidance_scale", "seed", "progress", "attempts", "error_code", "error_message",
+        "provider_request_id", "created_at", "started_at", "finished_at", "claimed_at", "enqueued_at",
+    )
+    readonly_fields = fields
+    inlines = (ImageInline,)
+    actions = ("retry_tasks", "cancel_tasks")
 
     @admin.display(description="Prompt")
     def short_prompt(self, task: Task) -> str:
-        return Truncator(task.prompt).chars(60)
+        return Truncator(task.prompt).chars(60)  # plain text: the admin escapes it
 
     @admin.display(description="Duration (s)")
     def duration_s(self, task: Task) -> str:
         return f"{task.duration.total_seconds():.1f}" if task.duration else "—"
 
+    # Tasks are created by people (and the generate command) through services.create_task.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        return _relabel_delete_selected(super().get_actions(request), "Delete selected tasks with their images and files")
+
+    # --- actions -------------------------------------------------------------------------
+
+    @admin.action(permissions=["change"], description="Retry failed or canceled tasks (as new tasks)")
+    def retry_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        retried, refused, skipped, limit = 0, 0, 0, 0
+        for task in queryset.select_related("owner").order_by("created_at", "pk"):
+            if task.status not in RETRYABLE_STATUSES:
+                skipped += 1
+                continue
+            try:
+                new_task = services.retry_task(task)
+            except ActiveTaskLimitReached as error:
+                refused, limit = refused + 1, error.limit
+                continue
+            retried += 1
+            self.log_change(request, task, f"Retried by staff as task {new_task.pk}.")
+            logger.info("task %s retried by staff %s as %s", task.pk, request.user.pk, new_task.pk)
+        parts = [f"Retried {_plural(retried, 'task')} as new tasks for the same owners."]
+        if skipped:
+            parts.append(f"Skipped {_plural(skipped, 'task')} that {'is' if skipped == 1 else 'are'} not failed or canceled.")
+        if refused:
+            parts.append(
+                f"Refused {_plural(refused, 'task')}: their owner already has the maximum of "
+                f"{_plural(limit, 'active task')}."
+            )
+        level = messages.SUCCESS if retried and not (skipped or refused) else messages.WARNING
+        self.message_user(request, " ".join(parts), level)
+
+    @admin.action(permissions=["change"], description="Cancel pending or retrying tasks")
+    def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        canceled, processing, finished = 0, 0, 0
+        for task in queryset.order_by("created_at", "pk"):
+            if task.status in CANCELABLE_STATUSES:
+                if task.cancel():
+                    canceled += 1
+                    self.log_change(request, task, "Canceled by staff.")
+                    logger.info("task %s canceled by staff %s", task.pk, request.user.pk)
+                    continue
+                # A worker took it, or it ended or was deleted, meanwhile.
+                task.status = Task.objects.filter(pk=task.pk).values_list("status", flat=True).first() or ""
+            if task.status == Task.Status.PROCESSING:
+                processing += 1
+            else:
+                finished += 1
+        parts = [f"Canceled {_plural(canceled, 'task')}."]
+        if processing:
+            parts.append(
+                f"{_plural(processing, 'task')} still generating could not be canceled "
+                "(a running generation finishes or fails on its own)."
+            )
+        if finished:
+            parts.append(f"Skipped {_plural(finished, 'task')} already finished.")
+        level = messages.SUCCESS if canceled and not (processing or finished) else messages.WARNING
+        self.message_user(request, " ".join(parts), level)
+
+    # --- deletion: always with the files ------------------------------------------------
+
+    def delete_model(self, request: HttpRequest, obj: Task) -> None:
+        services.delete_tasks(Task.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        # A plain pk subquery: the changelist's queryset may carry joins or DISTINCT,
+        # which PostgreSQL refuses with the service's SELECT ... FOR UPDATE.
+        deleted = services.delete_tasks(Task.objects.filter(pk__in=queryset.order_by().values("pk")))
+        logger.info("%s deleted by staff %s with their files", _plural(deleted, "task"), request.user.pk)
+
+    # --- the operations overview ---------------------------------------------------------
+
+    def get_urls(self) -> list:
+        overview = path("overview/", self.admin_site.admin_view(self.overview_view), name="generator_overview")
+        return [overview, *super().get_urls()]
+
+    def overview_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Operations overview",
+            "opts": self.opts,
+            "overview": admin_overview.build(),
+            "changelist_url": reverse("admin:generator_task_changelist"),
+        }
+        return TemplateResponse(request, "admin/generator/overview.html", context)
+
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
-    list_display = ("preview", "owner", "task", "width", "height", "bytes", "seed", "is_favorite", "created_at")
+    list_display = ("preview", "owner", "task_link", "tag_list", "size", "file_size", "seed", "is_favorite", "created_at")
     list_filter = ("is_favorite", "task__provider", "created_at")
-    search_fields = ("task__prompt", "owner__username", "=id")
+    search_fields = ("task__prompt", "owner__username", "=id", "=task__id")
     list_select_related = ("owner", "task")
-    readonly_fields = ("large_preview", "id", "task", "owner", "file", "thumbnail", "width", "height", "bytes", "mime", "seed", "created_at")
+    readonly_fields = ("large_preview", "id", "task_link", "owner", "file", "thumbnail", "width", "height", "bytes", "mime", "seed", "created_at")
+    fields = ("large_preview", "id", "task_link", "owner", "tags", "is_favorite", "file", "thumbnail", "width", "height", "bytes", "mime", "seed", "created_at")
     filter_horizontal = ("tags",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Image]:
+        return super().get_queryset(request).prefetch_related("tags")
+
+    def get_form(self, request: HttpRequest, obj: Image | None = None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is not None and "tags" in form.base_fields:
+            # Only the image owner's own tags: an image never carries another person's label.
+            form.base_fields["tags"].queryset = Tag.objects.filter(owner_id=obj.owner_id)
+        return form
+
+    # Images come only from generation (services._store_images).
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        return _relabel_delete_selected(super().get_actions(request), "Delete selected images and their files")
+
+    def delete_model(self, request: HttpRequest, obj: Image) -> None:
+        services.delete_images(Image.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
+        deleted = services.delete_images(Image.objects.filter(pk__in=queryset.order_by().values("pk")))
+        logger.info("%s deleted by staff %s with their files", _plural(deleted, "image"), request.user.pk)
 
     @admin.display(description="Preview")
     def preview(self, image: Image) -> str:
@@ -68,6 +235,23 @@ class ImageAdmin(admin.ModelAdmin):
     def large_preview(self, image: Image) -> str:
         return _thumbnail(image, 384)
 
+    @admin.display(description="Task", ordering="task__created_at")
+    def task_link(self, image: Image) -> str:
+        url = reverse("admin:generator_task_change", args=[image.task_id])
+        return format_html('<a href="{}">{}</a>', url, Truncator(image.task.prompt).chars(40))
+
+    @admin.display(description="Tags")
+    def tag_list(self, image: Image) -> str:
+        return ", ".join(tag.name for tag in image.tags.all()) or "—"
+
+    @admin.display(description="Size", ordering="width")
+    def size(self, image: Image) -> str:
+        return f"{image.width}×{image.height}"
+
+    @admin.display(description="Bytes", ordering="bytes")
+    def file_size(self, image: Image) -> str:
+        return filesizeformat(image.bytes)
+
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
@@ -75,9 +259,34 @@ class TagAdmin(admin.ModelAdmin):
     search_fields = ("name", "owner__username")
     list_select_related = ("owner",)
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tag]:
         return super().get_queryset(request).annotate(image_count=Count("images"))
 
     @admin.display(description="Images", ordering="image_count")
     def image_count(self, tag: Tag) -> int:
         return tag.image_count
+
+
+# --- users: deleting a person removes their stored files too ---------------------------------
+
+User = get_user_model()
+_UserAdminBase = type(admin.site.get_model_admin(User)) if admin.site.is_registered(User) else admin.ModelAdmin
+
+
+class UserAdmin(_UserAdminBase):
+    """The user admin, unchanged except that deleting people deletes their tasks' files."""
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        with transaction.atomic():
+            services.delete_tasks(Task.objects.filter(owner_id=obj.pk))
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with transaction.atomic():
+            services.delete_tasks(Task.objects.filter(owner_id__in=queryset.order_by().values("pk")))
+            super().delete_queryset(request, queryset)
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, UserAdmin)

@@ -10,13 +10,23 @@ import json
 import re
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.core.files.storage import Storage
+from django.db.models.fields.files import FieldFile
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotModified,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import render
-from django.utils.http import http_date
+from django.utils.http import content_disposition_header, http_date
 from django.views.csrf import csrf_failure as default_csrf_failure
 
 from . import limits, services
@@ -186,6 +196,7 @@ def _image_for(request: HttpRequest, image_id: str) -> Image | None:
 
 
 def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpResponse:
+    """An image file for its owner only: streamed, handed to nginx, or a signed bucket link."""
     image = _image_for(request, image_id)
     if image is None:
         return error(404, "not_found", "No such image.")
@@ -194,19 +205,50 @@ def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpRespo
         response: HttpResponse = HttpResponseNotModified()
     else:
         stored = image.thumbnail if thumbnail else image.file
-        try:
-            handle = stored.open("rb")
-        except (FileNotFoundError, ValueError):
-            return error(404, "not_found", "The image file is missing.")
-        response = FileResponse(
-            handle,
-            content_type="image/webp" if thumbnail else image.mime,
-            as_attachment=not thumbnail and "download" in request.GET,
-            filename=f"atelier-{image.pk}.png",
-        )
+        content_type = "image/webp" if thumbnail else image.mime
+        download = not thumbnail and "download" in request.GET
+        filename = f"atelier-{image.pk}.png"
+        if not _stored_locally(stored.storage):
+            return _signed_redirect(stored, download=download, filename=filename)
+        if settings.SERVE_MEDIA_WITH == "x-accel":
+            if not stored.name or not stored.storage.exists(stored.name):
+                return error(404, "not_found", "The image file is missing.")
+            response = HttpResponse(content_type=content_type)
+            response["X-Accel-Redirect"] = settings.X_ACCEL_PREFIX.rstrip("/") + "/" + quote(stored.name)
+            if download:
+                response["Content-Disposition"] = content_disposition_header(True, filename)
+        else:
+            try:
+                handle = stored.open("rb")
+            except (FileNotFoundError, ValueError):
+                return error(404, "not_found", "The image file is missing.")
+            response = FileResponse(handle, content_type=content_type, as_attachment=download, filename=filename)
     response["ETag"] = etag
     response["Cache-Control"] = IMMUTABLE_CACHE
     response["Last-Modified"] = http_date(image.created_at.timestamp())
+    return response
+
+
+def _stored_locally(storage: Storage) -> bool:
+    """Files on this machine's disk (FileSystemStorage); a bucket has no local path."""
+    try:
+        storage.path("probe")
+    except NotImplementedError:
+        return False
+    return True
+
+
+def _signed_redirect(stored: FieldFile, *, download: bool, filename: str) -> HttpResponse:
+    """302 to a short-lived signed link (S3_PRESIGNED_SECONDS), never cached: it expires."""
+    if not stored.name:
+        return error(404, "not_found", "The image file is missing.")
+    if download:
+        disposition = content_disposition_header(True, filename)
+        url = stored.storage.url(stored.name, parameters={"ResponseContentDisposition": disposition})
+    else:
+        url = stored.storage.url(stored.name)
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "private, no-store"
     return response
 
 

@@ -231,6 +231,10 @@ def install_schedules(using: str = DEFAULT_DB_ALIAS) -> dict[str, bool]:
             if first is not None:
                 rows.exclude(pk=first).delete()
             _, results[name] = rows.update_or_create(name=name, defaults=values)
+    from .maintenance import RETENTION_SCHEDULE_NAME, install_retention_schedule
+
+    if (created := install_retention_schedule(using=using)) is not None:
+        results[RETENTION_SCHEDULE_NAME] = created
     return results
 
 

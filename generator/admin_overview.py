@@ -1,0 +1,211 @@
+"""The data behind the admin's operations overview: read-only, a fixed number of queries.
+
+Tasks by status and failures by error code are one aggregate query each; the queue length is
+one query on the ORM broker (a Redis LLEN otherwise); worker heartbeats come from django-q2's
+cluster statistics in the cache; the sweeper's schedule is one query, its last run one more.
+Anything outside the database (broker, cache) that fails is shown as unavailable, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.core.cache import cache
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from . import readiness, recovery
+from .models import Task
+
+logger = logging.getLogger(__name__)
+
+FAILURE_WINDOW = timedelta(hours=24)
+# A schedule whose next run is this far in the past is not being run: no cluster is up.
+SCHEDULE_OVERDUE_AFTER = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    error_code: str
+    count: int
+    sample_message: str
+    last_failed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Queue:
+    broker: str
+    size: int | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    cluster_id: str
+    host: str
+    status: str
+    workers: int
+    uptime_seconds: float | None
+    last_seen: datetime | None
+    reincarnations: int
+
+
+@dataclass(frozen=True)
+class Heartbeats:
+    clusters: list[Cluster]
+    remembered_seconds_ago: float | None  # readiness's last sighting of any cluster
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class SweeperSchedule:
+    name: str
+    installed: bool
+    next_run: datetime | None = None
+    overdue: bool = False
+    last_run_started: datetime | None = None
+    last_run_stopped: datetime | None = None
+    last_run_success: bool | None = None
+    last_run_result: str = ""
+
+
+@dataclass(frozen=True)
+class Overview:
+    generated_at: datetime
+    statuses: list[StatusCount]
+    total_tasks: int
+    failures_since: datetime
+    failures: list[FailureGroup]
+    queue: Queue
+    heartbeats: Heartbeats
+    sweeper: SweeperSchedule
+    problems: list[str] = field(default_factory=list)
+
+
+def task_counts() -> list[StatusCount]:
+    """Every status with its count (zero included), in the order of the status choices."""
+    counts = dict(Task.objects.order_by().values_list("status").annotate(count=Count("pk")))
+    return [StatusCount(value, str(label), counts.get(value, 0)) for value, label in Task.Status.choices]
+
+
+def recent_failures(now: datetime, window: timedelta = FAILURE_WINDOW) -> list[FailureGroup]:
+    """Tasks failed within the window, grouped by error code, most frequent first."""
+    rows = (
+        Task.objects.filter(status=Task.Status.FAILED, finished_at__gte=now - window)
+        .order_by()
+        .values("error_code")
+        .annotate(count=Count("pk"), sample=Max("error_message"), last=Max("finished_at"))
+        .order_by("-count", "error_code")
+    )
+    return [FailureGroup(row["error_code"], row["count"], row["sample"] or "", row["last"]) for row in rows]
+
+
+def queue_length() -> Queue:
+    from django_q.brokers import get_broker
+
+    try:
+        broker = get_broker()
+        kind = type(broker).__name__.lower()
+        size = broker.queue_size()
+    except Exception as error:
+        logger.warning("overview: broker queue size failed: %s", type(error).__name__, exc_info=True)
+        return Queue(broker="unknown", size=None, error=f"The broker did not answer ({type(error).__name__}).")
+    return Queue(broker=kind, size=size if isinstance(size, int) else None)
+
+
+def worker_heartbeats(now: datetime) -> Heartbeats:
+    from django_q.status import Stat
+
+    remembered = _remembered_sighting(now)
+    try:
+        stats = Stat.get_all()
+    except Exception as error:
+        logger.warning("overview: cluster statistics failed: %s", type(error).__name__, exc_info=True)
+        return Heartbeats([], remembered, error=f"Cluster statistics are unavailable ({type(error).__name__}).")
+    clusters = [_cluster(stat, now) for stat in stats]
+    clusters.sort(key=lambda cluster: (cluster.host, cluster.cluster_id))
+    return Heartbeats(clusters, remembered)
+
+
+def _cluster(stat: object, now: datetime) -> Cluster:
+    tob = getattr(stat, "tob", None)
+    return Cluster(
+        cluster_id=str(getattr(stat, "cluster_id", "")),
+        host=str(getattr(stat, "host", "")),
+        status=str(getattr(stat, "status", "")),
+        workers=len(getattr(stat, "workers", None) or []),
+        uptime_seconds=round((now - tob).total_seconds()) if isinstance(tob, datetime) else None,
+        last_seen=getattr(stat, "timestamp", None),
+        reincarnations=int(getattr(stat, "reincarnations", 0) or 0),
+    )
+
+
+def _remembered_sighting(now: datetime) -> float | None:
+    try:
+        seen = cache.get(readiness.WORKER_SEEN_KEY)
+    except Exception:
+        logger.warning("overview: cache read failed", exc_info=True)
+        return None
+    return round(now.timestamp() - seen, 1) if isinstance(seen, (int, float)) else None
+
+
+def sweeper_schedule(now: datetime) -> SweeperSchedule:
+    from django_q.models import Schedule
+    from django_q.models import Task as QTask
+
+    schedule = Schedule.objects.filter(name=recovery.SCHEDULE_NAME).order_by("pk").only("next_run", "task").first()
+    if schedule is None:
+        return SweeperSchedule(recovery.SCHEDULE_NAME, installed=False)
+    last = None
+    if schedule.task:
+        last = QTask.objects.filter(pk=schedule.task).only("started", "stopped", "success", "result").first()
+    overdue = schedule.next_run is not None and schedule.next_run < now - SCHEDULE_OVERDUE_AFTER
+    return SweeperSchedule(
+        name=recovery.SCHEDULE_NAME,
+        installed=True,
+        next_run=schedule.next_run,
+        overdue=overdue,
+        last_run_started=last.started if last else None,
+        last_run_stopped=last.stopped if last else None,
+        last_run_success=last.success if last else None,
+        last_run_result=str(last.result) if last and last.result is not None else "",
+    )
+
+
+def build(now: datetime | None = None) -> Overview:
+    now = now or timezone.now()
+    statuses = task_counts()
+    queue = queue_length()
+    heartbeats = worker_heartbeats(now)
+    sweeper = sweeper_schedule(now)
+    problems = []
+    if queue.error:
+        problems.append(queue.error)
+    if heartbeats.error:
+        problems.append(heartbeats.error)
+    elif not heartbeats.clusters:
+        problems.append("No django-q2 cluster is reporting: queued tasks are not being run.")
+    if not sweeper.installed:
+        problems.append("The sweeper schedule is not installed: run `manage.py migrate`.")
+    elif sweeper.overdue:
+        problems.append("The sweeper's next run is overdue: no cluster is running schedules.")
+    return Overview(
+        generated_at=now,
+        statuses=statuses,
+        total_tasks=sum(row.count for row in statuses),
+        failures_since=now - FAILURE_WINDOW,
+        failures=recent_failures(now),
+        queue=queue,
+        heartbeats=heartbeats,
+        sweeper=sweeper,
+        problems=problems,
+    )
