@@ -85,3 +85,15 @@ def fresh_rate_limits():
     caches["ratelimit"].clear()
     yield
     caches["ratelimit"].clear()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3-compatible server on 127.0.0.1 (moto's server mode), shared by the run."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

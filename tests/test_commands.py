@@ -487,17 +487,6 @@ def test_all_images_pages_through_every_image_once_in_a_stable_order(user):
 # --- any storage: only the storage API is used --------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture(params=["memory", "s3"])
 def remote_storage(request, settings):
     """The default storage swapped for one without local paths: in memory, or an S3 bucket."""
@@ -506,7 +495,7 @@ def remote_storage(request, settings):
     else:
         import boto3
 
-        endpoint = request.getfixturevalue("moto_endpoint")
+        endpoint = request.getfixturevalue("s3_endpoint")
         keys = {"access_key": "atelier-test", "secret_key": "atelier-test-secret"}
         bucket = f"atelier-{uuid.uuid4().hex[:12]}"
         boto3.client(

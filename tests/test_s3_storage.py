@@ -23,7 +23,6 @@ import pytest
 import requests
 from django.core.files.storage import default_storage
 from django.urls import reverse
-from moto.server import ThreadedMotoServer
 from PIL import Image as PILImage
 
 from config.settings import s3_storage
@@ -37,15 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 KEYS = {"aws_access_key_id": "atelier-test", "aws_secret_access_key": "atelier-test-secret"}
 PRESIGNED_SECONDS = 120
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
