@@ -69,6 +69,27 @@ def _isoformat(value) -> str | None:
     return value.isoformat() if value else None
 
 
+def image_json(image: Image, *, with_tags: bool = False) -> dict:
+    data = {
+        "image_id": str(image.pk),
+        "url": image.url,
+        "thumbnail_url": image.thumbnail_url,
+        "width": image.width,
+        "height": image.height,
+        "file_size": image.bytes,
+        "seed": image.seed,
+    }
+    if with_tags:  # the image list: enough to find the picture again without its task
+        data.update(
+            task_id=str(image.task_id),
+            prompt=image.task.prompt,
+            is_favorite=image.is_favorite,
+            tags=sorted(tag.name for tag in image.tags.all()),
+            created_at=_isoformat(image.created_at),
+        )
+    return data
+
+
 def task_json(task: Task) -> dict:
     return {
         "task_id": str(task.pk),
@@ -82,18 +103,7 @@ def task_json(task: Task) -> dict:
         "height": task.height,
         "num_images": task.num_images,
         "seed": task.seed,
-        "images": [
-            {
-                "image_id": str(image.pk),
-                "url": image.url,
-                "thumbnail_url": image.thumbnail_url,
-                "width": image.width,
-                "height": image.height,
-                "file_size": image.bytes,
-                "seed": image.seed,
-            }
-            for image in task.ordered_images
-        ],
+        "images": [image_json(image) for image in task.ordered_images],
         "error": {"code": task.error_code, "message": task.error_message} if task.status == Task.Status.FAILED else None,
         "created_at": _isoformat(task.created_at),
         "started_at": _isoformat(task.started_at),
@@ -165,8 +175,12 @@ def generate(request: HttpRequest) -> HttpResponse:
     )
 
 
-@api_view("GET")
-def task_detail(request: HttpRequest, task_id: str) -> JsonResponse:
+@api_view("GET", "DELETE")
+def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
+    if request.method == "DELETE":
+        from .api_collections import delete_task
+
+        return delete_task(request, task_id)
     task = owned(Task, request).filter(pk=task_id).prefetch_related("images").first()
     if task is None:
         return error(404, "not_found", "No such task.")

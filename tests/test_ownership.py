@@ -22,7 +22,16 @@ from .factories import TaskFactory
 # Not per-person, or not the app's own: Django's admin (staff only, its own permission
 # checks), the account pages (sign-in, sign-up, password) and the probes.
 SKIPPED_PREFIXES = ("admin/",)
-SKIPPED_NAMES = {"login", "logout", "signup", "password_change", "password_change_done", "healthz", "readyz"}
+SKIPPED_NAMES = {
+    "login", "logout", "signup", "password_change", "password_change_done", "healthz", "readyz", "api:health",
+}
+
+
+@dataclass(frozen=True)
+class NamedValue:
+    """A path parameter that is a name, not a primary key (e.g. a tag name)."""
+
+    pk: str
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,13 @@ ROUTES: dict[str, Route] = {
     "api:generate": Route(primary="POST"),
     "api:task_detail": Route(owned=True),
     "api:models": Route(),
+    "api:task_list": Route(lists=True, queries=("", "?status=pending", "?q=lighthouse")),
+    "api:history_list": Route(lists=True),
+    "api:history_delete": Route(primary="DELETE", owned=True),
+    "api:image_list": Route(lists=True, queries=("", "?tag=lighthouses", "?favorite=true")),
+    "api:image_tag_add": Route(primary="POST", owned=True),
+    "api:image_tag_remove": Route(primary="DELETE", owned=True),
+    "api:system_info": Route(),
     "api:image_file": Route(owned=True, queries=("", "?download=1")),
     "api:image_thumbnail": Route(owned=True),
 }
@@ -69,6 +85,7 @@ PARAMETERS = {
     "task_id": ("pending_task", "completed_task"),
     "image_id": ("image", "second_image"),
     "tag_id": ("tag", "second_tag"),
+    "name": ("tag_name", "second_tag_name"),
 }
 
 
@@ -128,6 +145,8 @@ def owned(user, completed_task) -> dict:
         "second_image": images[1],
         "tag": tag,
         "second_tag": second_tag,
+        "tag_name": NamedValue(tag.name),
+        "second_tag_name": NamedValue(second_tag.name),
     }
 
 
@@ -148,7 +167,9 @@ def snapshot(user) -> dict:
 
 def missing_id(parameter: str) -> object:
     """An id of the right type that names nothing."""
-    return 2_000_000_000 + uuid.uuid4().int % 1000 if parameter == "tag_id" else uuid.uuid4()
+    if parameter == "tag_id":
+        return 2_000_000_000 + uuid.uuid4().int % 1000
+    return f"no-such-tag-{uuid.uuid4().hex[:8]}" if parameter == "name" else uuid.uuid4()
 
 
 def urls_for(walked: Walked, objects: dict | None) -> list[str]:
@@ -166,8 +187,11 @@ def urls_for(walked: Walked, objects: dict | None) -> list[str]:
     return urls
 
 
+METHODS = ("GET", "POST", "DELETE")
+
+
 def request(client, method: str, url: str, **headers):
-    return client.post(url, **headers) if method == "POST" else client.get(url, **headers)
+    return getattr(client, method.lower())(url, **headers)
 
 
 def test_another_person_gets_404_for_everything_of_mine(user, owned, other_client):
@@ -177,10 +201,10 @@ def test_another_person_gets_404_for_everything_of_mine(user, owned, other_clien
         spec = spec_for(walked)
         if not spec.owned:
             continue
-        missing = {method: request(other_client, method, urls_for(walked, None)[0]).status_code for method in ("GET", "POST")}
+        missing = {method: request(other_client, method, urls_for(walked, None)[0]).status_code for method in METHODS}
         assert missing[spec.primary] == 404, f"{walked.name}: a missing object should be 404, got {missing}"
         for url in urls_for(walked, owned):
-            for method in ("GET", "POST"):
+            for method in METHODS:
                 response = request(other_client, method, url)
                 # 404 for the method the route is for; any other method answers exactly as it
                 # does for an object that does not exist (a 405, say), so nothing is revealed.
@@ -222,7 +246,7 @@ def test_list_pages_and_the_api_show_another_person_nothing_of_mine(user, owned,
         if spec.owned or walked.parameters:
             continue
         for url in urls_for(walked, None):
-            for method in ("GET", "POST"):
+            for method in METHODS:
                 response = request(other_client, method, url)
                 assert response.status_code < 500, f"{method} {url}: {response.status_code}"
                 body = b"".join(response.streaming_content) if response.streaming else response.content
@@ -240,7 +264,7 @@ def test_signed_out_visitors_are_sent_to_sign_in_or_get_401(user, owned, client)
     problems = []
     for walked in app_routes():
         for url in urls_for(walked, owned if walked.parameters else None):
-            for method, headers in (("GET", {}), ("POST", {}), ("GET", {"HTTP_HX_REQUEST": "true"})):
+            for method, headers in (("GET", {}), ("POST", {}), ("DELETE", {}), ("GET", {"HTTP_HX_REQUEST": "true"})):
                 response = request(client, method, url, **headers)
                 if url.startswith("/api/"):
                     ok = response.status_code == 401 and response.json().get("error") == "not_authenticated"
