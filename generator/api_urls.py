@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 
-from . import api, api_collections
+from . import api, api_collections, openapi
 
 app_name = "api"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("images/<uuid:image_id>/tags/<str:name>", api_collections.image_tag_remove, name="image_tag_remove"),
     path("system/info", api_collections.system_info, name="system_info"),
     path("health", login_not_required(api_collections.health), name="health"),
+    path("openapi.json", openapi.openapi_json, name="openapi"),
     path("images/<uuid:image_id>", api.image_file, name="image_file"),
     path("images/<uuid:image_id>/thumbnail", api.image_thumbnail, name="image_thumbnail"),
 ]

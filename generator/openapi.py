@@ -1,0 +1,254 @@
+"""The OpenAPI 3 document for /api/v1, served at /api/v1/openapi.json.
+
+tests/test_openapi.py checks every operation against the running app with schemathesis, so
+this document and the API cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, JsonResponse
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+UUID = {"type": "string", "format": "uuid"}
+DATETIME = {"type": "string", "format": "date-time"}
+NULLABLE_DATETIME = {**DATETIME, "nullable": True}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict:
+    described = {
+        400: "Invalid input, with a message per field",
+        401: "Not signed in",
+        403: "CSRF token missing",
+        404: "No such object, or another person's",
+        405: "Method not allowed",
+        413: "Body too large",
+        429: "Over a limit; see Retry-After",
+    }
+    return {str(status): _json(ERROR, described[status]) for status in statuses}
+
+
+def _path_id(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": UUID}
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+PAGE_PARAMETERS = [
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "Results per page (default 20)."),
+    _query("cursor", {"type": "string"}, "The `next` value of the previous page."),
+]
+TASK_FILTERS = [
+    _query("status", {"type": "string", "enum": ["pending", "processing", "retrying", "completed", "failed", "canceled"]}, "Only tasks in this status."),
+    _query("q", {"type": "string"}, "Words in the prompt or negative prompt."),
+]
+
+
+def _page_of(item: str) -> dict:
+    return {
+        "type": "object",
+        "required": ["results", "next"],
+        "properties": {"results": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}, "next": {"type": "string", "nullable": True}},
+    }
+
+
+COMPONENTS = {
+    "schemas": {
+        "Error": {
+            "type": "object",
+            "required": ["error", "message"],
+            "properties": {
+                "error": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                "retry_after": {"type": "integer"},
+            },
+        },
+        "GenerateRequest": {
+            "type": "object",
+            "required": ["prompt"],
+            "properties": {
+                "prompt": {"type": "string", "minLength": 1, "maxLength": 2000},
+                "negative_prompt": {"type": "string", "maxLength": 2000},
+                "provider": {"type": "string"},
+                "model": {"type": "string"},
+                "width": {"type": "integer", "minimum": 1},
+                "height": {"type": "integer", "minimum": 1},
+                "num_images": {"type": "integer", "minimum": 1, "maximum": 4},
+                "steps": {"type": "integer", "minimum": 1, "maximum": 150},
+                "scale": {"type": "number", "minimum": 0, "maximum": 30},
+                "seed": {"type": "integer", "minimum": -1, "maximum": 9999999999},
+            },
+        },
+        "Created": {
+            "type": "object",
+            "required": ["task_id", "status", "created_at"],
+            "properties": {"task_id": UUID, "status": {"type": "string"}, "created_at": DATETIME},
+        },
+        "Image": {
+            "type": "object",
+            "required": ["image_id", "url", "thumbnail_url", "width", "height", "file_size", "seed"],
+            "properties": {
+                "image_id": UUID,
+                "url": {"type": "string"},
+                "thumbnail_url": {"type": "string"},
+                "width": {"type": "integer"},
+                "height": {"type": "integer"},
+                "file_size": {"type": "integer"},
+                "seed": {"type": "integer", "nullable": True},
+                "task_id": UUID,
+                "prompt": {"type": "string"},
+                "is_favorite": {"type": "boolean"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "created_at": DATETIME,
+            },
+        },
+        "Task": {
+            "type": "object",
+            "required": [
+                "task_id", "status", "progress", "prompt", "negative_prompt", "provider", "model", "width", "height",
+                "num_images", "seed", "images", "error", "created_at", "started_at", "completed_at",
+            ],
+            "properties": {
+                "task_id": UUID,
+                "status": {"type": "string"},
+                "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+                "prompt": {"type": "string"},
+                "negative_prompt": {"type": "string"},
+                "provider": {"type": "string"},
+                "model": {"type": "string"},
+                "width": {"type": "integer"},
+                "height": {"type": "integer"},
+                "num_images": {"type": "integer"},
+                "seed": {"type": "integer", "nullable": True},
+                "images": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}},
+                "error": {
+                    "type": "object",
+                    "nullable": True,
+                    "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                },
+                "created_at": DATETIME,
+                "started_at": NULLABLE_DATETIME,
+                "completed_at": NULLABLE_DATETIME,
+            },
+        },
+        "TaskPage": _page_of("Task"),
+        "ImagePage": _page_of("Image"),
+    },
+    "securitySchemes": {
+        "session": {"type": "apiKey", "in": "cookie", "name": "sessionid"},
+        "bearer": {"type": "http", "scheme": "bearer"},
+    },
+}
+
+BINARY = {"type": "string", "format": "binary"}
+IMAGE_FILE = {
+    "200": {"description": "The file", "content": {"image/png": {"schema": BINARY}, "image/webp": {"schema": BINARY}}},
+    "302": {"description": "A short-lived signed link to the file (object storage)"},
+    "304": {"description": "Not modified (ETag)"},
+    **_errors(401, 404),
+}
+
+
+def document() -> dict:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Atelier API", "version": settings.ATELIER_VERSION},
+        "servers": [{"url": "/"}],
+        "security": [{"session": []}, {"bearer": []}],
+        "components": COMPONENTS,
+        "paths": {
+            "/api/v1/generate": {
+                "post": {
+                    "operationId": "generate",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GenerateRequest"}}}},
+                    "responses": {"201": _json({"$ref": "#/components/schemas/Created"}, "Task created"), **_errors(400, 401, 403, 413, 429)},
+                }
+            },
+            "/api/v1/task/{task_id}": {
+                "parameters": [_path_id("task_id")],
+                "get": {"operationId": "getTask", "responses": {"200": _json({"$ref": "#/components/schemas/Task"}, "The task"), **_errors(401, 404)}},
+                "delete": {"operationId": "deleteTask", "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)}},
+            },
+            "/api/v1/tasks": {
+                "get": {
+                    "operationId": "listTasks",
+                    "parameters": TASK_FILTERS + PAGE_PARAMETERS,
+                    "responses": {"200": _json({"$ref": "#/components/schemas/TaskPage"}, "A page of tasks"), **_errors(400, 401)},
+                }
+            },
+            "/api/v1/history": {
+                "get": {
+                    "operationId": "listHistory",
+                    "parameters": TASK_FILTERS + PAGE_PARAMETERS,
+                    "responses": {"200": _json({"$ref": "#/components/schemas/TaskPage"}, "Finished tasks"), **_errors(400, 401)},
+                }
+            },
+            "/api/v1/history/{task_id}": {
+                "parameters": [_path_id("task_id")],
+                "delete": {"operationId": "deleteHistoryEntry", "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)}},
+            },
+            "/api/v1/images": {
+                "get": {
+                    "operationId": "listImages",
+                    "parameters": [
+                        _query("tag", {"type": "string"}, "Only images with this tag."),
+                        _query("favorite", {"type": "string", "enum": ["true", "false"]}, "Only (non-)favourites."),
+                        *PAGE_PARAMETERS,
+                    ],
+                    "responses": {"200": _json({"$ref": "#/components/schemas/ImagePage"}, "A page of images"), **_errors(400, 401)},
+                }
+            },
+            "/api/v1/images/{image_id}": {
+                "parameters": [_path_id("image_id"), _query("download", {"type": "string"}, "Any value: send as an attachment.")],
+                "get": {"operationId": "getImageFile", "responses": IMAGE_FILE},
+            },
+            "/api/v1/images/{image_id}/thumbnail": {
+                "parameters": [_path_id("image_id")],
+                "get": {"operationId": "getThumbnail", "responses": IMAGE_FILE},
+            },
+            "/api/v1/images/{image_id}/tags": {
+                "parameters": [_path_id("image_id")],
+                "post": {
+                    "operationId": "addImageTag",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "maxLength": 50}}}}}},
+                    "responses": {
+                        "201": _json({"type": "object", "required": ["image_id", "tags"], "properties": {"image_id": UUID, "tags": {"type": "array", "items": {"type": "string"}}}}, "The image's tags"),
+                        **_errors(400, 401, 403, 404),
+                    },
+                },
+            },
+            "/api/v1/images/{image_id}/tags/{name}": {
+                "parameters": [_path_id("image_id"), {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "delete": {"operationId": "removeImageTag", "responses": {"204": {"description": "Removed"}, **_errors(401, 403, 404)}},
+            },
+            "/api/v1/models": {
+                "get": {"operationId": "listModels", "responses": {"200": _json({"type": "object", "required": ["providers"], "properties": {"providers": {"type": "array", "items": {"type": "object"}}}}, "Enabled providers and their models"), **_errors(401)}},
+            },
+            "/api/v1/system/info": {
+                "get": {
+                    "operationId": "systemInfo",
+                    "responses": {
+                        "200": _json({"type": "object", "required": ["version", "providers", "limits"], "properties": {"version": {"type": "string"}, "providers": {"type": "array", "items": {"type": "object"}}, "limits": {"type": "object"}}}, "Version, providers and your limits"),
+                        **_errors(401),
+                    },
+                }
+            },
+            "/api/v1/health": {
+                "get": {"operationId": "health", "security": [], "responses": {"200": _json({"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}, "version": {"type": "string"}}}, "Alive")}},
+            },
+        },
+    }
+
+
+@login_not_required
+def openapi_json(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(document())
