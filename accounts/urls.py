@@ -1,9 +1,12 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import token_views, views
 
 urlpatterns = [
+    path("", token_views.account, name="account"),
+    path("tokens/", token_views.token_create, name="api_token_create"),
+    path("tokens/<uuid:token_id>/revoke/", token_views.token_revoke, name="api_token_revoke"),
     path("login/", views.login, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", views.signup, name="signup"),

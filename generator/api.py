@@ -1,7 +1,8 @@
 """The JSON API (v1). Paths and shapes are a public contract: change them only additively.
 
 Errors are always {"error": code, "message": text, "details"?: {...}} with the right status.
-Session authentication; unsafe requests carry Django's CSRF token in X-CSRFToken.
+Session or personal API token authentication (`Authorization: Bearer …`); session requests
+that change something carry Django's CSRF token in X-CSRFToken.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
 from django.core.exceptions import RequestDataTooBig
 from django.core.files.storage import Storage
 from django.db.models.fields.files import FieldFile
@@ -28,6 +31,8 @@ from django.http import (
 from django.shortcuts import render
 from django.utils.http import content_disposition_header, http_date
 from django.views.csrf import csrf_failure as default_csrf_failure
+
+from accounts.tokens import authenticate_bearer, bearer_credentials
 
 from . import limits, services
 from .forms import GenerateForm
@@ -46,14 +51,28 @@ def error(status: int, code: str, message: str, details: dict | None = None) -> 
 
 
 def api_view(*methods: str) -> Callable:
-    """Signed-in JSON endpoints: 401 and 405 as JSON instead of redirects and empty bodies."""
+    """Signed-in JSON endpoints: 401 and 405 as JSON instead of redirects and empty bodies.
+
+    A personal API token (`Authorization: Bearer …`) authenticates without CSRF; a bad token
+    is a 401 and never falls back to the session. The session path keeps Django's CSRF check.
+    """
 
     def decorator(view: Callable) -> Callable:
+        @csrf_exempt  # only for bearer tokens: the session path runs the CSRF check itself, below
         @login_not_required
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if not request.user.is_authenticated:
-                return error(401, "not_authenticated", "Sign in to use the API.")
+            if bearer_credentials(request) is not None:
+                user = authenticate_bearer(request)
+                if user is None:
+                    return error(401, "not_authenticated", "The API token is malformed, unknown or revoked.")
+                request.user = user
+            else:
+                rejected = _csrf_check(request)
+                if rejected is not None:
+                    return rejected
+                if not request.user.is_authenticated:
+                    return error(401, "not_authenticated", "Sign in to use the API.")
             if request.method not in methods:
                 response = error(405, "method_not_allowed", f"Use {' or '.join(methods)} here.")
                 response["Allow"] = ", ".join(methods)
@@ -63,6 +82,11 @@ def api_view(*methods: str) -> Callable:
         return wrapper
 
     return decorator
+
+
+def _csrf_check(request: HttpRequest) -> HttpResponse | None:
+    """Django's CSRF check for the session path (a 403 from CSRF_FAILURE_VIEW, or None)."""
+    return CsrfViewMiddleware(lambda request: HttpResponse()).process_view(request, None, (), {})
 
 
 def _isoformat(value) -> str | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from accounts.tokens import create_token
 from generator.models import Image, Tag, Task
 
 from .factories import TaskFactory
@@ -76,6 +77,9 @@ ROUTES: dict[str, Route] = {
     "api:image_tag_add": Route(primary="POST", owned=True),
     "api:image_tag_remove": Route(primary="DELETE", owned=True),
     "api:system_info": Route(),
+    "account": Route(lists=True),
+    "api_token_create": Route(primary="POST"),
+    "api_token_revoke": Route(primary="POST", owned=True),
     "api:image_file": Route(owned=True, queries=("", "?download=1")),
     "api:image_thumbnail": Route(owned=True),
 }
@@ -86,6 +90,7 @@ PARAMETERS = {
     "image_id": ("image", "second_image"),
     "tag_id": ("tag", "second_tag"),
     "name": ("tag_name", "second_tag_name"),
+    "token_id": ("token", "second_token"),
 }
 
 
@@ -145,6 +150,8 @@ def owned(user, completed_task) -> dict:
         "second_image": images[1],
         "tag": tag,
         "second_tag": second_tag,
+        "token": create_token(user, "lighthouse script").token,
+        "second_token": create_token(user, "tidepool script").token,
         "tag_name": NamedValue(tag.name),
         "second_tag_name": NamedValue(second_tag.name),
     }

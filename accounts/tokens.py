@@ -1,0 +1,94 @@
+"""Create, verify and revoke personal API tokens; authenticate `Authorization: Bearer <token>`.
+
+Only the sha256 of a token is stored. Nothing here logs a token: log lines name the token's
+id and display prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.http import HttpRequest
+
+from .models import ApiToken
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "atl_"
+SECRET_BYTES = 32
+# "atl_" + secrets.token_urlsafe(32): 43 characters from the url-safe base64 alphabet.
+TOKEN_PATTERN = re.compile(r"atl_[A-Za-z0-9_-]{43}")
+DISPLAY_CHARS = 4
+BEARER = re.compile(r"bearer(?:\s+(?P<credentials>.*))?", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A token just created: `plaintext` goes to its owner once and is then forgotten."""
+
+    token: ApiToken
+    plaintext: str
+
+
+def digest(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def create_token(user: AbstractBaseUser, name: str) -> NewToken:
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
+    token = ApiToken.objects.create(
+        owner=user,
+        name=name,
+        prefix=plaintext[: len(TOKEN_PREFIX) + DISPLAY_CHARS],
+        digest=digest(plaintext),
+    )
+    logger.info("API token %s (%s…) created for user %s", token.pk, token.prefix, user.pk)
+    return NewToken(token=token, plaintext=plaintext)
+
+
+def verify_token(plaintext: str) -> ApiToken | None:
+    """The active token whose secret this is (its owner active too), or None."""
+    if not TOKEN_PATTERN.fullmatch(plaintext):
+        return None
+    token = (
+        ApiToken.objects.select_related("owner")
+        .filter(digest=digest(plaintext), revoked_at__isnull=True, owner__is_active=True)
+        .first()
+    )
+    if token is not None:
+        token.touch()
+    return token
+
+
+def revoke_token(token: ApiToken) -> None:
+    token.revoke()
+    logger.info("API token %s (%s…) of user %s revoked", token.pk, token.prefix, token.owner_id)
+
+
+def bearer_credentials(request: HttpRequest) -> str | None:
+    """What follows "Bearer" in the Authorization header ("" if nothing), or None when the
+    request does not use the Bearer scheme at all (no header, or Basic from a proxy, say)."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    match = BEARER.fullmatch(header.strip())
+    if match is None:
+        return None
+    return (match.group("credentials") or "").strip()
+
+
+def authenticate_bearer(request: HttpRequest) -> AbstractBaseUser | None:
+    """The owner of the request's valid bearer token; None for no, a malformed, an unknown or a
+    revoked token. Callers that see a Bearer header (bearer_credentials() is not None) and get
+    None here must answer 401, never fall back to the session."""
+    credentials = bearer_credentials(request)
+    if not credentials:
+        return None
+    token = verify_token(credentials)
+    if token is None:
+        logger.info("API request with an unknown, revoked or malformed bearer token")
+        return None
+    return token.owner
