@@ -11,7 +11,7 @@ import json
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_ratelimit.core import get_usage
 
@@ -64,7 +64,7 @@ def _task_list(request: HttpRequest, tasks: QuerySet) -> JsonResponse:
             tasks = tasks.filter(status=status)
         query = request.GET.get("q", "").strip()
         if query:
-            tasks = tasks.filter(Q(prompt__icontains=query) | Q(negative_prompt__icontains=query))
+            tasks = tasks.matching(query)
         page, next_cursor = _page(tasks.prefetch_related("images"), request)
     except BadQuery as exc:
         return _bad_query(exc)

@@ -20,6 +20,12 @@ CLAIMABLE_STATUSES = ("pending", "retrying")
 CANCELABLE_STATUSES = ("pending", "retrying")
 
 
+class TaskQuerySet(models.QuerySet):
+    def matching(self, text: str) -> TaskQuerySet:
+        """Tasks whose prompt or negative prompt contains `text` (any case)."""
+        return self.filter(models.Q(prompt__icontains=text) | models.Q(negative_prompt__icontains=text))
+
+
 class Task(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -54,6 +60,8 @@ class Task(models.Model):
     # uses them to find tasks whose worker died and tasks whose queue message was lost.
     claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = TaskQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

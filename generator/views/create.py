@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
@@ -13,7 +12,7 @@ from .. import limits, services
 from ..ownership import get_owned_or_404, owned
 from ..forms import GenerateForm, model_choices
 from ..models import Task
-from .http import AuthenticatedHttpRequest
+from .http import AuthenticatedHttpRequest, safe_next
 
 RECENT_TASKS_ON_CREATE = 8
 
@@ -81,7 +80,4 @@ def task_cancel(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse
     task.cancel()
     if request.htmx:
         return render(request, "generator/_task_card.html", {"task": task})
-    next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        next_url = task.get_absolute_url()
-    return redirect(next_url)
+    return redirect(safe_next(request, task.get_absolute_url()))

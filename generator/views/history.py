@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -20,7 +19,7 @@ from .. import limits, services
 from ..models import ACTIVE_STATUSES, Task
 from ..keyset import after, decode_cursor, encode_cursor
 from ..ownership import get_owned_or_404, owned
-from .http import AuthenticatedHttpRequest
+from .http import AuthenticatedHttpRequest, safe_next
 
 HISTORY_PAGE_SIZE = 25
 MAX_QUERY_LENGTH = 200
@@ -71,7 +70,7 @@ def _filtered(request: AuthenticatedHttpRequest, filters: Filters) -> QuerySet[T
     if statuses is not None:
         tasks = tasks.filter(status__in=statuses)
     if filters.q:
-        tasks = tasks.filter(Q(prompt__icontains=filters.q) | Q(negative_prompt__icontains=filters.q))
+        tasks = tasks.matching(filters.q)
     return tasks
 
 
@@ -99,12 +98,10 @@ def _back_to(request: AuthenticatedHttpRequest) -> str:
 
 
 def _safe_next(request: AuthenticatedHttpRequest) -> str:
-    next_url = request.POST.get("next", "")
-    if next_url.startswith(reverse("generator:history")) and url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return next_url
-    return reverse("generator:history")
+    """Back to the history page the form came from (its filters kept), and only there."""
+    history_path = reverse("generator:history")
+    next_url = safe_next(request, history_path)
+    return next_url if next_url.startswith(history_path) else history_path
 
 
 # --- views -----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -20,7 +19,7 @@ from .. import services
 from ..models import Image, Tag
 from ..ownership import get_owned_or_404, owned
 from ..tags import rename_tag, tag_for
-from .http import AuthenticatedHttpRequest
+from .http import AuthenticatedHttpRequest, safe_next
 
 MODAL_TARGET = "image-modal"
 SUGGESTIONS = 20
@@ -128,10 +127,7 @@ def image_url(image: Image) -> str:
 
 def _next_url(request: HttpRequest, image: Image) -> str:
     """Where a form without JavaScript returns to: its `next` when it is ours, else the image."""
-    next_url = request.POST.get("next", "")
-    if next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return next_url
-    return image_url(image)
+    return safe_next(request, image_url(image))
 
 
 def _reuse_url(image: Image) -> str:
