@@ -25,6 +25,7 @@ from .factories import TaskFactory
 SKIPPED_PREFIXES = ("admin/",)
 SKIPPED_NAMES = {
     "login", "logout", "signup", "password_change", "password_change_done", "healthz", "readyz", "api:health", "api:openapi",
+    "set_language", "javascript_catalog",
 }
 
 

@@ -1,6 +1,12 @@
 // Small progressive enhancements; every page works without this file.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
+
+  // The language switcher applies the choice at once; without JavaScript its button does.
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
+  });
 
   // Ctrl/Cmd+Enter in a prompt submits its form (through htmx when it is there).
   document.addEventListener("keydown", function (event) {
