@@ -9,7 +9,7 @@ export PORT
 SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 SCALE_REDIS_URL ?= redis://127.0.0.1:6379/9
 
-.PHONY: run test test-scale install install-test browser migrate clean
+.PHONY: run test test-scale bench bench-quick wrk install install-test browser migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,17 @@ test: install-test
 
 test-scale: install-test
 	DATABASE_URL=$(SCALE_DATABASE_URL) REDIS_URL=$(SCALE_REDIS_URL) $(BIN)/python -m pytest
+
+# Benchmarks (docs/PERFORMANCE.md): speed and scale as ratios against a bare Django baseline
+# measured in the same run; results in bench/results.json. bench-quick is CI's short smoke run.
+bench: install wrk
+	$(BIN)/python -m bench
+
+bench-quick: install wrk
+	$(BIN)/python -m bench --quick
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || scripts/install-wrk
 
 clean:
 	rm -rf $(VENV) var staticfiles

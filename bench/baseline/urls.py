@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("items/", views.items, name="items"),
+    path("item/<int:number>/", views.items, name="item"),
+    path("json/", views.small_json, name="json"),
+]

@@ -1,0 +1,55 @@
+"""How big a run is: the full benchmark and the quick smoke run for CI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    users: int
+    images: int  # in total, over all users
+    measured_images: int  # of them, the measured user's
+    # wrk: the same threads, connections and duration for every endpoint, app and baseline
+    wrk_threads: int
+    wrk_connections: int
+    wrk_seconds: int
+    warmup_seconds: int
+    # the pipeline at the embedded defaults, on the ORM and the Redis broker
+    pipeline_tasks: int
+    # OFFLINE_DELAY_SECONDS=2 at each worker count, `scaling_rounds` tasks per worker
+    scaling_workers: tuple[int, ...]
+    scaling_rounds: int
+    results_file: str
+
+
+FULL = Profile(
+    name="full",
+    users=5,
+    images=100_000,
+    measured_images=20_000,
+    wrk_threads=2,
+    wrk_connections=16,
+    wrk_seconds=10,
+    warmup_seconds=2,
+    pipeline_tasks=200,
+    scaling_workers=(1, 2, 4, 8),
+    scaling_rounds=5,
+    results_file="results.json",
+)
+
+QUICK = Profile(
+    name="quick",
+    users=5,
+    images=5_000,
+    measured_images=1_000,
+    wrk_threads=2,
+    wrk_connections=16,
+    wrk_seconds=2,
+    warmup_seconds=1,
+    pipeline_tasks=20,
+    scaling_workers=(1, 8),
+    scaling_rounds=2,
+    results_file="results-quick.json",
+)

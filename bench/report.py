@@ -1,0 +1,135 @@
+"""From raw figures to ratios, targets and the table: pure functions, no processes."""
+
+from __future__ import annotations
+
+import statistics
+
+from .web import YARDSTICK
+
+RATIO_KEYS = (
+    "gallery_first_page", "gallery_deep_page", "gallery_filtered", "task_poll", "api_task", "thumbnail",
+    "pipeline_throughput", "scaling_efficiency_8",
+)
+PROVIDER_SECONDS = 2.0  # OFFLINE_DELAY_SECONDS of the scaling runs
+
+# name: (what is compared, at least / at most, bound)
+TARGETS = {
+    "gallery_first_page": ("ratio", ">=", 0.6),
+    "gallery_deep_page": ("ratio", ">=", 0.5),
+    "gallery_filtered": ("ratio", ">=", 0.5),
+    "task_poll": ("ratio", ">=", 0.6),
+    "api_task": ("ratio", ">=", 0.6),
+    "thumbnail": ("ratio", ">=", 0.5),
+    "pipeline_throughput": ("ratio", ">=", 0.7),
+    "scaling_efficiency_8": ("ratio", ">=", 0.85),
+    "queue_overhead_orm_ms": ("figure", "<=", 100.0),
+    "queue_overhead_redis_ms": ("figure", "<=", 30.0),
+    "worker_peak_rss_mb": ("figure", "<", 300.0),
+    "download_rss_increase_over_file_size": ("figure", "<=", 2.0),
+}
+
+
+def summarize_web(runs: dict[str, list[dict]]) -> dict[str, dict]:
+    """Mean of each key's runs (a baseline is measured twice), with the runs kept."""
+    summary = {}
+    for key, results in runs.items():
+        summary[key] = {
+            "requests_per_second": round(statistics.fmean(r["requests_per_second"] for r in results), 1),
+            "p50_ms": round(statistics.fmean(r["p50_ms"] for r in results), 2),
+            "p99_ms": round(statistics.fmean(r["p99_ms"] for r in results), 2),
+            "yardstick": YARDSTICK.get(key),
+            "runs": results,
+        }
+    return summary
+
+
+def scaling_efficiency(tasks_per_second: float, workers: int, provider_seconds: float = PROVIDER_SECONDS) -> float:
+    """Measured tasks/s over the ideal: every worker busy with the provider all the time."""
+    return tasks_per_second / (workers / provider_seconds)
+
+
+def compute_ratios(web: dict[str, dict], pipeline: dict, scaling: dict[str, dict]) -> dict[str, float]:
+    ratios = {}
+    for key, yardstick in YARDSTICK.items():
+        ratios[key] = round(web[key]["requests_per_second"] / web[yardstick]["requests_per_second"], 3)
+    orm = pipeline["orm"]
+    ratios["pipeline_throughput"] = round(orm["burst"]["tasks_per_second"] / orm["loop"]["tasks_per_second"], 3)
+    ratios["scaling_efficiency_8"] = scaling["8"]["efficiency"]
+    return {key: ratios[key] for key in RATIO_KEYS}
+
+
+def queue_overhead_ms(broker: dict, loop: dict) -> float:
+    """p50 submit -> completed of tasks sent one at a time, minus the p50 of the work itself."""
+    return round(broker["sequential"]["p50_ms"] - loop["p50_ms"], 1)
+
+
+def figures(pipeline: dict, memory: dict) -> dict[str, float]:
+    loop = pipeline["orm"]["loop"]
+    return {
+        "queue_overhead_orm_ms": queue_overhead_ms(pipeline["orm"], loop),
+        "queue_overhead_redis_ms": queue_overhead_ms(pipeline["redis"], loop),
+        "worker_peak_rss_mb": round(memory["worker_peak_rss_kb"] / 1024, 1),
+        "download_rss_increase_over_file_size": memory["download"]["increase_over_file_size"],
+    }
+
+
+def check_targets(ratios: dict[str, float], measured: dict[str, float]) -> dict[str, dict]:
+    results = {}
+    for name, (kind, op, bound) in TARGETS.items():
+        value = ratios[name] if kind == "ratio" else measured[name]
+        passed = {">=": value >= bound, "<=": value <= bound, "<": value < bound}[op]
+        results[name] = {"value": value, "target": f"{op} {bound:g}", "pass": passed}
+    return results
+
+
+def missing_ratio_keys(results: dict) -> list[str]:
+    ratios = results.get("ratios", {})
+    return [key for key in RATIO_KEYS if not isinstance(ratios.get(key), (int, float))] + sorted(
+        set(ratios) - set(RATIO_KEYS)
+    )
+
+
+def table(results: dict) -> str:
+    web, lines = results["web"], []
+    lines.append(f"{'endpoint':<20} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'yardstick':<18} {'ratio':>6}  target")
+    targets = results["targets"]
+    for key, row in web.items():
+        ratio, target = "", ""
+        if key in YARDSTICK:
+            ratio = f"{results['ratios'][key]:.2f}"
+            target = _verdict(targets[key])
+        lines.append(
+            f"{key:<20} {row['requests_per_second']:>9.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}   "
+            f"{row['yardstick'] or '':<18} {ratio:>6}  {target}"
+        )
+    lines.append("")
+    lines.append(f"{'pipeline':<28} {'tasks/s':>8} {'p50 ms':>8} {'p95 ms':>8}")
+    for broker, runs in results["pipeline"].items():
+        for mode in ("loop", "burst", "sequential"):
+            if mode in runs:
+                run = runs[mode]
+                lines.append(f"{broker + ' ' + mode:<28} {run['tasks_per_second']:>8.2f} {run['p50_ms']:>8.1f} {run['p95_ms']:>8.1f}")
+    lines.append("")
+    for name in ("pipeline_throughput", "queue_overhead_orm_ms", "queue_overhead_redis_ms"):
+        lines.append(f"{name:<38} {targets[name]['value']:>8}  {_verdict(targets[name])}")
+    lines.append("")
+    lines.append(f"{'scaling (2 s provider)':<28} {'tasks':>6} {'tasks/s':>8} {'ideal':>7} {'efficiency':>10}")
+    for workers, run in results["scaling"].items():
+        lines.append(
+            f"{workers + ' workers':<28} {run['tasks']:>6} {run['tasks_per_second']:>8.2f} "
+            f"{int(workers) / PROVIDER_SECONDS:>7.2f} {run['efficiency']:>10.3f}"
+        )
+    lines.append(f"{'scaling_efficiency_8':<38} {targets['scaling_efficiency_8']['value']:>8}  {_verdict(targets['scaling_efficiency_8'])}")
+    lines.append("")
+    download = results["memory"]["download"]
+    lines.append(f"{'worker_peak_rss_mb':<38} {targets['worker_peak_rss_mb']['value']:>8}  {_verdict(targets['worker_peak_rss_mb'])}")
+    lines.append(
+        f"{'download_rss_increase_over_file_size':<38} {download['increase_over_file_size']:>8}  "
+        f"{_verdict(targets['download_rss_increase_over_file_size'])}  "
+        f"({download['increase_kb'] / 1024:.1f} MiB for a {download['file_bytes'] / 2**20:.1f} MiB image)"
+    )
+    return "\n".join(lines)
+
+
+def _verdict(target: dict) -> str:
+    return f"{'pass' if target['pass'] else 'MISS'} ({target['target']})"

@@ -1,0 +1,124 @@
+"""The benchmark harness's pure parts: wrk output, ratios, targets and the results' keys.
+
+No servers here: `make bench-quick` runs the harness for real.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import report
+from bench.load import parse_wrk, to_ms
+from bench.pipeline import percentile
+
+WRK_OUTPUT = """\
+Running 10s test @ http://127.0.0.1:40123/gallery/
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    21.30ms    5.02ms  98.10ms   88.00%
+    Req/Sec   376.52     40.11   450.00     70.00%
+  Latency Distribution
+     50%   20.51ms
+     75%   22.90ms
+     90%   26.00ms
+     99%    1.02s
+  7531 requests in 10.01s, 180.33MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 3
+Requests/sec:    752.37
+Transfer/sec:     18.02MB
+BENCH_NOT_200 3
+"""
+
+
+def test_it_reads_requests_percentiles_and_problems_from_wrk_output():
+    result = parse_wrk(WRK_OUTPUT)
+    assert result.requests_per_second == 752.37
+    assert result.p50_ms == 20.51
+    assert result.p99_ms == 1020.0
+    assert result.requests == 7531
+    assert result.not_200 == 3
+    assert result.socket_errors == 3
+    assert not result.valid
+
+
+def test_a_clean_run_is_valid():
+    clean = WRK_OUTPUT.replace("BENCH_NOT_200 3", "BENCH_NOT_200 0").replace(
+        "  Socket errors: connect 0, read 2, write 0, timeout 1\n", ""
+    )
+    assert parse_wrk(clean).valid
+
+
+def test_output_without_the_status_count_is_an_error():
+    with pytest.raises(ValueError):
+        parse_wrk(WRK_OUTPUT.replace("BENCH_NOT_200 3", ""))
+
+
+@pytest.mark.parametrize(("text", "ms"), [("805.00us", 0.805), ("9.50ms", 9.5), ("1.20s", 1200.0), ("2.00m", 120000.0)])
+def test_it_converts_wrk_durations_to_milliseconds(text, ms):
+    assert to_ms(text) == pytest.approx(ms)
+
+
+def test_percentiles_are_observed_values_by_nearest_rank():
+    values = [float(n) for n in range(1, 101)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.95) == 95.0
+    assert percentile([3.0], 0.99) == 3.0
+
+
+def web_row(rps: float) -> dict:
+    return {"requests_per_second": rps, "p50_ms": 1.0, "p99_ms": 2.0}
+
+
+def sample_results() -> tuple[dict, dict, dict, dict]:
+    runs = {
+        "baseline_template": [web_row(100.0), web_row(120.0)],
+        "baseline_json": [web_row(1000.0), web_row(1000.0)],
+        "gallery_first_page": [web_row(66.0)],
+        "gallery_deep_page": [web_row(55.0)],
+        "gallery_filtered": [web_row(50.0)],
+        "task_poll": [web_row(600.0)],
+        "api_task": [web_row(700.0)],
+        "thumbnail": [web_row(400.0)],
+    }
+    web = report.summarize_web(runs)
+    run = {"tasks_per_second": 10.0, "p50_ms": 100.0, "p95_ms": 150.0}
+    pipeline = {
+        "orm": {"loop": {**run, "p50_ms": 80.0}, "burst": {**run, "tasks_per_second": 8.0}, "sequential": {**run, "p50_ms": 130.0}},
+        "redis": {"burst": run, "sequential": {**run, "p50_ms": 95.0}},
+    }
+    scaling = {"8": {"tasks_per_second": 3.6, "efficiency": report.scaling_efficiency(3.6, 8)}}
+    memory = {"worker_peak_rss_kb": 150 * 1024, "download": {"increase_over_file_size": 2.1}}
+    return web, pipeline, scaling, memory
+
+
+def test_ratios_compare_each_endpoint_with_the_mean_of_its_baseline_runs():
+    web, pipeline, scaling, _ = sample_results()
+    ratios = report.compute_ratios(web, pipeline, scaling)
+    assert list(ratios) == list(report.RATIO_KEYS)
+    assert ratios["gallery_first_page"] == 0.6  # 66 / mean(100, 120)
+    assert ratios["task_poll"] == 0.6
+    assert ratios["pipeline_throughput"] == 0.8
+    assert ratios["scaling_efficiency_8"] == pytest.approx(0.9)
+
+
+def test_targets_pass_and_miss_on_their_bounds():
+    web, pipeline, scaling, memory = sample_results()
+    ratios = report.compute_ratios(web, pipeline, scaling)
+    measured = report.figures(pipeline, memory)
+    assert measured["queue_overhead_orm_ms"] == 50.0
+    assert measured["queue_overhead_redis_ms"] == 15.0
+    targets = report.check_targets(ratios, measured)
+    assert set(targets) == set(report.TARGETS)
+    assert targets["gallery_first_page"]["pass"]  # exactly on the bound
+    assert targets["queue_overhead_orm_ms"]["pass"]
+    assert not targets["download_rss_increase_over_file_size"]["pass"]
+    assert targets["worker_peak_rss_mb"] == {"value": 150.0, "target": "< 300", "pass": True}
+
+
+def test_results_must_carry_exactly_the_eight_ratio_keys():
+    complete = {"ratios": {key: 1.0 for key in report.RATIO_KEYS}}
+    assert report.missing_ratio_keys(complete) == []
+    partial = {"ratios": {**complete["ratios"], "extra": 1.0}}
+    del partial["ratios"]["thumbnail"]
+    assert report.missing_ratio_keys(partial) == ["thumbnail", "extra"]
