@@ -1,9 +1,24 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
-from django.views.i18n import set_language
+from django.utils import timezone
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import last_modified
+from django.views.decorators.vary import vary_on_headers
+from django.views.i18n import JavaScriptCatalog, set_language
 
 from generator import readiness
+
+# The scripts' translations (djangojs) change only with a deploy, that is a restart: browsers keep
+# the catalogue, ask again on each page with If-Modified-Since and mostly get a 304. It is in the
+# request's language (the switcher's cookie, else Accept-Language): Vary on both, and base.html adds
+# ?lang= to the URL, so a cached English catalogue is never used on a Chinese page.
+CATALOG_LAST_MODIFIED = timezone.now()
+javascript_catalog = vary_on_headers("Accept-Language", "Cookie")(
+    cache_control(no_cache=True)(
+        last_modified(lambda request, **kwargs: CATALOG_LAST_MODIFIED)(JavaScriptCatalog.as_view())
+    )
+)
 
 urlpatterns = [
     path("", include("generator.urls")),
@@ -11,8 +26,10 @@ urlpatterns = [
     path("api/v1/", include("generator.api_urls")),
     path("admin/", admin.site.urls),
     path("readyz", readiness.readyz, name="readyz"),
-    # The language switcher works signed out too (the sign-in page has it).
+    # The language switcher works signed out too (the sign-in page has it), and so do the
+    # scripts' translations (the sign-in page loads them).
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("i18n/js/", login_not_required(javascript_catalog), name="javascript_catalog"),
 ]
 
 handler404 = "generator.api.not_found"

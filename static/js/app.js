@@ -1,4 +1,13 @@
 // Small progressive enhancements; every page works without this file.
+
+// Translations: the JavaScript catalogue (config/urls.py, loaded just before this file) defines
+// gettext, ngettext and interpolate in the page's language. If it did not load, English shows.
+window.gettext = window.gettext || function (text) { return text; };
+window.ngettext = window.ngettext || function (singular, plural, count) { return count === 1 ? singular : plural; };
+window.interpolate = window.interpolate || function (format, values) {
+  return format.replace(/%\((\w+)\)s/g, function (match, name) { return String(values[name]); });
+};
+
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -109,10 +118,11 @@
 
   // htmx does not swap error responses: say so instead of failing silently.
   document.addEventListener("htmx:responseError", function (event) {
-    showProblem("The server answered " + event.detail.xhr.status + ". Please try again.");
+    var status = { status: event.detail.xhr.status };
+    showProblem(interpolate(gettext("The server answered %(status)s. Please try again."), status, true));
   });
   document.addEventListener("htmx:sendError", function () {
-    showProblem("Atelier could not be reached. Check your connection; the page retries on its own.");
+    showProblem(gettext("Atelier could not be reached. Check your connection; the page retries on its own."));
   });
 
   function showProblem(text) {

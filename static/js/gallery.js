@@ -11,7 +11,6 @@
     return bulk ? Array.prototype.slice.call(bulk.querySelectorAll('input[type=checkbox][name="image"]')) : [];
   }
   function selected() { return boxes().filter(function (box) { return box.checked; }); }
-  function images(n) { return n + (n === 1 ? " image" : " images"); }
 
   function refresh() {
     var count = document.getElementById("selection-count");
@@ -19,9 +18,11 @@
     if (!count || !all) return;
     var n = selected().length, total = boxes().length;
     count.hidden = false;
-    count.textContent = n ? images(n) + " selected" : "None selected";
+    count.textContent = n
+      ? interpolate(ngettext("%(count)s image selected", "%(count)s images selected", n), { count: n }, true)
+      : gettext("None selected");
     all.hidden = false;
-    all.textContent = n && n === total ? "Clear selection" : "Select all on this page";
+    all.textContent = n && n === total ? gettext("Clear selection") : gettext("Select all on this page");
     boxes().forEach(function (box) {
       var item = box.closest(".gallery-item");
       if (item) item.classList.toggle("is-selected", box.checked);
@@ -63,7 +64,12 @@
     if (!button || button.value !== "delete") return;
     var n = selected().length;
     if (!n) return; // the server says "Select at least one image first."
-    if (!window.confirm("Delete " + images(n) + "? Their files are removed for good.")) {
+    var question = ngettext(
+      "Delete %(count)s image? Its file is removed for good.",
+      "Delete %(count)s images? Their files are removed for good.",
+      n
+    );
+    if (!window.confirm(interpolate(question, { count: n }, true))) {
       event.preventDefault();
       return;
     }

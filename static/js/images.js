@@ -116,7 +116,7 @@
     });
     var modal = dialog();
     if (modal && modal.open) modal.close();
-    announce("The image was deleted.");
+    announce(gettext("The image was deleted."));
   });
 
   function nextFocusable(item) {
