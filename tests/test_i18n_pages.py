@@ -38,7 +38,7 @@ ALLOWED_WORDS = {
     "Atelier", "API", "PNG", "WebP", "JPEG", "JSON", "ZIP", "zip", "URL", "ID", "HTTP", "Bearer", "CSRF",
     "VolcEngine", "DashScope", "OpenAI", "AUTOMATIC", "WebUI", "Stable", "Diffusion", "SDXL", "Seedream",
     "Django", "Ctrl", "Cmd", "Enter", "Esc", "Shift", "English", "px", "UTC", "Redis", "PostgreSQL", "SQLite",
-    "S3", "Q", "sha", "manifest", "json",
+    "S3", "Q", "sha", "manifest", "json", "KB", "MB", "GB",
 }
 # Words with a digit, an underscore, a dot, a slash or an @ are codes, ids, files or addresses.
 IDENTIFIER = re.compile(r"\S*[\d_./@:=#?&]\S*")
