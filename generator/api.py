@@ -128,7 +128,7 @@ def task_json(task: Task) -> dict:
         "num_images": task.num_images,
         "seed": task.seed,
         "images": [image_json(image) for image in task.ordered_images],
-        "error": {"code": task.error_code, "message": task.error_message} if task.status == Task.Status.FAILED else None,
+        "error": {"code": task.error_code, "message": task.error_text} if task.status == Task.Status.FAILED else None,
         "created_at": _isoformat(task.created_at),
         "started_at": _isoformat(task.started_at),
         "completed_at": _isoformat(task.finished_at),
@@ -219,7 +219,7 @@ def models(request: HttpRequest) -> JsonResponse:
             "providers": [
                 {
                     "name": name,
-                    "label": provider.label,
+                    "label": str(provider.label),
                     "is_sketch": provider.is_sketch,
                     "models": [model.as_dict() for model in provider.models()],
                 }

@@ -161,7 +161,7 @@ def system_info(request: HttpRequest) -> JsonResponse:
         {
             "version": settings.ATELIER_VERSION,
             "providers": [
-                {"name": name, "label": provider.label, "is_sketch": provider.is_sketch}
+                {"name": name, "label": str(provider.label), "is_sketch": provider.is_sketch}
                 for name, provider in enabled_providers().items()
             ],
             "limits": {

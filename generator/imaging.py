@@ -9,7 +9,11 @@ import warnings
 import zlib
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageOps
+
+from .reasons import Reason
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -19,6 +23,10 @@ MAX_PIXELS = 64_000_000
 
 class InvalidImage(ValueError):
     """The bytes are not an image we accept (format, size or corruption)."""
+
+    def __init__(self, message: str | Promise) -> None:
+        self.reason = Reason(message)  # shown on the task, in its reader's language
+        super().__init__(self.reason.english())
 
 
 @dataclass(frozen=True)
@@ -35,20 +43,20 @@ def open_checked(data: bytes) -> Image.Image:
         or data.startswith(b"\xff\xd8\xff")
         or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
     ):
-        raise InvalidImage("The provider returned something that is not a PNG, JPEG or WebP image.")
+        raise InvalidImage(_("The provider returned something that is not a PNG, JPEG or WebP image."))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             if image.width * image.height > MAX_PIXELS:
-                raise InvalidImage("The provider returned an image too large to store.")
+                raise InvalidImage(_("The provider returned an image too large to store."))
             image.load()
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidImage("The provider returned an image too large to store.") from exc
+        raise InvalidImage(_("The provider returned an image too large to store.")) from exc
     except Exception as exc:  # Pillow raises many types for corrupt input
-        raise InvalidImage("The provider returned a damaged image.") from exc
+        raise InvalidImage(_("The provider returned a damaged image.")) from exc
     return image
 
 

@@ -14,6 +14,10 @@ from django.db import models
 from django.db.models.functions import Coalesce, Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, pgettext, pgettext_lazy
+
+from .reasons import Reason
 
 ACTIVE_STATUSES = ("pending", "processing", "retrying")
 CLAIMABLE_STATUSES = ("pending", "retrying")
@@ -28,42 +32,49 @@ class TaskQuerySet(models.QuerySet):
 
 class Task(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PROCESSING = "processing", "Generating"
-        RETRYING = "retrying", "Retrying"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
-        CANCELED = "canceled", "Canceled"
+        PENDING = "pending", pgettext_lazy("task status", "Pending")
+        PROCESSING = "processing", pgettext_lazy("task status", "Generating")
+        RETRYING = "retrying", pgettext_lazy("task status", "Retrying")
+        COMPLETED = "completed", pgettext_lazy("task status", "Completed")
+        FAILED = "failed", pgettext_lazy("task status", "Failed")
+        CANCELED = "canceled", pgettext_lazy("task status", "Canceled")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    provider = models.CharField(max_length=64)
-    model = models.CharField(max_length=128)
-    prompt = models.TextField()
-    negative_prompt = models.TextField(blank=True, default="")
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    num_images = models.PositiveSmallIntegerField(default=1)
-    steps = models.PositiveSmallIntegerField(null=True, blank=True)
-    guidance_scale = models.FloatField(null=True, blank=True)
-    seed = models.BigIntegerField(null=True, blank=True, help_text="Empty means a random seed.")
-    progress = models.PositiveSmallIntegerField(default=0)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error_code = models.CharField(max_length=64, blank=True, default="")
-    error_message = models.TextField(blank=True, default="")
-    provider_request_id = models.CharField(max_length=128, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("owner")
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    provider = models.CharField(_("provider"), max_length=64)
+    model = models.CharField(_("model"), max_length=128)
+    prompt = models.TextField(_("prompt"))
+    negative_prompt = models.TextField(_("negative prompt"), blank=True, default="")
+    width = models.PositiveIntegerField(_("width"))
+    height = models.PositiveIntegerField(_("height"))
+    num_images = models.PositiveSmallIntegerField(_("number of images"), default=1)
+    steps = models.PositiveSmallIntegerField(_("steps"), null=True, blank=True)
+    guidance_scale = models.FloatField(_("guidance scale"), null=True, blank=True)
+    seed = models.BigIntegerField(_("seed"), null=True, blank=True, help_text=_("Empty means a random seed."))
+    progress = models.PositiveSmallIntegerField(_("progress"), default=0)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error_code = models.CharField(_("error code"), max_length=64, blank=True, default="")
+    # The reason in English, for staff, searches and rows older than error_reason.
+    error_message = models.TextField(_("error message"), blank=True, default="")
+    # The same reason untranslated (reasons.Reason.as_json()): error_text shows it in the reader's language.
+    error_reason = models.JSONField(_("error reason"), null=True, blank=True, editable=False)
+    provider_request_id = models.CharField(_("provider request id"), max_length=128, blank=True, default="")
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     # When a worker last took the task, and when it was last put on the queue: the sweeper
     # uses them to find tasks whose worker died and tasks whose queue message was lost.
-    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True, editable=False)
+    enqueued_at = models.DateTimeField(_("enqueued"), null=True, blank=True, editable=False)
 
     objects = TaskQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("task")
+        verbose_name_plural = _("tasks")
         ordering = ["-created_at"]
         indexes = [
             # history page and API task list: a person's tasks, newest first
@@ -97,6 +108,12 @@ class Task(models.Model):
         return None
 
     @property
+    def error_text(self) -> str:
+        """Why the task failed or is retrying, in the active language (older rows: as stored)."""
+        reason = Reason.from_json(self.error_reason)
+        return reason.render() if reason is not None else self.error_message
+
+    @property
     def ordered_images(self) -> list[Image]:
         """Images in the order the provider made them (works with prefetch_related)."""
         return sorted(self.images.all(), key=lambda image: image.index)
@@ -108,7 +125,7 @@ class Task(models.Model):
             return str(self.seed)
         seeds = [image.seed for image in self.ordered_images if image.seed is not None]
         if not seeds:
-            return "random"
+            return pgettext("seed", "random")
         return str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
 
     @property
@@ -125,8 +142,7 @@ class Task(models.Model):
             started_at=Coalesce("started_at", models.Value(now)),
             claimed_at=now,
             attempts=models.F("attempts") + 1,
-            error_code="",
-            error_message="",
+            **_error_fields("", ""),
         )
         try:
             self.refresh_from_db()  # either way: what we report must be the row's real state
@@ -139,20 +155,22 @@ class Task(models.Model):
         Task.objects.filter(pk=self.pk, status=self.Status.PROCESSING).update(progress=percent)
         self.progress = percent
 
-    def mark_retrying(self, code: str, message: str) -> bool:
+    def mark_retrying(self, code: str, message: Reason | str) -> bool:
+        fields = _error_fields(code, message)
         updated = Task.objects.filter(pk=self.pk, status=self.Status.PROCESSING).update(
-            status=self.Status.RETRYING, error_code=code, error_message=message
+            status=self.Status.RETRYING, **fields
         )
         if updated:
-            self.status, self.error_code, self.error_message = self.Status.RETRYING, code, message
+            self.status = self.Status.RETRYING
+            for name, value in fields.items():
+                setattr(self, name, value)
         return bool(updated)
 
-    def mark_failed(self, code: str, message: str) -> bool:
+    def mark_failed(self, code: str, message: Reason | str) -> bool:
         updated = Task.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).update(
             status=self.Status.FAILED,
-            error_code=code,
-            error_message=message,
             finished_at=timezone.now(),
+            **_error_fields(code, message),
         )
         if updated:
             self.refresh_from_db()
@@ -162,9 +180,8 @@ class Task(models.Model):
         updated = Task.objects.filter(pk=self.pk, status=self.Status.PROCESSING).update(
             status=self.Status.COMPLETED,
             progress=100,
-            error_code="",
-            error_message="",
             finished_at=timezone.now(),
+            **_error_fields("", ""),
         )
         if updated:
             self.refresh_from_db()
@@ -179,6 +196,16 @@ class Task(models.Model):
         return bool(updated)
 
 
+def _error_fields(code: str, message: Reason | str) -> dict:
+    """The columns that record why a task failed: its code, the English text and the Reason.
+
+    A plain string (no translation) is stored as it is and shown as it is.
+    """
+    if isinstance(message, Reason):
+        return {"error_code": code, "error_message": message.english(), "error_reason": message.as_json()}
+    return {"error_code": code, "error_message": message, "error_reason": None}
+
+
 def original_upload_to(image: Image, filename: str) -> str:
     return f"images/{image.owner_id}/{image.created_at:%Y/%m}/{image.pk}.png"
 
@@ -189,22 +216,26 @@ def thumbnail_upload_to(image: Image, filename: str) -> str:
 
 class Image(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="images")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="images", verbose_name=_("task"))
     # Denormalised from the task so gallery queries need no join.
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images")
-    index = models.PositiveSmallIntegerField(default=0, help_text="Position within its task.")
-    file = models.FileField(upload_to=original_upload_to, max_length=255)
-    thumbnail = models.FileField(upload_to=thumbnail_upload_to, max_length=255)
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    bytes = models.PositiveBigIntegerField()
-    mime = models.CharField(max_length=32, default="image/png")
-    seed = models.BigIntegerField(null=True, blank=True)
-    is_favorite = models.BooleanField(default=False)
-    tags = models.ManyToManyField("Tag", related_name="images", blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images", verbose_name=_("owner")
+    )
+    index = models.PositiveSmallIntegerField(_("index"), default=0, help_text=_("Position within its task."))
+    file = models.FileField(_("file"), upload_to=original_upload_to, max_length=255)
+    thumbnail = models.FileField(_("thumbnail"), upload_to=thumbnail_upload_to, max_length=255)
+    width = models.PositiveIntegerField(_("width"))
+    height = models.PositiveIntegerField(_("height"))
+    bytes = models.PositiveBigIntegerField(_("bytes"))
+    mime = models.CharField(_("MIME type"), max_length=32, default="image/png")
+    seed = models.BigIntegerField(_("seed"), null=True, blank=True)
+    is_favorite = models.BooleanField(_("favourite"), default=False)
+    tags = models.ManyToManyField("Tag", related_name="images", blank=True, verbose_name=_("tags"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
+        verbose_name = _("image")
+        verbose_name_plural = _("images")
         ordering = ["-created_at", "-id"]
         indexes = [
             # gallery: a person's images, newest first (keyset on created_at, id)
@@ -212,7 +243,7 @@ class Image(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Image {self.pk}"
+        return gettext("Image %(id)s") % {"id": self.pk}
 
     @property
     def url(self) -> str:
@@ -228,11 +259,15 @@ class Image(models.Model):
 
 
 class Tag(models.Model):
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tags")
-    name = models.CharField(max_length=50)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tags", verbose_name=_("owner")
+    )
+    name = models.CharField(_("name"), max_length=50)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(Lower("name"), "owner", name="tag_unique_name_per_owner_ci"),

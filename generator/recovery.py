@@ -35,16 +35,18 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from . import services
 from .models import Task
+from .reasons import Reason
 
 logger = logging.getLogger(__name__)
 
 WORKER_LOST = "worker_lost"
 MESSAGES = {
-    "retrying": "The worker stopped while generating; trying again.",
-    "failed": "The worker stopped while generating; please retry.",
+    "retrying": _("The worker stopped while generating; trying again."),
+    "failed": _("The worker stopped while generating; please retry."),
 }
 DEFAULT_GRACE_SECONDS = 60
 DEFAULT_REQUEUE_PENDING_AFTER_SECONDS = 600
@@ -161,16 +163,11 @@ def _apply(task: Task, action: str) -> bool:
     now = timezone.now()
     changes: dict[str, object]
     if action == RETRY:
-        changes = {"status": Task.Status.RETRYING, "error_code": WORKER_LOST, "error_message": MESSAGES["retrying"]}
+        changes = {"status": Task.Status.RETRYING, **_worker_lost("retrying")}
     elif action == RESUME:
-        changes = {"error_code": WORKER_LOST, "error_message": MESSAGES["retrying"]}
+        changes = _worker_lost("retrying")
     elif action == FAIL:
-        changes = {
-            "status": Task.Status.FAILED,
-            "error_code": WORKER_LOST,
-            "error_message": MESSAGES["failed"],
-            "finished_at": now,
-        }
+        changes = {"status": Task.Status.FAILED, "finished_at": now, **_worker_lost("failed")}
     else:
         changes = {}
     enqueue = action != FAIL
@@ -203,6 +200,12 @@ def _apply(task: Task, action: str) -> bool:
     return True
 
 
+def _worker_lost(outcome: str) -> dict[str, object]:
+    """The error columns for a task whose worker was lost (English text, untranslated Reason)."""
+    reason = Reason(MESSAGES[outcome])
+    return {"error_code": WORKER_LOST, "error_message": reason.english(), "error_reason": reason.as_json()}
+
+
 # --- schedules ----------------------------------------------------------------------------
 
 
@@ -230,7 +233,7 @@ def install_schedules(using: str = DEFAULT_DB_ALIAS) -> dict[str, bool]:
             first = rows.order_by("pk").values_list("pk", flat=True).first()
             if first is not None:
                 rows.exclude(pk=first).delete()
-            _, results[name] = rows.update_or_create(name=name, defaults=values)
+            _schedule, results[name] = rows.update_or_create(name=name, defaults=values)
     from .maintenance import RETENTION_SCHEDULE_NAME, install_retention_schedule
 
     if (created := install_retention_schedule(using=using)) is not None:

@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_q.tasks import async_task
 
 from . import imaging
@@ -33,15 +34,18 @@ from .providers import (
     get_provider,
 )
 from .providers.http import download_image
+from .reasons import Reason
 
 logger = logging.getLogger(__name__)
 
 MESSAGES = {
-    "provider_unavailable": "This provider is no longer configured. Pick another one and try again.",
-    "invalid_image": "The provider returned an image Atelier could not read.",
-    "internal_error": "Something went wrong while generating. Please try again.",
-    "timeout": "Generation took longer than the time limit and was stopped. Please try again.",
+    "provider_unavailable": _("This provider is no longer configured. Pick another one and try again."),
+    "invalid_image": _("The provider returned an image Atelier could not read."),
+    "internal_error": _("Something went wrong while generating. Please try again."),
+    "timeout": _("Generation took longer than the time limit and was stopped. Please try again."),
 }
+# Translators: shown while a task waits to try again; %(reason)s is why the attempt failed.
+RETRYING = _("%(reason)s Trying again in %(delay)s s (attempt %(attempt)s of %(attempts)s).")
 
 
 @dataclass(frozen=True)
@@ -102,19 +106,19 @@ def run_task(task_id: str) -> Task | None:
             _store_images(task, images)
         except TransientProviderError as error:
             if task.attempts >= settings.PROVIDER_MAX_ATTEMPTS or time.monotonic() > retry_until:
-                _fail(task, error.code, error.message, error.request_id)
+                _fail(task, error.code, error.reason, error.request_id)
                 return task
             if not _wait_and_reclaim(task, error):
                 return task
         except ProviderError as error:
-            _fail(task, error.code, error.message, error.request_id)
+            _fail(task, error.code, error.reason, error.request_id)
             return task
         except imaging.InvalidImage as error:
-            _fail(task, "invalid_image", str(error))
+            _fail(task, "invalid_image", error.reason)
             return task
         except Exception:
             logger.exception("task %s failed with an unexpected error", task.pk)
-            _fail(task, "internal_error", MESSAGES["internal_error"])
+            _fail(task, "internal_error", Reason(MESSAGES["internal_error"]))
             return task
         else:
             return task
@@ -138,7 +142,7 @@ def _generate(task: Task) -> list[GeneratedImage]:
     )
     results = provider.generate(request, progress=lambda p: task.set_progress(10 + p * 60 // 100))
     if not results:
-        raise PermanentProviderError("empty_result", "The provider returned no images.")
+        raise PermanentProviderError("empty_result", _("The provider returned no images."))
     request_ids = [result.request_id for result in results if result.request_id]
     if request_ids:
         Task.objects.filter(pk=task.pk).update(provider_request_id=request_ids[0][:128])
@@ -153,14 +157,22 @@ def _generate(task: Task) -> list[GeneratedImage]:
 def _wait_and_reclaim(task: Task, error: TransientProviderError) -> bool:
     """Back off after a transient error, then take the task again unless it was canceled."""
     delay = settings.PROVIDER_RETRY_BACKOFF_SECONDS * 2 ** (task.attempts - 1)
-    message = f"{error.message} Trying again in {delay:g} s (attempt {task.attempts + 1} of {settings.PROVIDER_MAX_ATTEMPTS})."
+    message = Reason(
+        RETRYING,
+        {
+            "reason": error.reason,
+            "delay": f"{delay:g}",
+            "attempt": task.attempts + 1,
+            "attempts": settings.PROVIDER_MAX_ATTEMPTS,
+        },
+    )
     task.mark_retrying(error.code, message)
     logger.info("task %s retrying in %ss code=%s", task.pk, delay, error.code)
     time.sleep(delay)
     return task.claim()
 
 
-def _fail(task: Task, code: str, message: str, request_id: str = "") -> None:
+def _fail(task: Task, code: str, message: Reason, request_id: str = "") -> None:
     if request_id:
         Task.objects.filter(pk=task.pk).update(provider_request_id=request_id[:128])
     task.mark_failed(code, message)
@@ -170,7 +182,7 @@ def _fail(task: Task, code: str, message: str, request_id: str = "") -> None:
 def _store_images(task: Task, results: list[GeneratedImage]) -> list[Image]:
     """Write files first, then all rows in one transaction; remove the files on failure."""
     if any(result.data is None for result in results):
-        raise PermanentProviderError("invalid_image", "The provider returned an empty result.")
+        raise PermanentProviderError("invalid_image", _("The provider returned an empty result."))
     task.set_progress(85)
     written: list[str] = []
     images: list[Image] = []
@@ -240,8 +252,8 @@ def delete_images(images: QuerySet[Image]) -> int:
     """Delete the rows now and their files once the deletion has committed."""
     with transaction.atomic():
         doomed = list(images.select_for_update().values_list("pk", "file", "thumbnail"))
-        Image.objects.filter(pk__in=[pk for pk, _, _ in doomed]).delete()
-        names = [name for _, original, thumbnail in doomed for name in (original, thumbnail) if name]
+        Image.objects.filter(pk__in=[pk for pk, _original, _thumbnail in doomed]).delete()
+        names = [name for _pk, original, thumbnail in doomed for name in (original, thumbnail) if name]
         transaction.on_commit(partial(delete_files, names))
     return len(doomed)
 
@@ -283,4 +295,4 @@ def fail_timed_out(task_id: str) -> None:
     """django-q2 stopped the task at its time limit: end it with a readable reason."""
     task = Task.objects.filter(pk=task_id).first()
     if task is not None:
-        task.mark_failed("timeout", MESSAGES["timeout"])
+        task.mark_failed("timeout", Reason(MESSAGES["timeout"]))

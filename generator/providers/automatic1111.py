@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 import requests
+from django.utils.translation import gettext_lazy as _
 
 from .base import (
     ConfiguredProvider,
@@ -26,6 +27,7 @@ from .base import (
     ProviderError,
     TransientProviderError,
 )
+from ..reasons import Reason
 from .http import DownloadPolicy, error_for_status, json_body, origin, send
 
 TXT2IMG_PATH = "/sdapi/v1/txt2img"
@@ -76,8 +78,8 @@ class Automatic1111Provider(ConfiguredProvider):
             # fallback checkpoint instead (not in the notes), so name the typo here.
             raise PermanentProviderError(
                 "model_not_found",
-                f"The WebUI has no checkpoint named {', '.join(unknown)}. "
-                f"An administrator needs to check {self.config.env_prefix}MODELS.",
+                _("The WebUI has no checkpoint named %(names)s. An administrator needs to check %(variable)s."),
+                params={"names": ", ".join(unknown), "variable": f"{self.config.env_prefix}MODELS"},
             )
 
     # --- request ---------------------------------------------------------------------------
@@ -127,55 +129,82 @@ class Automatic1111Provider(ConfiguredProvider):
         if status == 404:
             return self._not_found(reason)
         if status == 422:
-            return PermanentProviderError(
-                "invalid_request", "The WebUI did not accept these settings" + (f" ({reason})." if reason else ".")
-            )
+            return self._not_accepted(reason)
         if status >= 500 and _is_out_of_memory(body):
             # The same size runs out of memory again: retrying only keeps the GPU busy.
             return PermanentProviderError(
                 "invalid_request",
-                "The GPU ran out of memory making this picture. Try a smaller size or fewer images.",
+                _("The GPU ran out of memory making this picture. Try a smaller size or fewer images."),
             )
         if status >= 500:
-            suffix = f" ({reason})" if reason else ""
-            return TransientProviderError("provider_unavailable", f"The provider had a temporary problem{suffix}.")
+            if reason:
+                return TransientProviderError(
+                    "provider_unavailable", _("The provider had a temporary problem (%(reason)s)."), params={"reason": reason}
+                )
+            return TransientProviderError("provider_unavailable", _("The provider had a temporary problem."))
         return error_for_status(status, detail=reason)
 
-    def _auth_message(self) -> str:
+    def _auth_message(self) -> Reason:
         prefix = self.config.env_prefix
+        variables = {"username": f"{prefix}USERNAME", "password": f"{prefix}PASSWORD"}
         missing = [prefix + key for key in ("USERNAME", "PASSWORD") if not self.config.get(key)]
         if not missing:
-            return (
-                "The WebUI refused the username/password. "
-                f"An administrator needs to check {prefix}USERNAME and {prefix}PASSWORD."
+            return Reason(
+                _(
+                    "The WebUI refused the username/password. "
+                    "An administrator needs to check %(username)s and %(password)s."
+                ),
+                variables,
             )
         if len(missing) == 1:
-            return (
-                "The WebUI asks for a username and password (it runs with --api-auth), "
-                f"but {missing[0]} is not set. An administrator needs to set it."
+            return Reason(
+                _(
+                    "The WebUI asks for a username and password (it runs with --api-auth), "
+                    "but %(variable)s is not set. An administrator needs to set it."
+                ),
+                {"variable": missing[0]},
             )
-        return (
-            "The WebUI asks for a username and password (it runs with --api-auth). "
-            f"An administrator needs to set {prefix}USERNAME and {prefix}PASSWORD."
+        return Reason(
+            _(
+                "The WebUI asks for a username and password (it runs with --api-auth). "
+                "An administrator needs to set %(username)s and %(password)s."
+            ),
+            variables,
         )
+
+    @staticmethod
+    def _not_accepted(reason: str) -> PermanentProviderError:
+        if reason:
+            return PermanentProviderError(
+                "invalid_request", _("The WebUI did not accept these settings (%(reason)s)."), params={"reason": reason}
+            )
+        return PermanentProviderError("invalid_request", _("The WebUI did not accept these settings."))
 
     def _not_found(self, reason: str) -> PermanentProviderError:
         if reason.lower() in ("", "not found"):
             # FastAPI's own 404: the /sdapi/v1 routes only exist when the WebUI runs with --api.
             return PermanentProviderError(
                 "invalid_request",
-                "The WebUI at this address has no API. It must be started with --api, "
-                f"and {self.config.env_prefix}BASE_URL must point at the WebUI itself.",
+                _(
+                    "The WebUI at this address has no API. It must be started with --api, "
+                    "and %(variable)s must point at the WebUI itself."
+                ),
+                params={"variable": f"{self.config.env_prefix}BASE_URL"},
             )
         if "sampler" in reason.lower():
             return PermanentProviderError(
                 "invalid_request",
-                f"The WebUI does not know the configured sampler ({reason}). "
-                f"An administrator needs to check {self.config.env_prefix}SAMPLER.",
+                _(
+                    "The WebUI does not know the configured sampler (%(reason)s). "
+                    "An administrator needs to check %(variable)s."
+                ),
+                params={"reason": reason, "variable": f"{self.config.env_prefix}SAMPLER"},
             )
         if "model" in reason.lower() or "checkpoint" in reason.lower():
-            return PermanentProviderError("model_not_found", f"The WebUI does not have this checkpoint ({reason}).")
-        return PermanentProviderError("invalid_request", f"The WebUI did not accept these settings ({reason}).")
+            return PermanentProviderError(
+                "model_not_found", _("The WebUI does not have this checkpoint (%(reason)s)."), params={"reason": reason}
+            )
+        return self._not_accepted(reason)
 
 
 def _model_info(model_id: str, label: str) -> ModelInfo:
@@ -200,10 +229,14 @@ def _model_info(model_id: str, label: str) -> ModelInfo:
 def _results(body: Any, request: GenerationRequest) -> list[GeneratedImage]:
     encoded = body.get("images") if isinstance(body, dict) else None
     if not isinstance(encoded, list):
-        raise PermanentProviderError("provider_error", "The WebUI answered without any images.")
+        raise PermanentProviderError("provider_error", _("The WebUI answered without any images."))
     wanted = request.num_images
     if len(encoded) < wanted:
-        raise PermanentProviderError("provider_error", f"The WebUI returned {len(encoded)} of {wanted} images.")
+        raise PermanentProviderError(
+            "provider_error",
+            _("The WebUI returned %(count)s of %(wanted)s images."),
+            params={"count": len(encoded), "wanted": wanted},
+        )
     # Extras come first (a grid, should a WebUI make one despite save_images=false): keep the last ones.
     images = [_decode(item) for item in encoded[-wanted:]]
     seeds = _seeds(body.get("info"), request)
@@ -212,12 +245,12 @@ def _results(body: Any, request: GenerationRequest) -> list[GeneratedImage]:
 
 def _decode(item: Any) -> bytes:
     if not isinstance(item, str):
-        raise PermanentProviderError("invalid_image", "The WebUI returned an image Atelier could not decode.")
-    _, _, encoded = item.rpartition("base64,")  # some forks send data: URLs
+        raise PermanentProviderError("invalid_image", _("The WebUI returned an image Atelier could not decode."))
+    encoded = item.rpartition("base64,")[2]  # some forks send data: URLs
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise PermanentProviderError("invalid_image", "The WebUI returned an image Atelier could not decode.") from exc
+        raise PermanentProviderError("invalid_image", _("The WebUI returned an image Atelier could not decode.")) from exc
 
 
 def _seeds(info: Any, request: GenerationRequest) -> list[int | None]:

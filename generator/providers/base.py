@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from ..reasons import Reason
 
 ProgressCallback = Callable[[int], None]
 
@@ -33,30 +38,47 @@ class ModelInfo:
     max_aspect_ratio: float | None = None
 
     def size_error(self, width: int, height: int) -> str | None:
-        """A readable reason why this size is not allowed, or None."""
+        """A readable reason why this size is not allowed, in the active language, or None."""
+        reason = self.size_reason(width, height)
+        return None if reason is None else reason.render()
+
+    def size_reason(self, width: int, height: int) -> Reason | None:
+        """size_error's reason untranslated, for a worker to store on the task."""
         if self.sizes:
             if (width, height) not in self.sizes:
                 allowed = ", ".join(f"{w}×{h}" for w, h in self.sizes)
-                return f"{self.label} only makes these sizes: {allowed}."
+                return Reason(_("%(model)s only makes these sizes: %(sizes)s."), {"model": self.label, "sizes": allowed})
             return None
         for value in (width, height):
             if not self.min_size <= value <= self.max_size:
-                return f"Width and height must be between {self.min_size} and {self.max_size} pixels for {self.label}."
+                return Reason(
+                    _("Width and height must be between %(min)s and %(max)s pixels for %(model)s."),
+                    {"min": self.min_size, "max": self.max_size, "model": self.label},
+                )
             if value % self.size_multiple:
-                return f"Width and height must be multiples of {self.size_multiple}."
+                return Reason(_("Width and height must be multiples of %(multiple)s."), {"multiple": self.size_multiple})
         pixels = width * height
         if self.min_pixels and pixels < self.min_pixels:
-            return f"{self.label} needs at least {self.min_pixels:,} pixels (width × height)."
+            return Reason(
+                _("%(model)s needs at least %(pixels)s pixels (width × height)."),
+                {"model": self.label, "pixels": f"{self.min_pixels:,}"},
+            )
         if self.max_pixels and pixels > self.max_pixels:
-            return f"{self.label} makes at most {self.max_pixels:,} pixels (width × height)."
+            return Reason(
+                _("%(model)s makes at most %(pixels)s pixels (width × height)."),
+                {"model": self.label, "pixels": f"{self.max_pixels:,}"},
+            )
         if self.max_aspect_ratio and max(width, height) / min(width, height) > self.max_aspect_ratio:
-            return f"{self.label} allows an aspect ratio of at most {self.max_aspect_ratio:g}:1."
+            return Reason(
+                _("%(model)s allows an aspect ratio of at most %(ratio)s:1."),
+                {"model": self.label, "ratio": f"{self.max_aspect_ratio:g}"},
+            )
         return None
 
     def as_dict(self) -> dict:
         return {
             "id": self.id,
-            "label": self.label,
+            "label": str(self.label),
             "min_size": self.min_size,
             "max_size": self.max_size,
             "size_multiple": self.size_multiple,
@@ -73,6 +95,17 @@ class ModelInfo:
             "max_pixels": self.max_pixels,
             "max_aspect_ratio": self.max_aspect_ratio,
         }
+
+
+def guidance_range_error(model: str, low: float, high: float) -> Reason:
+    return Reason(
+        _("%(model)s takes a guidance scale from %(low)s to %(high)s."),
+        {"model": model, "low": f"{low:g}", "high": f"{high:g}"},
+    )
+
+
+def steps_range_error(model: str, low: int, high: int) -> Reason:
+    return Reason(_("%(model)s takes %(low)s to %(high)s steps."), {"model": model, "low": low, "high": high})
 
 
 @dataclass(frozen=True)
@@ -100,15 +133,27 @@ class GeneratedImage:
 
 
 class ProviderError(Exception):
-    """A failure a person can read. `transient` ones are worth another attempt."""
+    """A failure a person can read. `transient` ones are worth another attempt.
+
+    `message` is a lazy translatable string with named placeholders, filled from `params`
+    (or a Reason): the task keeps it untranslated, and each reader sees it in their language.
+    The code is for staff and clients, and is never translated.
+    """
 
     transient = False
 
-    def __init__(self, code: str, message: str, *, request_id: str = "") -> None:
-        super().__init__(message)
+    def __init__(
+        self, code: str, message: str | Promise | Reason, *, params: Mapping[str, Any] | None = None, request_id: str = ""
+    ) -> None:
+        self.reason = Reason(message, params)
+        super().__init__(self.reason.english())
         self.code = code
-        self.message = message
         self.request_id = request_id
+
+    @property
+    def message(self) -> str:
+        """The reason in the active language."""
+        return self.reason.render()
 
 
 class TransientProviderError(ProviderError):

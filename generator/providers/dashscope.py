@@ -20,7 +20,9 @@ import time
 from dataclasses import dataclass
 
 import requests
+from django.utils.translation import gettext_lazy as _
 
+from ..reasons import with_detail
 from .base import (
     ConfiguredProvider,
     GeneratedImage,
@@ -84,19 +86,19 @@ KNOWN_MODELS = {
 }
 
 MESSAGES = {
-    "content_rejected": "The provider rejected this prompt as sensitive content.",
-    "output_rejected": "The provider's safety check rejected the generated picture. Try rewording the prompt or another seed.",
-    "authentication_failed": "The provider refused Atelier's credentials. An administrator needs to check the API key.",
-    "permission_denied": "The provider denied access to this model; it may need to be activated for the account.",
-    "quota_exhausted": "The provider account has run out of credit or quota.",
-    "invalid_request": "The provider did not accept these settings.",
-    "model_not_found": "The provider does not offer this model.",
-    "generation_failed": "The provider could not make the picture.",
-    "task_expired": "The provider no longer knows this job (its id expired or is invalid).",
-    "provider_error": "The provider reported an error Atelier does not recognise.",
-    "rate_limited": "The provider is busy (rate or concurrency limit reached).",
-    "provider_unavailable": "The provider had a temporary problem.",
-    "timeout": "The provider did not answer in time.",
+    "content_rejected": _("The provider rejected this prompt as sensitive content."),
+    "output_rejected": _("The provider's safety check rejected the generated picture. Try rewording the prompt or another seed."),
+    "authentication_failed": _("The provider refused Atelier's credentials. An administrator needs to check the API key."),
+    "permission_denied": _("The provider denied access to this model; it may need to be activated for the account."),
+    "quota_exhausted": _("The provider account has run out of credit or quota."),
+    "invalid_request": _("The provider did not accept these settings."),
+    "model_not_found": _("The provider does not offer this model."),
+    "generation_failed": _("The provider could not make the picture."),
+    "task_expired": _("The provider no longer knows this job (its id expired or is invalid)."),
+    "provider_error": _("The provider reported an error Atelier does not recognise."),
+    "rate_limited": _("The provider is busy (rate or concurrency limit reached)."),
+    "provider_unavailable": _("The provider had a temporary problem."),
+    "timeout": _("The provider did not answer in time."),
 }
 TRANSIENT_CODES = {"rate_limited", "provider_unavailable", "timeout"}
 # The vendor's short reason helps a person only where our message cannot say what went wrong.
@@ -201,7 +203,8 @@ class DashScopeProvider(ConfiguredProvider):
             self._cancel(job)
         raise TransientProviderError(
             "timeout",
-            f"The provider did not finish the picture within {self.poll_deadline:g} seconds.",
+            _("The provider did not finish the picture within %(seconds)s seconds."),
+            params={"seconds": f"{self.poll_deadline:g}"},
             request_id=job.request_id,
         )
 
@@ -248,7 +251,9 @@ def _seed_for(request: GenerationRequest) -> int:
     if request.seed is None:
         return random.SystemRandom().randint(0, MAX_SEED)
     if not 0 <= request.seed <= MAX_SEED:
-        raise PermanentProviderError("invalid_request", f"DashScope takes seeds from 0 to {MAX_SEED}.")
+        raise PermanentProviderError(
+            "invalid_request", _("DashScope takes seeds from 0 to %(max)s."), params={"max": MAX_SEED}
+        )
     return request.seed
 
 
@@ -262,7 +267,7 @@ def _outcome(output: dict, job: _Job, count: int) -> list[GeneratedImage]:
     if status == "FAILED":
         raise _job_error(output, job.request_id, about_output=False)
     if status == "CANCELED":
-        raise PermanentProviderError("generation_failed", "The provider canceled the job.", request_id=job.request_id)
+        raise PermanentProviderError("generation_failed", _("The provider canceled the job."), request_id=job.request_id)
     raise _error("task_expired", request_id=job.request_id)  # UNKNOWN
 
 
@@ -274,7 +279,10 @@ def _images(output: dict, job: _Job, count: int) -> list[GeneratedImage]:
             raise _job_error(result, job.request_id, about_output=True)
     if len(results) < count:
         raise PermanentProviderError(
-            "generation_failed", f"The provider returned {len(results)} of {count} pictures.", request_id=job.request_id
+            "generation_failed",
+            _("The provider returned %(count)s of %(wanted)s pictures."),
+            params={"count": len(results), "wanted": count},
+            request_id=job.request_id,
         )
     seed = job.seed if count == 1 else None
     return [
@@ -352,9 +360,7 @@ def _our_code(vendor_code: str, status: int) -> str | None:
 
 
 def _error(code: str, *, request_id: str = "", detail: str = "") -> ProviderError:
-    message = MESSAGES[code]
-    if detail and code in CODES_WITH_DETAIL:
-        message += f" ({_short(detail)})"
+    message = with_detail(MESSAGES[code], _short(detail) if code in CODES_WITH_DETAIL else "")
     error_class = TransientProviderError if code in TRANSIENT_CODES else PermanentProviderError
     return error_class(code, message, request_id=request_id)
 

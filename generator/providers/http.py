@@ -14,7 +14,10 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from django.conf import settings
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
+from ..reasons import with_detail
 from .base import PermanentProviderError, ProviderError, TransientProviderError
 
 USER_AGENT = "Atelier (self-hosted image studio)"
@@ -38,11 +41,11 @@ def send(method: str, url: str, *, timeout: tuple[float, float], **kwargs: Any) 
     try:
         return session().request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
     except requests.Timeout as exc:
-        raise TransientProviderError("timeout", "The provider did not answer in time.") from exc
+        raise TransientProviderError("timeout", _("The provider did not answer in time.")) from exc
     except requests.ConnectionError as exc:
-        raise TransientProviderError("connection_error", "Atelier could not reach the provider.") from exc
+        raise TransientProviderError("connection_error", _("Atelier could not reach the provider.")) from exc
     except requests.RequestException as exc:
-        raise TransientProviderError("connection_error", "The connection to the provider failed.") from exc
+        raise TransientProviderError("connection_error", _("The connection to the provider failed.")) from exc
 
 
 def json_body(response: requests.Response) -> Any:
@@ -55,31 +58,32 @@ def json_body(response: requests.Response) -> Any:
 
 def error_for_status(status: int, *, request_id: str = "", detail: str = "") -> ProviderError:
     """A fallback classification when a provider's body names no known error code."""
-    suffix = f" ({detail})" if detail else ""
     if status == 401:
         return PermanentProviderError(
             "authentication_failed",
-            "The provider refused Atelier's credentials. An administrator needs to check the API key." + suffix,
+            with_detail(_("The provider refused Atelier's credentials. An administrator needs to check the API key."), detail),
             request_id=request_id,
         )
     if status == 403:
         return PermanentProviderError(
             "permission_denied",
-            "The provider account may not use this model or service. An administrator needs to check it." + suffix,
+            with_detail(
+                _("The provider account may not use this model or service. An administrator needs to check it."), detail
+            ),
             request_id=request_id,
         )
     if status == 429:
-        return TransientProviderError("rate_limited", "The provider is busy (rate limit reached).", request_id=request_id)
+        return TransientProviderError("rate_limited", _("The provider is busy (rate limit reached)."), request_id=request_id)
     if status in (408, 425) or status >= 500:
         return TransientProviderError(
-            "provider_unavailable", "The provider had a temporary problem.", request_id=request_id
+            "provider_unavailable", _("The provider had a temporary problem."), request_id=request_id
         )
     if 300 <= status < 400:
         return PermanentProviderError(
-            "unexpected_redirect", "The provider answered with a redirect; check its base URL.", request_id=request_id
+            "unexpected_redirect", _("The provider answered with a redirect; check its base URL."), request_id=request_id
         )
     return PermanentProviderError(
-        "invalid_request", "The provider did not accept these settings." + suffix, request_id=request_id
+        "invalid_request", with_detail(_("The provider did not accept these settings."), detail), request_id=request_id
     )
 
 
@@ -104,7 +108,7 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
-def _refuse(message: str) -> PermanentProviderError:
+def _refuse(message: str | Promise) -> PermanentProviderError:
     return PermanentProviderError("unsafe_image_url", message)
 
 
@@ -114,21 +118,21 @@ def check_url(url: str, policy: DownloadPolicy) -> None:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise _refuse("The provider returned a malformed image link.") from exc
+        raise _refuse(_("The provider returned a malformed image link.")) from exc
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise _refuse("The provider returned an image link Atelier does not fetch.")
+        raise _refuse(_("The provider returned an image link Atelier does not fetch."))
     if parts.scheme == "http" and origin(url) != policy.trusted_origin:
-        raise _refuse("The provider returned a plain-http image link; Atelier only fetches https.")
+        raise _refuse(_("The provider returned a plain-http image link; Atelier only fetches https."))
     if policy.allow_private:
         return
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)}
     except (socket.gaierror, UnicodeError) as exc:
-        raise TransientProviderError("download_failed", "The image host could not be found.") from exc
+        raise TransientProviderError("download_failed", _("The image host could not be found.")) from exc
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if not ip.is_global:
-            raise _refuse("The provider returned an image link to a private network address; it was not fetched.")
+            raise _refuse(_("The provider returned an image link to a private network address; it was not fetched."))
 
 
 def download_image(url: str, policy: DownloadPolicy) -> bytes:
@@ -140,12 +144,14 @@ def download_image(url: str, policy: DownloadPolicy) -> bytes:
     try:
         with session().get(url, stream=True, timeout=(5, read_timeout), allow_redirects=False) as response:
             if 300 <= response.status_code < 400:
-                raise _refuse("The image link redirected elsewhere; Atelier does not follow image redirects.")
+                raise _refuse(_("The image link redirected elsewhere; Atelier does not follow image redirects."))
             if response.status_code >= 500 or response.status_code == 429:
-                raise TransientProviderError("download_failed", "The image host had a temporary problem.")
+                raise TransientProviderError("download_failed", _("The image host had a temporary problem."))
             if response.status_code != 200:
                 raise PermanentProviderError(
-                    "download_failed", f"The image could not be downloaded (HTTP {response.status_code}); the link may have expired."
+                    "download_failed",
+                    _("The image could not be downloaded (HTTP %(status)s); the link may have expired."),
+                    params={"status": response.status_code},
                 )
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
@@ -158,19 +164,22 @@ def download_image(url: str, policy: DownloadPolicy) -> bytes:
                 if len(buffer) > max_bytes:
                     raise _too_large(max_bytes)
                 if time.monotonic() > deadline:
-                    raise TransientProviderError("download_timeout", "Downloading the image took too long.")
+                    raise TransientProviderError("download_timeout", _("Downloading the image took too long."))
     except requests.Timeout as exc:
-        raise TransientProviderError("download_timeout", "Downloading the image took too long.") from exc
+        raise TransientProviderError("download_timeout", _("Downloading the image took too long.")) from exc
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
-            raise TransientProviderError("download_timeout", "Downloading the image took too long.") from exc
-        raise TransientProviderError("download_failed", "The image could not be downloaded.") from exc
+            raise TransientProviderError("download_timeout", _("Downloading the image took too long.")) from exc
+        raise TransientProviderError("download_failed", _("The image could not be downloaded.")) from exc
     data = bytes(buffer)
     if not (data.startswith(IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")):
-        raise PermanentProviderError("invalid_image", "The provider's image link did not return an image.")
+        raise PermanentProviderError("invalid_image", _("The provider's image link did not return an image."))
     return data
 
 
 def _too_large(max_bytes: int) -> PermanentProviderError:
-    limit = f"{max_bytes / (1024 * 1024):g} MB" if max_bytes >= 1024 * 1024 else f"{max_bytes:,} bytes"
-    return PermanentProviderError("image_too_large", f"The provider's image is larger than the {limit} limit.")
+    if max_bytes >= 1024 * 1024:
+        message, limit = _("The provider's image is larger than the %(limit)s MB limit."), f"{max_bytes / (1024 * 1024):g}"
+    else:
+        message, limit = _("The provider's image is larger than the %(limit)s bytes limit."), f"{max_bytes:,}"
+    return PermanentProviderError("image_too_large", message, params={"limit": limit})

@@ -12,6 +12,7 @@ import random
 import textwrap
 import time
 
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageDraw, ImageFont
 
 from .base import GeneratedImage, GenerationRequest, ModelInfo, ProgressCallback
@@ -21,7 +22,7 @@ MAX_SEED = 2**32 - 1
 
 class OfflineProvider:
     name = "offline"
-    label = "Offline sketch"
+    label = _("Offline sketch")
     is_sketch = True
 
     def __init__(self, *, name: str = "offline", delay_seconds: float = 0.0) -> None:
@@ -38,7 +39,7 @@ class OfflineProvider:
         return [
             # Steps and guidance change nothing in a sketch, but are kept so settings round-trip.
             ModelInfo(
-                id="sketch-v1", label="Offline sketch (not AI)", min_size=64, max_size=2048,
+                id="sketch-v1", label=_("Offline sketch (not AI)"), min_size=64, max_size=2048,
                 supports_steps=True, supports_guidance=True,
             ),
         ]
@@ -84,7 +85,7 @@ def draw_sketch(request: GenerationRequest, seed: int) -> bytes:
     layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     shortest = min(width, height)
-    for _ in range(12 + len(request.prompt.split()) % 12):
+    for _stroke in range(12 + len(request.prompt.split()) % 12):
         color = (*rng.choice(palette[2:]), rng.randint(90, 200))
         x, y = rng.uniform(0, width), rng.uniform(0, height)
         r = rng.uniform(0.04, 0.25) * shortest

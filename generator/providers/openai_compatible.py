@@ -20,7 +20,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
+from ..reasons import Reason, with_detail
 from . import http
 from .base import (
     ConfiguredProvider,
@@ -32,30 +34,32 @@ from .base import (
     ProviderConfig,
     ProviderError,
     TransientProviderError,
+    guidance_range_error,
+    steps_range_error,
 )
 
 logger = logging.getLogger(__name__)
 
 MESSAGES = {
-    "rate_limited": "The provider is busy (rate or concurrency limit reached).",
-    "provider_unavailable": "The provider had a temporary problem.",
-    "content_rejected": "The provider rejected this prompt as sensitive content.",
-    "output_rejected": (
+    "rate_limited": _("The provider is busy (rate or concurrency limit reached)."),
+    "provider_unavailable": _("The provider had a temporary problem."),
+    "content_rejected": _("The provider rejected this prompt as sensitive content."),
+    "output_rejected": _(
         "The provider's safety check rejected the generated picture. Try rewording the prompt or another seed."
     ),
-    "authentication_failed": (
+    "authentication_failed": _(
         "The provider refused Atelier's credentials. An administrator needs to check the API key."
     ),
-    "permission_denied": (
+    "permission_denied": _(
         "The provider account may not use this model. An administrator needs to enable it with the provider."
     ),
-    "quota_exhausted": "The provider account has run out of credit or quota.",
-    "invalid_request": "The provider did not accept these settings.",
-    "model_not_found": "The provider does not know this model. An administrator needs to check the model list.",
-    "provider_error": "The provider answered with an error Atelier does not recognise.",
-    "unreadable": "The provider's answer could not be read.",
-    "too_few_images": "The provider returned fewer images than asked for.",
-    "no_such_path": "The provider's address answered “not found”. An administrator needs to check its base URL.",
+    "quota_exhausted": _("The provider account has run out of credit or quota."),
+    "invalid_request": _("The provider did not accept these settings."),
+    "model_not_found": _("The provider does not know this model. An administrator needs to check the model list."),
+    "provider_error": _("The provider answered with an error Atelier does not recognise."),
+    "unreadable": _("The provider's answer could not be read."),
+    "too_few_images": _("The provider returned fewer images than asked for."),
+    "no_such_path": _("The provider's address answered “not found”. An administrator needs to check its base URL."),
 }
 TRANSIENT_CODES = frozenset({"rate_limited", "provider_unavailable"})
 # The vendor's own words are added only where they help and are safe to show: an
@@ -455,17 +459,19 @@ def flavor_name(config: ProviderConfig) -> str:
 def _validate(spec: ModelSpec, request: GenerationRequest) -> None:
     """The form checks most of this; a request from elsewhere must not waste a paid call."""
     info = spec.info
-    problem = info.size_error(request.width, request.height)
+    problem = info.size_reason(request.width, request.height)
     if problem is None and not 1 <= request.num_images <= info.max_images:
-        problem = f"{info.label} makes 1 to {info.max_images} images at once."
+        problem = Reason(
+            _("%(model)s makes 1 to %(max)s images at once."), {"model": info.label, "max": info.max_images}
+        )
     if problem is None and spec.guidance and request.guidance_scale is not None:
         low, high = spec.guidance
         if not low <= request.guidance_scale <= high:
-            problem = f"{info.label} takes a guidance scale from {low:g} to {high:g}."
+            problem = guidance_range_error(info.label, low, high)
     if problem is None and spec.steps and request.steps is not None:
         low, high = spec.steps
         if not low <= request.steps <= high:
-            problem = f"{info.label} takes {low} to {high} steps."
+            problem = steps_range_error(info.label, low, high)
     if problem:
         raise PermanentProviderError("invalid_request", problem)
 
@@ -507,7 +513,8 @@ def _decode(encoded: str, request_id: str) -> bytes:
     if len(encoded) * 3 // 4 > max_bytes:  # the same cap as a downloaded image
         raise PermanentProviderError(
             "image_too_large",
-            f"The provider's image is larger than the {max_bytes // (1024 * 1024)} MB limit.",
+            _("The provider's image is larger than the %(limit)s MB limit."),
+            params={"limit": max_bytes // (1024 * 1024)},
             request_id=request_id,
         )
     try:
@@ -550,7 +557,7 @@ def _provider_error(code: str, request_id: str, detail: str = "") -> ProviderErr
     message = MESSAGES[code]
     if code in ("unreadable", "too_few_images", "no_such_path"):
         code = "provider_error"
-    if detail and code in CODES_WITH_DETAIL:
-        message = f"{message} ({detail})"
+    if code in CODES_WITH_DETAIL:
+        message = with_detail(message, detail)
     error_class = TransientProviderError if code in TRANSIENT_CODES else PermanentProviderError
     return error_class(code, message, request_id=request_id)

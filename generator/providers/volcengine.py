@@ -27,7 +27,10 @@ from datetime import datetime, timezone
 from urllib.parse import quote, urlsplit
 
 import requests
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
+from ..reasons import Reason, with_detail
 from . import http
 from .base import (
     ConfiguredProvider,
@@ -228,24 +231,25 @@ def generic_model(req_key: str) -> VolcModel:
 
 # --- errors (providers.md §1.5) ---------------------------------------------------------
 
-CONTENT_REJECTED = "The provider rejected this prompt as sensitive content."
-OUTPUT_REJECTED = (
+CONTENT_REJECTED = _("The provider rejected this prompt as sensitive content.")
+OUTPUT_REJECTED = _(
     "The provider's safety check rejected the generated picture. Try rewording the prompt or another seed."
 )
-RATE_LIMITED = "The provider is busy (rate or concurrency limit reached)."
-UNAVAILABLE = "The provider had a temporary problem."
-AUTHENTICATION_FAILED = "The provider refused Atelier's credentials. An administrator needs to check the API key."
-CLOCK_SKEW = (
+RATE_LIMITED = _("The provider is busy (rate or concurrency limit reached).")
+UNAVAILABLE = _("The provider had a temporary problem.")
+AUTHENTICATION_FAILED = _("The provider refused Atelier's credentials. An administrator needs to check the API key.")
+CLOCK_SKEW = _(
     "The provider refused the request's timestamp. An administrator needs to check that the server clock is "
     "correct (NTP)."
 )
-PERMISSION_DENIED = (
+PERMISSION_DENIED = _(
     "The provider account may not use this model (access denied, or the service is not activated for it)."
 )
-INVALID_REQUEST = "The provider did not accept these settings."
-UNREADABLE = "The provider sent an answer Atelier did not understand."
+INVALID_REQUEST = _("The provider did not accept these settings.")
+UNREADABLE = _("The provider sent an answer Atelier did not understand.")
+SAFETY_CHECK_FAILED = _("The provider's safety check failed internally.")
 
-_SERVICE_ERRORS: dict[int, tuple[type[ProviderError], str, str]] = {
+_SERVICE_ERRORS: dict[int, tuple[type[ProviderError], str, Promise]] = {
     50411: (PermanentProviderError, "content_rejected", CONTENT_REJECTED),  # input image
     50412: (PermanentProviderError, "content_rejected", CONTENT_REJECTED),
     50413: (PermanentProviderError, "content_rejected", CONTENT_REJECTED),
@@ -253,9 +257,9 @@ _SERVICE_ERRORS: dict[int, tuple[type[ProviderError], str, str]] = {
     50511: (PermanentProviderError, "output_rejected", OUTPUT_REJECTED),
     50512: (PermanentProviderError, "output_rejected", OUTPUT_REJECTED),
     50519: (PermanentProviderError, "output_rejected", OUTPUT_REJECTED),  # copyrighted output
-    50520: (PermanentProviderError, "generation_failed", "The provider's safety check failed internally."),
-    50521: (PermanentProviderError, "generation_failed", "The provider's safety check failed internally."),
-    50522: (PermanentProviderError, "generation_failed", "The provider's safety check failed internally."),
+    50520: (PermanentProviderError, "generation_failed", SAFETY_CHECK_FAILED),
+    50521: (PermanentProviderError, "generation_failed", SAFETY_CHECK_FAILED),
+    50522: (PermanentProviderError, "generation_failed", SAFETY_CHECK_FAILED),
     50429: (TransientProviderError, "rate_limited", RATE_LIMITED),
     50430: (TransientProviderError, "rate_limited", RATE_LIMITED),
     50500: (TransientProviderError, "provider_unavailable", UNAVAILABLE),
@@ -274,9 +278,8 @@ def _short(text: object) -> str:
     return words if len(words) <= 160 else words[:157] + "…"
 
 
-def _with_detail(message: str, detail: str) -> str:
-    detail = detail.rstrip(".")
-    return f"{message.removesuffix('.')} ({detail})." if detail else message
+def _with_detail(message: str, detail: str) -> Reason:
+    return with_detail(message, detail.rstrip("."))
 
 
 def gateway_error(error: Mapping, status: int, request_id: str) -> ProviderError:
@@ -293,7 +296,7 @@ def gateway_error(error: Mapping, status: int, request_id: str) -> ProviderError
     if code == "InvalidActionOrVersion":
         return PermanentProviderError(
             "invalid_request",
-            "The provider does not offer this API action; check the VolcEngine base URL.",
+            _("The provider does not offer this API action; check the VolcEngine base URL."),
             request_id=request_id,
         )
     if status >= 300:
@@ -313,7 +316,7 @@ def service_error(code: object, detail: str, status: int, request_id: str, *, un
         return TransientProviderError("provider_unavailable", UNAVAILABLE, request_id=request_id)
     if 400 <= status < 500:
         return PermanentProviderError("invalid_request", _with_detail(INVALID_REQUEST, detail), request_id=request_id)
-    message = _with_detail("The provider could not make the picture.", detail)
+    message = _with_detail(_("The provider could not make the picture."), detail)
     return PermanentProviderError(unknown, message, request_id=request_id)
 
 
@@ -371,13 +374,13 @@ def image_from(answer: Answer, seed: int, extra: dict | None = None) -> Generate
             result.data = base64.b64decode(encoded[0], validate=True)
         except (binascii.Error, ValueError) as exc:
             raise PermanentProviderError(
-                "invalid_image", "The provider returned an image Atelier could not read.", request_id=answer.request_id
+                "invalid_image", _("The provider returned an image Atelier could not read."), request_id=answer.request_id
             ) from exc
     elif links:
         result.url = links[0]  # a pre-signed link valid 1–24 h: the service fetches it at once
     else:
         raise PermanentProviderError(
-            "generation_failed", "The provider finished without returning a picture.", request_id=answer.request_id
+            "generation_failed", _("The provider finished without returning a picture."), request_id=answer.request_id
         )
     return result
 
@@ -478,7 +481,7 @@ class VolcEngineProvider(ConfiguredProvider):
             report(_STILL_WORKING[status])
             if time.monotonic() >= deadline:
                 raise TransientProviderError(
-                    "timeout", "The provider did not finish the picture in time.", request_id=answer.request_id
+                    "timeout", _("The provider did not finish the picture in time."), request_id=answer.request_id
                 )
             # Back off from ~1 s to ~3 s: long jobs need not be asked about every second.
             interval = min(interval * 1.5, self.poll_interval * 3)
@@ -488,7 +491,7 @@ class VolcEngineProvider(ConfiguredProvider):
         body = {"req_key": req_key, "task_id": task_id, "req_json": json.dumps({"return_url": True})}
         answer = read_answer(self.call("CVSync2AsyncGetResult", body))
         if answer.data.get("status") in _GONE:
-            message = "The provider no longer has this job (it expired). Please try again."
+            message = _("The provider no longer has this job (it expired). Please try again.")
             raise PermanentProviderError("task_expired", message, request_id=answer.request_id)
         # "done" means finished, not succeeded: the code tells which.
         return answer.require_success(unknown="generation_failed")
