@@ -9,7 +9,7 @@ export PORT
 SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 SCALE_REDIS_URL ?= redis://127.0.0.1:6379/9
 
-.PHONY: run test test-scale bench bench-quick wrk install install-test browser migrate clean
+.PHONY: run test test-scale bench bench-quick wrk messages compilemessages install install-test browser migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,15 @@ bench-quick: install wrk
 
 wrk:
 	@command -v wrk >/dev/null 2>&1 || scripts/install-wrk
+
+# Translations: extract marked strings into locale/zh_Hans, then compile the translated catalogues.
+MESSAGES_IGNORE := --ignore=tests --ignore=bench --ignore=staticfiles --ignore=var
+messages: install
+	$(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py makemessages -d djangojs -l zh_Hans --no-obsolete $(MESSAGES_IGNORE)
+
+compilemessages: install
+	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 clean:
 	rm -rf $(VENV) var staticfiles
