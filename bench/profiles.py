@@ -35,7 +35,7 @@ FULL = Profile(
     warmup_seconds=2,
     pipeline_tasks=200,
     scaling_workers=(1, 2, 4, 8),
-    scaling_rounds=5,
+    scaling_rounds=8,
     results_file="results.json",
 )
 

@@ -1,4 +1,9 @@
-"""Settings of the bare baseline: production-like (DEBUG off), nothing optional."""
+"""Settings of the baseline: what `django-admin startproject` gives, with DEBUG off.
+
+The stock middleware and apps are kept (a bare Django app is a startproject app), but
+nothing here reaches a database: the load sends no session cookie, and the views read no
+model. A request that did would fail on the empty in-memory database and show as invalid.
+"""
 
 from pathlib import Path
 
@@ -7,18 +12,41 @@ BASE_DIR = Path(__file__).resolve().parent
 DEBUG = False
 SECRET_KEY = "bench-baseline-" + "k" * 50
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-INSTALLED_APPS: list[str] = []
-MIDDLEWARE: list[str] = []
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
 ROOT_URLCONF = "bench.baseline.urls"
 WSGI_APPLICATION = "bench.baseline.wsgi.application"
-DATABASES: dict = {}
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
-        "OPTIONS": {},
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
     }
 ]
+STATIC_URL = "static/"
 USE_TZ = True
 TIME_ZONE = "UTC"
-LOGGING_CONFIG = None
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
