@@ -16,6 +16,8 @@ class Profile:
     wrk_connections: int
     wrk_seconds: int
     warmup_seconds: int
+    # the whole sequence of runs is repeated; each ratio is the median over the rounds
+    web_rounds: int
     # the pipeline at the embedded defaults, on the ORM and the Redis broker
     pipeline_tasks: int
     # OFFLINE_DELAY_SECONDS=2 at each worker count, `scaling_rounds` tasks per worker
@@ -31,8 +33,9 @@ FULL = Profile(
     measured_images=20_000,
     wrk_threads=2,
     wrk_connections=16,
-    wrk_seconds=10,
+    wrk_seconds=5,
     warmup_seconds=2,
+    web_rounds=3,
     pipeline_tasks=200,
     scaling_workers=(1, 2, 4, 8),
     scaling_rounds=8,
@@ -48,6 +51,7 @@ QUICK = Profile(
     wrk_connections=16,
     wrk_seconds=2,
     warmup_seconds=1,
+    web_rounds=1,
     pipeline_tasks=20,
     scaling_workers=(1, 8),
     scaling_rounds=2,

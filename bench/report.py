@@ -30,16 +30,26 @@ TARGETS = {
 
 
 def summarize_web(runs: dict[str, list[dict]]) -> dict[str, dict]:
-    """Mean of each key's runs (a baseline is measured twice), with the runs kept."""
+    """Each key's median over its runs, with the runs kept; app endpoints get their per-round
+    ratios against the two baseline runs that bracket them (see bench.web) and the median."""
     summary = {}
     for key, results in runs.items():
         summary[key] = {
-            "requests_per_second": round(statistics.fmean(r["requests_per_second"] for r in results), 1),
-            "p50_ms": round(statistics.fmean(r["p50_ms"] for r in results), 2),
-            "p99_ms": round(statistics.fmean(r["p99_ms"] for r in results), 2),
+            "requests_per_second": round(statistics.median(r["requests_per_second"] for r in results), 1),
+            "p50_ms": round(statistics.median(r["p50_ms"] for r in results), 2),
+            "p99_ms": round(statistics.median(r["p99_ms"] for r in results), 2),
             "yardstick": YARDSTICK.get(key),
             "runs": results,
         }
+    for key, yardstick in YARDSTICK.items():
+        if key in runs:
+            baselines = runs[yardstick]
+            ratios = [
+                app["requests_per_second"] / statistics.fmean(r["requests_per_second"] for r in baselines[2 * n : 2 * n + 2])
+                for n, app in enumerate(runs[key])
+            ]
+            summary[key]["round_ratios"] = [round(ratio, 3) for ratio in ratios]
+            summary[key]["ratio"] = round(statistics.median(ratios), 3)
     return summary
 
 
@@ -50,8 +60,8 @@ def scaling_efficiency(tasks_per_second: float, workers: int, provider_seconds: 
 
 def compute_ratios(web: dict[str, dict], pipeline: dict, scaling: dict[str, dict]) -> dict[str, float]:
     ratios = {}
-    for key, yardstick in YARDSTICK.items():
-        ratios[key] = round(web[key]["requests_per_second"] / web[yardstick]["requests_per_second"], 3)
+    for key in YARDSTICK:
+        ratios[key] = web[key]["ratio"]
     orm = pipeline["orm"]
     ratios["pipeline_throughput"] = round(orm["burst"]["tasks_per_second"] / orm["loop"]["tasks_per_second"], 3)
     ratios["scaling_efficiency_8"] = scaling["8"]["efficiency"]

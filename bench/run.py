@@ -53,10 +53,11 @@ def web_phase(profile: Profile, workdir: WorkDir, seed: dict) -> dict:
     app = servers.start_app(workdir, servers.free_port())
     baseline = servers.start_baseline(workdir, servers.free_port())
     load = LoadSettings(profile.wrk_threads, profile.wrk_connections, profile.wrk_seconds)
-    log(f"loading app and baseline: wrk -t{load.threads} -c{load.connections} -d{load.seconds}s")
+    log(f"loading app and baseline: wrk -t{load.threads} -c{load.connections} -d{load.seconds}s, {profile.web_rounds} round(s)")
     try:
         runs = web.measure(
-            app.url, baseline.url, seed, load, profile.warmup_seconds, write_status_script(workdir.root), log
+            app.url, baseline.url, seed, load, profile.warmup_seconds, profile.web_rounds,
+            write_status_script(workdir.root), log,
         )
     finally:
         app.stop()
@@ -143,7 +144,10 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
         "started_at": started_at,
         "duration_seconds": round(time.monotonic() - _started, 1),
         "machine": machine(),
-        "load": {"threads": profile.wrk_threads, "connections": profile.wrk_connections, "seconds": profile.wrk_seconds},
+        "load": {
+            "threads": profile.wrk_threads, "connections": profile.wrk_connections,
+            "seconds": profile.wrk_seconds, "rounds": profile.web_rounds,
+        },
         "ratios": ratios,
         "figures": measured,
         "targets": report.check_targets(ratios, measured),

@@ -2,8 +2,10 @@
 
 Each app endpoint is compared with one baseline view: the gallery pages with the baseline's
 48-item template, the poll, the API and the thumbnail with its small JSON view. Baselines are
-measured before and after the app endpoints they serve as yardstick for (and averaged), so a
-machine that slows down or speeds up during the run moves both sides alike.
+measured right before and after the app endpoints they serve as yardstick for, and the whole
+sequence is repeated in rounds: each round gives each endpoint a ratio against the mean of
+its two bracketing baseline runs, and the run's ratio is the median over the rounds. A shared
+machine that slows down or speeds up for a while then moves both sides of a ratio alike.
 """
 
 from __future__ import annotations
@@ -73,15 +75,17 @@ def check(base_url: str, endpoint: Endpoint) -> None:
         raise RuntimeError(f"{endpoint.key}: {base_url + endpoint.path} answered {status}, not the expected page:\n{body[:500]!r}")
 
 
-def measure(app_url: str, baseline_url: str, seed: dict, load: LoadSettings, warmup: int, script: Path, log) -> dict:
-    """Every endpoint checked, warmed up, then loaded in ORDER; the runs of each key, in order."""
+def measure(
+    app_url: str, baseline_url: str, seed: dict, load: LoadSettings, warmup: int, rounds: int, script: Path, log
+) -> dict:
+    """Every endpoint checked, warmed up, then loaded in ORDER, `rounds` times; each key's runs in order."""
     endpoints = {**app_endpoints(seed), BASELINE_TEMPLATE.key: BASELINE_TEMPLATE, BASELINE_JSON.key: BASELINE_JSON}
     url_of = {key: (baseline_url if key.startswith("baseline") else app_url) for key in endpoints}
     for key, endpoint in endpoints.items():
         check(url_of[key], endpoint)
         run_wrk(url_of[key] + endpoint.path, endpoint.headers, load, script, seconds=warmup)
     runs: dict[str, list[LoadResult]] = {}
-    for key in ORDER:
+    for key in ORDER * rounds:
         endpoint = endpoints[key]
         result = run_wrk(url_of[key] + endpoint.path, endpoint.headers, load, script)
         runs.setdefault(key, []).append(result)

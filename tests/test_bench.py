@@ -92,6 +92,17 @@ def sample_results() -> tuple[dict, dict, dict, dict]:
     return web, pipeline, scaling, memory
 
 
+def test_each_round_compares_an_endpoint_with_the_baseline_runs_around_it():
+    runs = {
+        "baseline_template": [web_row(100.0), web_row(100.0), web_row(50.0), web_row(50.0), web_row(80.0), web_row(120.0)],
+        "gallery_first_page": [web_row(60.0), web_row(20.0), web_row(70.0)],
+    }
+    row = report.summarize_web(runs)["gallery_first_page"]
+    assert row["round_ratios"] == [0.6, 0.4, 0.7]
+    assert row["ratio"] == 0.6  # the median round
+    assert row["requests_per_second"] == 60.0
+
+
 def test_ratios_compare_each_endpoint_with_the_mean_of_its_baseline_runs():
     web, pipeline, scaling, _ = sample_results()
     ratios = report.compute_ratios(web, pipeline, scaling)
