@@ -7,6 +7,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .models import ApiToken
 
@@ -21,7 +23,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = fields
     actions = ("revoke",)
 
-    @admin.display(description="Token")
+    @admin.display(description=_("Token"))
     def display_prefix(self, token: ApiToken) -> str:
         return f"{token.prefix}…"
 
@@ -31,7 +33,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected tokens", permissions=("delete",))
+    @admin.action(description=_("Revoke the selected tokens"), permissions=("delete",))
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
+        text = ngettext("Revoked %(count)s token.", "Revoked %(count)s tokens.", count) % {"count": count}
+        self.message_user(request, text, messages.SUCCESS)

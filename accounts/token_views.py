@@ -6,6 +6,8 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -15,10 +17,10 @@ from .models import ApiToken
 
 class TokenForm(forms.Form):
     name = forms.CharField(
-        label="Token name",
+        label=_("Token name"),
         max_length=100,
         strip=True,
-        help_text="What the token is for, such as “laptop script”. Up to 100 characters.",
+        help_text=_("What the token is for, such as “laptop script”. Up to 100 characters."),
     )
 
 
@@ -56,5 +58,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 def token_revoke(request: HttpRequest, token_id: str) -> HttpResponse:
     token = _get_token_for_user(request, token_id)
     tokens.revoke_token(token)
-    messages.success(request, f"Revoked the token “{token.name}”. Scripts using it now get 401.")
+    messages.success(
+        request, gettext("Revoked the token “%(name)s”. Scripts using it now get 401.") % {"name": token.name}
+    )
     return redirect("account")

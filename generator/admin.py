@@ -20,8 +20,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from . import admin_overview, services
 from .limits import ActiveTaskLimitReached
@@ -43,15 +46,11 @@ def _thumbnail(image: Image, size: int) -> str:
     )
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _relabel_delete_selected(actions: dict, description: str) -> dict:
+def _relabel_delete_selected(actions: dict, description: str | Promise) -> dict:
     """Keep Django's delete_selected (its confirmation page posts that name back), labelled
     for what it does here: it ends in the ModelAdmin's delete_queryset, which removes files."""
     if "delete_selected" in actions:
-        func, name, _ = actions["delete_selected"]
+        func, name, _description = actions["delete_selected"]
         actions["delete_selected"] = (func, name, description)
     return actions
 
@@ -67,7 +66,7 @@ class ImageInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Task | None = None) -> bool:
         return False
 
-    @admin.display(description="Preview")
+    @admin.display(description=_("Preview"))
     def preview(self, image: Image) -> str:
         return _thumbnail(image, 96)
 
@@ -84,18 +83,22 @@ class TaskAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     fields = (
         "id", "owner", "status", "provider", "model", "prompt", "negative_prompt", "width", "height", "num_images",
-        "steps", "guidance_scale", "seed", "progress", "attempts", "error_code", "error_message",
+        "steps", "guidance_scale", "seed", "progress", "attempts", "error_code", "error_message", "error_text",
         "provider_request_id", "created_at", "started_at", "finished_at", "claimed_at", "enqueued_at",
     )
     readonly_fields = fields
     inlines = (ImageInline,)
     actions = ("retry_tasks", "cancel_tasks")
 
-    @admin.display(description="Prompt")
+    @admin.display(description=_("Error message (in your language)"))
+    def error_text(self, task: Task) -> str:
+        return task.error_text
+
+    @admin.display(description=_("Prompt"))
     def short_prompt(self, task: Task) -> str:
         return Truncator(task.prompt).chars(60)  # plain text: the admin escapes it
 
-    @admin.display(description="Duration (s)")
+    @admin.display(description=_("Duration (s)"))
     def duration_s(self, task: Task) -> str:
         return f"{task.duration.total_seconds():.1f}" if task.duration else "—"
 
@@ -104,11 +107,13 @@ class TaskAdmin(admin.ModelAdmin):
         return False
 
     def get_actions(self, request: HttpRequest) -> dict:
-        return _relabel_delete_selected(super().get_actions(request), "Delete selected tasks with their images and files")
+        return _relabel_delete_selected(
+            super().get_actions(request), _("Delete selected tasks with their images and files")
+        )
 
     # --- actions -------------------------------------------------------------------------
 
-    @admin.action(permissions=["change"], description="Retry failed or canceled tasks (as new tasks)")
+    @admin.action(permissions=["change"], description=_("Retry failed or canceled tasks (as new tasks)"))
     def retry_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         retried, refused, skipped, limit = 0, 0, 0, 0
         for task in queryset.select_related("owner").order_by("created_at", "pk"):
@@ -121,27 +126,44 @@ class TaskAdmin(admin.ModelAdmin):
                 refused, limit = refused + 1, error.limit
                 continue
             retried += 1
-            self.log_change(request, task, f"Retried by staff as task {new_task.pk}.")
+            self.log_change(request, task, gettext("Retried by staff as task %(id)s.") % {"id": new_task.pk})
             logger.info("task %s retried by staff %s as %s", task.pk, request.user.pk, new_task.pk)
-        parts = [f"Retried {_plural(retried, 'task')} as new tasks for the same owners."]
+        parts = [
+            ngettext(
+                "Retried %(count)s task as a new task for the same owner.",
+                "Retried %(count)s tasks as new tasks for the same owners.",
+                retried,
+            ) % {"count": retried}
+        ]
         if skipped:
-            parts.append(f"Skipped {_plural(skipped, 'task')} that {'is' if skipped == 1 else 'are'} not failed or canceled.")
-        if refused:
             parts.append(
-                f"Refused {_plural(refused, 'task')}: their owner already has the maximum of "
-                f"{_plural(limit, 'active task')}."
+                ngettext(
+                    "Skipped %(count)s task that is not failed or canceled.",
+                    "Skipped %(count)s tasks that are not failed or canceled.",
+                    skipped,
+                ) % {"count": skipped}
+            )
+        if refused:
+            # Translators: the maximum is given separately, as "%(limit)s active task(s)".
+            maximum = ngettext("%(limit)s active task", "%(limit)s active tasks", limit) % {"limit": limit}
+            parts.append(
+                ngettext(
+                    "Refused %(count)s task: its owner already has the maximum of %(maximum)s.",
+                    "Refused %(count)s tasks: their owner already has the maximum of %(maximum)s.",
+                    refused,
+                ) % {"count": refused, "maximum": maximum}
             )
         level = messages.SUCCESS if retried and not (skipped or refused) else messages.WARNING
         self.message_user(request, " ".join(parts), level)
 
-    @admin.action(permissions=["change"], description="Cancel pending or retrying tasks")
+    @admin.action(permissions=["change"], description=_("Cancel pending or retrying tasks"))
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         canceled, processing, finished = 0, 0, 0
         for task in queryset.order_by("created_at", "pk"):
             if task.status in CANCELABLE_STATUSES:
                 if task.cancel():
                     canceled += 1
-                    self.log_change(request, task, "Canceled by staff.")
+                    self.log_change(request, task, gettext("Canceled by staff."))
                     logger.info("task %s canceled by staff %s", task.pk, request.user.pk)
                     continue
                 # A worker took it, or it ended or was deleted, meanwhile.
@@ -150,14 +172,23 @@ class TaskAdmin(admin.ModelAdmin):
                 processing += 1
             else:
                 finished += 1
-        parts = [f"Canceled {_plural(canceled, 'task')}."]
+        parts = [ngettext("Canceled %(count)s task.", "Canceled %(count)s tasks.", canceled) % {"count": canceled}]
         if processing:
             parts.append(
-                f"{_plural(processing, 'task')} still generating could not be canceled "
-                "(a running generation finishes or fails on its own)."
+                ngettext(
+                    "%(count)s task still generating could not be canceled "
+                    "(a running generation finishes or fails on its own).",
+                    "%(count)s tasks still generating could not be canceled "
+                    "(a running generation finishes or fails on its own).",
+                    processing,
+                ) % {"count": processing}
             )
         if finished:
-            parts.append(f"Skipped {_plural(finished, 'task')} already finished.")
+            parts.append(
+                ngettext(
+                    "Skipped %(count)s task already finished.", "Skipped %(count)s tasks already finished.", finished
+                ) % {"count": finished}
+            )
         level = messages.SUCCESS if canceled and not (processing or finished) else messages.WARNING
         self.message_user(request, " ".join(parts), level)
 
@@ -170,7 +201,7 @@ class TaskAdmin(admin.ModelAdmin):
         # A plain pk subquery: the changelist's queryset may carry joins or DISTINCT,
         # which PostgreSQL refuses with the service's SELECT ... FOR UPDATE.
         deleted = services.delete_tasks(Task.objects.filter(pk__in=queryset.order_by().values("pk")))
-        logger.info("%s deleted by staff %s with their files", _plural(deleted, "task"), request.user.pk)
+        logger.info("%s tasks deleted by staff %s with their files", deleted, request.user.pk)
 
     # --- the operations overview ---------------------------------------------------------
 
@@ -185,7 +216,7 @@ class TaskAdmin(admin.ModelAdmin):
             raise PermissionDenied
         context = {
             **self.admin_site.each_context(request),
-            "title": "Operations overview",
+            "title": gettext("Operations overview"),
             "opts": self.opts,
             "overview": admin_overview.build(),
             "changelist_url": reverse("admin:generator_task_changelist"),
@@ -218,37 +249,37 @@ class ImageAdmin(admin.ModelAdmin):
         return False
 
     def get_actions(self, request: HttpRequest) -> dict:
-        return _relabel_delete_selected(super().get_actions(request), "Delete selected images and their files")
+        return _relabel_delete_selected(super().get_actions(request), _("Delete selected images and their files"))
 
     def delete_model(self, request: HttpRequest, obj: Image) -> None:
         services.delete_images(Image.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
         deleted = services.delete_images(Image.objects.filter(pk__in=queryset.order_by().values("pk")))
-        logger.info("%s deleted by staff %s with their files", _plural(deleted, "image"), request.user.pk)
+        logger.info("%s images deleted by staff %s with their files", deleted, request.user.pk)
 
-    @admin.display(description="Preview")
+    @admin.display(description=_("Preview"))
     def preview(self, image: Image) -> str:
         return _thumbnail(image, 64)
 
-    @admin.display(description="Preview")
+    @admin.display(description=_("Preview"))
     def large_preview(self, image: Image) -> str:
         return _thumbnail(image, 384)
 
-    @admin.display(description="Task", ordering="task__created_at")
+    @admin.display(description=_("Task"), ordering="task__created_at")
     def task_link(self, image: Image) -> str:
         url = reverse("admin:generator_task_change", args=[image.task_id])
         return format_html('<a href="{}">{}</a>', url, Truncator(image.task.prompt).chars(40))
 
-    @admin.display(description="Tags")
+    @admin.display(description=_("Tags"))
     def tag_list(self, image: Image) -> str:
         return ", ".join(tag.name for tag in image.tags.all()) or "—"
 
-    @admin.display(description="Size", ordering="width")
+    @admin.display(description=_("Size"), ordering="width")
     def size(self, image: Image) -> str:
         return f"{image.width}×{image.height}"
 
-    @admin.display(description="Bytes", ordering="bytes")
+    @admin.display(description=_("Bytes"), ordering="bytes")
     def file_size(self, image: Image) -> str:
         return filesizeformat(image.bytes)
 
@@ -262,7 +293,7 @@ class TagAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tag]:
         return super().get_queryset(request).annotate(image_count=Count("images"))
 
-    @admin.display(description="Images", ordering="image_count")
+    @admin.display(description=_("Images"), ordering="image_count")
     def image_count(self, tag: Tag) -> int:
         return tag.image_count
 

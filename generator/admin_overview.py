@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from django.core.cache import cache
 from django.db.models import Count, Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from . import readiness, recovery
 from .models import Task
@@ -118,7 +119,7 @@ def queue_length() -> Queue:
         size = broker.queue_size()
     except Exception as error:
         logger.warning("overview: broker queue size failed: %s", type(error).__name__, exc_info=True)
-        return Queue(broker="unknown", size=None, error=f"The broker did not answer ({type(error).__name__}).")
+        return Queue(broker="unknown", size=None, error=_("The broker did not answer (%(error)s).") % {"error": type(error).__name__})
     return Queue(broker=kind, size=size if isinstance(size, int) else None)
 
 
@@ -130,7 +131,9 @@ def worker_heartbeats(now: datetime) -> Heartbeats:
         stats = Stat.get_all()
     except Exception as error:
         logger.warning("overview: cluster statistics failed: %s", type(error).__name__, exc_info=True)
-        return Heartbeats([], remembered, error=f"Cluster statistics are unavailable ({type(error).__name__}).")
+        return Heartbeats(
+            [], remembered, error=_("Cluster statistics are unavailable (%(error)s).") % {"error": type(error).__name__}
+        )
     clusters = [_cluster(stat, now) for stat in stats]
     clusters.sort(key=lambda cluster: (cluster.host, cluster.cluster_id))
     return Heartbeats(clusters, remembered)
@@ -193,11 +196,11 @@ def build(now: datetime | None = None) -> Overview:
     if heartbeats.error:
         problems.append(heartbeats.error)
     elif not heartbeats.clusters:
-        problems.append("No django-q2 cluster is reporting: queued tasks are not being run.")
+        problems.append(_("No django-q2 cluster is reporting: queued tasks are not being run."))
     if not sweeper.installed:
-        problems.append("The sweeper schedule is not installed: run `manage.py migrate`.")
+        problems.append(_("The sweeper schedule is not installed: run `manage.py migrate`."))
     elif sweeper.overdue:
-        problems.append("The sweeper's next run is overdue: no cluster is running schedules.")
+        problems.append(_("The sweeper's next run is overdue: no cluster is running schedules."))
     return Overview(
         generated_at=now,
         statuses=statuses,

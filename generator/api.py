@@ -30,6 +30,7 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.utils.http import content_disposition_header, http_date
+from django.utils.translation import gettext as _
 from django.views.csrf import csrf_failure as default_csrf_failure
 
 from accounts.tokens import authenticate_bearer, bearer_credentials
@@ -44,9 +45,10 @@ IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
 
 
 def error(status: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
-    body: dict = {"error": code, "message": message}
+    """`code` is for programs and never translated; `message` (and details) are for people."""
+    body: dict = {"error": code, "message": str(message)}
     if details is not None:
-        body["details"] = details
+        body["details"] = {field: [str(text) for text in texts] for field, texts in details.items()}
     return JsonResponse(body, status=status)
 
 
@@ -65,16 +67,18 @@ def api_view(*methods: str) -> Callable:
             if bearer_credentials(request) is not None:
                 user = authenticate_bearer(request)
                 if user is None:
-                    return error(401, "not_authenticated", "The API token is malformed, unknown or revoked.")
+                    return error(401, "not_authenticated", _("The API token is malformed, unknown or revoked."))
                 request.user = user
             else:
                 rejected = _csrf_check(request)
                 if rejected is not None:
                     return rejected
                 if not request.user.is_authenticated:
-                    return error(401, "not_authenticated", "Sign in to use the API.")
+                    return error(401, "not_authenticated", _("Sign in to use the API."))
             if request.method not in methods:
-                response = error(405, "method_not_allowed", f"Use {' or '.join(methods)} here.")
+                # Translators: %(methods)s are HTTP methods such as "GET or DELETE".
+                allowed = _(" or ").join(methods)
+                response = error(405, "method_not_allowed", _("Use %(methods)s here.") % {"methods": allowed})
                 response["Allow"] = ", ".join(methods)
                 return response
             return view(request, *args, **kwargs)
@@ -162,10 +166,12 @@ def _json_form_data(body: dict) -> tuple[dict, dict]:
             continue
         value = body[field]
         if isinstance(value, bool) or not isinstance(value, types):
-            expected = "a string" if types == (str,) else "a number" if float in types else "a whole number"
-            details[field] = [f"Expected {expected}."]
+            if types == (str,):
+                details[field] = [_("Expected a string.")]
+            else:
+                details[field] = [_("Expected a number.") if float in types else _("Expected a whole number.")]
         elif isinstance(value, str) and LONE_SURROGATE.search(value):
-            details[field] = ["Contains invalid Unicode (a lone surrogate such as \\ud800)."]
+            details[field] = [_("Contains invalid Unicode (a lone surrogate such as \\ud800).")]
         else:
             data[field] = value
     return data, details
@@ -178,18 +184,23 @@ def generate(request: HttpRequest) -> HttpResponse:
         raw = request.body
     except RequestDataTooBig:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return error(413, "payload_too_large", f"The request body is larger than {limit} bytes.", {"body": ["Send a smaller JSON object."]})
+        return error(
+            413,
+            "payload_too_large",
+            _("The request body is larger than %(limit)s bytes.") % {"limit": limit},
+            {"body": [_("Send a smaller JSON object.")]},
+        )
     try:
         body = json.loads(raw or b"null")
     except (ValueError, RecursionError):  # RecursionError: nested too deeply
-        return error(400, "validation_error", "The request body is not valid JSON.", {"body": ["Send a JSON object."]})
+        return error(400, "validation_error", _("The request body is not valid JSON."), {"body": [_("Send a JSON object.")]})
     if not isinstance(body, dict):
-        return error(400, "validation_error", "The request body must be a JSON object.", {"body": ["Send a JSON object."]})
+        return error(400, "validation_error", _("The request body must be a JSON object."), {"body": [_("Send a JSON object.")]})
     data, details = _json_form_data(body)
     form = GenerateForm(data)
     if details or not form.is_valid():
         details = {**{field: list(messages) for field, messages in form.errors.items()}, **details}
-        return error(400, "validation_error", "Some fields are not valid.", details)
+        return error(400, "validation_error", _("Some fields are not valid."), details)
     try:
         task = services.create_task(request.user, form.task_settings())
     except limits.ActiveTaskLimitReached as exc:
@@ -207,7 +218,7 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
         return delete_task(request, task_id)
     task = owned(Task, request).filter(pk=task_id).prefetch_related("images").first()
     if task is None:
-        return error(404, "not_found", "No such task.")
+        return error(404, "not_found", _("No such task."))
     return JsonResponse(task_json(task))
 
 
@@ -237,7 +248,7 @@ def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpRespo
     """An image file for its owner only: streamed, handed to nginx, or a signed bucket link."""
     image = _image_for(request, image_id)
     if image is None:
-        return error(404, "not_found", "No such image.")
+        return error(404, "not_found", _("No such image."))
     etag = f'"{image.pk}-{"t" if thumbnail else "o"}"'
     if request.headers.get("If-None-Match") == etag:
         response: HttpResponse = HttpResponseNotModified()
@@ -250,7 +261,7 @@ def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpRespo
             return _signed_redirect(stored, download=download, filename=filename)
         if settings.SERVE_MEDIA_WITH == "x-accel":
             if not stored.name or not stored.storage.exists(stored.name):
-                return error(404, "not_found", "The image file is missing.")
+                return error(404, "not_found", _("The image file is missing."))
             response = HttpResponse(content_type=content_type)
             response["X-Accel-Redirect"] = settings.X_ACCEL_PREFIX.rstrip("/") + "/" + quote(stored.name)
             if download:
@@ -259,7 +270,7 @@ def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpRespo
             try:
                 handle = stored.open("rb")
             except (FileNotFoundError, ValueError):
-                return error(404, "not_found", "The image file is missing.")
+                return error(404, "not_found", _("The image file is missing."))
             response = FileResponse(handle, content_type=content_type, as_attachment=download, filename=filename)
     response["ETag"] = etag
     response["Cache-Control"] = IMMUTABLE_CACHE
@@ -279,7 +290,7 @@ def _stored_locally(storage: Storage) -> bool:
 def _signed_redirect(stored: FieldFile, *, download: bool, filename: str) -> HttpResponse:
     """302 to a short-lived signed link (S3_PRESIGNED_SECONDS), never cached: it expires."""
     if not stored.name:
-        return error(404, "not_found", "The image file is missing.")
+        return error(404, "not_found", _("The image file is missing."))
     if download:
         disposition = content_disposition_header(True, filename)
         url = stored.storage.url(stored.name, parameters={"ResponseContentDisposition": disposition})
@@ -302,11 +313,11 @@ def image_thumbnail(request: HttpRequest, image_id: str) -> HttpResponse:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if request.path.startswith("/api/"):
-        return error(403, "csrf_failed", "Send Django's CSRF token in the X-CSRFToken header.")
+        return error(403, "csrf_failed", _("Send Django's CSRF token in the X-CSRFToken header."))
     return default_csrf_failure(request, reason)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith("/api/"):
-        return error(404, "not_found", "No such endpoint or object.")
+        return error(404, "not_found", _("No such endpoint or object."))
     return render(request, "404.html", status=404)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 from django_ratelimit.core import get_usage
 
 from . import limits, services, tags
@@ -36,7 +37,7 @@ class BadQuery(ValueError):
 def _limit(request: HttpRequest) -> int:
     raw = request.GET.get("limit", str(DEFAULT_LIMIT))
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise BadQuery("limit", f"Give a whole number from 1 to {MAX_LIMIT}.")
+        raise BadQuery("limit", _("Give a whole number from 1 to %(max)s.") % {"max": MAX_LIMIT})
     return int(raw)
 
 
@@ -44,7 +45,7 @@ def _page(rows: QuerySet, request: HttpRequest) -> tuple[list, str | None]:
     token = request.GET.get("cursor", "")
     cursor = decode_cursor(token)
     if token and cursor is None:
-        raise BadQuery("cursor", "This cursor is not one Atelier gave out; start again without it.")
+        raise BadQuery("cursor", _("This cursor is not one Atelier gave out; start again without it."))
     size = _limit(request)
     found = list(after(rows.order_by("-created_at", "-pk"), cursor)[: size + 1])
     page = found[:size]
@@ -52,7 +53,7 @@ def _page(rows: QuerySet, request: HttpRequest) -> tuple[list, str | None]:
 
 
 def _bad_query(exc: BadQuery) -> JsonResponse:
-    return error(400, "validation_error", "Some query parameters are not valid.", {exc.field: [exc.message]})
+    return error(400, "validation_error", _("Some query parameters are not valid."), {exc.field: [exc.message]})
 
 
 def _task_list(request: HttpRequest, tasks: QuerySet) -> JsonResponse:
@@ -60,7 +61,7 @@ def _task_list(request: HttpRequest, tasks: QuerySet) -> JsonResponse:
     try:
         if status:
             if status not in Task.Status.values:
-                raise BadQuery("status", f"Use one of: {', '.join(Task.Status.values)}.")
+                raise BadQuery("status", _("Use one of: %(values)s.") % {"values": ", ".join(Task.Status.values)})
             tasks = tasks.filter(status=status)
         query = request.GET.get("q", "").strip()
         if query:
@@ -88,7 +89,7 @@ def delete_task(request: HttpRequest, task_id: str, *, finished_only: bool = Fal
         tasks = tasks.filter(status__in=FINISHED_STATUSES)
     task = tasks.first()
     if task is None:
-        return error(404, "not_found", "No such task.")
+        return error(404, "not_found", _("No such task."))
     task.cancel()
     services.delete_tasks(Task.objects.filter(pk=task.pk))
     return HttpResponse(status=204)
@@ -108,7 +109,7 @@ def image_list(request: HttpRequest) -> JsonResponse:
     favorite = request.GET.get("favorite", "")
     if favorite:
         if favorite not in ("true", "false", "1", "0"):
-            return _bad_query(BadQuery("favorite", "Use true or false."))
+            return _bad_query(BadQuery("favorite", _("Use true or false.")))
         images = images.filter(is_favorite=favorite in ("true", "1"))
     try:
         page, next_cursor = _page(images, request)
@@ -121,17 +122,17 @@ def image_list(request: HttpRequest) -> JsonResponse:
 def image_tag_add(request: HttpRequest, image_id: str) -> JsonResponse:
     image = owned(Image, request).filter(pk=image_id).first()
     if image is None:
-        return error(404, "not_found", "No such image.")
+        return error(404, "not_found", _("No such image."))
     try:
         body = json.loads(request.body or b"null")
     except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict):
-        return error(400, "validation_error", "Send a JSON object like {\"name\": \"sunsets\"}.", {"body": ["Send a JSON object."]})
+        return error(400, "validation_error", _("Send a JSON object like {\"name\": \"sunsets\"}."), {"body": [_("Send a JSON object.")]})
     try:
         tag = tags.tag_for(request.user, body.get("name"))
     except ValidationError as exc:
-        return error(400, "validation_error", "The tag name is not valid.", {"name": exc.messages})
+        return error(400, "validation_error", _("The tag name is not valid."), {"name": exc.messages})
     image.tags.add(tag)
     return JsonResponse({"image_id": str(image.pk), "tags": sorted(t.name for t in image.tags.all())}, status=201)
 
@@ -140,10 +141,10 @@ def image_tag_add(request: HttpRequest, image_id: str) -> JsonResponse:
 def image_tag_remove(request: HttpRequest, image_id: str, name: str) -> HttpResponse:
     image = owned(Image, request).filter(pk=image_id).first()
     if image is None:
-        return error(404, "not_found", "No such image.")
+        return error(404, "not_found", _("No such image."))
     tag = Tag.objects.filter(owner=request.user, name__iexact=name.strip(), images=image).first()
     if tag is None:
-        return error(404, "not_found", "This image has no such tag.")
+        return error(404, "not_found", _("This image has no such tag."))
     image.tags.remove(tag)
     return HttpResponse(status=204)
 

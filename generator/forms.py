@@ -7,8 +7,11 @@ import re
 import unicodedata
 
 from django import forms
+from django.utils.translation import gettext, ngettext, pgettext
+from django.utils.translation import gettext_lazy as _
 
 from .providers import enabled_providers
+from .providers.base import guidance_range_error, steps_range_error
 from .services import TaskSettings
 
 MAX_PROMPT_LENGTH = 2000
@@ -44,7 +47,7 @@ def model_choices() -> list[tuple[str, list[tuple[str, str, str]]]]:
 def size_choices() -> list[tuple[str, str]]:
     """The presets, then every fixed size an enabled model makes that is not a preset."""
     choices = list(SIZE_PRESETS)
-    known = {value for value, _ in choices}
+    known = {value for value, _label in choices}
     for provider in enabled_providers().values():
         for model in provider.models():
             for width, height in model.sizes:
@@ -58,44 +61,46 @@ def size_choices() -> list[tuple[str, str]]:
 class GenerateForm(forms.Form):
     prompt = forms.CharField(
         max_length=MAX_PROMPT_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "A lighthouse on a cliff at dawn, oil painting"}),
+        label=_("Prompt"),
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": _("A lighthouse on a cliff at dawn, oil painting")}),
     )
     negative_prompt = forms.CharField(
         required=False,
         max_length=MAX_PROMPT_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What to leave out (optional)"}),
+        label=_("Negative prompt"),
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": _("What to leave out (optional)")}),
     )
-    provider = forms.CharField(required=False)
-    model = forms.CharField(required=False, max_length=128)
-    size = forms.ChoiceField(required=False, choices=SIZE_PRESETS, initial="1024x1024")
-    width = forms.IntegerField(required=False, min_value=1, max_value=100_000)
-    height = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+    provider = forms.CharField(label=_("Provider"), required=False)
+    model = forms.CharField(label=_("Model"), required=False, max_length=128)
+    size = forms.ChoiceField(label=_("Size"), required=False, choices=SIZE_PRESETS, initial="1024x1024")
+    width = forms.IntegerField(label=_("Width"), required=False, min_value=1, max_value=100_000)
+    height = forms.IntegerField(label=_("Height"), required=False, min_value=1, max_value=100_000)
     num_images = forms.IntegerField(
-        label="Images", min_value=1, max_value=4, initial=1, required=False,
-        error_messages={"min_value": "Choose between 1 and 4 images.", "max_value": "Choose between 1 and 4 images."},
+        label=_("Images"), min_value=1, max_value=4, initial=1, required=False,
+        error_messages={"min_value": _("Choose between 1 and 4 images."), "max_value": _("Choose between 1 and 4 images.")},
     )
-    steps = forms.IntegerField(required=False, min_value=1, max_value=150)
-    scale = forms.FloatField(label="Guidance scale", required=False, min_value=0, max_value=30)
+    steps = forms.IntegerField(label=_("Steps"), required=False, min_value=1, max_value=150)
+    scale = forms.FloatField(label=_("Guidance scale"), required=False, min_value=0, max_value=30)
     seed = forms.IntegerField(
+        label=_("Seed"),
         required=False,
         min_value=-1,
         max_value=MAX_SEED,
-        error_messages={
-            "invalid": "Enter a whole number for the seed, or choose random.",
-            "min_value": f"The seed must be between 0 and {MAX_SEED}.",
-            "max_value": f"The seed must be between 0 and {MAX_SEED}.",
-        },
+        error_messages={"invalid": _("Enter a whole number for the seed, or choose random.")},
     )
-    random_seed = forms.BooleanField(required=False, initial=True, label="Random seed")
+    random_seed = forms.BooleanField(required=False, initial=True, label=_("Random seed"))
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["size"].choices = size_choices()
         self._offer_requested_size()
+        # Messages with numbers in them: translated here, in the request's language.
+        seed_range = gettext("The seed must be between 0 and %(max)s.") % {"max": MAX_SEED}
+        self.fields["seed"].error_messages.update({"min_value": seed_range, "max_value": seed_range})
         self.fields["prompt"].error_messages.update(
             {
-                "required": "Describe the picture you want.",
-                "max_length": f"Keep the prompt under {MAX_PROMPT_LENGTH} characters.",
+                "required": gettext("Describe the picture you want."),
+                "max_length": gettext("Keep the prompt under %(max)s characters.") % {"max": MAX_PROMPT_LENGTH},
             }
         )
 
@@ -104,14 +109,14 @@ class GenerateForm(forms.Form):
         requested = str(self.data.get("size") or self.initial.get("size") or "")
         match = SIZE_RE.match(requested)
         choices = self.fields["size"].choices
-        if match and requested not in {value for value, _ in choices}:
+        if match and requested not in {value for value, _label in choices}:
             width, height = match.groups()
             self.fields["size"].choices = [*choices, (f"{int(width)}x{int(height)}", f"{int(width)}×{int(height)}")]
 
     def clean_prompt(self) -> str:
         prompt = self.cleaned_data["prompt"].strip()
         if not prompt or all(unicodedata.category(char) in INVISIBLE_CATEGORIES for char in prompt):
-            raise forms.ValidationError("Describe the picture you want.")
+            raise forms.ValidationError(gettext("Describe the picture you want."))
         return prompt
 
     def clean(self) -> dict:
@@ -132,12 +137,20 @@ class GenerateForm(forms.Form):
         name = name or next(iter(providers), "")
         provider = providers.get(name)
         if provider is None:
-            self.add_error("provider", f"Unknown provider “{name}”. Choose one of: {', '.join(providers) or 'none'}.")
+            choices = ", ".join(providers) or pgettext("no providers", "none")
+            self.add_error(
+                "provider",
+                gettext("Unknown provider “%(name)s”. Choose one of: %(choices)s.") % {"name": name, "choices": choices},
+            )
             return
         models = {m.id: m for m in provider.models()}
         model = model or next(iter(models))
         if model not in models:
-            self.add_error("model", f"{provider.label} has no model “{model}”. Choose one of: {', '.join(models)}.")
+            self.add_error(
+                "model",
+                gettext("%(provider)s has no model “%(model)s”. Choose one of: %(choices)s.")
+                % {"provider": provider.label, "model": model, "choices": ", ".join(models)},
+            )
             return
         data["provider"], data["model"] = name, model
         self.model_info = models[model]
@@ -149,7 +162,7 @@ class GenerateForm(forms.Form):
         if width is None and height is None:
             width, height = (int(v) for v in (data.get("size") or "1024x1024").split("x"))
         elif width is None or height is None:
-            self.add_error("width" if width is None else "height", "Give both width and height.")
+            self.add_error("width" if width is None else "height", gettext("Give both width and height."))
             return
         data["width"], data["height"] = width, height
         model_info = getattr(self, "model_info", None)
@@ -158,7 +171,15 @@ class GenerateForm(forms.Form):
         if problem := model_info.size_error(width, height):
             self.add_error("width", problem)
         elif data.get("num_images") and data["num_images"] > model_info.max_images:
-            self.add_error("num_images", f"{model_info.label} makes at most {model_info.max_images} images at once.")
+            self.add_error(
+                "num_images",
+                ngettext(
+                    "%(model)s makes at most %(count)s image at once.",
+                    "%(model)s makes at most %(count)s images at once.",
+                    model_info.max_images,
+                )
+                % {"model": model_info.label, "count": model_info.max_images},
+            )
         self._clean_for_model(data, model_info)
 
     def _clean_for_model(self, data: dict, model_info) -> None:
@@ -167,7 +188,10 @@ class GenerateForm(forms.Form):
         if not model_info.supports_seed:
             data["seed"] = None
         elif seed is not None and seed > model_info.max_seed and not data.get("random_seed"):
-            self.add_error("seed", f"{model_info.label} takes seeds from 0 to {model_info.max_seed}.")
+            self.add_error(
+                "seed",
+                gettext("%(model)s takes seeds from 0 to %(max)s.") % {"model": model_info.label, "max": model_info.max_seed},
+            )
         if not model_info.supports_negative_prompt:
             data["negative_prompt"] = ""
         guidance, steps = data.get("scale"), data.get("steps")
@@ -176,13 +200,13 @@ class GenerateForm(forms.Form):
             if not model_info.supports_guidance:
                 data["scale"] = None
             elif not low <= guidance <= high:
-                self.add_error("scale", f"{model_info.label} takes a guidance scale from {low:g} to {high:g}.")
+                self.add_error("scale", str(guidance_range_error(model_info.label, low, high)))
         if steps is not None:
             low, high = model_info.steps_range or (1, 150)
             if not model_info.supports_steps:
                 data["steps"] = None
             elif not low <= steps <= high:
-                self.add_error("steps", f"{model_info.label} takes {low} to {high} steps.")
+                self.add_error("steps", str(steps_range_error(model_info.label, low, high)))
 
     def task_settings(self) -> TaskSettings:
         data = self.cleaned_data

@@ -11,6 +11,7 @@ import math
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import ngettext
 from django_htmx.http import reswap, retarget
 from django_ratelimit.core import get_usage
 from django_ratelimit.decorators import ratelimit
@@ -52,10 +53,17 @@ class ActiveTaskLimitReached(Exception):
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        super().__init__(
-            f"You already have {limit} task{'s' if limit != 1 else ''} waiting or generating. "
-            "Wait for one to finish, or cancel one, then try again."
-        )
+        super().__init__(limit)
+
+    def __str__(self) -> str:
+        """The message for the person, in the active language (read when the answer is made)."""
+        return ngettext(
+            "You already have %(count)s task waiting or generating. "
+            "Wait for one to finish, or cancel one, then try again.",
+            "You already have %(count)s tasks waiting or generating. "
+            "Wait for one to finish, or cancel one, then try again.",
+            self.limit,
+        ) % {"count": self.limit}
 
 
 def _seconds_until_allowed(request: HttpRequest, groups: tuple[str, ...]) -> int:
@@ -96,10 +104,18 @@ def rate_limited(request: HttpRequest, exception: Exception) -> HttpResponse:
     """RATELIMIT_VIEW: what a request over a django-ratelimit limit gets."""
     if request.path.startswith("/accounts/login"):
         retry_after = _seconds_until_allowed(request, (LOGIN_IP_GROUP, LOGIN_USERNAME_GROUP))
-        message = f"Too many sign-in attempts. Try again in {retry_after} seconds."
+        message = ngettext(
+            "Too many sign-in attempts. Try again in %(seconds)s second.",
+            "Too many sign-in attempts. Try again in %(seconds)s seconds.",
+            retry_after,
+        ) % {"seconds": retry_after}
     else:
         retry_after = _seconds_until_allowed(request, (GENERATE_GROUP,))
-        message = f"You are generating faster than this server allows. Try again in {retry_after} seconds."
+        message = ngettext(
+            "You are generating faster than this server allows. Try again in %(seconds)s second.",
+            "You are generating faster than this server allows. Try again in %(seconds)s seconds.",
+            retry_after,
+        ) % {"seconds": retry_after}
     return too_many_requests(request, code="rate_limit_exceeded", message=message, retry_after=retry_after)
 
 

@@ -8,6 +8,7 @@ import unicodedata
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from .models import Tag
 
@@ -18,14 +19,14 @@ _SPACES = re.compile(r"\s+")
 def clean_tag_name(raw: object) -> str:
     """The name as stored, or ValidationError with a message a person understands."""
     if not isinstance(raw, str):
-        raise ValidationError("A tag name must be text.")
+        raise ValidationError(_("A tag name must be text."))
     name = _SPACES.sub(" ", raw).strip()
     if not name:
-        raise ValidationError("Give the tag a name.")
+        raise ValidationError(_("Give the tag a name."))
     if len(name) > MAX_TAG_LENGTH:
-        raise ValidationError(f"Keep tag names to {MAX_TAG_LENGTH} characters or fewer.")
+        raise ValidationError(_("Keep tag names to %(max)s characters or fewer.") % {"max": MAX_TAG_LENGTH})
     if any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") for char in name):
-        raise ValidationError("Tag names cannot contain control or invisible characters.")
+        raise ValidationError(_("Tag names cannot contain control or invisible characters."))
     return name
 
 
@@ -51,7 +52,7 @@ def rename_tag(tag: Tag, raw_name: object) -> Tag:
     name = clean_tag_name(raw_name)
     clash = Tag.objects.filter(owner_id=tag.owner_id, name__iexact=name).exclude(pk=tag.pk).exists()
     if clash:
-        raise ValidationError(f"You already have a tag called “{name}”.")
+        raise ValidationError(_("You already have a tag called “%(name)s”.") % {"name": name})
     tag.name = name
     tag.save(update_fields=["name"])
     return tag

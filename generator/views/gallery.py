@@ -16,6 +16,8 @@ from django.http import HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import services
@@ -34,7 +36,7 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = GalleryFilters.from_query(request.GET)
     tag = find_tag(request.user, filters.tag) if filters.tag else None
     if filters.tag and tag is None:
-        filters.problems.append(f"You have no tag called “{filters.tag}”, so no image matches.")
+        filters.problems.append(_("You have no tag called “%(name)s”, so no image matches.") % {"name": filters.tag})
     images = filters.apply(owned(Image, request).select_related("task"), tag)
     page = keyset_page(images, request.GET.get("after"))
     context = {"page": page, "filters": filters, "next_query": filters.querystring(after=page.next_cursor or "")}
@@ -67,16 +69,20 @@ def _selection(request: AuthenticatedHttpRequest) -> QuerySet[Image]:
     """The person's images named by the POSTed "image" ids; refused whole if any is not theirs."""
     raw = request.POST.getlist("image")
     if len(raw) > MAX_SELECTION:
-        raise Refused(400, f"Select at most {MAX_SELECTION} images at a time. Nothing was changed.")
+        raise Refused(400, _("Select at most %(max)s images at a time. Nothing was changed.") % {"max": MAX_SELECTION})
     try:
         ids = {uuid.UUID(value) for value in raw}
     except (ValueError, AttributeError):
-        raise Refused(400, "The selection contains something that is not an image id. Nothing was changed.")
+        raise Refused(400, _("The selection contains something that is not an image id. Nothing was changed."))
     selection = owned(Image, request).filter(pk__in=ids)
     missing = len(ids) - selection.count()
     if missing:
-        noun = "image is" if missing == 1 else "images are"
-        raise Refused(404, f"{missing} of the selected {noun} not in your gallery (perhaps deleted meanwhile). Nothing was changed.")
+        message = ngettext(
+            "%(count)s of the selected images is not in your gallery (perhaps deleted meanwhile). Nothing was changed.",
+            "%(count)s of the selected images are not in your gallery (perhaps deleted meanwhile). Nothing was changed.",
+            missing,
+        )
+        raise Refused(404, message % {"count": missing})
     return selection
 
 
@@ -95,7 +101,7 @@ def _back_url(request: AuthenticatedHttpRequest) -> str:
 
 
 def _count(n: int) -> str:
-    return f"{n} image" if n == 1 else f"{n} images"
+    return ngettext("%(count)s image", "%(count)s images", n) % {"count": n}
 
 
 # --- bulk actions --------------------------------------------------------------------------
@@ -106,28 +112,42 @@ def _add_tag(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> s
     through = Image.tags.through
     ids = list(selection.values_list("pk", flat=True))
     through.objects.bulk_create([through(image_id=pk, tag_id=tag.pk) for pk in ids], ignore_conflicts=True)
-    return f"Tagged {_count(len(ids))} “{tag.name}”."
+    count = len(ids)
+    return ngettext("Tagged %(count)s image “%(tag)s”.", "Tagged %(count)s images “%(tag)s”.", count) % {
+        "count": count,
+        "tag": tag.name,
+    }
 
 
 def _remove_tag(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> str:
     name = clean_tag_name(request.POST.get("tag", ""))
     tag = find_tag(request.user, name)
     if tag is None:
-        raise ValidationError(f"You have no tag called “{name}”.")
-    removed, _ = Image.tags.through.objects.filter(tag=tag, image__in=selection).delete()
-    return f"Removed “{tag.name}” from {_count(removed)}."
+        raise ValidationError(_("You have no tag called “%(name)s”.") % {"name": name})
+    removed = Image.tags.through.objects.filter(tag=tag, image__in=selection).delete()[0]
+    return ngettext("Removed “%(tag)s” from %(count)s image.", "Removed “%(tag)s” from %(count)s images.", removed) % {
+        "count": removed,
+        "tag": tag.name,
+    }
 
 
 def _favorite(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> str:
-    return f"Added {_count(selection.update(is_favorite=True))} to your favourites."
+    count = selection.update(is_favorite=True)
+    return ngettext(
+        "Added %(count)s image to your favourites.", "Added %(count)s images to your favourites.", count
+    ) % {"count": count}
 
 
 def _unfavorite(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> str:
-    return f"Removed {_count(selection.update(is_favorite=False))} from your favourites."
+    count = selection.update(is_favorite=False)
+    return ngettext(
+        "Removed %(count)s image from your favourites.", "Removed %(count)s images from your favourites.", count
+    ) % {"count": count}
 
 
 def _delete(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> str:
-    return f"Deleted {_count(services.delete_images(selection))}."
+    count = services.delete_images(selection)
+    return ngettext("Deleted %(count)s image.", "Deleted %(count)s images.", count) % {"count": count}
 
 
 ACTIONS: dict[str, Callable[[AuthenticatedHttpRequest, QuerySet[Image]], str]] = {
@@ -145,9 +165,9 @@ def bulk(request: AuthenticatedHttpRequest) -> HttpResponse:
     if action == "download":  # the toolbar's zip button without formaction support
         return download(request)
     if action not in ACTIONS:
-        return _refused(request, Refused(400, "Choose what to do with the selected images. Nothing was changed."))
+        return _refused(request, Refused(400, _("Choose what to do with the selected images. Nothing was changed.")))
     if not request.POST.getlist("image"):
-        messages.warning(request, "Select at least one image first.")
+        messages.warning(request, _("Select at least one image first."))
         return redirect(_back_url(request))
     try:
         selection = _selection(request)
@@ -158,7 +178,8 @@ def bulk(request: AuthenticatedHttpRequest) -> HttpResponse:
     except Refused as refusal:
         return _refused(request, refusal)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages) + " Nothing was changed.")
+        # Translators: %(problem)s is why a bulk action was refused, a whole sentence.
+        messages.error(request, _("%(problem)s Nothing was changed.") % {"problem": " ".join(error.messages)})
     else:
         messages.success(request, done)
     return redirect(_back_url(request))
@@ -176,7 +197,7 @@ def _confirm_delete(request: AuthenticatedHttpRequest, selection: QuerySet[Image
 @require_POST
 def download(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not request.POST.getlist("image"):
-        messages.warning(request, "Select at least one image to download.")
+        messages.warning(request, _("Select at least one image to download."))
         return redirect(_back_url(request))
     try:
         selection = _selection(request)
@@ -197,6 +218,8 @@ def zip_name(image: Image) -> str:
 def _zip_of(images: list[Image]) -> Iterator[bytes]:
     """The originals as stored (their PNG parameters chunks intact), then manifest.json."""
     missing: set[uuid.UUID] = set()
+    # The zip is streamed after the view returns: take the words now, in the request's language.
+    missing_note = _("The stored file could not be read, so it is not in this zip.")
     members = [
         ZipMember(
             name=zip_name(image),
@@ -212,7 +235,7 @@ def _zip_of(images: list[Image]) -> Iterator[bytes]:
         missing.add(by_name[member.name].pk)
 
     def manifest() -> bytes:
-        entries = [_manifest_entry(image, image.pk in missing) for image in images]
+        entries = [_manifest_entry(image, missing_note if image.pk in missing else "") for image in images]
         return json.dumps({"images": entries}, ensure_ascii=False, indent=2).encode()
 
     def with_manifest() -> Iterator[ZipMember]:
@@ -222,7 +245,8 @@ def _zip_of(images: list[Image]) -> Iterator[bytes]:
     return stream_zip(with_manifest(), on_error=skip)
 
 
-def _manifest_entry(image: Image, missing: bool) -> dict:
+def _manifest_entry(image: Image, missing: str) -> dict:
+    """One image's manifest entry; `missing` says why its file is not in the zip, if it is not."""
     task = image.task
     entry = {
         "image_id": str(image.pk),
@@ -242,5 +266,5 @@ def _manifest_entry(image: Image, missing: bool) -> dict:
         "favourite": image.is_favorite,
     }
     if missing:
-        entry["missing"] = "The stored file could not be read, so it is not in this zip."
+        entry["missing"] = missing
     return entry

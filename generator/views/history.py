@@ -12,6 +12,8 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, ngettext, pgettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -26,13 +28,13 @@ MAX_QUERY_LENGTH = 200
 RETRYABLE_STATUSES = (Task.Status.FAILED, Task.Status.CANCELED)
 # The status filter: its URL value, its label, and the statuses it shows (None: all).
 STATUS_FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
-    "all": ("All", None),
-    "active": ("Active", ACTIVE_STATUSES),
-    "completed": ("Completed", (Task.Status.COMPLETED,)),
-    "failed": ("Failed", (Task.Status.FAILED,)),
-    "canceled": ("Canceled", (Task.Status.CANCELED,)),
+    "all": (pgettext_lazy("tasks", "All"), None),
+    "active": (pgettext_lazy("tasks", "Active"), ACTIVE_STATUSES),
+    "completed": (pgettext_lazy("tasks", "Completed"), (Task.Status.COMPLETED,)),
+    "failed": (pgettext_lazy("tasks", "Failed"), (Task.Status.FAILED,)),
+    "canceled": (pgettext_lazy("tasks", "Canceled"), (Task.Status.CANCELED,)),
 }
-RETRIED = "Retrying: a new task with the same settings was created."
+RETRIED = gettext_noop("Retrying: a new task with the same settings was created.")  # translated when shown
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,12 @@ def _filters(request: AuthenticatedHttpRequest) -> Filters:
     status = request.GET.get("status", "all") or "all"
     problem = ""
     if status not in STATUS_FILTERS:
-        status, problem = "all", "Unknown status filter; showing tasks of every status."
+        status, problem = "all", _("Unknown status filter; showing tasks of every status.")
     # NUL cannot be stored or compared in PostgreSQL text; nobody types it on purpose.
     q = " ".join(request.GET.get("q", "").replace("\x00", "").split())
     if len(q) > MAX_QUERY_LENGTH:
-        q, problem = q[:MAX_QUERY_LENGTH], f"Searches are limited to {MAX_QUERY_LENGTH} characters; yours was shortened."
+        problem = _("Searches are limited to %(max)s characters; yours was shortened.") % {"max": MAX_QUERY_LENGTH}
+        q = q[:MAX_QUERY_LENGTH]
     return Filters(status=status, q=q, problem=problem)
 
 
@@ -125,7 +128,7 @@ def _page_context(request: AuthenticatedHttpRequest, filters: Filters, token: st
     return {
         "tasks": tasks,
         "filters": filters,
-        "status_filters": [(key, label, Filters(key, filters.q).query()) for key, (label, _) in STATUS_FILTERS.items()],
+        "status_filters": [(key, label, Filters(key, filters.q).query()) for key, (label, _statuses) in STATUS_FILTERS.items()],
         "next_url": reverse("generator:history") + filters.query(after=next_token) if next_token else "",
         "first_url": reverse("generator:history") + filters.query(),
         "paged": bool(token) and not bad_cursor,
@@ -142,10 +145,10 @@ def _row(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     try:
         pk = uuid.UUID(task_id)
     except (ValueError, AttributeError):
-        raise Http404("No such task.") from None
+        raise Http404(_("No such task.")) from None
     task = owned(Task, request).filter(pk=pk).prefetch_related("images").first()
     if task is None:
-        raise Http404("No such task.")
+        raise Http404(_("No such task."))
     response = render(request, "generator/_history_row.html", {"task": task, "back_to": _back_to(request)})
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -156,13 +159,13 @@ def task_retry(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     task = get_owned_or_404(Task, request, task_id)
     back = _safe_next(request)
     if task.status not in RETRYABLE_STATUSES:
-        messages.error(request, "Only failed or canceled tasks can be retried; this one was left as it is.")
+        messages.error(request, _("Only failed or canceled tasks can be retried; this one was left as it is."))
         return _go(request, back)
     try:
         services.retry_task(task)
     except limits.ActiveTaskLimitReached as error:
         return _cap_reached(request, error)
-    messages.success(request, RETRIED)
+    messages.success(request, _(RETRIED))
     # The new task is the newest: show the first page, keeping a text search (it still matches).
     q = request.POST.get("q", "")
     return _go(request, reverse("generator:history") + Filters(q=q[:MAX_QUERY_LENGTH]).query())
@@ -177,7 +180,12 @@ def task_delete(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse
         return render(request, "generator/_history_confirm_delete.html", {"task": task, "images": images, "back_to": back})
     count = len(task.images.all())
     services.delete_tasks(owned(Task, request).filter(pk=task.pk))
-    text = f"Task deleted with its {count} image{'s' if count != 1 else ''}." if count else "Task deleted."
+    if count:
+        text = ngettext(
+            "Task deleted with its %(count)s image.", "Task deleted with its %(count)s images.", count
+        ) % {"count": count}
+    else:
+        text = _("Task deleted.")
     if request.htmx:
         return render(request, "generator/_history_deleted.html", {"message": text})
     messages.success(request, text)

@@ -12,6 +12,8 @@ from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -85,7 +87,7 @@ def image_delete(request: AuthenticatedHttpRequest, image_id: str) -> HttpRespon
         # The page's script closes the modal and takes the image out of the grid.
         response = HttpResponse(status=200)
         return trigger_client_event(response, "atelier:image-deleted", {"id": str(image.pk)})
-    messages.success(request, "The image was deleted.")
+    messages.success(request, _("The image was deleted."))
     return redirect("generator:gallery")
 
 
@@ -207,11 +209,11 @@ def tag_rename(request: AuthenticatedHttpRequest, tag_id: int) -> HttpResponse:
         with transaction.atomic():
             rename_tag(tag, raw_name)
     except (ValidationError, IntegrityError) as error:
-        message = error.messages[0] if isinstance(error, ValidationError) else "You already have a tag with that name."
+        message = error.messages[0] if isinstance(error, ValidationError) else _("You already have a tag with that name.")
         tag.name = old_name
         return _render_tag_list(request, status=400, rename_error=message, rename_tag_id=tag.pk, rename_value=raw_name)
     if tag.name != old_name:
-        messages.success(request, f"Renamed “{old_name}” to “{tag.name}”.")
+        messages.success(request, _("Renamed “%(old)s” to “%(new)s”.") % {"old": old_name, "new": tag.name})
     return redirect("generator:tag_list")
 
 
@@ -220,7 +222,14 @@ def tag_delete(request: AuthenticatedHttpRequest, tag_id: int) -> HttpResponse:
     tag = get_owned_or_404(Tag, request, tag_id)
     count = tag.images.count()
     tag.delete()  # only the tag and its links go; the images stay
-    kept = f" Its {count} image{'s' if count != 1 else ''} {'were' if count != 1 else 'was'} kept." if count else ""
-    messages.success(request, f"Deleted the tag “{tag.name}”.{kept}")
+    if count:
+        text = ngettext(
+            "Deleted the tag “%(name)s”. Its %(count)s image was kept.",
+            "Deleted the tag “%(name)s”. Its %(count)s images were kept.",
+            count,
+        ) % {"name": tag.name, "count": count}
+    else:
+        text = _("Deleted the tag “%(name)s”.") % {"name": tag.name}
+    messages.success(request, text)
     return redirect("generator:tag_list")
 
