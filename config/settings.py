@@ -255,6 +255,7 @@ X_ACCEL_PREFIX = env.str("X_ACCEL_PREFIX", default="/protected-media/")
 
 MAX_ACTIVE_TASKS_PER_USER = env.int("MAX_ACTIVE_TASKS_PER_USER", default=4)
 GENERATE_RATE = env.str("GENERATE_RATE", default="10/m")
+API_RATE = env.str("API_RATE", default="600/m")
 LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="20/m")
 LOGIN_RATE_PER_USERNAME = env.str("LOGIN_RATE_PER_USERNAME", default="5/m")
 RATELIMIT_USE_CACHE = "ratelimit"
@@ -401,7 +402,7 @@ Q_CLUSTER = {
     "recycle": 200,
     "max_rss": 300_000,
     "poll": env.float("Q_POLL_SECONDS", default=0.05),
-    "label": "Queue",
+    "label": _("Queue"),  # the admin section's name
 }
 if REDIS_URL:
     # Socket timeouts for the broker too (django-q2 passes the URL to redis.from_url);

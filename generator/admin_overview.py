@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Max
+from django.db.models import Count, JSONField, Max, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import readiness, recovery
 from .models import Task
+from .reasons import Reason
 
 logger = logging.getLogger(__name__)
 
@@ -99,15 +100,29 @@ def task_counts() -> list[StatusCount]:
 
 
 def recent_failures(now: datetime, window: timedelta = FAILURE_WINDOW) -> list[FailureGroup]:
-    """Tasks failed within the window, grouped by error code, most frequent first."""
+    """Tasks failed within the window, grouped by error code, most frequent first, each with
+    its latest reason in the reader's language (older rows: the stored English)."""
+    failed = Task.objects.filter(status=Task.Status.FAILED, finished_at__gte=now - window)
+    latest = failed.filter(error_code=OuterRef("error_code")).order_by("-finished_at")
     rows = (
-        Task.objects.filter(status=Task.Status.FAILED, finished_at__gte=now - window)
-        .order_by()
+        failed.order_by()
         .values("error_code")
-        .annotate(count=Count("pk"), sample=Max("error_message"), last=Max("finished_at"))
+        .annotate(
+            count=Count("pk"),
+            last=Max("finished_at"),
+            message=Subquery(latest.values("error_message")[:1]),
+            reason=Subquery(latest.values("error_reason")[:1], output_field=JSONField()),
+        )
         .order_by("-count", "error_code")
     )
-    return [FailureGroup(row["error_code"], row["count"], row["sample"] or "", row["last"]) for row in rows]
+    return [
+        FailureGroup(row["error_code"], row["count"], _sample(row["reason"], row["message"]), row["last"]) for row in rows
+    ]
+
+
+def _sample(stored_reason, message: str | None) -> str:
+    reason = Reason.from_json(stored_reason)
+    return reason.render() if reason is not None else message or ""
 
 
 def queue_length() -> Queue:

@@ -52,11 +52,13 @@ def error(status: int, code: str, message: str, details: dict | None = None) -> 
     return JsonResponse(body, status=status)
 
 
-def api_view(*methods: str) -> Callable:
+def api_view(*methods: str, page_asset: bool = False) -> Callable:
     """Signed-in JSON endpoints: 401 and 405 as JSON instead of redirects and empty bodies.
 
     A personal API token (`Authorization: Bearer …`) authenticates without CSRF; a bad token
     is a 401 and never falls back to the session. The session path keeps Django's CSRF check.
+    Every call counts against the person's API_RATE, except a `page_asset` (an image file)
+    fetched by a signed-in browser: a gallery page loads dozens of them at once.
     """
 
     def decorator(view: Callable) -> Callable:
@@ -69,12 +71,16 @@ def api_view(*methods: str) -> Callable:
                 if user is None:
                     return error(401, "not_authenticated", _("The API token is malformed, unknown or revoked."))
                 request.user = user
+                counted = True
             else:
                 rejected = _csrf_check(request)
                 if rejected is not None:
                     return rejected
                 if not request.user.is_authenticated:
                     return error(401, "not_authenticated", _("Sign in to use the API."))
+                counted = not page_asset
+            if counted and (limited := limits.api_rate_exceeded(request)) is not None:
+                return limited
             if request.method not in methods:
                 # Translators: %(methods)s are HTTP methods such as "GET or DELETE".
                 allowed = _(" or ").join(methods)
@@ -301,12 +307,12 @@ def _signed_redirect(stored: FieldFile, *, download: bool, filename: str) -> Htt
     return response
 
 
-@api_view("GET")
+@api_view("GET", page_asset=True)
 def image_file(request: HttpRequest, image_id: str) -> HttpResponse:
     return _serve(request, image_id, thumbnail=False)
 
 
-@api_view("GET")
+@api_view("GET", page_asset=True)
 def image_thumbnail(request: HttpRequest, image_id: str) -> HttpResponse:
     return _serve(request, image_id, thumbnail=True)
 

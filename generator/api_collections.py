@@ -157,6 +157,7 @@ def system_info(request: HttpRequest) -> JsonResponse:
     usage = get_usage(
         as_submission, group=limits.GENERATE_GROUP, key="user", rate=limits.generate_rate, method="POST", increment=False
     ) or {}
+    api_usage = get_usage(request, group=limits.API_GROUP, key="user", rate=limits.api_rate, increment=False) or {}
     active = owned(Task, request).filter(status__in=ACTIVE_STATUSES).count()
     return JsonResponse(
         {
@@ -171,6 +172,11 @@ def system_info(request: HttpRequest) -> JsonResponse:
                     "rate": settings.GENERATE_RATE,
                     "used": usage.get("count", 0),
                     "resets_in": usage.get("time_left"),
+                },
+                "api_rate": {
+                    "rate": settings.API_RATE,
+                    "used": api_usage.get("count", 0),
+                    "resets_in": api_usage.get("time_left"),
                 },
             },
         }

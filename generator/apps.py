@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class GeneratorConfig(AppConfig):
     name = "generator"
-    verbose_name = "Generator"
+    verbose_name = _("Generator")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

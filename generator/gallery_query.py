@@ -15,6 +15,8 @@ from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from .keyset import after, decode_cursor, encode_cursor
 from .models import Image, Tag
@@ -45,10 +47,10 @@ class GalleryFilters:
             provider=_text(query, "provider"),
             model=_text(query, "model"),
         )
-        filters.date_from = filters._date(query, "from", "From")
-        filters.date_to = filters._date(query, "to", "To")
+        filters.date_from = filters._date(query, "from", pgettext("date", "From"))
+        filters.date_to = filters._date(query, "to", pgettext("date", "To"))
         if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-            filters.problems.append("The “from” date is after the “to” date, so the date range was ignored.")
+            filters.problems.append(_("The “from” date is after the “to” date, so the date range was ignored."))
             filters.date_from = filters.date_to = None
         return filters
 
@@ -61,7 +63,10 @@ class GalleryFilters:
                 raise ValueError(raw)
             return date.fromisoformat(raw)
         except ValueError:
-            self.problems.append(f"“{raw[:40]}” is not a date (use YYYY-MM-DD), so the “{label}” date was ignored.")
+            self.problems.append(
+                _("“%(value)s” is not a date (use YYYY-MM-DD), so the “%(label)s” date was ignored.")
+                % {"value": raw[:40], "label": label}
+            )
             return None
 
     @property

@@ -16,6 +16,7 @@ from django_htmx.http import reswap, retarget
 from django_ratelimit.core import get_usage
 from django_ratelimit.decorators import ratelimit
 
+API_GROUP = "api"
 GENERATE_GROUP = "generate"
 LOGIN_IP_GROUP = "login-ip"
 LOGIN_USERNAME_GROUP = "login-username"
@@ -24,6 +25,10 @@ ACTIVE_CAP_RETRY_SECONDS = 5
 
 def generate_rate(group: str, request: HttpRequest) -> str:
     return settings.GENERATE_RATE
+
+
+def api_rate(group: str, request: HttpRequest) -> str:
+    return settings.API_RATE
 
 
 def login_rate_per_ip(group: str, request: HttpRequest) -> str:
@@ -42,6 +47,7 @@ limit_login_per_username = ratelimit(
 )
 
 USAGE_BY_GROUP = {
+    API_GROUP: ("user", api_rate),
     GENERATE_GROUP: ("user", generate_rate),
     LOGIN_IP_GROUP: ("ip", login_rate_per_ip),
     LOGIN_USERNAME_GROUP: ("post:username", login_rate_per_username),
@@ -116,6 +122,20 @@ def rate_limited(request: HttpRequest, exception: Exception) -> HttpResponse:
             "You are generating faster than this server allows. Try again in %(seconds)s seconds.",
             retry_after,
         ) % {"seconds": retry_after}
+    return too_many_requests(request, code="rate_limit_exceeded", message=message, retry_after=retry_after)
+
+
+def api_rate_exceeded(request: HttpRequest) -> HttpResponse | None:
+    """Count one API call for the signed-in person; the 429 once they are over API_RATE."""
+    usage = get_usage(request, group=API_GROUP, key="user", rate=api_rate, increment=True)
+    if usage is None or not usage["should_limit"]:
+        return None
+    retry_after = max(1, math.ceil(usage["time_left"]))
+    message = ngettext(
+        "You are calling the API faster than this server allows. Try again in %(seconds)s second.",
+        "You are calling the API faster than this server allows. Try again in %(seconds)s seconds.",
+        retry_after,
+    ) % {"seconds": retry_after}
     return too_many_requests(request, code="rate_limit_exceeded", message=message, retry_after=retry_after)
 
 

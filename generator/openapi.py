@@ -21,6 +21,8 @@ def _json(schema: dict, description: str) -> dict:
 
 
 def _errors(*statuses: int) -> dict:
+    """The error answers of an operation; every signed-in operation may answer 429 (API_RATE)."""
+    statuses = tuple(sorted({*statuses, 429}))
     described = {
         400: "Invalid input, with a message per field",
         401: "Not signed in",
@@ -28,7 +30,7 @@ def _errors(*statuses: int) -> dict:
         404: "No such object, or another person's",
         405: "Method not allowed",
         413: "Body too large",
-        429: "Over a limit; see Retry-After",
+        429: "Over a limit (API_RATE, or generating's own limits); see Retry-After",
     }
     return {str(status): _json(ERROR, described[status]) for status in statuses}
 

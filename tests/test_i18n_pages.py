@@ -21,9 +21,11 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext_lazy
 
 from accounts.tokens import create_token
-from generator.models import Image, Tag, Task
+from generator.models import Tag, Task
+from generator.reasons import Reason
 from generator.services import run_task
 
 from .factories import PASSWORD, TaskFactory, UserFactory
@@ -38,7 +40,7 @@ ALLOWED_WORDS = {
     "Atelier", "API", "PNG", "WebP", "JPEG", "JSON", "ZIP", "zip", "URL", "ID", "HTTP", "Bearer", "CSRF",
     "VolcEngine", "DashScope", "OpenAI", "AUTOMATIC", "WebUI", "Stable", "Diffusion", "SDXL", "Seedream",
     "Django", "Ctrl", "Cmd", "Enter", "Esc", "Shift", "English", "px", "UTC", "Redis", "PostgreSQL", "SQLite",
-    "S3", "Q", "sha", "manifest", "json", "KB", "MB", "GB",
+    "S3", "Q", "sha", "manifest", "json", "KB", "MB", "GB", "AI", "Mac", "MIME", "Control", "Command",
 }
 # Words with a digit, an underscore, a dot, a slash or an @ are codes, ids, files or addresses.
 IDENTIFIER = re.compile(r"\S*[\d_./@:=#?&]\S*")
@@ -62,6 +64,8 @@ class VisibleText(HTMLParser):
             self.skipping.append(tag)
         if self.skipping:
             return
+        if tag == "img" and "/admin/img/" in (values.get("src") or ""):
+            return  # Django's own admin icons: alt="True", alt="Search", not ours to translate
         self.fragments += [values[name] for name in TEXT_ATTRIBUTES if values.get(name)]
         if tag == "input" and values.get("type") in ("submit", "button", "reset") and values.get("value"):
             self.fragments.append(values["value"])
@@ -110,7 +114,7 @@ def world(db) -> dict:
     running.set_progress(40)
     failed = TaskFactory(owner=person, prompt="森林里的小屋")
     failed.claim()
-    failed.mark_failed("rate_limited", "The provider is busy (rate limit reached).")
+    failed.mark_failed("rate_limited", Reason(gettext_lazy("The provider is busy (rate limit reached).")))
     canceled = TaskFactory(owner=person, prompt="沙漠中的绿洲")
     canceled.cancel()
     token = create_token(person, "我的脚本").token
@@ -143,6 +147,8 @@ def world(db) -> dict:
 def data_of(world: dict) -> set[str]:
     """The person's own words and the ids on their things: data, not interface."""
     values = {"李雷", "管理员", "我的脚本"}
+    # The words in the walked routes' queries (?q=lighthouse) come back in "no match" messages.
+    values |= {query[3:] for spec in ROUTES.values() for query in spec.queries if query.startswith("?q=") and len(query) > 6}
     for task in world["tasks"]:
         values |= {task.prompt, task.negative_prompt, task.model, task.provider}
     for image in world["images"]:
