@@ -4,6 +4,7 @@ transport failures and HTTP statuses, and the guarded downloader for result URLs
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import socket
 import time
@@ -156,12 +157,12 @@ def download_image(url: str, policy: DownloadPolicy) -> bytes:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise _too_large(max_bytes)
-            buffer = bytearray()
+            buffer = io.BytesIO()
             # read1 returns whatever has arrived, so a trickling body meets the deadline check
             # (iter_content would wait for a whole chunk first).
             while chunk := response.raw.read1(64 * 1024, decode_content=True):
-                buffer += chunk
-                if len(buffer) > max_bytes:
+                buffer.write(chunk)
+                if buffer.tell() > max_bytes:
                     raise _too_large(max_bytes)
                 if time.monotonic() > deadline:
                     raise TransientProviderError("download_timeout", _("Downloading the image took too long."))
@@ -171,7 +172,7 @@ def download_image(url: str, policy: DownloadPolicy) -> bytes:
         if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
             raise TransientProviderError("download_timeout", _("Downloading the image took too long.")) from exc
         raise TransientProviderError("download_failed", _("The image could not be downloaded.")) from exc
-    data = bytes(buffer)
+    data = buffer.getvalue()  # the buffer's own bytes: no second copy of a 25 MB image
     if not (data.startswith(IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")):
         raise PermanentProviderError("invalid_image", _("The provider's image link did not return an image."))
     return data

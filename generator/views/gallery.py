@@ -21,8 +21,8 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import services
-from ..gallery_query import FILTER_KEYS, GalleryFilters, keyset_page
-from ..models import Image, Tag
+from ..gallery_query import FILTER_KEYS, GalleryFilters, filter_choices, keyset_page
+from ..models import Image
 from ..ownership import owned
 from ..tags import clean_tag_name, find_tag, tag_for
 from ..zipstream import ZipMember, stream_zip
@@ -43,17 +43,7 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.htmx:
         return render(request, "generator/_gallery_items.html", context)
     has_any = bool(page.images) or owned(Image, request).exists()
-    return render(request, "generator/gallery.html", {**context, **_filter_choices(request), "has_any": has_any})
-
-
-def _filter_choices(request: AuthenticatedHttpRequest) -> dict:
-    """Only values the person has used: their tags, and the providers and models of their images."""
-    used = owned(Image, request).order_by().values_list("task__provider", "task__model").distinct()
-    models: dict[str, list[str]] = {}
-    for provider, model in sorted(used):
-        models.setdefault(provider, []).append(model)
-    tags = owned(Tag, request).values_list("name", flat=True)
-    return {"providers": list(models), "models_by_provider": models, "tag_names": list(tags)}
+    return render(request, "generator/gallery.html", {**context, **filter_choices(request.user), "has_any": has_any})
 
 
 # --- selection: every id must be the person's, or nothing happens -------------------------
