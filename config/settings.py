@@ -111,6 +111,11 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     # libpq waits forever for a dead server by default; readiness and requests must not.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 
+# Persistent connections: opening one (and, on SQLite, its PRAGMAs) cost more than a whole
+# status poll's queries (docs/PERFORMANCE.md). Checked before reuse, so a restarted server is fine.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=600))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache ------------------------------------------------------------------------------
@@ -284,6 +289,8 @@ CONTENT_SECURITY_POLICY = {
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Sessions read from the cache (written through to the database): one query less per request.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 CSRF_FAILURE_VIEW = "generator.api.csrf_failure"
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,33 @@
+"""The requests a browser or script repeats most stay within a fixed number of queries:
+they are what the benchmarks load (docs/PERFORMANCE.md)."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from accounts.tokens import create_token
+
+
+def test_a_status_poll_costs_three_queries(auth_client, completed_task, django_assert_num_queries):
+    auth_client.get(reverse("generator:task_card", args=[completed_task.pk]))  # the session is cached now
+    # The user, the task, its images: the session comes from the cache.
+    with django_assert_num_queries(3):
+        response = auth_client.get(reverse("generator:task_card", args=[completed_task.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+
+
+def test_a_thumbnail_costs_two_queries_and_no_permission_lookups(auth_client, completed_task, django_assert_num_queries):
+    image = completed_task.ordered_images[0]
+    auth_client.get(reverse("api:image_thumbnail", args=[image.pk]))
+    with django_assert_num_queries(2):  # the user and the image
+        response = auth_client.get(reverse("api:image_thumbnail", args=[image.pk]))
+    assert response.status_code == 200
+
+
+def test_the_api_task_endpoint_costs_three_queries_with_a_token(user, completed_task, client, django_assert_num_queries):
+    token = create_token(user, "poller").plaintext
+    url = reverse("api:task_detail", args=[completed_task.pk])
+    client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}")  # records the token's use, once a minute
+    with django_assert_num_queries(3):  # the token with its owner, the task, its images
+        response = client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200 and response.json()["status"] == "completed"
