@@ -8,6 +8,7 @@ here renders or redirects; bad values become messages and are ignored.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -122,17 +123,21 @@ def _start_of(day: date) -> datetime:
 # --- what the filter form offers ------------------------------------------------------------
 
 
+CHOICES_VERSION_KEY = "gallery-choices-version"
+
+
 def filter_choices(owner) -> dict:
     """Only values the person has used: their tags, and the providers and models of their images.
 
     The provider/model pairs come from every one of the person's images joined to its task
-    (tens of milliseconds at 20,000 images), so they are cached under a key that changes
-    whenever the person's set of images does: its size and its newest row (a new image is
-    always the newest, a deletion changes the size). Two quick index reads replace the join.
+    (tens of milliseconds at 20,000 images), so they are cached under a key that changes when
+    the person's images do: their newest row (a new image is always the newest) and a version
+    that every deletion renews (forget_filter_choices). One index read replaces the join.
     """
     images = Image.objects.filter(owner=owner).order_by()
     newest = images.order_by("-created_at", "-id").values_list("created_at", "id").first()
-    key = f"gallery-choices:{owner.pk}:{images.count()}:{newest[0].timestamp() if newest else 0}:{newest[1] if newest else 0}"
+    stamp = f"{newest[0].timestamp()}:{newest[1]}" if newest else "none"
+    key = f"gallery-choices:{owner.pk}:{_choices_version()}:{stamp}"
     used = cache.get(key)
     if used is None:
         used = sorted(images.values_list("task__provider", "task__model").distinct())
@@ -142,6 +147,19 @@ def filter_choices(owner) -> dict:
         models.setdefault(provider, []).append(model)
     tags = Tag.objects.filter(owner=owner).values_list("name", flat=True)
     return {"providers": list(models), "models_by_provider": models, "tag_names": list(tags)}
+
+
+def forget_filter_choices() -> None:
+    """Images were deleted: nobody's cached choices may offer a model they no longer have."""
+    cache.set(CHOICES_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def _choices_version() -> str:
+    version = cache.get(CHOICES_VERSION_KEY)
+    if version is None:  # never set, or evicted: a new one, so no entry from before can match
+        cache.add(CHOICES_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        version = cache.get(CHOICES_VERSION_KEY, "")
+    return version
 
 
 # --- keyset pages -------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django_q.tasks import async_task
 
 from . import imaging
+from .gallery_query import forget_filter_choices
 from .limits import ActiveTaskLimitReached
 from .models import ACTIVE_STATUSES, Image, Task
 from .providers import (
@@ -255,6 +256,7 @@ def delete_images(images: QuerySet[Image]) -> int:
         Image.objects.filter(pk__in=[pk for pk, _original, _thumbnail in doomed]).delete()
         names = [name for _pk, original, thumbnail in doomed for name in (original, thumbnail) if name]
         transaction.on_commit(partial(delete_files, names))
+        transaction.on_commit(forget_filter_choices)
     return len(doomed)
 
 
@@ -270,6 +272,7 @@ def delete_tasks(tasks: QuerySet[Task]) -> int:
         names = [name for pair in doomed for name in pair if name]
         Task.objects.filter(pk__in=task_ids).delete()
         transaction.on_commit(partial(delete_files, names))
+        transaction.on_commit(forget_filter_choices)
     return len(task_ids)
 
 

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from PIL import Image as PILImage
 
+from generator import services
 from generator.gallery_query import PAGE_SIZE, decode_cursor, encode_cursor
 from generator.models import Image, Tag, Task
 from generator.zipstream import ZipMember, stream_zip
@@ -265,6 +266,17 @@ def test_the_provider_and_model_choices_are_only_what_the_person_used(auth_clien
         assert f'<option value="{value}"' in html
     assert "volcengine" not in html and "seedream" not in html
     assert '<optgroup label="openai_compatible">' in html
+
+
+def test_the_choices_follow_new_and_deleted_images(auth_client, user, assorted, django_capture_on_commit_callbacks):
+    assert '<option value="gpt-image-1"' in auth_client.get(GALLERY).content.decode()  # now cached
+    with django_capture_on_commit_callbacks(execute=True):  # not the newest image: only the deletion says so
+        services.delete_images(Image.objects.filter(pk=assorted["city"].pk))
+    html = auth_client.get(GALLERY).content.decode()
+    assert '<option value="gpt-image-1"' not in html and '<option value="dall-e-3"' in html
+    make_images(user, 1, provider="volcengine", model="seedream", start=NOW + timedelta(minutes=5))
+    html = auth_client.get(GALLERY).content.decode()
+    assert '<option value="volcengine"' in html and '<option value="seedream"' in html
 
 
 def test_date_range_is_inclusive(auth_client, assorted):
