@@ -8,6 +8,8 @@ FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PORT=8000 MEDIA_ROOT=/data/media CACHE_DIR=/data/cache
 # The media and cache folders exist in the image, owned by the app's user, so a named volume
 # mounted there starts out writable by it.
+# A font with Chinese characters, for the offline sketch's caption of a Chinese prompt.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-microhei && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 1000 atelier && mkdir -p /data/media /data/cache && chown -R atelier /data
 WORKDIR /app
 COPY --from=build /wheels /wheels

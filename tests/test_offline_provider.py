@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import time
 
+import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from generator.providers.base import GenerationRequest
@@ -72,3 +73,18 @@ def test_it_is_offered_only_when_enabled(settings):
     assert OfflineProvider.from_settings(settings) is not None
     settings.OFFLINE_PROVIDER = False
     assert OfflineProvider.from_settings(settings) is None
+
+
+
+def test_a_chinese_prompt_is_drawn_with_a_font_that_has_its_characters():
+    from PIL import ImageFont
+
+    from generator.providers.offline import _prompt_font, wide_font_path
+
+    if wide_font_path() is None:
+        pytest.skip("no CJK font on this machine (Debian: fonts-noto-cjk)")
+    chinese = _prompt_font("海边的灯塔", 20)
+    assert isinstance(chinese, ImageFont.FreeTypeFont) and chinese.path == wide_font_path()
+    # Pillow's own font has no such glyph; this one draws something of the glyph's own shape.
+    assert chinese.getmask("海").getbbox() != chinese.getmask("一").getbbox()
+    assert getattr(_prompt_font("a lighthouse on a cliff", 20), "path", None) != wide_font_path()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import random
 import textwrap
 import time
+from functools import lru_cache
 
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageDraw, ImageFont
@@ -106,12 +108,34 @@ def draw_sketch(request: GenerationRequest, seed: int) -> bytes:
     return out.getvalue()
 
 
+# Pillow's own font has Latin letters only; a prompt in Chinese (or any other script) is
+# drawn with the first of these that the machine has (Debian: fonts-noto-cjk, fonts-wqy-*).
+WIDE_FONTS = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+)
+
+
+@lru_cache(maxsize=1)
+def wide_font_path() -> str | None:
+    return next((path for path in WIDE_FONTS if os.path.isfile(path)), None)
+
+
+def _prompt_font(prompt: str, size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    path = wide_font_path()
+    if path and any(ord(character) > 0x24F for character in prompt):  # beyond Latin Extended
+        return ImageFont.truetype(path, size)
+    return ImageFont.load_default(size=size)
+
+
 def _caption(canvas: Image.Image, prompt: str, seed: int) -> None:
     width, height = canvas.size
     size = max(10, min(width, height) // 24)
-    font = ImageFont.load_default(size=size)
+    font = _prompt_font(prompt, size)
     small = ImageFont.load_default(size=max(8, size * 2 // 3))
-    wrap = max(8, int(width / (size * 0.55)))
+    # Characters per line: Chinese glyphs are about a full em wide, Latin ones about half.
+    wrap = max(4, int(width / size) - 1) if isinstance(font, ImageFont.FreeTypeFont) and font.path == wide_font_path() else max(8, int(width / (size * 0.55)))
     lines = textwrap.wrap(prompt, wrap)[:3] or [""]
     band_height = int(size * 1.3 * len(lines) + size * 1.6)
     band = Image.new("RGBA", (width, band_height), (0, 0, 0, 150))
