@@ -113,12 +113,13 @@ def table(results: dict) -> str:
             f"{row['yardstick'] or '':<18} {ratio:>6}  {target}"
         )
     lines.append("")
-    lines.append(f"{'pipeline':<28} {'tasks/s':>8} {'p50 ms':>8} {'p95 ms':>8}")
+    lines.append(f"{'pipeline':<28} {'tasks/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'dispatch p50 ms':>16}")
     for broker, runs in results["pipeline"].items():
         for mode in ("loop", "burst", "sequential"):
             if mode in runs:
                 run = runs[mode]
-                lines.append(f"{broker + ' ' + mode:<28} {run['tasks_per_second']:>8.2f} {run['p50_ms']:>8.1f} {run['p95_ms']:>8.1f}")
+                dispatch = f"{run['dispatch_p50_ms']:>16.1f}" if "dispatch_p50_ms" in run else ""
+                lines.append(f"{broker + ' ' + mode:<28} {run['tasks_per_second']:>8.2f} {run['p50_ms']:>8.1f} {run['p95_ms']:>8.1f} {dispatch}")
     lines.append("")
     for name in ("pipeline_throughput", "queue_overhead_orm_ms", "queue_overhead_redis_ms"):
         lines.append(f"{name:<38} {targets[name]['value']:>8}  {_verdict(targets[name])}")
