@@ -11,9 +11,9 @@ from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import models
 from django.db.models.functions import Coalesce, Lower
-from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
@@ -145,7 +145,7 @@ class Task(models.Model):
             started_at=Coalesce("started_at", models.Value(now)),
             claimed_at=now,
             attempts=models.F("attempts") + 1,
-            **_error_fields("", ""),
+            **error_fields("", ""),
         )
         try:
             self.refresh_from_db()  # either way: what we report must be the row's real state
@@ -159,7 +159,7 @@ class Task(models.Model):
         self.progress = percent
 
     def mark_retrying(self, code: str, message: Reason | str) -> bool:
-        fields = _error_fields(code, message)
+        fields = error_fields(code, message)
         updated = Task.objects.filter(pk=self.pk, status=self.Status.PROCESSING).update(
             status=self.Status.RETRYING, **fields
         )
@@ -173,7 +173,7 @@ class Task(models.Model):
         updated = Task.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).update(
             status=self.Status.FAILED,
             finished_at=timezone.now(),
-            **_error_fields(code, message),
+            **error_fields(code, message),
         )
         if updated:
             self.refresh_from_db()
@@ -184,7 +184,7 @@ class Task(models.Model):
             status=self.Status.COMPLETED,
             progress=100,
             finished_at=timezone.now(),
-            **_error_fields("", ""),
+            **error_fields("", ""),
         )
         if updated:
             self.refresh_from_db()
@@ -199,7 +199,7 @@ class Task(models.Model):
         return bool(updated)
 
 
-def _error_fields(code: str, message: Reason | str) -> dict:
+def error_fields(code: str, message: Reason | str) -> dict:
     """The columns that record why a task failed: its code, the English text and the Reason.
 
     A plain string (no translation) is stored as it is and shown as it is.

@@ -38,7 +38,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import services
-from .models import Task
+from .models import Task, error_fields
 from .reasons import Reason
 
 logger = logging.getLogger(__name__)
@@ -202,8 +202,7 @@ def _apply(task: Task, action: str) -> bool:
 
 def _worker_lost(outcome: str) -> dict[str, object]:
     """The error columns for a task whose worker was lost (English text, untranslated Reason)."""
-    reason = Reason(MESSAGES[outcome])
-    return {"error_code": WORKER_LOST, "error_message": reason.english(), "error_reason": reason.as_json()}
+    return error_fields(WORKER_LOST, Reason(MESSAGES[outcome]))
 
 
 # --- schedules ----------------------------------------------------------------------------
