@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from .web import YARDSTICK
+from .web import SIGNED_IN_YARDSTICK, YARDSTICK
 
 RATIO_KEYS = (
     "gallery_first_page", "gallery_deep_page", "gallery_filtered", "task_poll", "api_task", "thumbnail",
@@ -30,8 +30,9 @@ TARGETS = {
 
 
 def summarize_web(runs: dict[str, list[dict]]) -> dict[str, dict]:
-    """Each key's median over its runs, with the runs kept; app endpoints get their per-round
-    ratios against the two baseline runs that bracket them (see bench.web) and the median."""
+    """Each key's median over its runs, with the runs kept; endpoints get their per-round ratios
+    against the two yardstick runs that bracket them (see bench.web) and the median: `ratio`
+    against the issue's yardstick, `ratio_signed_in` against the signed-in baseline."""
     summary = {}
     for key, results in runs.items():
         summary[key] = {
@@ -43,14 +44,32 @@ def summarize_web(runs: dict[str, list[dict]]) -> dict[str, dict]:
         }
     for key, yardstick in YARDSTICK.items():
         if key in runs:
-            baselines = runs[yardstick]
-            ratios = [
-                app["requests_per_second"] / statistics.fmean(r["requests_per_second"] for r in baselines[2 * n : 2 * n + 2])
-                for n, app in enumerate(runs[key])
-            ]
-            summary[key]["round_ratios"] = [round(ratio, 3) for ratio in ratios]
-            summary[key]["ratio"] = round(statistics.median(ratios), 3)
+            summary[key]["round_ratios"], summary[key]["ratio"] = _ratios_to(runs, key, yardstick)
+    for key, yardstick in SIGNED_IN_YARDSTICK.items():
+        if key not in runs or yardstick not in runs:
+            continue
+        if key in YARDSTICK:
+            summary[key]["round_ratios_signed_in"], summary[key]["ratio_signed_in"] = _ratios_to(runs, key, yardstick)
+        else:  # the signed-in baseline itself, against the JSON view
+            summary[key]["yardstick"] = yardstick
+            summary[key]["round_ratios"], summary[key]["ratio"] = _ratios_to(runs, key, yardstick)
     return summary
+
+
+def _ratios_to(runs: dict[str, list[dict]], key: str, yardstick: str) -> tuple[list[float], float]:
+    """Per round, the mean of `key`'s runs (one, or two for a baseline that brackets others) over
+    the mean of the two `yardstick` runs around them; and the median of the rounds."""
+    rounds = len(runs[yardstick]) // 2
+    per_round = len(runs[key]) // rounds
+
+    def mean_rps(results: list[dict]) -> float:
+        return statistics.fmean(r["requests_per_second"] for r in results)
+
+    ratios = [
+        mean_rps(runs[key][n * per_round : (n + 1) * per_round]) / mean_rps(runs[yardstick][2 * n : 2 * n + 2])
+        for n in range(rounds)
+    ]
+    return [round(ratio, 3) for ratio in ratios], round(statistics.median(ratios), 3)
 
 
 def scaling_efficiency(tasks_per_second: float, workers: int, provider_seconds: float = PROVIDER_SECONDS) -> float:
@@ -68,16 +87,24 @@ def compute_ratios(web: dict[str, dict], pipeline: dict, scaling: dict[str, dict
     return {key: ratios[key] for key in RATIO_KEYS}
 
 
-def queue_overhead_ms(broker: dict, loop: dict) -> float:
-    """p50 submit -> completed of tasks sent one at a time, minus the p50 of the work itself."""
+def queue_overhead_ms(broker: dict) -> float:
+    """Of tasks sent one at a time, the p50 of each one's submit -> completed minus its own work."""
+    return broker["sequential"]["overhead_p50_ms"]
+
+
+def overhead_against_loop_ms(broker: dict, loop: dict) -> float:
+    """The p50 submit -> completed minus the plain loop's p50 work: the overhead plus any
+    difference in how fast the worker and the loop (another process) did the same work."""
     return round(broker["sequential"]["p50_ms"] - loop["p50_ms"], 1)
 
 
 def figures(pipeline: dict, memory: dict) -> dict[str, float]:
     loop = pipeline["orm"]["loop"]
     return {
-        "queue_overhead_orm_ms": queue_overhead_ms(pipeline["orm"], loop),
-        "queue_overhead_redis_ms": queue_overhead_ms(pipeline["redis"], loop),
+        "queue_overhead_orm_ms": queue_overhead_ms(pipeline["orm"]),
+        "queue_overhead_redis_ms": queue_overhead_ms(pipeline["redis"]),
+        "latency_over_loop_orm_ms": overhead_against_loop_ms(pipeline["orm"], loop),
+        "latency_over_loop_redis_ms": overhead_against_loop_ms(pipeline["redis"], loop),
         "worker_peak_rss_mb": round(memory["worker_peak_rss_kb"] / 1024, 1),
         "download_rss_increase_over_file_size": memory["download"]["increase_over_file_size"],
     }
@@ -101,28 +128,33 @@ def missing_ratio_keys(results: dict) -> list[str]:
 
 def table(results: dict) -> str:
     web, lines = results["web"], []
-    lines.append(f"{'endpoint':<20} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'yardstick':<18} {'ratio':>6}  target")
+    lines.append(
+        f"{'endpoint':<24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'yardstick':<24} {'ratio':>6}  "
+        f"{'signed-in':>9}  target"
+    )
     targets = results["targets"]
     for key, row in web.items():
-        ratio, target = "", ""
-        if key in YARDSTICK:
-            ratio = f"{results['ratios'][key]:.2f}"
-            target = _verdict(targets[key])
+        ratio = f"{row['ratio']:.2f}" if "ratio" in row else ""
+        signed_in = f"{row['ratio_signed_in']:.2f}" if "ratio_signed_in" in row else ""
+        target = _verdict(targets[key]) if key in YARDSTICK else ""
         lines.append(
-            f"{key:<20} {row['requests_per_second']:>9.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}   "
-            f"{row['yardstick'] or '':<18} {ratio:>6}  {target}"
+            f"{key:<24} {row['requests_per_second']:>9.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}   "
+            f"{row['yardstick'] or '':<24} {ratio:>6}  {signed_in:>9}  {target}"
         )
     lines.append("")
-    lines.append(f"{'pipeline':<28} {'tasks/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'dispatch p50 ms':>16}")
+    lines.append(f"{'pipeline':<28} {'tasks/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'work p50':>9} {'overhead p50':>13}")
     for broker, runs in results["pipeline"].items():
         for mode in ("loop", "burst", "sequential"):
             if mode in runs:
                 run = runs[mode]
-                dispatch = f"{run['dispatch_p50_ms']:>16.1f}" if "dispatch_p50_ms" in run else ""
-                lines.append(f"{broker + ' ' + mode:<28} {run['tasks_per_second']:>8.2f} {run['p50_ms']:>8.1f} {run['p95_ms']:>8.1f} {dispatch}")
+                queue = f"{run['work_p50_ms']:>9.1f} {run['overhead_p50_ms']:>13.1f}" if "work_p50_ms" in run else ""
+                lines.append(f"{broker + ' ' + mode:<28} {run['tasks_per_second']:>8.2f} {run['p50_ms']:>8.1f} {run['p95_ms']:>8.1f} {queue}")
     lines.append("")
     for name in ("pipeline_throughput", "queue_overhead_orm_ms", "queue_overhead_redis_ms"):
         lines.append(f"{name:<38} {targets[name]['value']:>8}  {_verdict(targets[name])}")
+    figures = results["figures"]
+    for name in ("latency_over_loop_orm_ms", "latency_over_loop_redis_ms"):
+        lines.append(f"{name:<38} {figures[name]:>8}  (p50 latency minus the loop's p50 work, for comparison)")
     lines.append("")
     lines.append(f"{'scaling (2 s provider)':<28} {'tasks':>6} {'tasks/s':>8} {'ideal':>7} {'efficiency':>10}")
     for workers, run in results["scaling"].items():

@@ -50,13 +50,14 @@ def seed_phase(profile: Profile, workdir: WorkDir) -> dict:
 
 def web_phase(profile: Profile, workdir: WorkDir, seed: dict) -> dict:
     servers.collect_static(workdir)
+    baseline_session_key = servers.sign_in_baseline(workdir)
     app = servers.start_app(workdir, servers.free_port())
     baseline = servers.start_baseline(workdir, servers.free_port())
     load = LoadSettings(profile.wrk_threads, profile.wrk_connections, profile.wrk_seconds)
     log(f"loading app and baseline: wrk -t{load.threads} -c{load.connections} -d{load.seconds}s, {profile.web_rounds} round(s)")
     try:
         runs = web.measure(
-            app.url, baseline.url, seed, load, profile.warmup_seconds, profile.web_rounds,
+            app.url, baseline.url, seed, baseline_session_key, load, profile.warmup_seconds, profile.web_rounds,
             write_status_script(workdir.root), log,
         )
     finally:

@@ -6,6 +6,12 @@ measured right before and after the app endpoints they serve as yardstick for, a
 sequence is repeated in rounds: each round gives each endpoint a ratio against the mean of
 its two bracketing baseline runs, and the run's ratio is the median over the rounds. A shared
 machine that slows down or speeds up for a while then moves both sides of a ratio alike.
+
+The poll, the API and the thumbnail are signed-in requests, while their yardstick serves
+anyone. Beside it, the baseline's signed-in JSON view (stock Django reading the session and
+the user, nothing else) is measured in the same rounds: its own ratio to the JSON view is
+the most any signed-in request can score, and each of the three is also given as a ratio
+to it (`ratio_signed_in`, a context figure, not one of the issue's ratios).
 """
 
 from __future__ import annotations
@@ -52,6 +58,15 @@ def app_endpoints(seed: dict) -> dict[str, Endpoint]:
 BASELINE_TEMPLATE = Endpoint("baseline_template", "/items/", {"X-Forwarded-Proto": "https"}, b'id="item-47"')
 BASELINE_JSON = Endpoint("baseline_json", "/json/", {"X-Forwarded-Proto": "https"}, b'"status": "completed"')
 
+
+def baseline_endpoints(signed_in_session_key: str) -> dict[str, Endpoint]:
+    signed_in = Endpoint(
+        "baseline_json_signed_in", "/signed-in/json/",
+        {"Cookie": f"sessionid={signed_in_session_key}", "X-Forwarded-Proto": "https"}, b'"user": "baseline"',
+    )
+    return {endpoint.key: endpoint for endpoint in (BASELINE_TEMPLATE, BASELINE_JSON, signed_in)}
+
+
 # What each app endpoint is compared with.
 YARDSTICK = {
     "gallery_first_page": "baseline_template",
@@ -61,10 +76,19 @@ YARDSTICK = {
     "api_task": "baseline_json",
     "thumbnail": "baseline_json",
 }
-# The order of the runs: each baseline brackets the app endpoints measured against it.
+# Context figures beside the targets: the signed-in baseline against the JSON view (the
+# ceiling for a signed-in request), and the signed-in endpoints against it.
+SIGNED_IN_YARDSTICK = {
+    "baseline_json_signed_in": "baseline_json",
+    "task_poll": "baseline_json_signed_in",
+    "api_task": "baseline_json_signed_in",
+    "thumbnail": "baseline_json_signed_in",
+}
+# The order of the runs: each baseline brackets the endpoints measured against it.
 ORDER = [
     "baseline_template", "gallery_first_page", "gallery_deep_page", "gallery_filtered", "baseline_template",
-    "baseline_json", "task_poll", "api_task", "thumbnail", "baseline_json",
+    "baseline_json", "baseline_json_signed_in", "task_poll", "api_task", "thumbnail", "baseline_json_signed_in",
+    "baseline_json",
 ]
 
 
@@ -76,10 +100,11 @@ def check(base_url: str, endpoint: Endpoint) -> None:
 
 
 def measure(
-    app_url: str, baseline_url: str, seed: dict, load: LoadSettings, warmup: int, rounds: int, script: Path, log
+    app_url: str, baseline_url: str, seed: dict, baseline_session_key: str, load: LoadSettings, warmup: int, rounds: int,
+    script: Path, log,
 ) -> dict:
     """Every endpoint checked, warmed up, then loaded in ORDER, `rounds` times; each key's runs in order."""
-    endpoints = {**app_endpoints(seed), BASELINE_TEMPLATE.key: BASELINE_TEMPLATE, BASELINE_JSON.key: BASELINE_JSON}
+    endpoints = {**app_endpoints(seed), **baseline_endpoints(baseline_session_key)}
     url_of = {key: (baseline_url if key.startswith("baseline") else app_url) for key in endpoints}
     for key, endpoint in endpoints.items():
         check(url_of[key], endpoint)

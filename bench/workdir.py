@@ -32,6 +32,10 @@ class WorkDir:
         return self.root / "bench.sqlite3"
 
     @property
+    def baseline_database(self) -> Path:
+        return self.root / "baseline.sqlite3"
+
+    @property
     def media(self) -> Path:
         return self.root / "media"
 

@@ -6,4 +6,5 @@ urlpatterns = [
     path("items/", views.items, name="items"),
     path("item/<int:number>/", views.items, name="item"),
     path("json/", views.small_json, name="json"),
+    path("signed-in/json/", views.signed_in_json, name="signed_in_json"),
 ]

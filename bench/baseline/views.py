@@ -1,4 +1,4 @@
-"""The two baseline views: a template with 48 items (like a gallery page) and a small JSON body."""
+"""The baseline views: a template with 48 items (like a gallery page), a small JSON body, and\nthat body for a signed-in person only."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -13,5 +13,15 @@ def items(request: HttpRequest, number: int | None = None) -> HttpResponse:
     return render(request, "baseline/items.html", {"items": ITEMS})
 
 
+SMALL_BODY = {"status": "completed", "progress": 100, "id": "00000000-0000-0000-0000-000000000000"}
+
+
 def small_json(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "completed", "progress": 100, "id": "00000000-0000-0000-0000-000000000000"})
+    return JsonResponse(SMALL_BODY)
+
+
+def signed_in_json(request: HttpRequest) -> JsonResponse:
+    # Stock Django's least work for a signed-in person: the session and the user, both read.
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "not signed in"}, status=403)
+    return JsonResponse({**SMALL_BODY, "user": request.user.get_username()})
