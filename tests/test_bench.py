@@ -75,6 +75,7 @@ def sample_results() -> tuple[dict, dict, dict, dict]:
         "baseline_template": [web_row(100.0), web_row(120.0)],
         "baseline_json": [web_row(1000.0), web_row(1000.0)],
         "baseline_json_signed_in": [web_row(300.0), web_row(500.0)],
+        "baseline_template_signed_in": [web_row(80.0), web_row(80.0)],
         "gallery_first_page": [web_row(66.0)],
         "gallery_deep_page": [web_row(55.0)],
         "gallery_filtered": [web_row(50.0)],
@@ -124,7 +125,7 @@ def test_signed_in_endpoints_are_also_compared_with_the_signed_in_baseline():
     assert web["baseline_json_signed_in"]["yardstick"] == "baseline_json"
     assert web["task_poll"]["ratio"] == 0.6  # the ratio is unchanged
     assert web["task_poll"]["ratio_signed_in"] == 1.5  # 600 / mean(300, 500)
-    assert "ratio_signed_in" not in web["gallery_first_page"]
+    assert web["gallery_first_page"]["ratio_signed_in"] == 0.825  # 66 / 80
     # a context figure, never one of the eight ratios
     assert "baseline_json_signed_in" not in report.compute_ratios(web, pipeline, scaling)
 

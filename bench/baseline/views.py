@@ -1,4 +1,4 @@
-"""The baseline views: a template with 48 items (like a gallery page), a small JSON body, and\nthat body for a signed-in person only."""
+"""The baseline views: a template with 48 items (like a gallery page) and a small JSON body, each\nalso for a signed-in person only."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -14,6 +14,12 @@ def items(request: HttpRequest, number: int | None = None) -> HttpResponse:
 
 
 SMALL_BODY = {"status": "completed", "progress": 100, "id": "00000000-0000-0000-0000-000000000000"}
+
+
+def signed_in_items(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "not signed in"}, status=403)
+    return render(request, "baseline/items.html", {"items": ITEMS})
 
 
 def small_json(request: HttpRequest) -> JsonResponse:

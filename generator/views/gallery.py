@@ -29,6 +29,9 @@ from ..zipstream import ZipMember, stream_zip
 from .http import AuthenticatedHttpRequest
 
 MAX_SELECTION = 500
+# What a grid item shows (_gallery_items.html) and the keyset cursor reads: a page loads 48
+# images with their tasks, and converting the columns it does not use cost a tenth of it.
+GRID_COLUMNS = ("id", "owner_id", "created_at", "width", "height", "is_favorite", "task__id", "task__prompt", "task__provider")
 
 
 @require_GET
@@ -37,7 +40,7 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     tag = find_tag(request.user, filters.tag) if filters.tag else None
     if filters.tag and tag is None:
         filters.problems.append(_("You have no tag called “%(name)s”, so no image matches.") % {"name": filters.tag})
-    images = filters.apply(owned(Image, request).select_related("task"), tag)
+    images = filters.apply(owned(Image, request).select_related("task").only(*GRID_COLUMNS), tag)
     page = keyset_page(images, request.GET.get("after"))
     context = {"page": page, "filters": filters, "next_query": filters.querystring(after=page.next_cursor or "")}
     if request.htmx:
