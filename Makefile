@@ -9,7 +9,7 @@ export PORT
 SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 SCALE_REDIS_URL ?= redis://127.0.0.1:6379/9
 
-.PHONY: run test test-scale bench bench-quick wrk messages compilemessages install install-test browser migrate clean
+.PHONY: run test test-scale bench bench-quick wrk messages compilemessages install install-test browser cjk-font migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,16 @@ $(VENV)/.installed-test: requirements.txt requirements-test.txt | $(BIN)/python
 
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test browser
+install-test: $(VENV)/.installed-test browser cjk-font
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download cannot work offline).
 browser:
 	@command -v chromium >/dev/null 2>&1 || [ -n "$$CHROMIUM_PATH" ] || scripts/install-chromium
+
+# The offline sketch draws Chinese prompts with the Docker image's CJK font; without one that test skips.
+CJK_FONT = /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+cjk-font:
+	@[ -e $(CJK_FONT) ] || [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || scripts/install-cjk-font
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
