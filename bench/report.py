@@ -32,7 +32,7 @@ TARGETS = {
 def summarize_web(runs: dict[str, list[dict]]) -> dict[str, dict]:
     """Each key's median over its runs, with the runs kept; endpoints get their per-round ratios
     against the two yardstick runs that bracket them (see bench.web) and the median: `ratio`
-    against the issue's yardstick, `ratio_signed_in` against the signed-in baseline."""
+    against the issue's yardstick, `ratio_signed_in` against its signed-in copy."""
     summary = {}
     for key, results in runs.items():
         summary[key] = {
@@ -50,7 +50,7 @@ def summarize_web(runs: dict[str, list[dict]]) -> dict[str, dict]:
             continue
         if key in YARDSTICK:
             summary[key]["round_ratios_signed_in"], summary[key]["ratio_signed_in"] = _ratios_to(runs, key, yardstick)
-        else:  # the signed-in baseline itself, against the JSON view
+        else:  # a signed-in baseline itself, against its anonymous original
             summary[key]["yardstick"] = yardstick
             summary[key]["round_ratios"], summary[key]["ratio"] = _ratios_to(runs, key, yardstick)
     return summary

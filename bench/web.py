@@ -79,8 +79,8 @@ YARDSTICK = {
     "api_task": "baseline_json",
     "thumbnail": "baseline_json",
 }
-# Context figures beside the targets: the signed-in baseline against the JSON view (the
-# ceiling for a signed-in request), and the signed-in endpoints against it.
+# Context figures beside the targets: each signed-in baseline against its anonymous original
+# (the ceiling for a signed-in request doing that work), and the app endpoints against it.
 SIGNED_IN_YARDSTICK = {
     "baseline_template_signed_in": "baseline_template",
     "gallery_first_page": "baseline_template_signed_in",
