@@ -50,7 +50,8 @@ def seed_phase(profile: Profile, workdir: WorkDir) -> dict:
 
 def web_phase(profile: Profile, workdir: WorkDir, seed: dict) -> dict:
     servers.collect_static(workdir)
-    baseline_session_key = servers.sign_in_baseline(workdir)
+    signin = ["bench.baseline.signin", "--database", str(workdir.baseline_database)]
+    baseline_session_key = workers.client(workdir, signin, "baseline-signin")["session_key"]
     app = servers.start_app(workdir, servers.free_port())
     baseline = servers.start_baseline(workdir, servers.free_port())
     load = LoadSettings(profile.wrk_threads, profile.wrk_connections, profile.wrk_seconds)

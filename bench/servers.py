@@ -6,7 +6,6 @@ share worker class, processes, threads, timeouts and the access log; only the WS
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import urllib.error
@@ -35,15 +34,6 @@ def collect_static(workdir: WorkDir) -> None:
 def start_app(workdir: WorkDir, port: int) -> processes.Child:
     env = workdir.app_env(BIND=f"127.0.0.1:{port}")
     return _gunicorn("app", "config.wsgi", env, workdir, f"http://127.0.0.1:{port}", "/healthz")
-
-
-def sign_in_baseline(workdir: WorkDir) -> str:
-    """The baseline's database made, with one person signed in: their session key."""
-    done = subprocess.run(
-        [PYTHON, "-m", "bench.baseline.signin", str(workdir.baseline_database)],
-        cwd=BASE_DIR, env=workdir.app_env(), check=True, capture_output=True, text=True,
-    )
-    return json.loads(done.stdout)["session_key"]
 
 
 def start_baseline(workdir: WorkDir, port: int) -> processes.Child:

@@ -1,19 +1,21 @@
-"""The baseline's database with one person signed in: `python -m bench.baseline.signin DB`.
+"""The baseline's database with one person signed in (`python -m bench.baseline.signin
+--database DB --out result.json`, run through bench.workers.client like the other phases).
 
 Migrates startproject's apps into the SQLite file DB, makes a user and a stock database
-session for them, and prints {"session_key": ...} for the load generator's cookie.
+session for them, and writes {"session_key": ...} for the load generator's cookie.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import sys
+from pathlib import Path
 
 USERNAME = "baseline"
 
 
-def main(database: str) -> None:
+def sign_in(database: str) -> str:
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.baseline.settings"
     os.environ["BASELINE_DATABASE"] = database
     import django
@@ -30,8 +32,16 @@ def main(database: str) -> None:
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
-    print(json.dumps({"session_key": session.session_key}))
+    return session.session_key
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    args.out.write_text(json.dumps({"session_key": sign_in(args.database)}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()
