@@ -1,12 +1,12 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import token_views, views
+from . import views
 
 urlpatterns = [
-    path("", token_views.account, name="account"),
-    path("tokens/", token_views.token_create, name="api_token_create"),
-    path("tokens/<uuid:token_id>/revoke/", token_views.token_revoke, name="api_token_revoke"),
+    path("", views.account, name="account"),
+    path("tokens/", views.token_create, name="api_token_create"),
+    path("tokens/<uuid:token_id>/revoke/", views.token_revoke, name="api_token_revoke"),
     path("login/", views.login, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", views.signup, name="signup"),

@@ -1,24 +1,38 @@
-"""Sign-up (switchable with ALLOW_SIGNUP); sign-in, sign-out and password change are Django's."""
+"""The account pages: sign-in (limited), sign-up (switchable with ALLOW_SIGNUP), and the
+account page with personal API tokens (created and shown once, listed, revoked). Sign-out and
+password change are Django's own views."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login as sign_in
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from generator.limits import limit_login_per_ip, limit_login_per_username
+from . import tokens
+from .forms import SignupForm, TokenForm
+from .limits import sign_in_exceeded
+from .models import ApiToken
 
-from .forms import SignupForm
+django_login = auth_views.LoginView.as_view(redirect_authenticated_user=True)
 
-# Sign-in attempts are limited per client address and per username (POSTs only).
-login = login_not_required(
-    limit_login_per_ip(limit_login_per_username(auth_views.LoginView.as_view(redirect_authenticated_user=True)))
-)
+
+@login_not_required
+def login(request: HttpRequest) -> HttpResponse:
+    """Django's sign-in page; attempts (POSTs) are limited per client address and per username."""
+    if request.method == "POST" and (exceeded := sign_in_exceeded(request)) is not None:
+        context = {"form": AuthenticationForm(request), "limit_message": exceeded.message}
+        response = render(request, "registration/login.html", context, status=429)
+        response["Retry-After"] = str(exceeded.retry_after)
+        return response
+    return django_login(request)
 
 
 @login_not_required
@@ -34,3 +48,46 @@ def signup(request: HttpRequest) -> HttpResponse:
         sign_in(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect(settings.LOGIN_REDIRECT_URL)
     return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+# --- the account page: API tokens -----------------------------------------------------------
+
+
+def _active_tokens(request: HttpRequest):
+    return ApiToken.objects.filter(owner=request.user, revoked_at__isnull=True)
+
+
+def _get_token_for_user(request: HttpRequest, token_id: object) -> ApiToken:
+    """One of the signed-in person's working tokens; anyone else's (or a revoked one) is a 404."""
+    return get_object_or_404(_active_tokens(request), pk=token_id)
+
+
+def _page(request: HttpRequest, form: TokenForm, *, new_token: tokens.NewToken | None = None, status: int = 200) -> HttpResponse:
+    context = {"form": form, "tokens": _active_tokens(request), "new_token": new_token}
+    return render(request, "registration/account.html", context, status=status)
+
+
+@never_cache
+@require_GET
+def account(request: HttpRequest) -> HttpResponse:
+    return _page(request, TokenForm())
+
+
+@never_cache  # the one response that carries a new token must not be kept by any cache
+@require_POST
+def token_create(request: HttpRequest) -> HttpResponse:
+    form = TokenForm(request.POST)
+    if not form.is_valid():
+        return _page(request, form, status=400)
+    new_token = tokens.create_token(request.user, form.cleaned_data["name"])
+    return _page(request, TokenForm(), new_token=new_token, status=201)
+
+
+@require_POST
+def token_revoke(request: HttpRequest, token_id: str) -> HttpResponse:
+    token = _get_token_for_user(request, token_id)
+    tokens.revoke_token(token)
+    messages.success(
+        request, gettext("Revoked the token “%(name)s”. Scripts using it now get 401.") % {"name": token.name}
+    )
+    return redirect("account")

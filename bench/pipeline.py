@@ -59,7 +59,7 @@ def summary(latencies_s: list[float], seconds: float, failed: int, work_s: list[
     if work_s:
         queue = {
             "work_p50_ms": round(percentile(work_s, 0.50) * 1000, 1),
-            "overhead_p50_ms": round(percentile([total - work for total, work in zip(latencies_s, work_s)], 0.50) * 1000, 1),
+            "overhead_p50_ms": round(percentile([total - work for total, work in zip(latencies_s, work_s, strict=False)], 0.50) * 1000, 1),
         }
     return {
         **queue,

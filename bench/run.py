@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import processes, report, servers, web, workers
@@ -131,7 +131,7 @@ def _listening(port: int) -> bool:
 
 
 def run(profile: Profile, workdir: WorkDir) -> dict:
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     seed = seed_phase(profile, workdir)
     web_runs = web_phase(profile, workdir, seed)
     peaks: list[int] = []

@@ -126,7 +126,7 @@ def fixtures_for(person, rng: random.Random) -> dict:
     from django.utils import timezone
 
     from accounts.tokens import create_token
-    from generator.keyset import encode_cursor
+    from generator.lib.keyset import encode_cursor
     from generator.models import Image, Task
 
     session = SessionStore()
@@ -165,7 +165,7 @@ def write_real_files(images) -> None:
     """Real originals and thumbnails for a handful of images, drawn by the offline provider."""
     from django.conf import settings
 
-    from generator import imaging
+    from generator.lib import imaging
     from generator.providers.base import GenerationRequest
     from generator.providers.offline import draw_sketch
 

@@ -53,7 +53,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "generator.middleware.HealthzMiddleware",
+    "generator.ops.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -264,7 +264,6 @@ API_RATE = env.str("API_RATE", default="600/m")
 LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="20/m")
 LOGIN_RATE_PER_USERNAME = env.str("LOGIN_RATE_PER_USERNAME", default="5/m")
 RATELIMIT_USE_CACHE = "ratelimit"
-RATELIMIT_VIEW = "generator.limits.rate_limited"
 # Checked by generator.checks instead: Django's own Redis cache is fine (W001), and an
 # in-memory cache is exact for one web process (E003).
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001", "django_ratelimit.E003"]
@@ -291,7 +290,7 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 # Sessions read from the cache (written through to the database): one query less per request.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-CSRF_FAILURE_VIEW = "generator.api.csrf_failure"
+CSRF_FAILURE_VIEW = "generator.views.errors.csrf_failure"
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -7,8 +7,6 @@ from django.views.decorators.http import last_modified
 from django.views.decorators.vary import vary_on_headers
 from django.views.i18n import JavaScriptCatalog, set_language
 
-from generator import readiness
-
 # The scripts' translations (djangojs) change only with a deploy, that is a restart: browsers keep
 # the catalogue, ask again on each page with If-Modified-Since and mostly get a 304. It is in the
 # request's language (the switcher's cookie, else Accept-Language): Vary on both, and base.html adds
@@ -21,15 +19,15 @@ javascript_catalog = vary_on_headers("Accept-Language", "Cookie")(
 )
 
 urlpatterns = [
+    # /healthz and /readyz are answered by generator.ops.health.HealthMiddleware, before routing.
     path("", include("generator.urls")),
     path("accounts/", include("accounts.urls")),
-    path("api/v1/", include("generator.api_urls")),
+    path("api/v1/", include("generator.api.urls")),
     path("admin/", admin.site.urls),
-    path("readyz", readiness.readyz, name="readyz"),
     # The language switcher works signed out too (the sign-in page has it), and so do the
     # scripts' translations (the sign-in page loads them).
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("i18n/js/", login_not_required(javascript_catalog), name="javascript_catalog"),
 ]
 
-handler404 = "generator.api.not_found"
+handler404 = "generator.views.errors.not_found"

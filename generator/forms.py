@@ -10,6 +10,7 @@ from django import forms
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
+from .models import Task
 from .providers import enabled_providers
 from .providers.base import guidance_range_error, steps_range_error
 from .services import TaskSettings
@@ -29,6 +30,25 @@ SIZE_PRESETS: list[tuple[str, str]] = [
 # only of these looks empty.
 INVISIBLE_CATEGORIES = {"Cc", "Cf", "Zs", "Zl", "Zp"}
 SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[x×*]\s*(\d{1,5})\s*$")
+
+
+def fields_for(task: Task, **changes: object) -> dict[str, object]:
+    """The form's fields for a task's settings ("Reuse settings" and "Vary" fill the form from
+    them); `changes` replace or add fields. Empty values are left out."""
+    parameters = task.parameters()
+    fields = {
+        "prompt": parameters["prompt"],
+        "negative_prompt": parameters["negative_prompt"],
+        "model": f"{parameters['provider']}:{parameters['model']}",
+        "width": parameters["width"],
+        "height": parameters["height"],
+        "num_images": parameters["num_images"],
+        "seed": parameters["seed"],
+        "steps": parameters["steps"],
+        "scale": parameters["guidance_scale"],
+        **changes,
+    }
+    return {name: value for name, value in fields.items() if value not in (None, "")}
 
 
 def provider_choices() -> list[tuple[str, str]]:

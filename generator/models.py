@@ -17,14 +17,31 @@ from django.db.models.functions import Coalesce, Lower
 from django.dispatch import receiver
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext, pgettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from .reasons import Reason
 
+# The status sets every part of Atelier uses: the only place they are written down.
 ACTIVE_STATUSES = ("pending", "processing", "retrying")
 CLAIMABLE_STATUSES = ("pending", "retrying")
 CANCELABLE_STATUSES = ("pending", "retrying")
+FINISHED_STATUSES = ("completed", "failed", "canceled")
+RETRYABLE_STATUSES = ("failed", "canceled")
+# What a task asks the provider for: copied into retries, PNG metadata, the API, the zip
+# manifest and "reuse settings" through Task.parameters().
+PARAMETER_FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "provider",
+    "model",
+    "width",
+    "height",
+    "num_images",
+    "steps",
+    "guidance_scale",
+    "seed",
+)
 
 
 class TaskQuerySet(models.QuerySet):
@@ -103,6 +120,18 @@ class Task(models.Model):
     @property
     def is_cancelable(self) -> bool:
         return self.status in CANCELABLE_STATUSES
+
+    @property
+    def is_retryable(self) -> bool:
+        return self.status in RETRYABLE_STATUSES
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    def parameters(self) -> dict[str, object]:
+        """The generation settings this task asked for (PARAMETER_FIELDS), by field name."""
+        return {name: getattr(self, name) for name in PARAMETER_FIELDS}
 
     @property
     def duration(self) -> timedelta | None:

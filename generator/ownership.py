@@ -9,6 +9,8 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
+from .models import Image
+
 
 def owned(model: type[Model], request: HttpRequest) -> QuerySet:
     """The signed-in person's rows of `model` (every model here has an `owner`)."""
@@ -22,8 +24,6 @@ def get_owned_or_404(model: type[Model], request: HttpRequest, pk: object) -> Mo
 def viewable_images(request: HttpRequest) -> QuerySet:
     """Images this request may fetch: the owner's, or any for staff allowed to view them
     in the admin (its thumbnails go through the same file view)."""
-    from .models import Image
-
     # Only staff reach the admin; asking anyone else's permissions would cost two queries a file.
     if request.user.is_staff and request.user.has_perm("generator.view_image"):
         return Image.objects.all()

@@ -1,6 +1,7 @@
-"""Orchestration: creating tasks, running them through a provider, storing images.
+"""Orchestration: creating, running, retrying and deleting tasks; storing and deleting images.
 
-Views, the API, jobs and management commands all call these functions.
+Views, the API, the admin, jobs and management commands all call these functions; each of
+these behaviours is written here once. Cancelling is a Task verb (Task.cancel).
 """
 
 from __future__ import annotations
@@ -8,24 +9,25 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django_q.tasks import async_task
 
-from . import imaging
-from .gallery_query import forget_filter_choices
-from .limits import ActiveTaskLimitReached
-from .models import ACTIVE_STATUSES, Image, Task
+from .lib import imaging
+from .models import ACTIVE_STATUSES, Image, Tag, Task
 from .providers import (
     GeneratedImage,
     GenerationRequest,
@@ -47,6 +49,28 @@ MESSAGES = {
 }
 # Translators: shown while a task waits to try again; %(reason)s is why the attempt failed.
 RETRYING = _("%(reason)s Trying again in %(delay)s s (attempt %(attempt)s of %(attempts)s).")
+
+
+class ActiveTaskLimitReached(Exception):
+    """The person already has MAX_ACTIVE_TASKS_PER_USER tasks pending or running."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(limit)
+
+    def __str__(self) -> str:
+        """The message for the person, in the active language (read when the answer is made)."""
+        return ngettext(
+            "You already have %(count)s task waiting or generating. "
+            "Wait for one to finish, or cancel one, then try again.",
+            "You already have %(count)s tasks waiting or generating. "
+            "Wait for one to finish, or cancel one, then try again.",
+            self.limit,
+        ) % {"count": self.limit}
+
+
+class TaskNotRetryable(Exception):
+    """Only failed or canceled tasks can be retried (Task.is_retryable)."""
 
 
 @dataclass(frozen=True)
@@ -130,17 +154,7 @@ def _generate(task: Task) -> list[GeneratedImage]:
     if provider is None:
         raise PermanentProviderError("provider_unavailable", MESSAGES["provider_unavailable"])
     task.set_progress(10)
-    request = GenerationRequest(
-        prompt=task.prompt,
-        negative_prompt=task.negative_prompt,
-        model=task.model,
-        width=task.width,
-        height=task.height,
-        num_images=task.num_images,
-        steps=task.steps,
-        guidance_scale=task.guidance_scale,
-        seed=task.seed,
-    )
+    request = GenerationRequest.from_task(task)
     results = provider.generate(request, progress=lambda p: task.set_progress(10 + p * 60 // 100))
     if not results:
         raise PermanentProviderError("empty_result", _("The provider returned no images."))
@@ -230,19 +244,13 @@ def _png_texts(task: Task, image: Image) -> dict[str, str]:
         provider=task.provider,
         version=settings.ATELIER_VERSION,
     )
+    settings_used = {name: value for name, value in task.parameters().items() if name != "num_images"}
     metadata = {
         "app": "atelier",
         "version": settings.ATELIER_VERSION,
         "task_id": str(task.pk),
         "image_id": str(image.pk),
-        "provider": task.provider,
-        "model": task.model,
-        "prompt": task.prompt,
-        "negative_prompt": task.negative_prompt,
-        "width": task.width,
-        "height": task.height,
-        "steps": task.steps,
-        "guidance_scale": task.guidance_scale,
+        **settings_used,
         "seed": image.seed,
         "created_at": image.created_at.isoformat(),
     }
@@ -256,7 +264,7 @@ def delete_images(images: QuerySet[Image]) -> int:
         Image.objects.filter(pk__in=[pk for pk, _original, _thumbnail in doomed]).delete()
         names = [name for _pk, original, thumbnail in doomed for name in (original, thumbnail) if name]
         transaction.on_commit(partial(delete_files, names))
-        transaction.on_commit(forget_filter_choices)
+        transaction.on_commit(forget_gallery_choices)
     return len(doomed)
 
 
@@ -272,18 +280,23 @@ def delete_tasks(tasks: QuerySet[Task]) -> int:
         names = [name for pair in doomed for name in pair if name]
         Task.objects.filter(pk__in=task_ids).delete()
         transaction.on_commit(partial(delete_files, names))
-        transaction.on_commit(forget_filter_choices)
+        transaction.on_commit(forget_gallery_choices)
     return len(task_ids)
 
 
 def retry_task(task: Task) -> Task:
-    """A new task with the same settings (the failed one stays in the history)."""
+    """A new task with the same settings (the failed or canceled one stays in the history).
+
+    Raises TaskNotRetryable for a task that is not failed or canceled, and
+    ActiveTaskLimitReached like create_task.
+    """
+    if not task.is_retryable:
+        raise TaskNotRetryable(task.pk)
     return create_task(task.owner, settings_of(task))
 
 
-def settings_of(task: Task, **changes) -> TaskSettings:
-    values = {name: getattr(task, name) for name in TaskSettings.__dataclass_fields__}
-    return TaskSettings(**{**values, **changes})
+def settings_of(task: Task, **changes: object) -> TaskSettings:
+    return TaskSettings(**{**task.parameters(), **changes})  # type: ignore[arg-type]
 
 
 def delete_files(names: list[str]) -> None:
@@ -299,3 +312,44 @@ def fail_timed_out(task_id: str) -> None:
     task = Task.objects.filter(pk=task_id).first()
     if task is not None:
         task.mark_failed("timeout", Reason(MESSAGES["timeout"]))
+
+
+# --- what the gallery's filter form offers ---------------------------------------------------
+
+GALLERY_CHOICES_VERSION_KEY = "gallery-choices-version"
+
+
+def gallery_choices(owner: AbstractBaseUser) -> dict:
+    """Only values the person has used: their tags, and the providers and models of their images.
+
+    The provider/model pairs come from every one of the person's images joined to its task
+    (tens of milliseconds at 20,000 images), so they are cached under a key that changes when
+    the person's images do: their newest row (a new image is always the newest) and a version
+    that every deletion renews (forget_gallery_choices). One index read replaces the join.
+    """
+    images = Image.objects.filter(owner=owner).order_by()
+    newest = images.order_by("-created_at", "-id").values_list("created_at", "id").first()
+    stamp = f"{newest[0].timestamp()}:{newest[1]}" if newest else "none"
+    key = f"gallery-choices:{owner.pk}:{_gallery_choices_version()}:{stamp}"
+    used = cache.get(key)
+    if used is None:
+        used = sorted(images.values_list("task__provider", "task__model").distinct())
+        cache.set(key, used, timeout=24 * 3600)
+    models: dict[str, list[str]] = {}
+    for provider, model in used:
+        models.setdefault(provider, []).append(model)
+    tags = Tag.objects.filter(owner=owner).values_list("name", flat=True)
+    return {"providers": list(models), "models_by_provider": models, "tag_names": list(tags)}
+
+
+def forget_gallery_choices() -> None:
+    """Images were deleted: nobody's cached choices may offer a model they no longer have."""
+    cache.set(GALLERY_CHOICES_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def _gallery_choices_version() -> str:
+    version = cache.get(GALLERY_CHOICES_VERSION_KEY)
+    if version is None:  # never set, or evicted: a new one, so no entry from before can match
+        cache.add(GALLERY_CHOICES_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        version = cache.get(GALLERY_CHOICES_VERSION_KEY, "")
+    return version

@@ -9,6 +9,7 @@ from generator.services import run_task
 
 from .cluster import qcluster, start_qcluster  # noqa: F401  (fixtures for every test module)
 from .factories import TaskFactory, UserFactory
+from .fakes import ScriptedProvider
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +58,15 @@ def completed_task(user) -> Task:
     task.refresh_from_db()
     assert task.status == Task.Status.COMPLETED
     return task
+
+
+@pytest.fixture
+def scripted(settings):
+    """The scripted provider (tests/fakes.py), enabled: set `.script` to what it should do."""
+    settings.EXTRA_PROVIDERS = {"scripted": "tests.fakes.ScriptedProvider"}
+    ScriptedProvider.script = []
+    ScriptedProvider.calls = 0
+    return ScriptedProvider
 
 
 @pytest.fixture

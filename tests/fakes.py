@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from generator.providers.base import GeneratedImage, GenerationRequest, ModelInfo, ProviderError
+from generator.providers import GeneratedImage, GenerationRequest, ModelInfo, ProviderError
 from generator.providers.offline import draw_sketch
 
 

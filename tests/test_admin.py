@@ -13,8 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from generator import admin_overview, readiness, recovery
+from generator.admin import overview as admin_overview
 from generator.models import Image, Tag, Task
+from generator.ops import health, schedules
 from generator.services import TaskSettings, settings_of
 
 from .factories import TaskFactory, UserFactory
@@ -390,13 +391,13 @@ def test_overview_shows_queue_workers_and_sweeper(staff_client, db, monkeypatch)
     from django_q.models import Task as QTask
     from django_q.status import Stat
 
-    recovery.install_schedules()
+    schedules.install_schedules()
     started = timezone.now() - timedelta(seconds=30)
     QTask.objects.create(
-        id="a" * 32, name="sweep", func=recovery.SCHEDULE_FUNC, started=started, stopped=started + timedelta(seconds=1),
+        id="a" * 32, name="sweep", func=schedules.RECOVERY_SCHEDULE_FUNC, started=started, stopped=started + timedelta(seconds=1),
         success=True, result="Recovered 0 tasks: 0 retrying, 0 failed, 0 re-enqueued.",
     )
-    Schedule.objects.filter(name=recovery.SCHEDULE_NAME).update(task="a" * 32, next_run=timezone.now() + timedelta(seconds=30))
+    Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).update(task="a" * 32, next_run=timezone.now() + timedelta(seconds=30))
     stat = SimpleNamespace(
         cluster_id="c0ffee", host="worker-1", status="Idle", workers=[101, 102], tob=timezone.now() - timedelta(minutes=5),
         timestamp=timezone.now(), reincarnations=1,
@@ -404,11 +405,11 @@ def test_overview_shows_queue_workers_and_sweeper(staff_client, db, monkeypatch)
     monkeypatch.setattr(Stat, "get_all", staticmethod(lambda broker=None: [stat]))
     from django.core.cache import cache
 
-    cache.set(readiness.WORKER_SEEN_KEY, timezone.now().timestamp() - 4)
+    cache.set(health.WORKER_SEEN_KEY, timezone.now().timestamp() - 4)
     try:
         response = staff_client.get(reverse(OVERVIEW))
     finally:
-        cache.delete(readiness.WORKER_SEEN_KEY)
+        cache.delete(health.WORKER_SEEN_KEY)
 
     overview = response.context["overview"]
     assert isinstance(overview.queue.size, int)
@@ -444,7 +445,7 @@ def test_overview_reports_trouble_instead_of_failing(staff_client, db, monkeypat
 
     monkeypatch.setattr("django_q.brokers.get_broker", broken)
     monkeypatch.setattr(Stat, "get_all", staticmethod(broken))
-    Schedule.objects.filter(name=recovery.SCHEDULE_NAME).delete()
+    Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).delete()
 
     response = staff_client.get(reverse(OVERVIEW))
 
@@ -459,8 +460,8 @@ def test_overview_flags_an_overdue_sweeper_and_no_workers(db, monkeypatch):
     from django_q.models import Schedule
     from django_q.status import Stat
 
-    recovery.install_schedules()
-    Schedule.objects.filter(name=recovery.SCHEDULE_NAME).update(next_run=timezone.now() - timedelta(minutes=10))
+    schedules.install_schedules()
+    Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).update(next_run=timezone.now() - timedelta(minutes=10))
     monkeypatch.setattr(Stat, "get_all", staticmethod(lambda broker=None: []))
     overview = admin_overview.build()
     assert overview.sweeper.overdue
@@ -469,7 +470,7 @@ def test_overview_flags_an_overdue_sweeper_and_no_workers(db, monkeypatch):
 
 
 def test_overview_runs_a_constant_number_of_queries(staff_client, db):
-    recovery.install_schedules()
+    schedules.install_schedules()
     url = reverse(OVERVIEW)
     staff_client.get(url)  # warm up: session, content types
 

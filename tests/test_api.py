@@ -109,7 +109,7 @@ def test_task_detail_has_the_contract_shape(auth_client, completed_task):
     data = response.json()
     assert set(data) == {
         "task_id", "status", "progress", "prompt", "negative_prompt", "provider", "model", "width", "height",
-        "num_images", "seed", "images", "error", "created_at", "started_at", "completed_at",
+        "num_images", "steps", "guidance_scale", "seed", "images", "error", "created_at", "started_at", "completed_at",
     }
     assert data["status"] == "completed" and data["progress"] == 100 and data["error"] is None
     assert data["completed_at"] and data["started_at"]

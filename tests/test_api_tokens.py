@@ -1,8 +1,5 @@
 """Personal API tokens: created on the account page (shown once, stored hashed), used as
 `Authorization: Bearer <token>`, revoked (then 401); a token never shows up in logs or pages.
-
-Until generator.api authenticates bearer tokens, the account routes are mounted by this
-module's own URLconf and the API tests marked `wired` are skipped.
 """
 
 from __future__ import annotations
@@ -16,12 +13,10 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.test import Client, RequestFactory
-from django.urls import include, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-import generator.api
-from accounts import token_views
 from accounts.models import ApiToken
 from accounts.tokens import (
     authenticate_bearer,
@@ -36,9 +31,6 @@ from generator.models import Task
 from .conftest import client_for
 from .factories import TaskFactory, UserFactory
 
-wired = hasattr(generator.api, "authenticate_bearer")
-needs_wiring = pytest.mark.skipif(not wired, reason="generator.api does not authenticate bearer tokens yet")
-
 
 @login_not_required
 @csrf_exempt
@@ -48,17 +40,8 @@ def whoami(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"user": user.get_username() if user else None}, status=200 if user else 401)
 
 
-account_routes = [
-    path("", token_views.account, name="account"),
-    path("tokens/", token_views.token_create, name="api_token_create"),
-    path("tokens/<uuid:token_id>/revoke/", token_views.token_revoke, name="api_token_revoke"),
-]
-urlpatterns = [
-    path("accounts/", include(account_routes)),  # the same routes accounts/urls.py gets
-    path("test-whoami/", whoami),
-    *app_urlpatterns,
-]
-handler404 = "generator.api.not_found"
+urlpatterns = [path("test-whoami/", whoami), *app_urlpatterns]
+handler404 = "generator.views.errors.not_found"
 pytestmark = pytest.mark.urls(__name__)
 
 TOKEN = re.compile(r"atl_[A-Za-z0-9_-]{43}")
@@ -263,8 +246,7 @@ def test_a_token_never_reaches_the_logs(auth_client, user, caplog):
     token = ApiToken.objects.get()
     auth_client.post(reverse("api_token_revoke", args=[token.pk]))
     Client().get("/test-whoami/", **bearer(plaintext))
-    if wired:
-        Client().get("/api/v1/models", **bearer(plaintext))
+    Client().get("/api/v1/models", **bearer(plaintext))
     assert caplog.records, "the token's life is logged (by id and prefix)"
     assert token.prefix in caplog.text
     assert plaintext not in caplog.text and plaintext[8:] not in caplog.text
@@ -317,7 +299,6 @@ def test_revoke_token_is_idempotent(user):
 # The JSON API, once generator.api authenticates bearer tokens
 
 
-@needs_wiring
 def test_the_api_answers_a_bearer_token(user):
     task = TaskFactory(owner=user)
     plaintext = create_token(user, "cli").plaintext
@@ -325,7 +306,6 @@ def test_the_api_answers_a_bearer_token(user):
     assert response.status_code == 200 and response.json()["task_id"] == str(task.pk)
 
 
-@needs_wiring
 def test_a_bearer_token_posts_without_csrf(user):
     plaintext = create_token(user, "cli").plaintext
     client = Client(enforce_csrf_checks=True)
@@ -334,7 +314,6 @@ def test_a_bearer_token_posts_without_csrf(user):
     assert Task.objects.get().owner == user
 
 
-@needs_wiring
 def test_the_session_path_still_needs_csrf(user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
@@ -343,7 +322,6 @@ def test_the_session_path_still_needs_csrf(user):
     assert not Task.objects.exists()
 
 
-@needs_wiring
 def test_a_revoked_token_is_a_401(user):
     new = create_token(user, "cli")
     revoke_token(new.token)
@@ -352,7 +330,6 @@ def test_a_revoked_token_is_a_401(user):
     assert response.json()["error"] == "not_authenticated" and response.json()["message"]
 
 
-@needs_wiring
 @pytest.mark.parametrize("header", ["Bearer", "Bearer nonsense", "Bearer atl_" + "A" * 43])
 def test_a_malformed_or_unknown_token_is_a_401_even_with_a_session(user, header):
     client = client_for(user)  # a valid session must not rescue a bad token
@@ -362,7 +339,6 @@ def test_a_malformed_or_unknown_token_is_a_401_even_with_a_session(user, header)
     assert response.status_code == 401 and not Task.objects.exists()
 
 
-@needs_wiring
 def test_a_token_sees_only_its_owners_tasks(user, other_user):
     mine, theirs = TaskFactory(owner=user), TaskFactory(owner=other_user)
     their_token = create_token(other_user, "theirs").plaintext

@@ -1,4 +1,4 @@
-"""Operator commands: generate, cleanup, prune_media, rebuild_thumbnails (generator.maintenance).
+"""Operator commands: generate, cleanup, prune_media, rebuild_thumbnails (generator.ops.maintenance).
 
 Deletions remove rows at once and files after the commit, so the commands run inside
 django_capture_on_commit_callbacks(execute=True) here. `generate --wait` needs real commits
@@ -25,13 +25,13 @@ from django.utils import timezone
 from django_q.models import Schedule
 from PIL import Image as PILImage
 
-from generator import maintenance
+from generator import jobs
 from generator.models import Image, Task
+from generator.ops import maintenance, schedules
 from generator.providers import PermanentProviderError
 from generator.services import run_task
 
 from .factories import TaskFactory, UserFactory
-from .fakes import ScriptedProvider
 
 COMMANDS = ["generate", "cleanup", "prune_media", "rebuild_thumbnails"]
 DELETING = ["cleanup", "prune_media", "rebuild_thumbnails"]
@@ -188,27 +188,28 @@ def test_cleanup_refuses_bad_arguments_clearly_and_changes_nothing(aged, media_r
 
 
 def retention_rows():
-    return Schedule.objects.filter(name=maintenance.RETENTION_SCHEDULE_NAME)
+    return Schedule.objects.filter(name=schedules.RETENTION_SCHEDULE_NAME)
 
 
 def test_the_retention_schedule_exists_only_while_retention_days_is_set(db, settings):
+    retention = schedules.RETENTION_SCHEDULE_NAME
     settings.RETENTION_DAYS = 0
-    assert maintenance.install_retention_schedule() is None
+    assert retention not in schedules.install_schedules()
     assert not retention_rows().exists()
 
     settings.RETENTION_DAYS = 30
-    assert maintenance.install_retention_schedule() is True
-    assert maintenance.install_retention_schedule() is False  # idempotent
+    assert schedules.install_schedules()[retention] is True
+    assert schedules.install_schedules()[retention] is False  # idempotent
     schedule = retention_rows().get()
-    assert schedule.func == "generator.maintenance.run_retention_cleanup"
+    assert schedule.func == "generator.jobs.retention_cleanup"
     assert schedule.schedule_type == Schedule.DAILY and schedule.repeats == -1
 
-    Schedule.objects.create(name=maintenance.RETENTION_SCHEDULE_NAME, func="x", schedule_type=Schedule.ONCE)
-    assert maintenance.install_retention_schedule() is False
-    assert retention_rows().count() == 1 and retention_rows().get().func == maintenance.RETENTION_SCHEDULE_FUNC
+    Schedule.objects.create(name=retention, func="x", schedule_type=Schedule.ONCE)
+    assert schedules.install_schedules()[retention] is False
+    assert retention_rows().count() == 1 and retention_rows().get().func == schedules.RETENTION_SCHEDULE_FUNC
 
     settings.RETENTION_DAYS = 0
-    assert maintenance.install_retention_schedule() is None
+    assert retention not in schedules.install_schedules()
     assert not retention_rows().exists()
     assert Schedule.objects.filter(name="atelier-recover-tasks").count() <= 1  # the sweeper is not touched
 
@@ -219,13 +220,13 @@ def test_the_retention_job_deletes_finished_tasks_older_than_retention_days(
     old, recent = make_task(user, age=timedelta(days=8)), make_task(user, age=timedelta(days=6))
     active = make_task(user, "pending", age=timedelta(days=100))
     settings.RETENTION_DAYS = 0
-    assert maintenance.run_retention_cleanup() == "Retention cleanup is off (RETENTION_DAYS is 0)."
+    assert jobs.retention_cleanup() == "Retention cleanup is off (RETENTION_DAYS is 0)."
     assert Task.objects.count() == 3
 
     settings.RETENTION_DAYS = 7
     names = stored_files(old)
     with django_capture_on_commit_callbacks(execute=True):
-        assert maintenance.run_retention_cleanup() == "Deleted 1 task with 1 image (2 files)."
+        assert jobs.retention_cleanup() == "Deleted 1 task with 1 image (2 files)."
     assert sorted(Task.objects.values_list("pk", flat=True)) == sorted([recent.pk, active.pk])
     assert not any(default_storage.exists(name) for name in names)
 
@@ -233,12 +234,6 @@ def test_the_retention_job_deletes_finished_tasks_older_than_retention_days(
 # --- generate -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def scripted(settings):
-    settings.EXTRA_PROVIDERS = {"scripted": "tests.fakes.ScriptedProvider"}
-    ScriptedProvider.script = []
-    ScriptedProvider.calls = 0
-    return ScriptedProvider
 
 
 def test_generate_creates_a_pending_task_as_that_user(user):
@@ -308,7 +303,7 @@ def test_generate_wait_prints_the_stored_images(transactional_db, media_root):
     lines = out.splitlines()
     assert lines[-1] == f"Task {task.pk} completed with 2 image(s)."
     assert len(lines) == 3
-    for line, image in zip(lines[:2], task.ordered_images):
+    for line, image in zip(lines[:2], task.ordered_images, strict=True):
         name, path = line.split()
         assert name == image.file.name and Path(path) == Path(media_root) / name
         assert PILImage.open(path).size == (256, 256)

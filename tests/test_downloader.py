@@ -21,8 +21,7 @@ from PIL import Image as PILImage
 from werkzeug import Response
 
 from generator.models import Image, Task
-from generator.providers import http
-from generator.providers.base import GeneratedImage, PermanentProviderError, ProviderError, TransientProviderError
+from generator.providers import GeneratedImage, PermanentProviderError, ProviderError, TransientProviderError, http
 from generator.providers.http import DownloadPolicy, check_url, download_image, origin
 from generator.services import run_task
 

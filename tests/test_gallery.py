@@ -18,9 +18,10 @@ from django.urls import reverse
 from PIL import Image as PILImage
 
 from generator import services
-from generator.gallery_query import PAGE_SIZE, decode_cursor, encode_cursor
+from generator.lib.keyset import decode_cursor, encode_cursor
+from generator.lib.zipstream import ZipMember, stream_zip
 from generator.models import Image, Tag, Task
-from generator.zipstream import ZipMember, stream_zip
+from generator.views.gallery import PAGE_SIZE
 
 from .conftest import client_for
 from .factories import TaskFactory
@@ -279,8 +280,11 @@ def test_the_choices_follow_new_and_deleted_images(auth_client, user, assorted, 
     assert '<option value="volcengine"' in html and '<option value="seedream"' in html
 
 
+def day(offset: int) -> str:
+    return (NOW - timedelta(days=offset)).date().isoformat()
+
+
 def test_date_range_is_inclusive(auth_client, assorted):
-    day = lambda offset: (NOW - timedelta(days=offset)).date().isoformat()
     assert shown(auth_client, **{"from": day(2)}) == ids(assorted, "heron", "city", "dalle")
     assert shown(auth_client, to=day(2)) == ids(assorted, "fox", "heron")
     assert shown(auth_client, **{"from": day(2), "to": day(1)}) == ids(assorted, "heron", "city")

@@ -12,13 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from generator.lib.keyset import decode_cursor, encode_cursor
 from generator.models import Image, Task
-from generator.views.history import (
-    HISTORY_PAGE_SIZE,
-    RETRIED,
-    decode_cursor,
-    encode_cursor,
-)
+from generator.views.history import HISTORY_PAGE_SIZE
+from generator.views.tasks import RETRIED
 
 from .factories import TaskFactory
 

@@ -23,14 +23,14 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from generator import recovery, services
+from generator import services
 from generator.models import Task
+from generator.ops import recovery
 from generator.providers.http import error_for_status
 from generator.reasons import WITH_DETAIL, Reason
 from generator.services import run_task
 
 from .factories import TaskFactory
-from .test_run_task import scripted  # noqa: F401  (the scripted-provider fixture)
 
 CHINESE = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9,en;q=0.5"}
 ENGLISH = {"HTTP_ACCEPT_LANGUAGE": "en-GB,en;q=0.9"}

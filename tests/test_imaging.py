@@ -5,7 +5,7 @@ import io
 import pytest
 from PIL import Image
 
-from generator import imaging
+from generator.lib import imaging
 
 
 def png_bytes(size=(64, 48), color=(200, 30, 30)) -> bytes:

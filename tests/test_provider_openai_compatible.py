@@ -15,7 +15,8 @@ from werkzeug import Request, Response
 from generator.models import Image, Task
 from generator.providers import ProviderError
 from generator.providers.base import GenerationRequest
-from generator.providers.openai_compatible import MESSAGES, SEEDREAM_3, SEEDREAM_4
+from generator.providers.errors import MESSAGES
+from generator.providers.openai_compatible import SEEDREAM_3, SEEDREAM_4
 from generator.services import run_task
 
 from .factories import TaskFactory
@@ -252,21 +253,21 @@ def test_a_wrong_base_url_is_told_apart_from_an_unknown_model(configure, httpser
     configure("siliconflow")
     httpserver.expect_request(GENERATIONS).respond_with_data("404 page not found", status=404)
     task = run(user, "siliconflow", "Kwai-Kolors/Kolors", width=1024, height=1024)
-    assert_failed(task, "provider_error", MESSAGES["no_such_path"], attempts=1, media_root=media_root)
+    assert_failed(task, "provider_error", MESSAGES["provider_error.no_such_path"], attempts=1, media_root=media_root)
 
 
 def test_an_unreadable_success_fails_without_retrying(configure, httpserver, user, media_root):
     configure("openai")
     httpserver.expect_request(GENERATIONS).respond_with_data("surprise", status=200)
     task = run(user, "openai", "gpt-image-1", width=1024, height=1024)
-    assert_failed(task, "provider_error", MESSAGES["unreadable"], attempts=1, media_root=media_root)
+    assert_failed(task, "provider_error", MESSAGES["provider_error.unreadable"], attempts=1, media_root=media_root)
 
 
 def test_fewer_images_than_asked_for_fail_the_task(configure, httpserver, user, media_root):
     configure("openai")
     answer(httpserver, {"data": [{"b64_json": b64_png()}]})
     task = run(user, "openai", "gpt-image-1", width=1024, height=1024, num_images=2)
-    assert_failed(task, "provider_error", MESSAGES["too_few_images"], attempts=1, media_root=media_root)
+    assert_failed(task, "provider_error", MESSAGES["provider_error.too_few_images"], attempts=1, media_root=media_root)
 
 
 def test_a_slow_provider_times_out_after_every_attempt(configure, httpserver, user, media_root):
@@ -303,7 +304,7 @@ def test_check_reports_a_wrong_base_url(configure, httpserver):
     httpserver.expect_request("/v1/models").respond_with_data("404 page not found", status=404)
     with pytest.raises(ProviderError) as raised:
         configure("siliconflow").check()
-    assert raised.value.code == "provider_error" and raised.value.message == MESSAGES["no_such_path"]
+    assert raised.value.code == "provider_error" and raised.value.message == MESSAGES["provider_error.no_such_path"]
 
 
 def test_check_is_free_of_calls_for_ark(configure, httpserver):

@@ -11,27 +11,11 @@ from pathlib import Path
 import pytest
 from django.core.cache import cache
 from django.db import OperationalError
-from django.urls import Resolver404, include, path, resolve
 
-from generator import readiness
-
+from generator.ops import health
 
 READYZ = "/readyz"
 SECRET_IN_ERROR = "password=hunter2 host=db.internal.example"
-
-# Used only while config/urls.py does not route /readyz yet (see test_readyz_is_routed).
-urlpatterns = [path("readyz", readiness.readyz, name="readyz"), path("", include("config.urls"))]
-
-
-@pytest.fixture(autouse=True)
-def readyz_route(settings):
-    try:
-        routed = resolve(READYZ).func is readiness.readyz
-    except Resolver404:
-        routed = False
-    if not routed:
-        settings.ROOT_URLCONF = __name__
-
 
 @pytest.fixture(autouse=True)
 def private_cache(settings, tmp_path):
@@ -51,7 +35,7 @@ def private_cache(settings, tmp_path):
 @pytest.fixture
 def worker_seen():
     """Pretend a cluster reported just now, so only the check under test can fail."""
-    cache.set(readiness.WORKER_SEEN_KEY, time.time(), timeout=60)
+    cache.set(health.WORKER_SEEN_KEY, time.time(), timeout=60)
 
 
 def get_readyz(client):
@@ -77,12 +61,13 @@ def assert_no_leaks(response, settings) -> None:
         assert secret not in text
 
 
-def test_readyz_is_routed():
-    try:
-        func = resolve(READYZ, urlconf="config.urls").func
-    except Resolver404:
-        func = None
-    assert func is readiness.readyz, 'config/urls.py needs path("readyz", readiness.readyz, name="readyz")'
+def test_the_probes_are_answered_before_anything_else(client, db, settings, worker_seen):
+    """HealthMiddleware comes first, so neither host validation, HTTPS redirects nor the
+    sign-in requirement stand before /healthz and /readyz; the URLconf does not route them."""
+    assert settings.MIDDLEWARE[0] == "generator.ops.health.HealthMiddleware"
+    settings.ROOT_URLCONF = "tests.test_readiness"  # no routes at all: the middleware still answers
+    assert client.get(READYZ).status_code == 200
+    assert client.get("/healthz").json() == {"status": "ok"}
 
 
 @pytest.mark.cluster
@@ -126,7 +111,7 @@ def test_without_a_worker_it_is_unavailable_and_names_the_worker(client, db, set
 
 @pytest.mark.parametrize(("ago", "ok"), [(30, True), (59, True), (61, False), (3600, False)])
 def test_a_recent_sighting_covers_a_short_gap(client, db, ago, ok):
-    cache.set(readiness.WORKER_SEEN_KEY, time.time() - ago, timeout=None)
+    cache.set(health.WORKER_SEEN_KEY, time.time() - ago, timeout=None)
     response, body = get_readyz(client)
     assert response.status_code == (200 if ok else 503)
     assert body["checks"]["worker"]["ok"] is ok
@@ -143,7 +128,7 @@ def test_a_live_cluster_stat_is_a_worker_and_is_remembered(client, db, monkeypat
     monkeypatch.setattr(Stat, "get_all", staticmethod(lambda broker=None: [FakeStat()]))
     response, body = get_readyz(client)
     assert response.status_code == 200 and body["checks"]["worker"] == {**body["checks"]["worker"], "clusters": 1, "ok": True}
-    assert time.time() - cache.get(readiness.WORKER_SEEN_KEY) < 5
+    assert time.time() - cache.get(health.WORKER_SEEN_KEY) < 5
 
 
 def test_a_stopped_cluster_does_not_count(client, db, monkeypatch):
@@ -182,7 +167,7 @@ def test_a_database_error_is_unavailable_and_names_the_database(client, db, sett
         def cursor(self):
             raise OperationalError(f"could not connect to server: {SECRET_IN_ERROR}")
 
-    monkeypatch.setattr(readiness, "connection", BrokenConnection())
+    monkeypatch.setattr(health, "connection", BrokenConnection())
     response, body = get_readyz(client)
     assert response.status_code == 503
     assert_only_failing(body, "database")
@@ -226,7 +211,7 @@ def test_any_exception_in_a_check_is_that_check_failing_never_a_500(client, db, 
     def explode() -> dict:
         raise RuntimeError(SECRET_IN_ERROR)
 
-    monkeypatch.setitem(readiness.CHECKS, name, explode)
+    monkeypatch.setitem(health.CHECKS, name, explode)
     response, body = get_readyz(client)
     assert response.status_code == 503
     assert_only_failing(body, name)
@@ -309,3 +294,6 @@ def test_the_app_starts_when_configured(env):
 def test_the_app_starts_with_a_fully_configured_provider():
     result = import_wsgi(VOLCENGINE_ACCESS_KEY="ak", VOLCENGINE_SECRET_KEY="sk")
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+urlpatterns: list = []  # test_the_probes_are_answered_before_anything_else

@@ -17,9 +17,10 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
-from generator import recovery
+from generator import jobs
 from generator.models import Image, Task
-from generator.recovery import recover_tasks
+from generator.ops import recovery, schedules
+from generator.ops.recovery import recover_tasks
 
 from .factories import TaskFactory
 
@@ -360,14 +361,14 @@ def test_a_dry_run_reports_the_same_tasks_and_changes_nothing(now, lost_tasks, d
 def test_each_transition_logs_one_info_line_with_the_task_id_and_never_the_prompt(
     now, lost_tasks, caplog, django_capture_on_commit_callbacks
 ):
-    with caplog.at_level(logging.INFO, logger="generator.recovery"), django_capture_on_commit_callbacks():
+    with caplog.at_level(logging.INFO, logger="generator.ops.recovery"), django_capture_on_commit_callbacks():
         recover_tasks(now)
 
-    lines = [record.getMessage() for record in caplog.records if record.name == "generator.recovery"]
+    lines = [record.getMessage() for record in caplog.records if record.name == "generator.ops.recovery"]
     for name in ("retry", "fail", "resume", "requeue"):
         assert len([line for line in lines if str(lost_tasks[name].pk) in line]) == 1, (name, lines)
     assert not any(str(lost_tasks["fine"].pk) in line for line in lines)
-    assert all(record.levelno == logging.INFO for record in caplog.records if record.name == "generator.recovery")
+    assert all(record.levelno == logging.INFO for record in caplog.records if record.name == "generator.ops.recovery")
     prompts = [task.prompt for task in lost_tasks.values()]
     assert not any(prompt in caplog.text for prompt in prompts)
 
@@ -407,7 +408,7 @@ def test_the_command_with_nothing_to_do(db):
 
 
 def test_setup_schedules_installs_the_sweeper_once_however_often_it_runs(db):
-    Schedule.objects.filter(name=recovery.SCHEDULE_NAME).delete()  # whatever migrate installed
+    Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).delete()  # whatever migrate installed
     out = io.StringIO()
 
     call_command("setup_schedules", stdout=out)
@@ -418,23 +419,23 @@ def test_setup_schedules_installs_the_sweeper_once_however_often_it_runs(db):
         "Schedules: 0 created, 1 updated (atelier-recover-tasks).",
     ]
     schedule = Schedule.objects.get(name="atelier-recover-tasks")
-    assert schedule.func == "generator.recovery.run_scheduled_recovery"
+    assert schedule.func == "generator.jobs.recover_tasks"
     assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == (Schedule.MINUTES, 1, -1)
     assert schedule.cluster is None
-    assert import_string(schedule.func) is recovery.run_scheduled_recovery
+    assert import_string(schedule.func) is jobs.recover_tasks
 
 
 def test_setup_schedules_repairs_an_edited_or_duplicated_schedule_and_leaves_others_alone(db):
-    Schedule.objects.filter(name=recovery.SCHEDULE_NAME).delete()
-    Schedule.objects.create(name=recovery.SCHEDULE_NAME, func="math.floor", args="1", schedule_type=Schedule.DAILY)
-    Schedule.objects.create(name=recovery.SCHEDULE_NAME, func="math.floor", schedule_type=Schedule.HOURLY)
+    Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).delete()
+    Schedule.objects.create(name=schedules.RECOVERY_SCHEDULE_NAME, func="math.floor", args="1", schedule_type=Schedule.DAILY)
+    Schedule.objects.create(name=schedules.RECOVERY_SCHEDULE_NAME, func="math.floor", schedule_type=Schedule.HOURLY)
     other = Schedule.objects.create(name="someone-elses", func="math.floor", schedule_type=Schedule.DAILY)
 
-    assert recovery.install_schedules() == {recovery.SCHEDULE_NAME: False}
+    assert schedules.install_schedules() == {schedules.RECOVERY_SCHEDULE_NAME: False}
 
-    schedule = Schedule.objects.get(name=recovery.SCHEDULE_NAME)
+    schedule = Schedule.objects.get(name=schedules.RECOVERY_SCHEDULE_NAME)
     assert (schedule.func, schedule.args, schedule.schedule_type, schedule.minutes) == (
-        recovery.SCHEDULE_FUNC,
+        schedules.RECOVERY_SCHEDULE_FUNC,
         None,
         Schedule.MINUTES,
         1,
@@ -443,13 +444,13 @@ def test_setup_schedules_repairs_an_edited_or_duplicated_schedule_and_leaves_oth
 
 
 def test_the_post_migrate_receiver_installs_the_schedule(db):
-    Schedule.objects.filter(name=recovery.SCHEDULE_NAME).delete()
+    Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).delete()
     out = io.StringIO()
 
-    recovery.install_schedules_after_migrate(using="default", verbosity=2, stdout=out)
-    recovery.install_schedules_after_migrate(using="default", verbosity=1)
+    schedules.install_schedules_after_migrate(using="default", verbosity=2, stdout=out)
+    schedules.install_schedules_after_migrate(using="default", verbosity=1)
 
-    assert Schedule.objects.filter(name=recovery.SCHEDULE_NAME).count() == 1
+    assert Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).count() == 1
     assert "Created django-q2 schedule atelier-recover-tasks" in out.getvalue()
 
 
@@ -458,13 +459,13 @@ def test_the_schedule_runs_the_sweeper_through_django_q(now, django_capture_on_c
     from django_q.scheduler import scheduler
 
     task = make_task(status="processing", attempts=3, claimed=timezone.now() - CLAIM_LIMIT - SECOND)
-    recovery.install_schedules()
-    Schedule.objects.filter(name=recovery.SCHEDULE_NAME).update(next_run=timezone.now() - SECOND)
+    schedules.install_schedules()
+    Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).update(next_run=timezone.now() - SECOND)
 
     with django_capture_on_commit_callbacks(execute=True):
         scheduler()
 
     task.refresh_from_db()
     assert (task.status, task.error_code) == (Task.Status.FAILED, "worker_lost")
-    assert Schedule.objects.get(name=recovery.SCHEDULE_NAME).next_run > timezone.now()
-    assert recovery.run_scheduled_recovery() == "Recovered 0 tasks: 0 retrying, 0 failed, 0 re-enqueued."
+    assert Schedule.objects.get(name=schedules.RECOVERY_SCHEDULE_NAME).next_run > timezone.now()
+    assert jobs.recover_tasks() == "Recovered 0 tasks: 0 retrying, 0 failed, 0 re-enqueued."

@@ -4,7 +4,6 @@ import io
 import json
 from pathlib import Path
 
-import pytest
 from PIL import Image as PILImage
 
 from generator.models import Image, Task
@@ -13,15 +12,6 @@ from generator.providers.base import GeneratedImage
 from generator.services import TaskSettings, create_task, run_task
 
 from .factories import TaskFactory
-from .fakes import ScriptedProvider
-
-
-@pytest.fixture
-def scripted(settings):
-    settings.EXTRA_PROVIDERS = {"scripted": "tests.fakes.ScriptedProvider"}
-    ScriptedProvider.script = []
-    ScriptedProvider.calls = 0
-    return ScriptedProvider
 
 
 def files_under(root: Path) -> list[Path]:

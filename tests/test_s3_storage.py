@@ -176,9 +176,9 @@ def test_a_missing_object_name_is_a_404(s3_task, auth_client):
 
 
 def test_the_readiness_probe_writes_and_deletes_in_the_bucket(bucket, s3_client):
-    from generator import readiness
+    from generator.ops import health
 
-    assert readiness.check_storage() == {"ok": True}
+    assert health.check_storage() == {"ok": True}
     assert keys_in(s3_client, bucket) == set()
 
 

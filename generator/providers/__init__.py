@@ -11,15 +11,8 @@ from functools import cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from .base import (
-    GeneratedImage,
-    GenerationRequest,
-    ModelInfo,
-    PermanentProviderError,
-    Provider,
-    ProviderError,
-    TransientProviderError,
-)
+from .base import GeneratedImage, GenerationRequest, ModelInfo, Provider
+from .errors import PermanentProviderError, ProviderError, TransientProviderError
 
 BUILTIN_PROVIDERS: dict[str, str] = {
     "offline": "generator.providers.offline.OfflineProvider",

@@ -17,17 +17,9 @@ from typing import Any
 import requests
 from django.utils.translation import gettext_lazy as _
 
-from .base import (
-    ConfiguredProvider,
-    GeneratedImage,
-    GenerationRequest,
-    ModelInfo,
-    PermanentProviderError,
-    ProgressCallback,
-    ProviderError,
-    TransientProviderError,
-)
 from ..reasons import Reason
+from .base import ConfiguredProvider, GeneratedImage, GenerationRequest, ModelInfo, ProgressCallback
+from .errors import MESSAGES, PermanentProviderError, ProviderError, TransientProviderError
 from .http import DownloadPolicy, error_for_status, json_body, origin, send
 
 TXT2IMG_PATH = "/sdapi/v1/txt2img"
@@ -39,6 +31,7 @@ CHECK_TIMEOUT = (5.0, 15.0)  # sd-models does not wait for the generation lock
 # Checkpoint titles end in a short hash: "v1-5-pruned-emaonly.safetensors [6ce0161689]".
 TITLE_HASH_RE = re.compile(r"\s*\[[0-9a-fA-F]{8,64}\]$")
 MAX_REASON_LENGTH = 200
+UNDECODABLE = _("The WebUI returned an image Atelier could not decode.")
 
 
 class Automatic1111Provider(ConfiguredProvider):
@@ -139,9 +132,9 @@ class Automatic1111Provider(ConfiguredProvider):
         if status >= 500:
             if reason:
                 return TransientProviderError(
-                    "provider_unavailable", _("The provider had a temporary problem (%(reason)s)."), params={"reason": reason}
+                    "provider_unavailable", MESSAGES["provider_unavailable.reason"], params={"reason": reason}
                 )
-            return TransientProviderError("provider_unavailable", _("The provider had a temporary problem."))
+            return TransientProviderError("provider_unavailable", MESSAGES["provider_unavailable"])
         return error_for_status(status, detail=reason)
 
     def _auth_message(self) -> Reason:
@@ -245,12 +238,12 @@ def _results(body: Any, request: GenerationRequest) -> list[GeneratedImage]:
 
 def _decode(item: Any) -> bytes:
     if not isinstance(item, str):
-        raise PermanentProviderError("invalid_image", _("The WebUI returned an image Atelier could not decode."))
+        raise PermanentProviderError("invalid_image", UNDECODABLE)
     encoded = item.rpartition("base64,")[2]  # some forks send data: URLs
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise PermanentProviderError("invalid_image", _("The WebUI returned an image Atelier could not decode.")) from exc
+        raise PermanentProviderError("invalid_image", UNDECODABLE) from exc
 
 
 def _seeds(info: Any, request: GenerationRequest) -> list[int | None]:
@@ -282,7 +275,8 @@ def _reason(body: Any) -> str:
     if isinstance(detail, list):
         detail = "; ".join(_validation_message(item) for item in detail if isinstance(item, dict))
     if not isinstance(detail, str) or not detail.strip():
-        detail = body.get("errors") if isinstance(body.get("errors"), str) else ""
+        errors = body.get("errors")
+        detail = errors if isinstance(errors, str) else ""
     text = " ".join(detail.split())
     return text if len(text) <= MAX_REASON_LENGTH else text[: MAX_REASON_LENGTH - 1] + "…"
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from ..reasons import Reason
+from .http import DownloadPolicy, origin
 
 ProgressCallback = Callable[[int], None]
 
@@ -19,7 +20,7 @@ class ModelInfo:
     """One model a provider offers, with the limits the form enforces."""
 
     id: str
-    label: str
+    label: str | Promise  # lazy for built-in models whose name is translated
     min_size: int = 256
     max_size: int = 2048
     size_multiple: int = 8
@@ -97,15 +98,38 @@ class ModelInfo:
         }
 
 
-def guidance_range_error(model: str, low: float, high: float) -> Reason:
+def guidance_range_error(model: str | Promise, low: float, high: float) -> Reason:
     return Reason(
         _("%(model)s takes a guidance scale from %(low)s to %(high)s."),
         {"model": model, "low": f"{low:g}", "high": f"{high:g}"},
     )
 
 
-def steps_range_error(model: str, low: int, high: int) -> Reason:
+def steps_range_error(model: str | Promise, low: int, high: int) -> Reason:
     return Reason(_("%(model)s takes %(low)s to %(high)s steps."), {"model": model, "low": low, "high": high})
+
+
+class TaskLike(Protocol):
+    """What a request is built from: a Task row, read without importing the models here."""
+
+    @property
+    def prompt(self) -> str: ...
+    @property
+    def negative_prompt(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def num_images(self) -> int: ...
+    @property
+    def steps(self) -> int | None: ...
+    @property
+    def guidance_scale(self) -> float | None: ...
+    @property
+    def seed(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -120,6 +144,20 @@ class GenerationRequest:
     guidance_scale: float | None = None
     seed: int | None = None  # None: the provider picks
 
+    @classmethod
+    def from_task(cls, task: TaskLike) -> GenerationRequest:
+        return cls(
+            prompt=task.prompt,
+            negative_prompt=task.negative_prompt,
+            model=task.model,
+            width=task.width,
+            height=task.height,
+            num_images=task.num_images,
+            steps=task.steps,
+            guidance_scale=task.guidance_scale,
+            seed=task.seed,
+        )
+
 
 @dataclass
 class GeneratedImage:
@@ -130,38 +168,6 @@ class GeneratedImage:
     seed: int | None = None
     request_id: str = ""  # the provider's id for the call, kept on the task for support
     extra: dict = field(default_factory=dict)
-
-
-class ProviderError(Exception):
-    """A failure a person can read. `transient` ones are worth another attempt.
-
-    `message` is a lazy translatable string with named placeholders, filled from `params`
-    (or a Reason): the task keeps it untranslated, and each reader sees it in their language.
-    The code is for staff and clients, and is never translated.
-    """
-
-    transient = False
-
-    def __init__(
-        self, code: str, message: str | Promise | Reason, *, params: Mapping[str, Any] | None = None, request_id: str = ""
-    ) -> None:
-        self.reason = Reason(message, params)
-        super().__init__(self.reason.english())
-        self.code = code
-        self.request_id = request_id
-
-    @property
-    def message(self) -> str:
-        """The reason in the active language."""
-        return self.reason.render()
-
-
-class TransientProviderError(ProviderError):
-    transient = True
-
-
-class PermanentProviderError(ProviderError):
-    transient = False
 
 
 class Provider(Protocol):
@@ -178,8 +184,9 @@ class Provider(Protocol):
     def check(self) -> None:
         """Raise ProviderError when the provider cannot be reached (readiness)."""
 
-    # Only providers that may return result URLs need this (see providers.http.DownloadPolicy).
-    download_policy: object
+    # Only providers that may return result URLs need this: the worker fetches them under it.
+    @property
+    def download_policy(self) -> DownloadPolicy: ...
 
 
 @dataclass(frozen=True)
@@ -240,9 +247,7 @@ class ConfiguredProvider:
         return str(self.config.get("BASE_URL", "")).rstrip("/")
 
     @property
-    def download_policy(self):
-        from .http import DownloadPolicy, origin
-
+    def download_policy(self) -> DownloadPolicy:
         return DownloadPolicy(
             allow_private=bool(self.config.get("SELF_HOSTED", False)),
             trusted_origin=origin(self.base_url) if self.base_url else "",

@@ -23,16 +23,8 @@ import requests
 from django.utils.translation import gettext_lazy as _
 
 from ..reasons import with_detail
-from .base import (
-    ConfiguredProvider,
-    GeneratedImage,
-    GenerationRequest,
-    ModelInfo,
-    PermanentProviderError,
-    ProgressCallback,
-    ProviderError,
-    TransientProviderError,
-)
+from .base import ConfiguredProvider, GeneratedImage, GenerationRequest, ModelInfo, ProgressCallback
+from .errors import MESSAGES, TRANSIENT_CODES, PermanentProviderError, ProviderError, TransientProviderError
 from .http import error_for_status, json_body, send
 
 MAX_SEED = 2_147_483_647
@@ -85,22 +77,12 @@ KNOWN_MODELS = {
     )
 }
 
-MESSAGES = {
-    "content_rejected": _("The provider rejected this prompt as sensitive content."),
-    "output_rejected": _("The provider's safety check rejected the generated picture. Try rewording the prompt or another seed."),
-    "authentication_failed": _("The provider refused Atelier's credentials. An administrator needs to check the API key."),
-    "permission_denied": _("The provider denied access to this model; it may need to be activated for the account."),
-    "quota_exhausted": _("The provider account has run out of credit or quota."),
-    "invalid_request": _("The provider did not accept these settings."),
-    "model_not_found": _("The provider does not offer this model."),
-    "generation_failed": _("The provider could not make the picture."),
-    "task_expired": _("The provider no longer knows this job (its id expired or is invalid)."),
-    "provider_error": _("The provider reported an error Atelier does not recognise."),
-    "rate_limited": _("The provider is busy (rate or concurrency limit reached)."),
-    "provider_unavailable": _("The provider had a temporary problem."),
-    "timeout": _("The provider did not answer in time."),
+# DashScope's wording where it differs from the catalogue's for the same code.
+KEY_FOR_CODE = {
+    "permission_denied": "permission_denied.model_activation",
+    "model_not_found": "model_not_found.not_offered",
+    "provider_error": "provider_error.reported",
 }
-TRANSIENT_CODES = {"rate_limited", "provider_unavailable", "timeout"}
 # The vendor's short reason helps a person only where our message cannot say what went wrong.
 CODES_WITH_DETAIL = {"invalid_request", "permission_denied", "model_not_found", "generation_failed", "provider_error"}
 # A job that ran and failed is not retried automatically, except that these are worth naming.
@@ -203,7 +185,7 @@ class DashScopeProvider(ConfiguredProvider):
             self._cancel(job)
         raise TransientProviderError(
             "timeout",
-            _("The provider did not finish the picture within %(seconds)s seconds."),
+            MESSAGES["timeout.unfinished_after"],
             params={"seconds": f"{self.poll_deadline:g}"},
             request_id=job.request_id,
         )
@@ -267,7 +249,9 @@ def _outcome(output: dict, job: _Job, count: int) -> list[GeneratedImage]:
     if status == "FAILED":
         raise _job_error(output, job.request_id, about_output=False)
     if status == "CANCELED":
-        raise PermanentProviderError("generation_failed", _("The provider canceled the job."), request_id=job.request_id)
+        raise PermanentProviderError(
+            "generation_failed", MESSAGES["generation_failed.canceled"], request_id=job.request_id
+        )
     raise _error("task_expired", request_id=job.request_id)  # UNKNOWN
 
 
@@ -280,7 +264,7 @@ def _images(output: dict, job: _Job, count: int) -> list[GeneratedImage]:
     if len(results) < count:
         raise PermanentProviderError(
             "generation_failed",
-            _("The provider returned %(count)s of %(wanted)s pictures."),
+            MESSAGES["generation_failed.too_few_pictures"],
             params={"count": len(results), "wanted": count},
             request_id=job.request_id,
         )
@@ -360,7 +344,7 @@ def _our_code(vendor_code: str, status: int) -> str | None:
 
 
 def _error(code: str, *, request_id: str = "", detail: str = "") -> ProviderError:
-    message = with_detail(MESSAGES[code], _short(detail) if code in CODES_WITH_DETAIL else "")
+    message = with_detail(MESSAGES[KEY_FOR_CODE.get(code, code)], _short(detail) if code in CODES_WITH_DETAIL else "")
     error_class = TransientProviderError if code in TRANSIENT_CODES else PermanentProviderError
     return error_class(code, message, request_id=request_id)
 

@@ -15,11 +15,9 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from django.conf import settings
-from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy as _
 
 from ..reasons import with_detail
-from .base import PermanentProviderError, ProviderError, TransientProviderError
+from .errors import MESSAGES, PermanentProviderError, ProviderError, TransientProviderError
 
 USER_AGENT = "Atelier (self-hosted image studio)"
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
@@ -42,11 +40,11 @@ def send(method: str, url: str, *, timeout: tuple[float, float], **kwargs: Any) 
     try:
         return session().request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
     except requests.Timeout as exc:
-        raise TransientProviderError("timeout", _("The provider did not answer in time.")) from exc
+        raise TransientProviderError("timeout", MESSAGES["timeout"]) from exc
     except requests.ConnectionError as exc:
-        raise TransientProviderError("connection_error", _("Atelier could not reach the provider.")) from exc
+        raise TransientProviderError("connection_error", MESSAGES["connection_error"]) from exc
     except requests.RequestException as exc:
-        raise TransientProviderError("connection_error", _("The connection to the provider failed.")) from exc
+        raise TransientProviderError("connection_error", MESSAGES["connection_error.failed"]) from exc
 
 
 def json_body(response: requests.Response) -> Any:
@@ -61,30 +59,20 @@ def error_for_status(status: int, *, request_id: str = "", detail: str = "") -> 
     """A fallback classification when a provider's body names no known error code."""
     if status == 401:
         return PermanentProviderError(
-            "authentication_failed",
-            with_detail(_("The provider refused Atelier's credentials. An administrator needs to check the API key."), detail),
-            request_id=request_id,
+            "authentication_failed", with_detail(MESSAGES["authentication_failed"], detail), request_id=request_id
         )
     if status == 403:
         return PermanentProviderError(
-            "permission_denied",
-            with_detail(
-                _("The provider account may not use this model or service. An administrator needs to check it."), detail
-            ),
-            request_id=request_id,
+            "permission_denied", with_detail(MESSAGES["permission_denied.http_403"], detail), request_id=request_id
         )
     if status == 429:
-        return TransientProviderError("rate_limited", _("The provider is busy (rate limit reached)."), request_id=request_id)
+        return TransientProviderError("rate_limited", MESSAGES["rate_limited.http_429"], request_id=request_id)
     if status in (408, 425) or status >= 500:
-        return TransientProviderError(
-            "provider_unavailable", _("The provider had a temporary problem."), request_id=request_id
-        )
+        return TransientProviderError("provider_unavailable", MESSAGES["provider_unavailable"], request_id=request_id)
     if 300 <= status < 400:
-        return PermanentProviderError(
-            "unexpected_redirect", _("The provider answered with a redirect; check its base URL."), request_id=request_id
-        )
+        return PermanentProviderError("unexpected_redirect", MESSAGES["unexpected_redirect"], request_id=request_id)
     return PermanentProviderError(
-        "invalid_request", with_detail(_("The provider did not accept these settings."), detail), request_id=request_id
+        "invalid_request", with_detail(MESSAGES["invalid_request"], detail), request_id=request_id
     )
 
 
@@ -109,8 +97,8 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
-def _refuse(message: str | Promise) -> PermanentProviderError:
-    return PermanentProviderError("unsafe_image_url", message)
+def _refuse(key: str) -> PermanentProviderError:
+    return PermanentProviderError("unsafe_image_url", MESSAGES[key])
 
 
 def check_url(url: str, policy: DownloadPolicy) -> None:
@@ -119,21 +107,22 @@ def check_url(url: str, policy: DownloadPolicy) -> None:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise _refuse(_("The provider returned a malformed image link.")) from exc
+        raise _refuse("unsafe_image_url.malformed") from exc
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise _refuse(_("The provider returned an image link Atelier does not fetch."))
+        raise _refuse("unsafe_image_url.scheme")
     if parts.scheme == "http" and origin(url) != policy.trusted_origin:
-        raise _refuse(_("The provider returned a plain-http image link; Atelier only fetches https."))
+        raise _refuse("unsafe_image_url.plain_http")
     if policy.allow_private:
         return
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)}
     except (socket.gaierror, UnicodeError) as exc:
-        raise TransientProviderError("download_failed", _("The image host could not be found.")) from exc
+        raise TransientProviderError("download_failed", MESSAGES["download_failed.host_not_found"]) from exc
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
+        # Typed str | int for other socket families; for a host name it is always an IP string.
+        ip = ipaddress.ip_address(str(address).split("%")[0])
         if not ip.is_global:
-            raise _refuse(_("The provider returned an image link to a private network address; it was not fetched."))
+            raise _refuse("unsafe_image_url.private_address")
 
 
 def download_image(url: str, policy: DownloadPolicy) -> bytes:
@@ -145,14 +134,12 @@ def download_image(url: str, policy: DownloadPolicy) -> bytes:
     try:
         with session().get(url, stream=True, timeout=(5, read_timeout), allow_redirects=False) as response:
             if 300 <= response.status_code < 400:
-                raise _refuse(_("The image link redirected elsewhere; Atelier does not follow image redirects."))
+                raise _refuse("unsafe_image_url.redirect")
             if response.status_code >= 500 or response.status_code == 429:
-                raise TransientProviderError("download_failed", _("The image host had a temporary problem."))
+                raise TransientProviderError("download_failed", MESSAGES["download_failed.host_unavailable"])
             if response.status_code != 200:
                 raise PermanentProviderError(
-                    "download_failed",
-                    _("The image could not be downloaded (HTTP %(status)s); the link may have expired."),
-                    params={"status": response.status_code},
+                    "download_failed", MESSAGES["download_failed.http_status"], params={"status": response.status_code}
                 )
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
@@ -165,22 +152,26 @@ def download_image(url: str, policy: DownloadPolicy) -> bytes:
                 if buffer.tell() > max_bytes:
                     raise _too_large(max_bytes)
                 if time.monotonic() > deadline:
-                    raise TransientProviderError("download_timeout", _("Downloading the image took too long."))
+                    raise _too_slow()
     except requests.Timeout as exc:
-        raise TransientProviderError("download_timeout", _("Downloading the image took too long.")) from exc
+        raise _too_slow() from exc
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
-            raise TransientProviderError("download_timeout", _("Downloading the image took too long.")) from exc
-        raise TransientProviderError("download_failed", _("The image could not be downloaded.")) from exc
+            raise _too_slow() from exc
+        raise TransientProviderError("download_failed", MESSAGES["download_failed"]) from exc
     data = buffer.getvalue()  # the buffer's own bytes: no second copy of a 25 MB image
     if not (data.startswith(IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")):
-        raise PermanentProviderError("invalid_image", _("The provider's image link did not return an image."))
+        raise PermanentProviderError("invalid_image", MESSAGES["invalid_image.not_an_image"])
     return data
+
+
+def _too_slow() -> TransientProviderError:
+    return TransientProviderError("download_timeout", MESSAGES["download_timeout"])
 
 
 def _too_large(max_bytes: int) -> PermanentProviderError:
     if max_bytes >= 1024 * 1024:
-        message, limit = _("The provider's image is larger than the %(limit)s MB limit."), f"{max_bytes / (1024 * 1024):g}"
+        key, limit = "image_too_large", f"{max_bytes / (1024 * 1024):g}"
     else:
-        message, limit = _("The provider's image is larger than the %(limit)s bytes limit."), f"{max_bytes:,}"
-    return PermanentProviderError("image_too_large", message, params={"limit": limit})
+        key, limit = "image_too_large.bytes", f"{max_bytes:,}"
+    return PermanentProviderError("image_too_large", MESSAGES[key], params={"limit": limit})

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
-from django.utils.translation import gettext_lazy as _
+from django.utils.functional import Promise
 
 from ..reasons import Reason, with_detail
 from . import http
@@ -29,39 +29,22 @@ from .base import (
     GeneratedImage,
     GenerationRequest,
     ModelInfo,
-    PermanentProviderError,
     ProgressCallback,
     ProviderConfig,
-    ProviderError,
-    TransientProviderError,
     guidance_range_error,
     steps_range_error,
+)
+from .errors import (
+    MESSAGES,
+    TRANSIENT_CODES,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+    code_of,
 )
 
 logger = logging.getLogger(__name__)
 
-MESSAGES = {
-    "rate_limited": _("The provider is busy (rate or concurrency limit reached)."),
-    "provider_unavailable": _("The provider had a temporary problem."),
-    "content_rejected": _("The provider rejected this prompt as sensitive content."),
-    "output_rejected": _(
-        "The provider's safety check rejected the generated picture. Try rewording the prompt or another seed."
-    ),
-    "authentication_failed": _(
-        "The provider refused Atelier's credentials. An administrator needs to check the API key."
-    ),
-    "permission_denied": _(
-        "The provider account may not use this model. An administrator needs to enable it with the provider."
-    ),
-    "quota_exhausted": _("The provider account has run out of credit or quota."),
-    "invalid_request": _("The provider did not accept these settings."),
-    "model_not_found": _("The provider does not know this model. An administrator needs to check the model list."),
-    "provider_error": _("The provider answered with an error Atelier does not recognise."),
-    "unreadable": _("The provider's answer could not be read."),
-    "too_few_images": _("The provider returned fewer images than asked for."),
-    "no_such_path": _("The provider's address answered “not found”. An administrator needs to check its base URL."),
-}
-TRANSIENT_CODES = frozenset({"rate_limited", "provider_unavailable"})
 # The vendor's own words are added only where they help and are safe to show: an
 # authentication error, for one, can echo part of the API key.
 CODES_WITH_DETAIL = frozenset({"invalid_request", "permission_denied", "model_not_found", "provider_error"})
@@ -383,22 +366,22 @@ class OpenAICompatibleProvider(ConfiguredProvider):
         if response.status_code != 200 or (isinstance(body, dict) and body.get("error")):
             raise self._error(response.status_code, body, request_id)
         if not isinstance(body, dict):
-            raise _provider_error("unreadable", request_id)
+            raise _provider_error("provider_error.unreadable", request_id)
         items = self._items(body, request_id)
         for item in items:
             if item.get("error"):  # one image failed (Ark multi-image); the same vocabulary applies
                 raise self._error(response.status_code, {"error": item["error"]}, request_id)
         if len(items) < count:
-            raise _provider_error("too_few_images", request_id)
+            raise _provider_error("provider_error.too_few_images", request_id)
         seeds = _result_seeds(body, seed, count)
-        return [_result(item, seed, request_id) for item, seed in zip(items[:count], seeds)]
+        return [_result(item, seed, request_id) for item, seed in zip(items[:count], seeds, strict=True)]
 
     def _items(self, body: dict, request_id: str) -> list[dict]:
         items = body.get(self.flavor.results_key)
         if items is None:
             items = body.get("data")  # SiliconFlow was also seen answering OpenAI-style
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            raise _provider_error("unreadable", request_id)
+            raise _provider_error("provider_error.unreadable", request_id)
         return items
 
     def _headers(self) -> dict[str, str]:
@@ -429,11 +412,11 @@ class OpenAICompatibleProvider(ConfiguredProvider):
             return http.error_for_status(status, request_id=request_id)
         if status == 404 and not isinstance(body, dict):
             # Not the vendor's JSON error for an unknown model: the path itself is wrong.
-            return _provider_error("no_such_path", request_id)
-        code, detail = self.flavor.classify(status, body)
-        if code == "provider_error" and not detail and status == 200:
-            code = "unreadable"
-        return _provider_error(code, request_id, detail)
+            return _provider_error("provider_error.no_such_path", request_id)
+        key, detail = self.flavor.classify(status, body)
+        if key == "provider_error" and not detail and status == 200:
+            key = "provider_error.unreadable"
+        return _provider_error(key, request_id, detail)
 
     def check(self) -> None:
         """List the models (free): proves the base URL, the network path and the key."""
@@ -461,9 +444,7 @@ def _validate(spec: ModelSpec, request: GenerationRequest) -> None:
     info = spec.info
     problem = info.size_reason(request.width, request.height)
     if problem is None and not 1 <= request.num_images <= info.max_images:
-        problem = Reason(
-            _("%(model)s makes 1 to %(max)s images at once."), {"model": info.label, "max": info.max_images}
-        )
+        problem = Reason(MESSAGES["invalid_request.image_count"], {"model": info.label, "max": info.max_images})
     if problem is None and spec.guidance and request.guidance_scale is not None:
         low, high = spec.guidance
         if not low <= request.guidance_scale <= high:
@@ -505,7 +486,7 @@ def _result(item: dict, seed: int | None, request_id: str) -> GeneratedImage:
     if isinstance(url, str) and url:
         # Downloaded by the service at once, through the SSRF guard (links expire in 1-24 h).
         return GeneratedImage(url=url, seed=seed, request_id=request_id)
-    raise _provider_error("unreadable", request_id)
+    raise _provider_error("provider_error.unreadable", request_id)
 
 
 def _decode(encoded: str, request_id: str) -> bytes:
@@ -513,14 +494,14 @@ def _decode(encoded: str, request_id: str) -> bytes:
     if len(encoded) * 3 // 4 > max_bytes:  # the same cap as a downloaded image
         raise PermanentProviderError(
             "image_too_large",
-            _("The provider's image is larger than the %(limit)s MB limit."),
+            MESSAGES["image_too_large"],
             params={"limit": max_bytes // (1024 * 1024)},
             request_id=request_id,
         )
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise _provider_error("unreadable", request_id) from exc
+        raise _provider_error("provider_error.unreadable", request_id) from exc
 
 
 def _error_object(body: Any) -> dict:
@@ -553,10 +534,10 @@ def _by_status(status: int) -> str:
     return "provider_error"
 
 
-def _provider_error(code: str, request_id: str, detail: str = "") -> ProviderError:
-    message = MESSAGES[code]
-    if code in ("unreadable", "too_few_images", "no_such_path"):
-        code = "provider_error"
+def _provider_error(key: str, request_id: str, detail: str = "") -> ProviderError:
+    """The error for a catalogue key; the vendor's words are added only where they are safe."""
+    code = code_of(key)
+    message: Promise | Reason = MESSAGES[key]
     if code in CODES_WITH_DETAIL:
         message = with_detail(message, detail)
     error_class = TransientProviderError if code in TRANSIENT_CODES else PermanentProviderError

@@ -23,7 +23,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -32,15 +32,14 @@ from django.utils.translation import gettext_lazy as _
 
 from ..reasons import Reason, with_detail
 from . import http
-from .base import (
-    ConfiguredProvider,
-    GeneratedImage,
-    GenerationRequest,
-    ModelInfo,
+from .base import ConfiguredProvider, GeneratedImage, GenerationRequest, ModelInfo, ProgressCallback
+from .errors import (
+    MESSAGES,
+    TRANSIENT_CODES,
     PermanentProviderError,
-    ProgressCallback,
     ProviderError,
     TransientProviderError,
+    code_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -109,8 +108,9 @@ def canonical_query(query: Mapping[str, object]) -> str:
     """Keys in sorted order, keys and values escaped with only -_.~ left as they are."""
     pairs = []
     for key in sorted(query):
-        values = query[key] if isinstance(query[key], list | tuple) else [query[key]]
-        pairs += [f"{_escape(key)}={_escape(str(value))}" for value in values]
+        value = query[key]
+        values = value if isinstance(value, list | tuple) else [value]
+        pairs += [f"{_escape(key)}={_escape(str(item))}" for item in values]
     return "&".join(pairs)
 
 
@@ -143,7 +143,7 @@ def signing_key(secret_key: str, short_date: str, region: str, service: str) -> 
 
 
 def x_date_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 # --- models (providers.md §1.3) ---------------------------------------------------------
@@ -231,39 +231,22 @@ def generic_model(req_key: str) -> VolcModel:
 
 # --- errors (providers.md §1.5) ---------------------------------------------------------
 
-CONTENT_REJECTED = _("The provider rejected this prompt as sensitive content.")
-OUTPUT_REJECTED = _(
-    "The provider's safety check rejected the generated picture. Try rewording the prompt or another seed."
-)
-RATE_LIMITED = _("The provider is busy (rate or concurrency limit reached).")
-UNAVAILABLE = _("The provider had a temporary problem.")
-AUTHENTICATION_FAILED = _("The provider refused Atelier's credentials. An administrator needs to check the API key.")
-CLOCK_SKEW = _(
-    "The provider refused the request's timestamp. An administrator needs to check that the server clock is "
-    "correct (NTP)."
-)
-PERMISSION_DENIED = _(
-    "The provider account may not use this model (access denied, or the service is not activated for it)."
-)
-INVALID_REQUEST = _("The provider did not accept these settings.")
-UNREADABLE = _("The provider sent an answer Atelier did not understand.")
-SAFETY_CHECK_FAILED = _("The provider's safety check failed internally.")
-
-_SERVICE_ERRORS: dict[int, tuple[type[ProviderError], str, Promise]] = {
-    50411: (PermanentProviderError, "content_rejected", CONTENT_REJECTED),  # input image
-    50412: (PermanentProviderError, "content_rejected", CONTENT_REJECTED),
-    50413: (PermanentProviderError, "content_rejected", CONTENT_REJECTED),
-    50518: (PermanentProviderError, "content_rejected", CONTENT_REJECTED),  # copyrighted input
-    50511: (PermanentProviderError, "output_rejected", OUTPUT_REJECTED),
-    50512: (PermanentProviderError, "output_rejected", OUTPUT_REJECTED),
-    50519: (PermanentProviderError, "output_rejected", OUTPUT_REJECTED),  # copyrighted output
-    50520: (PermanentProviderError, "generation_failed", SAFETY_CHECK_FAILED),
-    50521: (PermanentProviderError, "generation_failed", SAFETY_CHECK_FAILED),
-    50522: (PermanentProviderError, "generation_failed", SAFETY_CHECK_FAILED),
-    50429: (TransientProviderError, "rate_limited", RATE_LIMITED),
-    50430: (TransientProviderError, "rate_limited", RATE_LIMITED),
-    50500: (TransientProviderError, "provider_unavailable", UNAVAILABLE),
-    50501: (TransientProviderError, "provider_unavailable", UNAVAILABLE),
+# Service codes with a meaning of their own, as catalogue keys; other failing codes go by the status.
+_SERVICE_ERRORS: dict[int, str] = {
+    50411: "content_rejected",  # input image
+    50412: "content_rejected",
+    50413: "content_rejected",
+    50518: "content_rejected",  # copyrighted input
+    50511: "output_rejected",
+    50512: "output_rejected",
+    50519: "output_rejected",  # copyrighted output
+    50520: "generation_failed.safety_check",
+    50521: "generation_failed.safety_check",
+    50522: "generation_failed.safety_check",
+    50429: "rate_limited",
+    50430: "rate_limited",
+    50500: "provider_unavailable",
+    50501: "provider_unavailable",
 }
 _AUTH_CODES = {"MissingAuthenticationToken", "MissingSignature", "InvalidAccessKey", "SignatureDoesNotMatch"}
 _PERMISSION_CODES = {"AccessDenied", "LackPolicy"}
@@ -278,21 +261,29 @@ def _short(text: object) -> str:
     return words if len(words) <= 160 else words[:157] + "…"
 
 
-def _with_detail(message: str, detail: str) -> Reason:
+def _with_detail(message: str | Promise, detail: str) -> Reason:
     return with_detail(message, detail.rstrip("."))
+
+
+def _not_understood(request_id: str) -> PermanentProviderError:
+    return PermanentProviderError("provider_error", MESSAGES["provider_error.not_understood"], request_id=request_id)
 
 
 def gateway_error(error: Mapping, status: int, request_id: str) -> ProviderError:
     """The API gateway's verdict (auth, permissions, throttling): ResponseMetadata.Error."""
     code = str(error.get("Code") or "")
     if code == "InvalidTimestamp":
-        return PermanentProviderError("authentication_failed", CLOCK_SKEW, request_id=request_id)
+        return PermanentProviderError(
+            "authentication_failed", MESSAGES["authentication_failed.clock"], request_id=request_id
+        )
     if code in _AUTH_CODES:
-        return PermanentProviderError("authentication_failed", AUTHENTICATION_FAILED, request_id=request_id)
+        return PermanentProviderError("authentication_failed", MESSAGES["authentication_failed"], request_id=request_id)
     if code in _PERMISSION_CODES:
-        return PermanentProviderError("permission_denied", PERMISSION_DENIED, request_id=request_id)
+        return PermanentProviderError(
+            "permission_denied", MESSAGES["permission_denied.service_activation"], request_id=request_id
+        )
     if status == 429 or any(marker in code for marker in _THROTTLING_MARKERS):
-        return TransientProviderError("rate_limited", RATE_LIMITED, request_id=request_id)
+        return TransientProviderError("rate_limited", MESSAGES["rate_limited"], request_id=request_id)
     if code == "InvalidActionOrVersion":
         return PermanentProviderError(
             "invalid_request",
@@ -301,22 +292,25 @@ def gateway_error(error: Mapping, status: int, request_id: str) -> ProviderError
         )
     if status >= 300:
         return http.error_for_status(status, request_id=request_id, detail=code)
-    return PermanentProviderError("provider_error", _with_detail(UNREADABLE, code), request_id=request_id)
+    message = _with_detail(MESSAGES["provider_error.not_understood"], code)
+    return PermanentProviderError("provider_error", message, request_id=request_id)
 
 
 def service_error(code: object, detail: str, status: int, request_id: str, *, unknown: str) -> ProviderError:
     """A service-level failure: the envelope's `code` is not 10000."""
     known = _SERVICE_ERRORS.get(code) if isinstance(code, int) else None
     if known:
-        kind, our_code, message = known
-        return kind(our_code, message, request_id=request_id)
+        error_class = TransientProviderError if code_of(known) in TRANSIENT_CODES else PermanentProviderError
+        return error_class(code_of(known), MESSAGES[known], request_id=request_id)
     if status == 429:
-        return TransientProviderError("rate_limited", RATE_LIMITED, request_id=request_id)
+        return TransientProviderError("rate_limited", MESSAGES["rate_limited"], request_id=request_id)
     if status >= 500:
-        return TransientProviderError("provider_unavailable", UNAVAILABLE, request_id=request_id)
+        return TransientProviderError("provider_unavailable", MESSAGES["provider_unavailable"], request_id=request_id)
     if 400 <= status < 500:
-        return PermanentProviderError("invalid_request", _with_detail(INVALID_REQUEST, detail), request_id=request_id)
-    message = _with_detail(_("The provider could not make the picture."), detail)
+        message = _with_detail(MESSAGES["invalid_request"], detail)
+        return PermanentProviderError("invalid_request", message, request_id=request_id)
+    # The caller names the code: a polled job that failed is a failed generation, a refused call is not.
+    message = _with_detail(MESSAGES["generation_failed"], detail)
     return PermanentProviderError(unknown, message, request_id=request_id)
 
 
@@ -337,7 +331,8 @@ class Answer:
 
     @property
     def data(self) -> dict:
-        return self.body.get("data") if isinstance(self.body.get("data"), dict) else {}
+        data = self.body.get("data")
+        return data if isinstance(data, dict) else {}
 
     def require_success(self, *, unknown: str = "provider_error") -> Answer:
         """Check the code before touching data: `data` is null on errors."""
@@ -357,7 +352,7 @@ def read_answer(response: requests.Response) -> Answer:
     if not isinstance(body, dict) or "code" not in body:
         if response.status_code >= 300:
             raise http.error_for_status(response.status_code, request_id=request_id)
-        raise PermanentProviderError("provider_error", UNREADABLE, request_id=request_id)
+        raise _not_understood(request_id)
     if request_id and not body.get("request_id"):
         body["request_id"] = request_id
     return Answer(body=body, status=response.status_code)
@@ -373,14 +368,12 @@ def image_from(answer: Answer, seed: int, extra: dict | None = None) -> Generate
         try:
             result.data = base64.b64decode(encoded[0], validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise PermanentProviderError(
-                "invalid_image", _("The provider returned an image Atelier could not read."), request_id=answer.request_id
-            ) from exc
+            raise PermanentProviderError("invalid_image", MESSAGES["invalid_image"], request_id=answer.request_id) from exc
     elif links:
         result.url = links[0]  # a pre-signed link valid 1–24 h: the service fetches it at once
     else:
         raise PermanentProviderError(
-            "generation_failed", _("The provider finished without returning a picture."), request_id=answer.request_id
+            "generation_failed", MESSAGES["generation_failed.no_picture"], request_id=answer.request_id
         )
     return result
 
@@ -466,7 +459,7 @@ class VolcEngineProvider(ConfiguredProvider):
         submitted = read_answer(self.call("CVSync2AsyncSubmitTask", fields)).require_success()
         task_id = str(submitted.data.get("task_id") or "")
         if not task_id:
-            raise PermanentProviderError("provider_error", UNREADABLE, request_id=submitted.request_id)
+            raise _not_understood(submitted.request_id)
         logger.info("volcengine submitted req_key=%s task_id=%s", model.info.id, task_id)
         report(10)
         interval = self.poll_interval
@@ -477,11 +470,11 @@ class VolcEngineProvider(ConfiguredProvider):
             if status == "done":
                 return image_from(answer, seed, {"task_id": task_id})
             if status not in _STILL_WORKING:
-                raise PermanentProviderError("provider_error", UNREADABLE, request_id=answer.request_id)
+                raise _not_understood(answer.request_id)
             report(_STILL_WORKING[status])
             if time.monotonic() >= deadline:
                 raise TransientProviderError(
-                    "timeout", _("The provider did not finish the picture in time."), request_id=answer.request_id
+                    "timeout", MESSAGES["timeout.unfinished"], request_id=answer.request_id
                 )
             # Back off from ~1 s to ~3 s: long jobs need not be asked about every second.
             interval = min(interval * 1.5, self.poll_interval * 3)
@@ -491,8 +484,7 @@ class VolcEngineProvider(ConfiguredProvider):
         body = {"req_key": req_key, "task_id": task_id, "req_json": json.dumps({"return_url": True})}
         answer = read_answer(self.call("CVSync2AsyncGetResult", body))
         if answer.data.get("status") in _GONE:
-            message = _("The provider no longer has this job (it expired). Please try again.")
-            raise PermanentProviderError("task_expired", message, request_id=answer.request_id)
+            raise PermanentProviderError("task_expired", MESSAGES["task_expired.retry"], request_id=answer.request_id)
         # "done" means finished, not succeeded: the code tells which.
         return answer.require_success(unknown="generation_failed")
 

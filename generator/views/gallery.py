@@ -21,13 +21,15 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import services
-from ..gallery_query import FILTER_KEYS, GalleryFilters, filter_choices, keyset_page
+from ..lib.keyset import cut_page
+from ..lib.zipstream import ZipMember, stream_zip
 from ..models import Image
 from ..ownership import owned
 from ..tags import clean_tag_name, find_tag, tag_for
-from ..zipstream import ZipMember, stream_zip
+from .gallery_filters import FILTER_KEYS, GalleryFilters
 from .http import AuthenticatedHttpRequest
 
+PAGE_SIZE = 48
 MAX_SELECTION = 500
 # What a grid item shows (_gallery_items.html) and the keyset cursor reads: a page loads 48
 # images with their tasks, and converting the columns it does not use cost a tenth of it.
@@ -41,12 +43,12 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     if filters.tag and tag is None:
         filters.problems.append(_("You have no tag called “%(name)s”, so no image matches.") % {"name": filters.tag})
     images = filters.apply(owned(Image, request).select_related("task").only(*GRID_COLUMNS), tag)
-    page = keyset_page(images, request.GET.get("after"))
+    page = cut_page(images, request.GET.get("after"), PAGE_SIZE)
     context = {"page": page, "filters": filters, "next_query": filters.querystring(after=page.next_cursor or "")}
     if request.htmx:
         return render(request, "generator/_gallery_items.html", context)
-    has_any = bool(page.images) or owned(Image, request).exists()
-    return render(request, "generator/gallery.html", {**context, **filter_choices(request.user), "has_any": has_any})
+    has_any = bool(page.rows) or owned(Image, request).exists()
+    return render(request, "generator/gallery.html", {**context, **services.gallery_choices(request.user), "has_any": has_any})
 
 
 # --- selection: every id must be the person's, or nothing happens -------------------------
@@ -66,7 +68,7 @@ def _selection(request: AuthenticatedHttpRequest) -> QuerySet[Image]:
     try:
         ids = {uuid.UUID(value) for value in raw}
     except (ValueError, AttributeError):
-        raise Refused(400, _("The selection contains something that is not an image id. Nothing was changed."))
+        raise Refused(400, _("The selection contains something that is not an image id. Nothing was changed.")) from None
     selection = owned(Image, request).filter(pk__in=ids)
     missing = len(ids) - selection.count()
     if missing:
@@ -240,20 +242,16 @@ def _zip_of(images: list[Image]) -> Iterator[bytes]:
 
 def _manifest_entry(image: Image, missing: str) -> dict:
     """One image's manifest entry; `missing` says why its file is not in the zip, if it is not."""
-    task = image.task
+    settings_used = {name: value for name, value in image.task.parameters().items() if name != "num_images"}
     entry = {
         "image_id": str(image.pk),
-        "task_id": str(task.pk),
+        "task_id": str(image.task_id),
         "file": None if missing else zip_name(image),
-        "prompt": task.prompt,
-        "negative_prompt": task.negative_prompt,
-        "provider": task.provider,
-        "model": task.model,
+        **settings_used,
+        # The picture's own size and seed: a random-seed task's images each have their own.
         "width": image.width,
         "height": image.height,
         "seed": image.seed,
-        "steps": task.steps,
-        "guidance_scale": task.guidance_scale,
         "created_at": image.created_at.isoformat(),
         "tags": sorted(tag.name for tag in image.tags.all()),
         "favourite": image.is_favorite,

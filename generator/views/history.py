@@ -1,4 +1,4 @@
-"""History: a person's tasks, newest first, with filters, live rows, cancel, retry and delete."""
+"""History: a person's tasks, newest first, with filters and live rows (their actions: views.tasks)."""
 
 from __future__ import annotations
 
@@ -6,26 +6,22 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop, ngettext, pgettext_lazy
-from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django.utils.translation import pgettext_lazy
+from django.views.decorators.http import require_GET
 
-from .. import limits, services
+from ..lib.keyset import cut_page
 from ..models import ACTIVE_STATUSES, Task
-from ..keyset import after, decode_cursor, encode_cursor
-from ..ownership import get_owned_or_404, owned
-from .http import AuthenticatedHttpRequest, safe_next
+from ..ownership import owned
+from .http import AuthenticatedHttpRequest
 
 HISTORY_PAGE_SIZE = 25
 MAX_QUERY_LENGTH = 200
-RETRYABLE_STATUSES = (Task.Status.FAILED, Task.Status.CANCELED)
 # The status filter: its URL value, its label, and the statuses it shows (None: all).
 STATUS_FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "all": (pgettext_lazy("tasks", "All"), None),
@@ -34,7 +30,6 @@ STATUS_FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "failed": (pgettext_lazy("tasks", "Failed"), (Task.Status.FAILED,)),
     "canceled": (pgettext_lazy("tasks", "Canceled"), (Task.Status.CANCELED,)),
 }
-RETRIED = gettext_noop("Retrying: a new task with the same settings was created.")  # translated when shown
 
 
 @dataclass(frozen=True)
@@ -77,18 +72,6 @@ def _filtered(request: AuthenticatedHttpRequest, filters: Filters) -> QuerySet[T
     return tasks
 
 
-# --- keyset pages (generator.keyset) -------------------------------------------------
-
-
-def _page(tasks: QuerySet[Task], token: str) -> tuple[list[Task], str, bool]:
-    """One page of tasks after the cursor: (tasks, next token or "", whether the token was bad)."""
-    cursor = decode_cursor(token)
-    tasks = after(tasks, cursor)
-    rows = list(tasks.order_by("-created_at", "-pk").prefetch_related("images")[: HISTORY_PAGE_SIZE + 1])
-    page, more = rows[:HISTORY_PAGE_SIZE], len(rows) > HISTORY_PAGE_SIZE
-    return page, encode_cursor(page[-1]) if more else "", bool(token) and cursor is None
-
-
 def _back_to(request: AuthenticatedHttpRequest) -> str:
     """Where a row's forms come back to: the history page the person is looking at."""
     history_path = reverse("generator:history")
@@ -100,13 +83,6 @@ def _back_to(request: AuthenticatedHttpRequest) -> str:
     return history_path
 
 
-def _safe_next(request: AuthenticatedHttpRequest) -> str:
-    """Back to the history page the form came from (its filters kept), and only there."""
-    history_path = reverse("generator:history")
-    next_url = safe_next(request, history_path)
-    return next_url if next_url.startswith(history_path) else history_path
-
-
 # --- views -----------------------------------------------------------------------------
 
 
@@ -114,7 +90,7 @@ def _safe_next(request: AuthenticatedHttpRequest) -> str:
 def history(request: AuthenticatedHttpRequest) -> HttpResponse:
     if "row" in request.GET:
         return _row(request, request.GET["row"])
-    context = _page_context(request, _filters(request), request.GET.get("after", ""))
+    context = page_context(request, _filters(request), request.GET.get("after", ""))
     if request.htmx and request.htmx.target == "history-more":
         response = render(request, "generator/_history_rows.html", context)
     else:
@@ -123,16 +99,17 @@ def history(request: AuthenticatedHttpRequest) -> HttpResponse:
     return response
 
 
-def _page_context(request: AuthenticatedHttpRequest, filters: Filters, token: str) -> dict:
-    tasks, next_token, bad_cursor = _page(_filtered(request, filters), token)
+def page_context(request: AuthenticatedHttpRequest, filters: Filters, token: str) -> dict:
+    page = cut_page(_filtered(request, filters).prefetch_related("images"), token, HISTORY_PAGE_SIZE)
+    tasks = page.rows
     return {
         "tasks": tasks,
         "filters": filters,
         "status_filters": [(key, label, Filters(key, filters.q).query()) for key, (label, _statuses) in STATUS_FILTERS.items()],
-        "next_url": reverse("generator:history") + filters.query(after=next_token) if next_token else "",
+        "next_url": reverse("generator:history") + filters.query(after=page.next_cursor) if page.next_cursor else "",
         "first_url": reverse("generator:history") + filters.query(),
-        "paged": bool(token) and not bad_cursor,
-        "bad_cursor": bad_cursor,
+        "paged": not page.is_first,
+        "bad_cursor": page.bad_cursor,
         "back_to": _back_to(request),
         "any_active": any(task.is_active for task in tasks),
         # Only asked when the page is empty: "nothing yet" and "nothing matches" differ.
@@ -152,58 +129,3 @@ def _row(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     response = render(request, "generator/_history_row.html", {"task": task, "back_to": _back_to(request)})
     patch_vary_headers(response, ["HX-Request"])
     return response
-
-
-@require_POST
-def task_retry(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
-    task = get_owned_or_404(Task, request, task_id)
-    back = _safe_next(request)
-    if task.status not in RETRYABLE_STATUSES:
-        messages.error(request, _("Only failed or canceled tasks can be retried; this one was left as it is."))
-        return _go(request, back)
-    try:
-        services.retry_task(task)
-    except limits.ActiveTaskLimitReached as error:
-        return _cap_reached(request, error)
-    messages.success(request, _(RETRIED))
-    # The new task is the newest: show the first page, keeping a text search (it still matches).
-    q = request.POST.get("q", "")
-    return _go(request, reverse("generator:history") + Filters(q=q[:MAX_QUERY_LENGTH]).query())
-
-
-@require_POST
-def task_delete(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
-    task = get_owned_or_404(Task, request, task_id)
-    back = _safe_next(request)
-    if request.POST.get("confirm") != "yes":
-        images = task.ordered_images
-        return render(request, "generator/_history_confirm_delete.html", {"task": task, "images": images, "back_to": back})
-    count = len(task.images.all())
-    services.delete_tasks(owned(Task, request).filter(pk=task.pk))
-    if count:
-        text = ngettext(
-            "Task deleted with its %(count)s image.", "Task deleted with its %(count)s images.", count
-        ) % {"count": count}
-    else:
-        text = _("Task deleted.")
-    if request.htmx:
-        return render(request, "generator/_history_deleted.html", {"message": text})
-    messages.success(request, text)
-    return redirect(back)
-
-
-def _cap_reached(request: AuthenticatedHttpRequest, error: limits.ActiveTaskLimitReached) -> HttpResponse:
-    """htmx gets the shared answer (the message lands in the page's #form-problem box).
-    Without JavaScript the shared answer is the create page with a form bound to this
-    request's fields (showing a bogus "describe the picture" error), so the history page
-    itself is shown again with the message instead: same status, same Retry-After."""
-    if request.htmx:
-        return limits.active_cap_reached(request, error)
-    context = {**_page_context(request, Filters(), ""), "back_to": reverse("generator:history"), "limit_message": str(error)}
-    response = render(request, "generator/history.html", context, status=429)
-    response["Retry-After"] = str(limits.ACTIVE_CAP_RETRY_SECONDS)
-    return response
-
-
-def _go(request: AuthenticatedHttpRequest, url: str) -> HttpResponse:
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

@@ -1,4 +1,4 @@
-"""One image (page, and a modal from the grid), its favourite flag and tags; the tag page."""
+"""One image (its page, and a modal from the grid): favourite, tags, reuse, vary and delete."""
 
 from __future__ import annotations
 
@@ -6,28 +6,23 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Prefetch
 from django.db.models.functions import Lower
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
 from .. import services
+from ..forms import fields_for
 from ..models import Image, Tag
 from ..ownership import get_owned_or_404, owned
-from ..tags import rename_tag, tag_for
+from ..tags import tag_for
 from .http import AuthenticatedHttpRequest, safe_next
 
 MODAL_TARGET = "image-modal"
-SUGGESTIONS = 20
-
-
-# --- one image ----------------------------------------------------------------------------
 
 
 @require_GET
@@ -133,20 +128,12 @@ def _next_url(request: HttpRequest, image: Image) -> str:
 
 
 def _reuse_url(image: Image) -> str:
-    """The create page filled in with this image's settings, its seed kept."""
+    """The create page filled in with this image's settings, its seed kept (the page's form
+    takes a size from the address, not a width and height)."""
     task = image.task
-    values = {
-        "prompt": task.prompt,
-        "negative_prompt": task.negative_prompt,
-        "model": f"{task.provider}:{task.model}",
-        "size": f"{task.width}x{task.height}",
-        "num_images": task.num_images,
-        "seed": image.seed if image.seed is not None else task.seed,
-        "steps": task.steps,
-        "scale": task.guidance_scale,
-    }
-    query = urlencode({key: value for key, value in values.items() if value not in (None, "")})
-    return f"{reverse('generator:create')}?{query}"
+    seed = image.seed if image.seed is not None else task.seed
+    fields = fields_for(task, width=None, height=None, size=f"{task.width}x{task.height}", seed=seed)
+    return f"{reverse('generator:create')}?{urlencode(fields)}"
 
 
 def _vary_fields(image: Image) -> list[tuple[str, object]]:
@@ -155,81 +142,4 @@ def _vary_fields(image: Image) -> list[tuple[str, object]]:
     Width and height rather than `size`: the size field only takes its presets, and the form
     accepts any width and height the model allows.
     """
-    task = image.task
-    fields = [
-        ("prompt", task.prompt),
-        ("negative_prompt", task.negative_prompt),
-        ("model", f"{task.provider}:{task.model}"),
-        ("width", task.width),
-        ("height", task.height),
-        ("num_images", task.num_images),
-        ("steps", task.steps),
-        ("scale", task.guidance_scale),
-        ("random_seed", "on"),
-    ]
-    return [(name, value) for name, value in fields if value not in (None, "")]
-
-
-# --- tags ---------------------------------------------------------------------------------
-
-
-def _tags_with_counts(request: HttpRequest) -> QuerySet[Tag]:
-    return owned(Tag, request).annotate(image_count=Count("images")).order_by(Lower("name"))
-
-
-@require_GET
-def tag_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return _render_tag_list(request)
-
-
-def _render_tag_list(request: AuthenticatedHttpRequest, status: int = 200, **extra) -> HttpResponse:
-    return render(request, "generator/tags.html", {"tags": _tags_with_counts(request), **extra}, status=status)
-
-
-@require_GET
-def tag_suggest(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The person's own tags matching `q` (or the add form's `name`), most used first."""
-    query = (request.GET.get("q") or request.GET.get("name") or "").strip()[:50]
-    tags = _tags_with_counts(request).order_by("-image_count", Lower("name"))
-    if query:
-        tags = tags.filter(name__icontains=query)
-    names = [tag.name for tag in tags[:SUGGESTIONS]]
-    if request.htmx:
-        list_id = request.GET.get("list", "tag-suggestions")
-        list_id = list_id if list_id.replace("-", "").isalnum() else "tag-suggestions"
-        return render(request, "generator/_tag_suggestions.html", {"names": names, "list_id": list_id})
-    return JsonResponse(names, safe=False, json_dumps_params={"ensure_ascii": False})
-
-
-@require_POST
-def tag_rename(request: AuthenticatedHttpRequest, tag_id: int) -> HttpResponse:
-    tag = get_owned_or_404(Tag, request, tag_id)
-    old_name, raw_name = tag.name, request.POST.get("name", "")
-    try:
-        with transaction.atomic():
-            rename_tag(tag, raw_name)
-    except (ValidationError, IntegrityError) as error:
-        message = error.messages[0] if isinstance(error, ValidationError) else _("You already have a tag with that name.")
-        tag.name = old_name
-        return _render_tag_list(request, status=400, rename_error=message, rename_tag_id=tag.pk, rename_value=raw_name)
-    if tag.name != old_name:
-        messages.success(request, _("Renamed “%(old)s” to “%(new)s”.") % {"old": old_name, "new": tag.name})
-    return redirect("generator:tag_list")
-
-
-@require_POST
-def tag_delete(request: AuthenticatedHttpRequest, tag_id: int) -> HttpResponse:
-    tag = get_owned_or_404(Tag, request, tag_id)
-    count = tag.images.count()
-    tag.delete()  # only the tag and its links go; the images stay
-    if count:
-        text = ngettext(
-            "Deleted the tag “%(name)s”. Its %(count)s image was kept.",
-            "Deleted the tag “%(name)s”. Its %(count)s images were kept.",
-            count,
-        ) % {"name": tag.name, "count": count}
-    else:
-        text = _("Deleted the tag “%(name)s”.") % {"name": tag.name}
-    messages.success(request, text)
-    return redirect("generator:tag_list")
-
+    return list(fields_for(image.task, seed=None, random_seed="on").items())

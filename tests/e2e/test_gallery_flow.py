@@ -32,7 +32,7 @@ def stock_gallery(user, count: int, prompt: str = "a harbour at dusk") -> list[I
     for index in range(1, count + 1):
         pk = uuid.uuid4()
         names = (f"images/{user.pk}/e2e/{pk}.png", f"thumbs/{user.pk}/e2e/{pk}.webp")
-        for name, path in zip(names, (original, thumbnail)):
+        for name, path in zip(names, (original, thumbnail), strict=True):
             target = Path(default_storage.path(name))
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)

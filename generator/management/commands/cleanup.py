@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generator.maintenance import (
+from generator.ops.maintenance import (
     FINISHED_STATUSES,
     cleanup_tasks,
     parse_age,

@@ -6,10 +6,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generator.forms import SIZE_RE, GenerateForm
-from generator.limits import ActiveTaskLimitReached
-from generator.maintenance import stored_locations, user_named, wait_for_task
 from generator.models import Task
-from generator.services import create_task
+from generator.ops.maintenance import stored_locations, user_named, wait_for_task
+from generator.services import ActiveTaskLimitReached, create_task
 
 # Form field → the option that sets it, for error messages.
 OPTIONS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from generator.maintenance import prune_media
+from generator.ops.maintenance import prune_media
 
 
 class Command(BaseCommand):

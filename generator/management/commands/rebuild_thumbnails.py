@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from generator.maintenance import rebuild_thumbnails
+from generator.ops.maintenance import rebuild_thumbnails
 
 
 class Command(BaseCommand):

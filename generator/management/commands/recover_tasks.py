@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from generator.recovery import recover_tasks
+from generator.ops.recovery import recover_tasks
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
-from generator.recovery import install_schedules
+from generator.ops.schedules import install_schedules
 
 
 class Command(BaseCommand):

@@ -1,7 +1,8 @@
 """Recovery of tasks whose worker or queue message was lost, so that no task spins forever.
 
 `recover_tasks()` is the one entry point: a django-q2 Schedule runs it every minute
-(`install_schedules`, `run_scheduled_recovery`) and `manage.py recover_tasks` runs it on demand.
+(generator.ops.schedules, through generator.jobs.recover_tasks) and `manage.py recover_tasks`
+runs it on demand.
 
 How it decides (thresholds from settings, read on every run):
 
@@ -24,22 +25,20 @@ run_task claims conditionally and skips a task that is not claimable.
 from __future__ import annotations
 
 import logging
-import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TextIO
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import services
-from .models import Task, error_fields
-from .reasons import Reason
+from .. import services
+from ..models import Task, error_fields
+from ..reasons import Reason
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +49,6 @@ MESSAGES = {
 }
 DEFAULT_GRACE_SECONDS = 60
 DEFAULT_REQUEUE_PENDING_AFTER_SECONDS = 600
-
-SCHEDULE_NAME = "atelier-recover-tasks"
-SCHEDULE_FUNC = "generator.recovery.run_scheduled_recovery"
 
 # What recovery does to one task.
 RETRY = "retry"  # processing, worker lost → retrying, re-enqueued
@@ -115,11 +111,6 @@ def recover_tasks(now: datetime | None = None, *, dry_run: bool = False) -> Reco
     if report.total and not dry_run:
         logger.info("recovery: %s", report.summary())
     return report
-
-
-def run_scheduled_recovery() -> str:
-    """The django-q2 Schedule's entry point; its result is the summary line."""
-    return recover_tasks().summary()
 
 
 def _candidates(limits: Limits) -> list[Task]:
@@ -203,52 +194,3 @@ def _apply(task: Task, action: str) -> bool:
 def _worker_lost(outcome: str) -> dict[str, object]:
     """The error columns for a task whose worker was lost (English text, untranslated Reason)."""
     return error_fields(WORKER_LOST, Reason(MESSAGES[outcome]))
-
-
-# --- schedules ----------------------------------------------------------------------------
-
-
-def install_schedules(using: str = DEFAULT_DB_ALIAS) -> dict[str, bool]:
-    """Create or update Atelier's django-q2 schedules by name; returns {name: created}."""
-    from django_q.models import Schedule
-
-    wanted = {
-        SCHEDULE_NAME: {
-            "func": SCHEDULE_FUNC,
-            "args": None,
-            "kwargs": None,
-            "hook": None,
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-            "cluster": None,
-        },
-    }
-    results = {}
-    with transaction.atomic(using=using):
-        for name, values in wanted.items():
-            rows = Schedule.objects.using(using).filter(name=name)
-            # update_or_create needs one row per name; the name is not unique in django-q2.
-            first = rows.order_by("pk").values_list("pk", flat=True).first()
-            if first is not None:
-                rows.exclude(pk=first).delete()
-            _schedule, results[name] = rows.update_or_create(name=name, defaults=values)
-    from .maintenance import RETENTION_SCHEDULE_NAME, install_retention_schedule
-
-    if (created := install_retention_schedule(using=using)) is not None:
-        results[RETENTION_SCHEDULE_NAME] = created
-    return results
-
-
-def install_schedules_after_migrate(
-    using: str = DEFAULT_DB_ALIAS, verbosity: int = 1, stdout: TextIO | None = None, **kwargs: object
-) -> None:
-    """post_migrate receiver: install the schedules once django-q2's table exists."""
-    from django_q.models import Schedule
-
-    if Schedule._meta.db_table not in connections[using].introspection.table_names():
-        return
-    results = install_schedules(using=using)
-    if verbosity >= 2:
-        for name, created in results.items():
-            (stdout or sys.stdout).write(f"  {'Created' if created else 'Updated'} django-q2 schedule {name}\n")

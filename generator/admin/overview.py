@@ -16,10 +16,15 @@ from django.core.cache import cache
 from django.db.models import Count, JSONField, Max, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_q import brokers
+from django_q.models import Schedule
+from django_q.models import Task as QTask
+from django_q.status import Stat
 
-from . import readiness, recovery
-from .models import Task
-from .reasons import Reason
+from ..models import Task
+from ..ops import health
+from ..ops.schedules import RECOVERY_SCHEDULE_NAME
+from ..reasons import Reason
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +131,8 @@ def _sample(stored_reason, message: str | None) -> str:
 
 
 def queue_length() -> Queue:
-    from django_q.brokers import get_broker
-
     try:
-        broker = get_broker()
+        broker = brokers.get_broker()
         kind = type(broker).__name__.lower()
         size = broker.queue_size()
     except Exception as error:
@@ -139,8 +142,6 @@ def queue_length() -> Queue:
 
 
 def worker_heartbeats(now: datetime) -> Heartbeats:
-    from django_q.status import Stat
-
     remembered = _remembered_sighting(now)
     try:
         stats = Stat.get_all()
@@ -169,7 +170,7 @@ def _cluster(stat: object, now: datetime) -> Cluster:
 
 def _remembered_sighting(now: datetime) -> float | None:
     try:
-        seen = cache.get(readiness.WORKER_SEEN_KEY)
+        seen = cache.get(health.WORKER_SEEN_KEY)
     except Exception:
         logger.warning("overview: cache read failed", exc_info=True)
         return None
@@ -177,18 +178,16 @@ def _remembered_sighting(now: datetime) -> float | None:
 
 
 def sweeper_schedule(now: datetime) -> SweeperSchedule:
-    from django_q.models import Schedule
-    from django_q.models import Task as QTask
 
-    schedule = Schedule.objects.filter(name=recovery.SCHEDULE_NAME).order_by("pk").only("next_run", "task").first()
+    schedule = Schedule.objects.filter(name=RECOVERY_SCHEDULE_NAME).order_by("pk").only("next_run", "task").first()
     if schedule is None:
-        return SweeperSchedule(recovery.SCHEDULE_NAME, installed=False)
+        return SweeperSchedule(RECOVERY_SCHEDULE_NAME, installed=False)
     last = None
     if schedule.task:
         last = QTask.objects.filter(pk=schedule.task).only("started", "stopped", "success", "result").first()
     overdue = schedule.next_run is not None and schedule.next_run < now - SCHEDULE_OVERDUE_AFTER
     return SweeperSchedule(
-        name=recovery.SCHEDULE_NAME,
+        name=RECOVERY_SCHEDULE_NAME,
         installed=True,
         next_run=schedule.next_run,
         overdue=overdue,

@@ -13,7 +13,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageOps
 
-from .reasons import Reason
+from ..reasons import Reason
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -129,6 +129,8 @@ COMPONENTS = {
                 "width": {"type": "integer"},
                 "height": {"type": "integer"},
                 "num_images": {"type": "integer"},
+                "steps": {"type": "integer", "nullable": True},
+                "guidance_scale": {"type": "number", "nullable": True},
                 "seed": {"type": "integer", "nullable": True},
                 "images": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}},
                 "error": {

@@ -26,13 +26,11 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import admin_overview, services
-from .limits import ActiveTaskLimitReached
-from .models import CANCELABLE_STATUSES, Image, Tag, Task
+from .. import services
+from ..models import Image, Tag, Task
+from . import overview
 
 logger = logging.getLogger(__name__)
-
-RETRYABLE_STATUSES = (Task.Status.FAILED, Task.Status.CANCELED)
 
 
 def _thumbnail(image: Image, size: int) -> str:
@@ -117,12 +115,12 @@ class TaskAdmin(admin.ModelAdmin):
     def retry_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         retried, refused, skipped, limit = 0, 0, 0, 0
         for task in queryset.select_related("owner").order_by("created_at", "pk"):
-            if task.status not in RETRYABLE_STATUSES:
-                skipped += 1
-                continue
             try:
                 new_task = services.retry_task(task)
-            except ActiveTaskLimitReached as error:
+            except services.TaskNotRetryable:
+                skipped += 1
+                continue
+            except services.ActiveTaskLimitReached as error:
                 refused, limit = refused + 1, error.limit
                 continue
             retried += 1
@@ -160,7 +158,7 @@ class TaskAdmin(admin.ModelAdmin):
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         canceled, processing, finished = 0, 0, 0
         for task in queryset.order_by("created_at", "pk"):
-            if task.status in CANCELABLE_STATUSES:
+            if task.is_cancelable:
                 if task.cancel():
                     canceled += 1
                     self.log_change(request, task, gettext("Canceled by staff."))
@@ -218,7 +216,7 @@ class TaskAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": gettext("Operations overview"),
             "opts": self.opts,
-            "overview": admin_overview.build(),
+            "overview": overview.build(),
             "changelist_url": reverse("admin:generator_task_changelist"),
         }
         return TemplateResponse(request, "admin/generator/overview.html", context)

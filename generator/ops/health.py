@@ -1,6 +1,11 @@
-"""/readyz: can this instance do its job right now? Database, broker, storage, worker.
+"""Health: /healthz (is the process up?), /readyz (can it do its job right now?) and the
+API's public /api/v1/health.
 
-Each check is a small function returning {"ok": bool, ...}; a failing one adds a short
+HealthMiddleware answers /healthz and /readyz before host validation and HTTPS redirects, so
+a container's own probes on its own address work whatever ALLOWED_HOSTS says; they are not in
+the URLconf for that reason.
+
+/readyz checks the database, the queue broker, the media storage and a worker. Each check is a small function returning {"ok": bool, ...}; a failing one adds a short
 "error" that names what failed (never an exception's text, which can carry host names,
 user names or paths: that goes to the log). Every check is bounded by its client's own
 timeouts (database connect/busy timeout, Redis socket timeouts, the storage client's), and
@@ -14,14 +19,19 @@ import time
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from django_q import brokers
+from django_q.brokers.orm import ORM
+from django_q.conf import Conf
+from django_q.status import Stat
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +58,11 @@ def check_database() -> dict:
 
 
 def check_broker() -> dict:
-    from django_q.brokers import Broker, get_broker
-    from django_q.brokers.orm import ORM
-
-    broker = get_broker()
+    broker = brokers.get_broker()
     kind = type(broker).__name__.lower()
     # The ORM broker's ping() answers True without asking anything: count its queue instead.
     # Redis (and the others that implement it) answer a real ping.
-    if not isinstance(broker, ORM) and type(broker).ping is not Broker.ping:
+    if not isinstance(broker, ORM) and type(broker).ping is not brokers.Broker.ping:
         if not broker.ping():
             return _failed(f"broker: the {kind} broker did not answer a ping")
         return {"ok": True, "broker": kind}
@@ -77,9 +84,6 @@ def check_storage() -> dict:
 
 
 def check_worker() -> dict:
-    from django_q.conf import Conf
-    from django_q.status import Stat
-
     now = time.time()
     clusters = [stat for stat in Stat.get_all() if getattr(stat, "status", None) != Conf.STOPPED]
     if clusters:
@@ -123,3 +127,28 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks = {name: run_check(name, check) for name, check in CHECKS.items()}
     ready = all(result["ok"] for result in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Alive: the process answers (no database, nothing else)."""
+    return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+def api_health(request: HttpRequest) -> JsonResponse:
+    """Public liveness for API clients (no database access)."""
+    return JsonResponse({"status": "ok", "version": settings.ATELIER_VERSION})
+
+
+PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {"/healthz": healthz, "/readyz": readyz}
+
+
+class HealthMiddleware:
+    """Answers the probes in PROBES first of all (see the module's docstring)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        probe = PROBES.get(request.path)
+        return probe(request) if probe is not None else self.get_response(request)

@@ -24,21 +24,18 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from . import imaging, services
-from .models import ACTIVE_STATUSES, Image, Task, thumbnail_upload_to
+from .. import services
+from ..lib import imaging
+from ..models import ACTIVE_STATUSES, FINISHED_STATUSES, Image, Task, thumbnail_upload_to
 
 logger = logging.getLogger(__name__)
 
-FINISHED_STATUSES = (Task.Status.COMPLETED, Task.Status.FAILED, Task.Status.CANCELED)
 MEDIA_PREFIXES = ("images", "thumbs")  # where Image files live; readiness/ probes are elsewhere
 BATCH_SIZE = 500  # tasks per deletion transaction (keeps IN lists and locks small)
-
-RETENTION_SCHEDULE_NAME = "atelier-retention-cleanup"
-RETENTION_SCHEDULE_FUNC = "generator.maintenance.run_retention_cleanup"
 
 AGE_RE = re.compile(r"^\s*(\d+)\s*([dhm])\s*$", re.IGNORECASE)
 AGE_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -194,42 +191,12 @@ def retention_days() -> int:
     return max(0, int(getattr(settings, "RETENTION_DAYS", 0) or 0))
 
 
-def run_retention_cleanup() -> str:
+def retention_cleanup() -> str:
     """The daily schedule's entry point: delete finished tasks older than RETENTION_DAYS."""
     days = retention_days()
     if not days:
         return "Retention cleanup is off (RETENTION_DAYS is 0)."
     return cleanup_tasks(timedelta(days=days)).summary()
-
-
-def install_retention_schedule(using: str = DEFAULT_DB_ALIAS) -> bool | None:
-    """Create or update the daily retention schedule when RETENTION_DAYS is set, remove it otherwise.
-
-    Idempotent. Returns True when created, False when updated, None when it is off (and absent).
-    """
-    from django_q.models import Schedule
-
-    rows = Schedule.objects.using(using).filter(name=RETENTION_SCHEDULE_NAME)
-    with transaction.atomic(using=using):
-        if not retention_days():
-            rows.delete()
-            return None
-        first = rows.order_by("pk").values_list("pk", flat=True).first()
-        if first is not None:  # the name is not unique in django-q2: keep one row
-            rows.exclude(pk=first).delete()
-        _, created = rows.update_or_create(
-            name=RETENTION_SCHEDULE_NAME,
-            defaults={
-                "func": RETENTION_SCHEDULE_FUNC,
-                "args": None,
-                "kwargs": None,
-                "hook": None,
-                "schedule_type": Schedule.DAILY,
-                "repeats": -1,
-                "cluster": None,
-            },
-        )
-    return created
 
 
 # --- media --------------------------------------------------------------------------------

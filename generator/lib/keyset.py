@@ -9,11 +9,15 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from django.db.models import Model, Q, QuerySet
 
 MAX_TOKEN_LENGTH = 200
+
+Row = TypeVar("Row", bound=Model)
 
 
 def encode_cursor(row: Model) -> str:
@@ -36,7 +40,7 @@ def decode_cursor(token: str) -> tuple[datetime, uuid.UUID] | None:
         return None
 
 
-def after(rows: QuerySet, cursor: tuple[datetime, uuid.UUID] | None) -> QuerySet:
+def after(rows: QuerySet[Row], cursor: tuple[datetime, uuid.UUID] | None) -> QuerySet[Row]:
     """The rows that come after the cursor in (-created_at, -id) order."""
     if cursor is None:
         return rows
@@ -45,3 +49,27 @@ def after(rows: QuerySet, cursor: tuple[datetime, uuid.UUID] | None) -> QuerySet
     # can start the (owner, -created_at, -id) index at the cursor: with the OR alone SQLite
     # walks the index from the newest row, and a deep page costs as much as the rows before it.
     return rows.filter(created_at__lte=created_at).filter(Q(created_at__lt=created_at) | Q(pk__lt=pk))
+
+
+@dataclass
+class Page(Generic[Row]):
+    """One keyset page: its rows, the token for the next one, and how the asked-for token read."""
+
+    rows: list[Row]
+    next_cursor: str | None
+    is_first: bool  # no cursor, or one that was not ours: the newest rows
+    bad_cursor: bool  # a token was given that is not one Atelier gave out
+
+
+def cut_page(rows: QuerySet[Row], token: str | None, size: int) -> Page[Row]:
+    """The `size` rows after the cursor in `token`, newest first (a bad token: the first page)."""
+    cursor = decode_cursor(token or "")
+    # One row more than the page tells whether there is a next page, without a COUNT.
+    found = list(after(rows.order_by("-created_at", "-pk"), cursor)[: size + 1])
+    shown = found[:size]
+    return Page(
+        rows=shown,
+        next_cursor=encode_cursor(shown[-1]) if len(found) > size else None,
+        is_first=cursor is None,
+        bad_cursor=bool(token) and cursor is None,
+    )

@@ -1,28 +1,23 @@
-"""The gallery's query: filters read from the URL, and keyset pages (newest first).
+"""The gallery's filters: read from the URL, applied to a person's images.
 
-Pure query building: a GalleryFilters is parsed from a QueryDict, applied to a person's
-images, and a page is cut with a cursor encoding the last (created_at, id) shown. Nothing
-here renders or redirects; bad values become messages and are ignored.
+Pure query building: a GalleryFilters is parsed from a QueryDict and narrows a queryset.
+Nothing here renders or redirects; bad values become messages and are ignored.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from .keyset import after, decode_cursor, encode_cursor
-from .models import Image, Tag
+from ..models import Image, Tag
 
-PAGE_SIZE = 48
 FILTER_KEYS = ("q", "tag", "favorites", "provider", "model", "from", "to")
 MAX_QUERY_LENGTH = 200
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
@@ -121,66 +116,3 @@ def _text(query: QueryDict, key: str) -> str:
 
 def _start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
-
-
-# --- what the filter form offers ------------------------------------------------------------
-
-
-CHOICES_VERSION_KEY = "gallery-choices-version"
-
-
-def filter_choices(owner) -> dict:
-    """Only values the person has used: their tags, and the providers and models of their images.
-
-    The provider/model pairs come from every one of the person's images joined to its task
-    (tens of milliseconds at 20,000 images), so they are cached under a key that changes when
-    the person's images do: their newest row (a new image is always the newest) and a version
-    that every deletion renews (forget_filter_choices). One index read replaces the join.
-    """
-    images = Image.objects.filter(owner=owner).order_by()
-    newest = images.order_by("-created_at", "-id").values_list("created_at", "id").first()
-    stamp = f"{newest[0].timestamp()}:{newest[1]}" if newest else "none"
-    key = f"gallery-choices:{owner.pk}:{_choices_version()}:{stamp}"
-    used = cache.get(key)
-    if used is None:
-        used = sorted(images.values_list("task__provider", "task__model").distinct())
-        cache.set(key, used, timeout=24 * 3600)
-    models: dict[str, list[str]] = {}
-    for provider, model in used:
-        models.setdefault(provider, []).append(model)
-    tags = Tag.objects.filter(owner=owner).values_list("name", flat=True)
-    return {"providers": list(models), "models_by_provider": models, "tag_names": list(tags)}
-
-
-def forget_filter_choices() -> None:
-    """Images were deleted: nobody's cached choices may offer a model they no longer have."""
-    cache.set(CHOICES_VERSION_KEY, uuid.uuid4().hex, timeout=None)
-
-
-def _choices_version() -> str:
-    version = cache.get(CHOICES_VERSION_KEY)
-    if version is None:  # never set, or evicted: a new one, so no entry from before can match
-        cache.add(CHOICES_VERSION_KEY, uuid.uuid4().hex, timeout=None)
-        version = cache.get(CHOICES_VERSION_KEY, "")
-    return version
-
-
-# --- keyset pages -------------------------------------------------------------------------
-
-
-@dataclass
-class KeysetPage:
-    images: list[Image]
-    next_cursor: str | None
-    is_first: bool
-
-
-def keyset_page(images: QuerySet[Image], token: str | None, size: int = PAGE_SIZE) -> KeysetPage:
-    """One page newest first, after the cursor in `token` (an invalid token: the first page)."""
-    images = images.order_by("-created_at", "-id")
-    cursor = decode_cursor(token or "")
-    images = after(images, cursor)
-    rows = list(images[: size + 1])
-    shown = rows[:size]
-    next_cursor = encode_cursor(shown[-1]) if len(rows) > size else None
-    return KeysetPage(images=shown, next_cursor=next_cursor, is_first=cursor is None)

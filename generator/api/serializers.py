@@ -1,0 +1,46 @@
+"""What the API says about a task and an image: plain dicts for JsonResponse."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..models import Image, Task
+
+
+def isoformat(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def image_json(image: Image, *, with_tags: bool = False) -> dict:
+    data = {
+        "image_id": str(image.pk),
+        "url": image.url,
+        "thumbnail_url": image.thumbnail_url,
+        "width": image.width,
+        "height": image.height,
+        "file_size": image.bytes,
+        "seed": image.seed,
+    }
+    if with_tags:  # the image list: enough to find the picture again without its task
+        data.update(
+            task_id=str(image.task_id),
+            prompt=image.task.prompt,
+            is_favorite=image.is_favorite,
+            tags=sorted(tag.name for tag in image.tags.all()),
+            created_at=isoformat(image.created_at),
+        )
+    return data
+
+
+def task_json(task: Task) -> dict:
+    return {
+        "task_id": str(task.pk),
+        "status": task.status,
+        "progress": task.progress,
+        **task.parameters(),
+        "images": [image_json(image) for image in task.ordered_images],
+        "error": {"code": task.error_code, "message": task.error_text} if task.status == Task.Status.FAILED else None,
+        "created_at": isoformat(task.created_at),
+        "started_at": isoformat(task.started_at),
+        "completed_at": isoformat(task.finished_at),
+    }

@@ -1,0 +1,25 @@
+from django.urls import path
+
+from ..ops import health
+from ..views import files
+from . import openapi, views
+
+app_name = "api"
+
+urlpatterns = [
+    path("generate", views.generate, name="generate"),
+    path("task/<uuid:task_id>", views.task_detail, name="task_detail"),
+    path("tasks", views.task_list, name="task_list"),
+    path("history", views.history_list, name="history_list"),
+    path("history/<uuid:task_id>", views.history_delete, name="history_delete"),
+    path("models", views.models, name="models"),
+    path("images", views.image_list, name="image_list"),
+    path("images/<uuid:image_id>/tags", views.image_tag_add, name="image_tag_add"),
+    path("images/<uuid:image_id>/tags/<str:name>", views.image_tag_remove, name="image_tag_remove"),
+    path("system/info", views.system_info, name="system_info"),
+    path("health", health.api_health, name="health"),
+    path("openapi.json", openapi.openapi_json, name="openapi"),
+    # The files themselves, for scripts and for every <img> on the pages (owner-checked).
+    path("images/<uuid:image_id>", files.image_file, name="image_file"),
+    path("images/<uuid:image_id>/thumbnail", files.image_thumbnail, name="image_thumbnail"),
+]

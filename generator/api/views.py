@@ -1,0 +1,224 @@
+"""The JSON API (v1). Paths and shapes are a public contract: change them only additively.
+
+Lists are newest first with keyset pages: `{"results": [...], "next": <cursor or null>}`;
+pass the cursor back as `?cursor=` for the next page. The image files under /api/v1/images/
+are served by generator.views.files, like every <img> on the pages.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+
+from .. import limits, services, tags
+from ..forms import GenerateForm
+from ..models import ACTIVE_STATUSES, FINISHED_STATUSES, Image, Tag, Task
+from ..ownership import owned
+from ..providers import enabled_providers
+from .http import BadRequest, api_view, bad_query, error, json_object, list_page, too_many_requests
+from .serializers import image_json, isoformat, task_json
+
+JSON_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "prompt": (str,),
+    "negative_prompt": (str,),
+    "provider": (str,),
+    "model": (str,),
+    "width": (int,),
+    "height": (int,),
+    "num_images": (int,),
+    "steps": (int,),
+    "scale": (int, float),
+    "seed": (int,),
+}
+
+# json.loads joins escaped surrogate pairs into one character, so any surrogate left in a
+# string is a lone one ("\ud800"): no database can store it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+# --- generating -------------------------------------------------------------------------------
+
+
+@api_view("POST")
+def generate(request: HttpRequest) -> HttpResponse:
+    if (exceeded := limits.generation_exceeded(request)) is not None:
+        return too_many_requests(exceeded)
+    data, details = _json_form_data(json_object(request))
+    form = GenerateForm(data)
+    if details or not form.is_valid():
+        details = {**{field: list(messages) for field, messages in form.errors.items()}, **details}
+        return error(400, "validation_error", _("Some fields are not valid."), details)
+    try:
+        task = services.create_task(request.user, form.task_settings())
+    except services.ActiveTaskLimitReached as cap:
+        return too_many_requests(limits.active_cap_exceeded(cap))
+    return JsonResponse({"task_id": str(task.pk), "status": task.status, "created_at": isoformat(task.created_at)}, status=201)
+
+
+def _json_form_data(body: dict) -> tuple[dict, dict]:
+    """Type-check JSON values before the form sees them (no `true` posing as 1)."""
+    data, details = {}, {}
+    for field, types in JSON_FIELD_TYPES.items():
+        if field not in body or body[field] is None:
+            continue
+        value = body[field]
+        if isinstance(value, bool) or not isinstance(value, types):
+            if types == (str,):
+                details[field] = [_("Expected a string.")]
+            else:
+                details[field] = [_("Expected a number.") if float in types else _("Expected a whole number.")]
+        elif isinstance(value, str) and LONE_SURROGATE.search(value):
+            details[field] = [_("Contains invalid Unicode (a lone surrogate such as \\ud800).")]
+        else:
+            data[field] = value
+    return data, details
+
+
+@api_view("GET")
+def models(request: HttpRequest) -> JsonResponse:
+    """The enabled providers and what each model accepts."""
+    return JsonResponse(
+        {
+            "providers": [
+                {
+                    "name": name,
+                    "label": str(provider.label),
+                    "is_sketch": provider.is_sketch,
+                    "models": [model.as_dict() for model in provider.models()],
+                }
+                for name, provider in enabled_providers().items()
+            ]
+        }
+    )
+
+
+# --- tasks and history ------------------------------------------------------------------------
+
+
+@api_view("GET", "DELETE")
+def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
+    if request.method == "DELETE":
+        return _delete_task(owned(Task, request).filter(pk=task_id))
+    task = owned(Task, request).filter(pk=task_id).prefetch_related("images").first()
+    if task is None:
+        return error(404, "not_found", _("No such task."))
+    return JsonResponse(task_json(task))
+
+
+@api_view("DELETE")
+def history_delete(request: HttpRequest, task_id: str) -> HttpResponse:
+    return _delete_task(owned(Task, request).filter(pk=task_id, status__in=FINISHED_STATUSES))
+
+
+def _delete_task(tasks: QuerySet[Task]) -> HttpResponse:
+    """Delete the task with its images and files (a worker still on it keeps nothing)."""
+    if not services.delete_tasks(tasks):
+        return error(404, "not_found", _("No such task."))
+    return HttpResponse(status=204)
+
+
+@api_view("GET")
+def task_list(request: HttpRequest) -> JsonResponse:
+    return _task_list(request, owned(Task, request))
+
+
+@api_view("GET")
+def history_list(request: HttpRequest) -> JsonResponse:
+    return _task_list(request, owned(Task, request).filter(status__in=FINISHED_STATUSES))
+
+
+def _task_list(request: HttpRequest, tasks: QuerySet[Task]) -> JsonResponse:
+    status = request.GET.get("status", "")
+    if status:
+        if status not in Task.Status.values:
+            raise bad_query("status", _("Use one of: %(values)s.") % {"values": ", ".join(Task.Status.values)})
+        tasks = tasks.filter(status=status)
+    query = request.GET.get("q", "").strip()
+    if query:
+        tasks = tasks.matching(query)  # type: ignore[attr-defined]
+    page = list_page(tasks.prefetch_related("images"), request)
+    return JsonResponse({"results": [task_json(task) for task in page.rows], "next": page.next_cursor})
+
+
+# --- images and their tags --------------------------------------------------------------------
+
+
+@api_view("GET")
+def image_list(request: HttpRequest) -> JsonResponse:
+    images = owned(Image, request).select_related("task").prefetch_related("tags")
+    tag_name = request.GET.get("tag", "").strip()
+    if tag_name:
+        images = images.filter(tags__owner=request.user, tags__name__iexact=tag_name)
+    favorite = request.GET.get("favorite", "")
+    if favorite:
+        if favorite not in ("true", "false", "1", "0"):
+            raise bad_query("favorite", _("Use true or false."))
+        images = images.filter(is_favorite=favorite in ("true", "1"))
+    page = list_page(images, request)
+    return JsonResponse({"results": [image_json(image, with_tags=True) for image in page.rows], "next": page.next_cursor})
+
+
+@api_view("POST")
+def image_tag_add(request: HttpRequest, image_id: str) -> JsonResponse:
+    image = _image_or_404(request, image_id)
+    body = json_object(request, example=_('Send a JSON object like {"name": "sunsets"}.'))
+    try:
+        tag = tags.tag_for(request.user, body.get("name"))
+    except ValidationError as exc:
+        return error(400, "validation_error", _("The tag name is not valid."), {"name": exc.messages})
+    image.tags.add(tag)
+    return JsonResponse({"image_id": str(image.pk), "tags": sorted(t.name for t in image.tags.all())}, status=201)
+
+
+@api_view("DELETE")
+def image_tag_remove(request: HttpRequest, image_id: str, name: str) -> HttpResponse:
+    image = _image_or_404(request, image_id)
+    tag = Tag.objects.filter(owner=request.user, name__iexact=name.strip(), images=image).first()
+    if tag is None:
+        return error(404, "not_found", _("This image has no such tag."))
+    image.tags.remove(tag)
+    return HttpResponse(status=204)
+
+
+def _image_or_404(request: HttpRequest, image_id: str) -> Image:
+    image = owned(Image, request).filter(pk=image_id).first()
+    if image is None:
+        raise BadRequest(error(404, "not_found", _("No such image.")))
+    return image
+
+
+# --- this person and this server --------------------------------------------------------------
+
+
+@api_view("GET")
+def system_info(request: HttpRequest) -> JsonResponse:
+    generate_usage = limits.usage(request, limits.GENERATE_GROUP)
+    api_usage = limits.usage(request, limits.API_GROUP)
+    active = owned(Task, request).filter(status__in=ACTIVE_STATUSES).count()
+    return JsonResponse(
+        {
+            "version": settings.ATELIER_VERSION,
+            "providers": [
+                {"name": name, "label": str(provider.label), "is_sketch": provider.is_sketch}
+                for name, provider in enabled_providers().items()
+            ],
+            "limits": {
+                "active_tasks": {"used": active, "max": settings.MAX_ACTIVE_TASKS_PER_USER},
+                "generate_rate": {
+                    "rate": settings.GENERATE_RATE,
+                    "used": generate_usage.get("count", 0),
+                    "resets_in": generate_usage.get("time_left"),
+                },
+                "api_rate": {
+                    "rate": settings.API_RATE,
+                    "used": api_usage.get("count", 0),
+                    "resets_in": api_usage.get("time_left"),
+                },
+            },
+        }
+    )

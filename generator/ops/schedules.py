@@ -1,0 +1,69 @@
+"""Atelier's django-q2 schedules: the minute-by-minute sweeper and the optional nightly retention.
+
+`migrate` installs them (post_migrate, wired in apps.py), and so does `manage.py
+setup_schedules`. Each is kept by name, created or updated in place; the functions they run
+are the entry points in generator.jobs.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django_q.models import Schedule
+
+from .maintenance import retention_days
+
+RECOVERY_SCHEDULE_NAME = "atelier-recover-tasks"
+RECOVERY_SCHEDULE_FUNC = "generator.jobs.recover_tasks"
+RETENTION_SCHEDULE_NAME = "atelier-retention-cleanup"
+RETENTION_SCHEDULE_FUNC = "generator.jobs.retention_cleanup"
+
+
+def wanted_schedules() -> dict[str, dict[str, Any]]:
+    """The schedules this configuration needs, by name (retention only when RETENTION_DAYS is set)."""
+    common = {"args": None, "kwargs": None, "hook": None, "repeats": -1, "cluster": None}
+    wanted = {
+        RECOVERY_SCHEDULE_NAME: {
+            **common,
+            "func": RECOVERY_SCHEDULE_FUNC,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+        },
+    }
+    if retention_days():
+        wanted[RETENTION_SCHEDULE_NAME] = {**common, "func": RETENTION_SCHEDULE_FUNC, "schedule_type": Schedule.DAILY}
+    return wanted
+
+
+def install_schedules(using: str = DEFAULT_DB_ALIAS) -> dict[str, bool]:
+    """Create or update Atelier's schedules by name, and remove retention when it is off.
+
+    Idempotent; returns {name: created} for the schedules now installed.
+    """
+    wanted = wanted_schedules()
+    results = {}
+    with transaction.atomic(using=using):
+        if RETENTION_SCHEDULE_NAME not in wanted:
+            Schedule.objects.using(using).filter(name=RETENTION_SCHEDULE_NAME).delete()
+        for name, values in wanted.items():
+            rows = Schedule.objects.using(using).filter(name=name)
+            # update_or_create needs one row per name; the name is not unique in django-q2.
+            first = rows.order_by("pk").values_list("pk", flat=True).first()
+            if first is not None:
+                rows.exclude(pk=first).delete()
+            _schedule, results[name] = rows.update_or_create(name=name, defaults=values)
+    return results
+
+
+def install_schedules_after_migrate(
+    using: str = DEFAULT_DB_ALIAS, verbosity: int = 1, stdout: TextIO | None = None, **kwargs: object
+) -> None:
+    """post_migrate receiver: install the schedules once django-q2's table exists."""
+    if Schedule._meta.db_table not in connections[using].introspection.table_names():
+        return
+    results = install_schedules(using=using)
+    if verbosity >= 2:
+        for name, created in results.items():
+            (stdout or sys.stdout).write(f"  {'Created' if created else 'Updated'} django-q2 schedule {name}\n")

@@ -1,0 +1,141 @@
+"""Provider failures: the exception classes and the one catalogue of what people are told.
+
+A catalogue key is the error code the sentence is shown under ("rate_limited"), or that code
+and a qualifier ("rate_limited.http_429") where a situation needs other words under the same
+code; code_of() gives the code back. Messages that name one vendor's product (the WebUI, a
+VolcEngine API action) stay in that vendor's module.
+
+Every sentence is written once, here: the msgids are what locale/ translates and what tasks
+store (Task.error_reason), so rewording one is a translation change, not a refactor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from ..reasons import Reason
+
+
+class ProviderError(Exception):
+    """A failure a person can read. `transient` ones are worth another attempt.
+
+    `message` is a lazy translatable string with named placeholders, filled from `params`
+    (or a Reason): the task keeps it untranslated, and each reader sees it in their language.
+    The code is for staff and clients, and is never translated.
+    """
+
+    transient = False
+
+    def __init__(
+        self, code: str, message: str | Promise | Reason, *, params: Mapping[str, Any] | None = None, request_id: str = ""
+    ) -> None:
+        self.reason = Reason(message, params)
+        super().__init__(self.reason.english())
+        self.code = code
+        self.request_id = request_id
+
+    @property
+    def message(self) -> str:
+        """The reason in the active language."""
+        return self.reason.render()
+
+
+class TransientProviderError(ProviderError):
+    transient = True
+
+
+class PermanentProviderError(ProviderError):
+    transient = False
+
+
+# Codes a retry can cure, for providers that pick the error class from the code alone.
+TRANSIENT_CODES = frozenset({"rate_limited", "provider_unavailable", "timeout"})
+
+MESSAGES: dict[str, Promise] = {
+    # --- reaching the provider
+    "timeout": _("The provider did not answer in time."),
+    "timeout.unfinished": _("The provider did not finish the picture in time."),
+    "timeout.unfinished_after": _("The provider did not finish the picture within %(seconds)s seconds."),
+    "connection_error": _("Atelier could not reach the provider."),
+    "connection_error.failed": _("The connection to the provider failed."),
+    "unexpected_redirect": _("The provider answered with a redirect; check its base URL."),
+    "rate_limited": _("The provider is busy (rate or concurrency limit reached)."),
+    # A bare 429 says nothing about concurrency.
+    "rate_limited.http_429": _("The provider is busy (rate limit reached)."),
+    "provider_unavailable": _("The provider had a temporary problem."),
+    "provider_unavailable.reason": _("The provider had a temporary problem (%(reason)s)."),
+    # --- the account
+    "authentication_failed": _(
+        "The provider refused Atelier's credentials. An administrator needs to check the API key."
+    ),
+    "authentication_failed.clock": _(
+        "The provider refused the request's timestamp. An administrator needs to check that the server clock is "
+        "correct (NTP)."
+    ),
+    "permission_denied": _(
+        "The provider account may not use this model. An administrator needs to enable it with the provider."
+    ),
+    # A bare 403 cannot tell a model from a whole service.
+    "permission_denied.http_403": _(
+        "The provider account may not use this model or service. An administrator needs to check it."
+    ),
+    "permission_denied.model_activation": _(
+        "The provider denied access to this model; it may need to be activated for the account."
+    ),
+    "permission_denied.service_activation": _(
+        "The provider account may not use this model (access denied, or the service is not activated for it)."
+    ),
+    "quota_exhausted": _("The provider account has run out of credit or quota."),
+    # --- the request
+    "invalid_request": _("The provider did not accept these settings."),
+    "invalid_request.image_count": _("%(model)s makes 1 to %(max)s images at once."),
+    "model_not_found": _("The provider does not know this model. An administrator needs to check the model list."),
+    "model_not_found.not_offered": _("The provider does not offer this model."),
+    "content_rejected": _("The provider rejected this prompt as sensitive content."),
+    "output_rejected": _(
+        "The provider's safety check rejected the generated picture. Try rewording the prompt or another seed."
+    ),
+    # --- the job
+    "generation_failed": _("The provider could not make the picture."),
+    "generation_failed.safety_check": _("The provider's safety check failed internally."),
+    "generation_failed.canceled": _("The provider canceled the job."),
+    "generation_failed.no_picture": _("The provider finished without returning a picture."),
+    "generation_failed.too_few_pictures": _("The provider returned %(count)s of %(wanted)s pictures."),
+    "task_expired": _("The provider no longer knows this job (its id expired or is invalid)."),
+    "task_expired.retry": _("The provider no longer has this job (it expired). Please try again."),
+    # --- answers Atelier cannot use
+    "provider_error": _("The provider answered with an error Atelier does not recognise."),
+    "provider_error.reported": _("The provider reported an error Atelier does not recognise."),
+    "provider_error.unreadable": _("The provider's answer could not be read."),
+    "provider_error.not_understood": _("The provider sent an answer Atelier did not understand."),
+    "provider_error.too_few_images": _("The provider returned fewer images than asked for."),
+    "provider_error.no_such_path": _(
+        "The provider's address answered “not found”. An administrator needs to check its base URL."
+    ),
+    "invalid_image": _("The provider returned an image Atelier could not read."),
+    "invalid_image.not_an_image": _("The provider's image link did not return an image."),
+    "image_too_large": _("The provider's image is larger than the %(limit)s MB limit."),
+    "image_too_large.bytes": _("The provider's image is larger than the %(limit)s bytes limit."),
+    # --- result links (the guarded downloader)
+    "unsafe_image_url.malformed": _("The provider returned a malformed image link."),
+    "unsafe_image_url.scheme": _("The provider returned an image link Atelier does not fetch."),
+    "unsafe_image_url.plain_http": _("The provider returned a plain-http image link; Atelier only fetches https."),
+    "unsafe_image_url.private_address": _(
+        "The provider returned an image link to a private network address; it was not fetched."
+    ),
+    "unsafe_image_url.redirect": _("The image link redirected elsewhere; Atelier does not follow image redirects."),
+    "download_failed": _("The image could not be downloaded."),
+    "download_failed.host_not_found": _("The image host could not be found."),
+    "download_failed.host_unavailable": _("The image host had a temporary problem."),
+    "download_failed.http_status": _("The image could not be downloaded (HTTP %(status)s); the link may have expired."),
+    "download_timeout": _("Downloading the image took too long."),
+}
+
+
+def code_of(key: str) -> str:
+    """The error code a catalogue key is shown under: "rate_limited.http_429" -> "rate_limited"."""
+    return key.partition(".")[0]

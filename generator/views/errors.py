@@ -1,0 +1,46 @@
+"""What the site answers when something is refused: 404, CSRF failure and 429 pages.
+
+Pages under /api/ answer in JSON like the rest of the API (generator.api.http).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.csrf import csrf_failure as default_csrf_failure
+from django_htmx.http import reswap, retarget
+
+from ..api.http import error
+from ..limits import Exceeded
+from .http import AuthenticatedHttpRequest
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404."""
+    if request.path.startswith("/api/"):
+        return error(404, "not_found", _("No such endpoint or object."))
+    return render(request, "404.html", status=404)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW."""
+    if request.path.startswith("/api/"):
+        return error(403, "csrf_failed", _("Send Django's CSRF token in the X-CSRFToken header."))
+    return default_csrf_failure(request, reason)
+
+
+def too_many_requests(
+    request: AuthenticatedHttpRequest, exceeded: Exceeded, *, template: str, context: Callable[[], dict]
+) -> HttpResponse:
+    """A 429 for a page's form. htmx swaps the message into the page's #form-problem box (base.html
+    lets 429 answers swap); without JavaScript the page itself comes again with the message."""
+    if request.htmx:
+        response = render(request, "generator/_form_problem.html", {"message": exceeded.message}, status=429)
+        response = reswap(retarget(response, "#form-problem"), "outerHTML")
+    else:
+        response = render(request, template, {**context(), "limit_message": exceeded.message}, status=429)
+    response["Retry-After"] = str(exceeded.retry_after)
+    return response

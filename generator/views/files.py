@@ -1,0 +1,89 @@
+"""The image files: every <img> on the pages, downloads, and the API's file endpoints.
+
+Owner-checked (staff with the admin's view permission see all, for its thumbnails), then
+streamed from local disk, handed to nginx (X-Accel-Redirect) or redirected to a short-lived
+signed bucket link. Routed under /api/v1/images/ (the API's public contract), so they answer
+like the API: a JSON 404, and bearer tokens work.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core.files.storage import Storage
+from django.db.models.fields.files import FieldFile
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified, HttpResponseRedirect
+from django.utils.http import content_disposition_header, http_date
+from django.utils.translation import gettext as _
+
+from ..api.http import api_view, error
+from ..ownership import viewable_images
+
+IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
+
+
+@api_view("GET", page_asset=True)
+def image_file(request: HttpRequest, image_id: str) -> HttpResponse:
+    return _serve(request, image_id, thumbnail=False)
+
+
+@api_view("GET", page_asset=True)
+def image_thumbnail(request: HttpRequest, image_id: str) -> HttpResponse:
+    return _serve(request, image_id, thumbnail=True)
+
+
+def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpResponse:
+    image = viewable_images(request).filter(pk=image_id).first()
+    if image is None:
+        return error(404, "not_found", _("No such image."))
+    etag = f'"{image.pk}-{"t" if thumbnail else "o"}"'
+    if request.headers.get("If-None-Match") == etag:
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        stored = image.thumbnail if thumbnail else image.file
+        content_type = "image/webp" if thumbnail else image.mime
+        download = not thumbnail and "download" in request.GET
+        filename = f"atelier-{image.pk}.png"
+        if not _stored_locally(stored.storage):
+            return _signed_redirect(stored, download=download, filename=filename)
+        if settings.SERVE_MEDIA_WITH == "x-accel":
+            if not stored.name or not stored.storage.exists(stored.name):
+                return error(404, "not_found", _("The image file is missing."))
+            response = HttpResponse(content_type=content_type)
+            response["X-Accel-Redirect"] = settings.X_ACCEL_PREFIX.rstrip("/") + "/" + quote(stored.name)
+            if download:
+                response["Content-Disposition"] = content_disposition_header(True, filename)
+        else:
+            try:
+                handle = stored.open("rb")
+            except (FileNotFoundError, ValueError):
+                return error(404, "not_found", _("The image file is missing."))
+            response = FileResponse(handle, content_type=content_type, as_attachment=download, filename=filename)
+    response["ETag"] = etag
+    response["Cache-Control"] = IMMUTABLE_CACHE
+    response["Last-Modified"] = http_date(image.created_at.timestamp())
+    return response
+
+
+def _stored_locally(storage: Storage) -> bool:
+    """Files on this machine's disk (FileSystemStorage); a bucket has no local path."""
+    try:
+        storage.path("probe")
+    except NotImplementedError:
+        return False
+    return True
+
+
+def _signed_redirect(stored: FieldFile, *, download: bool, filename: str) -> HttpResponse:
+    """302 to a short-lived signed link (S3_PRESIGNED_SECONDS), never cached: it expires."""
+    if not stored.name:
+        return error(404, "not_found", _("The image file is missing."))
+    if download:
+        disposition = content_disposition_header(True, filename)
+        url = stored.storage.url(stored.name, parameters={"ResponseContentDisposition": disposition})
+    else:
+        url = stored.storage.url(stored.name)
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "private, no-store"
+    return response

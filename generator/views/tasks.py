@@ -1,0 +1,100 @@
+"""One task: its page, the card the create page polls, and cancel, retry and delete.
+
+The rules live in the model and the services (Task.cancel, services.retry_task,
+services.delete_tasks); these views only ask and answer. Retry and delete come from the
+history page and go back to it.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, ngettext
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from .. import limits, services
+from ..models import Task
+from ..ownership import get_owned_or_404, owned
+from .errors import too_many_requests
+from .history import MAX_QUERY_LENGTH, Filters, page_context
+from .http import AuthenticatedHttpRequest, safe_next
+
+RETRIED = gettext_noop("Retrying: a new task with the same settings was created.")  # translated when shown
+
+
+@require_GET
+def task_detail(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    task = get_owned_or_404(Task, request, task_id)
+    return render(request, "generator/task_detail.html", {"task": task, "any_active": task.is_active})
+
+
+@require_GET
+def task_card(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    task = get_owned_or_404(Task, request, task_id)
+    return render(request, "generator/_task_card.html", {"task": task})
+
+
+@require_POST
+def task_cancel(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    task = get_owned_or_404(Task, request, task_id)
+    task.cancel()
+    if request.htmx:
+        return render(request, "generator/_task_card.html", {"task": task})
+    return redirect(safe_next(request, task.get_absolute_url()))
+
+
+@require_POST
+def task_retry(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    task = get_owned_or_404(Task, request, task_id)
+    try:
+        services.retry_task(task)
+    except services.TaskNotRetryable:
+        messages.error(request, _("Only failed or canceled tasks can be retried; this one was left as it is."))
+        return _go(request, _history_next(request))
+    except services.ActiveTaskLimitReached as cap:
+        # Without JavaScript the history page comes again, its first page, with the message.
+        def history_page() -> dict:
+            return {**page_context(request, Filters(), ""), "back_to": reverse("generator:history")}
+
+        exceeded = limits.active_cap_exceeded(cap)
+        return too_many_requests(request, exceeded, template="generator/history.html", context=history_page)
+    messages.success(request, _(RETRIED))
+    # The new task is the newest: show the first page, keeping a text search (it still matches).
+    q = request.POST.get("q", "")
+    return _go(request, reverse("generator:history") + Filters(q=q[:MAX_QUERY_LENGTH]).query())
+
+
+@require_POST
+def task_delete(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    task = get_owned_or_404(Task, request, task_id)
+    back = _history_next(request)
+    if request.POST.get("confirm") != "yes":
+        images = task.ordered_images
+        return render(request, "generator/_history_confirm_delete.html", {"task": task, "images": images, "back_to": back})
+    count = len(task.images.all())
+    services.delete_tasks(owned(Task, request).filter(pk=task.pk))
+    if count:
+        text = ngettext("Task deleted with its %(count)s image.", "Task deleted with its %(count)s images.", count) % {
+            "count": count
+        }
+    else:
+        text = _("Task deleted.")
+    if request.htmx:
+        return render(request, "generator/_history_deleted.html", {"message": text})
+    messages.success(request, text)
+    return redirect(back)
+
+
+def _history_next(request: AuthenticatedHttpRequest) -> str:
+    """Back to the history page the form came from (its filters kept), and only there."""
+    history_path = reverse("generator:history")
+    next_url = safe_next(request, history_path)
+    return next_url if next_url.startswith(history_path) else history_path
+
+
+def _go(request: AuthenticatedHttpRequest, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
