@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import UserCreationForm, UsernameField
+from django.contrib.auth.models import User
 from django.utils.translation import gettext_lazy as _
 
 
 class SignupForm(UserCreationForm):
-    class Meta(UserCreationForm.Meta):
+    class Meta:  # UserCreationForm.Meta, written out (type checkers do not see nested classes)
+        model = User
         fields = ("username",)
+        field_classes = {"username": UsernameField}
 
 
 class TokenForm(forms.Form):

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django_htmx.http import HttpResponseClientRedirect
 
 
@@ -15,7 +16,8 @@ class LoginRequiredHtmxAwareMiddleware(LoginRequiredMiddleware):
     redirect to sign-in, never the sign-in page swapped into a fragment.
     """
 
-    def handle_no_permission(self, request: HttpRequest, view_func) -> HttpResponse:
+    # An htmx client redirect is no HttpResponseRedirect; Django only returns it as the response.
+    def handle_no_permission(self, request: HttpRequest, view_func: Callable[..., HttpResponseBase]) -> HttpResponseBase:  # type: ignore[override]
         if request.headers.get("HX-Request") == "true":
             current = urlsplit(request.headers.get("HX-Current-URL") or "/")
             referer_path = current.path + (f"?{current.query}" if current.query else "")

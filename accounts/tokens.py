@@ -12,7 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from .models import ApiToken
@@ -39,7 +39,7 @@ def digest(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def create_token(user: AbstractBaseUser, name: str) -> NewToken:
+def create_token(user: User, name: str) -> NewToken:
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
     token = ApiToken.objects.create(
         owner=user,
@@ -80,7 +80,7 @@ def bearer_credentials(request: HttpRequest) -> str | None:
     return (match.group("credentials") or "").strip()
 
 
-def authenticate_bearer(request: HttpRequest) -> AbstractBaseUser | None:
+def authenticate_bearer(request: HttpRequest) -> User | None:
     """The owner of the request's valid bearer token; None for no, a malformed, an unknown or a
     revoked token. Callers that see a Bearer header (bearer_credentials() is not None) and get
     None here must answer 401, never fall back to the session."""

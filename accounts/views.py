@@ -10,7 +10,7 @@ from django.contrib.auth import login as sign_in
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import tokens
 from .forms import SignupForm, TokenForm
+from .http import AuthenticatedHttpRequest
 from .limits import sign_in_exceeded
 from .models import ApiToken
 
@@ -25,7 +26,7 @@ django_login = auth_views.LoginView.as_view(redirect_authenticated_user=True)
 
 
 @login_not_required
-def login(request: HttpRequest) -> HttpResponse:
+def login(request: HttpRequest) -> HttpResponseBase:
     """Django's sign-in page; attempts (POSTs) are limited per client address and per username."""
     if request.method == "POST" and (exceeded := sign_in_exceeded(request)) is not None:
         context = {"form": AuthenticationForm(request), "limit_message": exceeded.message}
@@ -53,29 +54,29 @@ def signup(request: HttpRequest) -> HttpResponse:
 # --- the account page: API tokens -----------------------------------------------------------
 
 
-def _active_tokens(request: HttpRequest):
+def _active_tokens(request: AuthenticatedHttpRequest):
     return ApiToken.objects.filter(owner=request.user, revoked_at__isnull=True)
 
 
-def _get_token_for_user(request: HttpRequest, token_id: object) -> ApiToken:
+def _get_token_for_user(request: AuthenticatedHttpRequest, token_id: object) -> ApiToken:
     """One of the signed-in person's working tokens; anyone else's (or a revoked one) is a 404."""
     return get_object_or_404(_active_tokens(request), pk=token_id)
 
 
-def _page(request: HttpRequest, form: TokenForm, *, new_token: tokens.NewToken | None = None, status: int = 200) -> HttpResponse:
+def _page(request: AuthenticatedHttpRequest, form: TokenForm, *, new_token: tokens.NewToken | None = None, status: int = 200) -> HttpResponse:
     context = {"form": form, "tokens": _active_tokens(request), "new_token": new_token}
     return render(request, "registration/account.html", context, status=status)
 
 
 @never_cache
 @require_GET
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _page(request, TokenForm())
 
 
 @never_cache  # the one response that carries a new token must not be kept by any cache
 @require_POST
-def token_create(request: HttpRequest) -> HttpResponse:
+def token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = TokenForm(request.POST)
     if not form.is_valid():
         return _page(request, form, status=400)
@@ -84,7 +85,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def token_revoke(request: HttpRequest, token_id: str) -> HttpResponse:
+def token_revoke(request: AuthenticatedHttpRequest, token_id: str) -> HttpResponse:
     token = _get_token_for_user(request, token_id)
     tokens.revoke_token(token)
     messages.success(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from typing import cast
 
 from django import forms
+from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
@@ -55,7 +57,7 @@ def provider_choices() -> list[tuple[str, str]]:
     return [(name, provider.label) for name, provider in enabled_providers().items()]
 
 
-def model_choices() -> list[tuple[str, list[tuple[str, str, str]]]]:
+def model_choices() -> list[tuple[str | Promise, list[tuple[str, str | Promise, str]]]]:
     """Grouped choices for the page's provider/model select: value "provider:model", label,
     and the model's limits as JSON (the page's script narrows sizes and counts with them)."""
     return [
@@ -112,8 +114,7 @@ class GenerateForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["size"].choices = size_choices()
-        self._offer_requested_size()
+        self.size_field.choices = self._with_requested_size(size_choices())
         # Messages with numbers in them: translated here, in the request's language.
         seed_range = gettext("The seed must be between 0 and %(max)s.") % {"max": MAX_SEED}
         self.fields["seed"].error_messages.update({"min_value": seed_range, "max_value": seed_range})
@@ -124,14 +125,18 @@ class GenerateForm(forms.Form):
             }
         )
 
-    def _offer_requested_size(self) -> None:
+    def _with_requested_size(self, choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """A size from "reuse settings" that is no preset still appears (models check it)."""
         requested = str(self.data.get("size") or self.initial.get("size") or "")
         match = SIZE_RE.match(requested)
-        choices = self.fields["size"].choices
         if match and requested not in {value for value, _label in choices}:
             width, height = match.groups()
-            self.fields["size"].choices = [*choices, (f"{int(width)}x{int(height)}", f"{int(width)}×{int(height)}")]
+            return [*choices, (f"{int(width)}x{int(height)}", f"{int(width)}×{int(height)}")]
+        return choices
+
+    @property
+    def size_field(self) -> forms.ChoiceField:
+        return cast(forms.ChoiceField, self.fields["size"])
 
     def clean_prompt(self) -> str:
         prompt = self.cleaned_data["prompt"].strip()
@@ -140,7 +145,8 @@ class GenerateForm(forms.Form):
         return prompt
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         self._clean_provider_and_model(data)
         self._clean_size(data)
         if data.get("num_images") is None and "num_images" not in self.errors:

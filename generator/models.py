@@ -44,10 +44,9 @@ PARAMETER_FIELDS = (
 )
 
 
-class TaskQuerySet(models.QuerySet):
-    def matching(self, text: str) -> TaskQuerySet:
-        """Tasks whose prompt or negative prompt contains `text` (any case)."""
-        return self.filter(models.Q(prompt__icontains=text) | models.Q(negative_prompt__icontains=text))
+def prompt_matches(text: str) -> models.Q:
+    """Tasks whose prompt or negative prompt contains `text` (any case): the history's search."""
+    return models.Q(prompt__icontains=text) | models.Q(negative_prompt__icontains=text)
 
 
 class Task(models.Model):
@@ -89,8 +88,6 @@ class Task(models.Model):
     # uses them to find tasks whose worker died and tasks whose queue message was lost.
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True, editable=False)
     enqueued_at = models.DateTimeField(_("enqueued"), null=True, blank=True, editable=False)
-
-    objects = TaskQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("task")
@@ -238,6 +235,25 @@ def error_fields(code: str, message: Reason | str) -> dict:
     return {"error_code": code, "error_message": message, "error_reason": None}
 
 
+class Tag(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tags", verbose_name=_("owner")
+    )
+    name = models.CharField(_("name"), max_length=50)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "owner", name="tag_unique_name_per_owner_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 def original_upload_to(image: Image, filename: str) -> str:
     return f"images/{image.owner_id}/{image.created_at:%Y/%m}/{image.pk}.png"
 
@@ -262,7 +278,7 @@ class Image(models.Model):
     mime = models.CharField(_("MIME type"), max_length=32, default="image/png")
     seed = models.BigIntegerField(_("seed"), null=True, blank=True)
     is_favorite = models.BooleanField(_("favourite"), default=False)
-    tags = models.ManyToManyField("Tag", related_name="images", blank=True, verbose_name=_("tags"))
+    tags = models.ManyToManyField(Tag, related_name="images", blank=True, verbose_name=_("tags"))
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
@@ -313,22 +329,3 @@ def image_url(name: str, pk: uuid.UUID) -> str:
 def _forget_url_patterns(*, setting: str, **kwargs) -> None:
     if setting == "ROOT_URLCONF":
         _url_pattern.cache_clear()
-
-
-class Tag(models.Model):
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tags", verbose_name=_("owner")
-    )
-    name = models.CharField(_("name"), max_length=50)
-    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
-
-    class Meta:
-        verbose_name = _("tag")
-        verbose_name_plural = _("tags")
-        ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(Lower("name"), "owner", name="tag_unique_name_per_owner_ci"),
-        ]
-
-    def __str__(self) -> str:
-        return self.name

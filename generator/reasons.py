@@ -72,7 +72,8 @@ class Reason:
         """The Reason stored by as_json(), or None for anything else (older rows store nothing)."""
         if not isinstance(data, dict) or not isinstance(data.get("message"), str):
             return None
-        params = data.get("params") if isinstance(data.get("params"), dict) else {}
+        stored = data.get("params")
+        params = stored if isinstance(stored, dict) else {}
         values = {name: cls.from_json(value) or value if isinstance(value, dict) else value for name, value in params.items()}
         return cls(data["message"], values)
 
@@ -80,6 +81,10 @@ class Reason:
         if not isinstance(other, Reason):
             return NotImplemented
         return (self.msgid, self.params) == (other.msgid, other.params)
+
+    def __hash__(self) -> int:
+        # Equal reasons hash alike; parameters may be unhashable (nested dicts), so only the msgid.
+        return hash(self.msgid)
 
     def __repr__(self) -> str:
         return f"Reason({self.msgid!r}, {self.params!r})"

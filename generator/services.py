@@ -15,7 +15,7 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -89,7 +89,7 @@ class TaskSettings:
     seed: int | None = None
 
 
-def create_task(owner: AbstractBaseUser, task_settings: TaskSettings) -> Task:
+def create_task(owner: User, task_settings: TaskSettings) -> Task:
     """Create a pending task and enqueue it once the transaction commits.
 
     Raises ActiveTaskLimitReached when the owner already has the allowed number of active
@@ -196,15 +196,16 @@ def _fail(task: Task, code: str, message: Reason, request_id: str = "") -> None:
 
 def _store_images(task: Task, results: list[GeneratedImage]) -> list[Image]:
     """Write files first, then all rows in one transaction; remove the files on failure."""
-    if any(result.data is None for result in results):
+    pictures = [result.data for result in results if result.data is not None]
+    if len(pictures) < len(results):
         raise PermanentProviderError("invalid_image", _("The provider returned an empty result."))
     task.set_progress(85)
     written: list[str] = []
     images: list[Image] = []
     try:
-        for index, result in enumerate(results):
+        for index, (result, picture) in enumerate(zip(results, pictures, strict=True)):
             image = Image(task=task, owner_id=task.owner_id, index=index, seed=result.seed, created_at=timezone.now())
-            stored = imaging.as_png_with_metadata(result.data, _png_texts(task, image))
+            stored = imaging.as_png_with_metadata(picture, _png_texts(task, image))
             image.width, image.height, image.bytes = stored.width, stored.height, len(stored.png)
             image.file.save("original.png", ContentFile(stored.png), save=False)
             written.append(image.file.name)
@@ -319,7 +320,7 @@ def fail_timed_out(task_id: str) -> None:
 GALLERY_CHOICES_VERSION_KEY = "gallery-choices-version"
 
 
-def gallery_choices(owner: AbstractBaseUser) -> dict:
+def gallery_choices(owner: User) -> dict:
     """Only values the person has used: their tags, and the providers and models of their images.
 
     The provider/model pairs come from every one of the person's images joined to its task

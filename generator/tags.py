@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
@@ -30,11 +30,11 @@ def clean_tag_name(raw: object) -> str:
     return name
 
 
-def find_tag(owner: AbstractBaseUser, name: str) -> Tag | None:
+def find_tag(owner: User, name: str) -> Tag | None:
     return Tag.objects.filter(owner=owner, name__iexact=name).first()
 
 
-def tag_for(owner: AbstractBaseUser, raw_name: object) -> Tag:
+def tag_for(owner: User, raw_name: object) -> Tag:
     """The owner's tag with this name (any case), created if new."""
     name = clean_tag_name(raw_name)
     existing = find_tag(owner, name)
@@ -43,8 +43,8 @@ def tag_for(owner: AbstractBaseUser, raw_name: object) -> Tag:
     try:
         with transaction.atomic():
             return Tag.objects.create(owner=owner, name=name)
-    except IntegrityError:  # created meanwhile by a concurrent request
-        return find_tag(owner, name)
+    except IntegrityError:  # created meanwhile by a concurrent request: that one is the tag
+        return Tag.objects.get(owner=owner, name__iexact=name)
 
 
 def rename_tag(tag: Tag, raw_name: object) -> Tag:

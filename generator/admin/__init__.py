@@ -10,12 +10,15 @@ the services (retry, delete), so the state machine holds.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, QuerySet
+from django.forms import ModelForm, ModelMultipleChoiceField
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
@@ -30,7 +33,14 @@ from .. import services
 from ..models import Image, Tag, Task
 from . import overview
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 logger = logging.getLogger(__name__)
+
+
+class ImageCount(TypedDict):
+    image_count: int
 
 
 def _thumbnail(image: Image, size: int) -> str:
@@ -235,11 +245,14 @@ class ImageAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Image]:
         return super().get_queryset(request).prefetch_related("tags")
 
-    def get_form(self, request: HttpRequest, obj: Image | None = None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        if obj is not None and "tags" in form.base_fields:
+    def get_form(
+        self, request: HttpRequest, obj: Image | None = None, change: bool = False, **kwargs: Any
+    ) -> type[ModelForm]:
+        form = super().get_form(request, obj, change, **kwargs)
+        tags = form.base_fields.get("tags")
+        if obj is not None and isinstance(tags, ModelMultipleChoiceField):
             # Only the image owner's own tags: an image never carries another person's label.
-            form.base_fields["tags"].queryset = Tag.objects.filter(owner_id=obj.owner_id)
+            tags.queryset = Tag.objects.filter(owner_id=obj.owner_id)
         return form
 
     # Images come only from generation (services._store_images).
@@ -292,25 +305,21 @@ class TagAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(image_count=Count("images"))
 
     @admin.display(description=_("Images"), ordering="image_count")
-    def image_count(self, tag: Tag) -> int:
+    def image_count(self, tag: WithAnnotations[Tag, ImageCount]) -> int:
         return tag.image_count
 
 
 # --- users: deleting a person removes their stored files too ---------------------------------
 
-User = get_user_model()
-_UserAdminBase = type(admin.site.get_model_admin(User)) if admin.site.is_registered(User) else admin.ModelAdmin
+class UserAdmin(DjangoUserAdmin):
+    """Django's user admin, unchanged except that deleting people deletes their tasks' files."""
 
-
-class UserAdmin(_UserAdminBase):
-    """The user admin, unchanged except that deleting people deletes their tasks' files."""
-
-    def delete_model(self, request: HttpRequest, obj) -> None:
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
         with transaction.atomic():
             services.delete_tasks(Task.objects.filter(owner_id=obj.pk))
             super().delete_model(request, obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         with transaction.atomic():
             services.delete_tasks(Task.objects.filter(owner_id__in=queryset.order_by().values("pk")))
             super().delete_queryset(request, queryset)

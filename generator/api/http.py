@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -29,7 +29,7 @@ from ..lib.keyset import Page, Row, cut_page, decode_cursor
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def error(status: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
@@ -62,7 +62,7 @@ def api_view(*methods: str, page_asset: bool = False) -> Callable[[View], View]:
         @csrf_exempt  # only for bearer tokens: the session path runs the CSRF check itself, below
         @login_not_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if bearer_credentials(request) is not None:
                 user = authenticate_bearer(request)
                 if user is None:
@@ -96,7 +96,12 @@ def api_view(*methods: str, page_asset: bool = False) -> Callable[[View], View]:
 
 def _csrf_check(request: HttpRequest) -> HttpResponse | None:
     """Django's CSRF check for the session path (a 403 from CSRF_FAILURE_VIEW, or None)."""
-    return CsrfViewMiddleware(lambda request: HttpResponse()).process_view(request, None, (), {})
+    return CsrfViewMiddleware(_no_view).process_view(request, _no_view, (), {})
+
+
+def _no_view(request: HttpRequest) -> HttpResponse:
+    """Stands in for the view the CSRF check is asked about (it never calls it)."""
+    return HttpResponse()
 
 
 # --- request bodies ---------------------------------------------------------------------------

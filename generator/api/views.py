@@ -12,12 +12,14 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
+
+from accounts.http import AuthenticatedHttpRequest
 
 from .. import limits, services, tags
 from ..forms import GenerateForm
-from ..models import ACTIVE_STATUSES, FINISHED_STATUSES, Image, Tag, Task
+from ..models import ACTIVE_STATUSES, FINISHED_STATUSES, Image, Tag, Task, prompt_matches
 from ..ownership import owned
 from ..providers import enabled_providers
 from .http import BadRequest, api_view, bad_query, error, json_object, list_page, too_many_requests
@@ -45,7 +47,7 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @api_view("POST")
-def generate(request: HttpRequest) -> HttpResponse:
+def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
     if (exceeded := limits.generation_exceeded(request)) is not None:
         return too_many_requests(exceeded)
     data, details = _json_form_data(json_object(request))
@@ -80,7 +82,7 @@ def _json_form_data(body: dict) -> tuple[dict, dict]:
 
 
 @api_view("GET")
-def models(request: HttpRequest) -> JsonResponse:
+def models(request: AuthenticatedHttpRequest) -> JsonResponse:
     """The enabled providers and what each model accepts."""
     return JsonResponse(
         {
@@ -101,7 +103,7 @@ def models(request: HttpRequest) -> JsonResponse:
 
 
 @api_view("GET", "DELETE")
-def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
+def task_detail(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     if request.method == "DELETE":
         return _delete_task(owned(Task, request).filter(pk=task_id))
     task = owned(Task, request).filter(pk=task_id).prefetch_related("images").first()
@@ -111,7 +113,7 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
 
 
 @api_view("DELETE")
-def history_delete(request: HttpRequest, task_id: str) -> HttpResponse:
+def history_delete(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     return _delete_task(owned(Task, request).filter(pk=task_id, status__in=FINISHED_STATUSES))
 
 
@@ -123,16 +125,16 @@ def _delete_task(tasks: QuerySet[Task]) -> HttpResponse:
 
 
 @api_view("GET")
-def task_list(request: HttpRequest) -> JsonResponse:
+def task_list(request: AuthenticatedHttpRequest) -> JsonResponse:
     return _task_list(request, owned(Task, request))
 
 
 @api_view("GET")
-def history_list(request: HttpRequest) -> JsonResponse:
+def history_list(request: AuthenticatedHttpRequest) -> JsonResponse:
     return _task_list(request, owned(Task, request).filter(status__in=FINISHED_STATUSES))
 
 
-def _task_list(request: HttpRequest, tasks: QuerySet[Task]) -> JsonResponse:
+def _task_list(request: AuthenticatedHttpRequest, tasks: QuerySet[Task]) -> JsonResponse:
     status = request.GET.get("status", "")
     if status:
         if status not in Task.Status.values:
@@ -140,7 +142,7 @@ def _task_list(request: HttpRequest, tasks: QuerySet[Task]) -> JsonResponse:
         tasks = tasks.filter(status=status)
     query = request.GET.get("q", "").strip()
     if query:
-        tasks = tasks.matching(query)  # type: ignore[attr-defined]
+        tasks = tasks.filter(prompt_matches(query))
     page = list_page(tasks.prefetch_related("images"), request)
     return JsonResponse({"results": [task_json(task) for task in page.rows], "next": page.next_cursor})
 
@@ -149,7 +151,7 @@ def _task_list(request: HttpRequest, tasks: QuerySet[Task]) -> JsonResponse:
 
 
 @api_view("GET")
-def image_list(request: HttpRequest) -> JsonResponse:
+def image_list(request: AuthenticatedHttpRequest) -> JsonResponse:
     images = owned(Image, request).select_related("task").prefetch_related("tags")
     tag_name = request.GET.get("tag", "").strip()
     if tag_name:
@@ -164,7 +166,7 @@ def image_list(request: HttpRequest) -> JsonResponse:
 
 
 @api_view("POST")
-def image_tag_add(request: HttpRequest, image_id: str) -> JsonResponse:
+def image_tag_add(request: AuthenticatedHttpRequest, image_id: str) -> JsonResponse:
     image = _image_or_404(request, image_id)
     body = json_object(request, example=_('Send a JSON object like {"name": "sunsets"}.'))
     try:
@@ -176,7 +178,7 @@ def image_tag_add(request: HttpRequest, image_id: str) -> JsonResponse:
 
 
 @api_view("DELETE")
-def image_tag_remove(request: HttpRequest, image_id: str, name: str) -> HttpResponse:
+def image_tag_remove(request: AuthenticatedHttpRequest, image_id: str, name: str) -> HttpResponse:
     image = _image_or_404(request, image_id)
     tag = Tag.objects.filter(owner=request.user, name__iexact=name.strip(), images=image).first()
     if tag is None:
@@ -185,7 +187,7 @@ def image_tag_remove(request: HttpRequest, image_id: str, name: str) -> HttpResp
     return HttpResponse(status=204)
 
 
-def _image_or_404(request: HttpRequest, image_id: str) -> Image:
+def _image_or_404(request: AuthenticatedHttpRequest, image_id: str) -> Image:
     image = owned(Image, request).filter(pk=image_id).first()
     if image is None:
         raise BadRequest(error(404, "not_found", _("No such image.")))
@@ -196,7 +198,7 @@ def _image_or_404(request: HttpRequest, image_id: str) -> Image:
 
 
 @api_view("GET")
-def system_info(request: HttpRequest) -> JsonResponse:
+def system_info(request: AuthenticatedHttpRequest) -> JsonResponse:
     generate_usage = limits.usage(request, limits.GENERATE_GROUP)
     api_usage = limits.usage(request, limits.API_GROUP)
     active = owned(Task, request).filter(status__in=ACTIVE_STATUSES).count()

@@ -79,7 +79,7 @@ def a1111_parameters(
         text = str(value)
         return json.dumps(text, ensure_ascii=False) if any(c in text for c in ",:\n") else text
 
-    pairs = []
+    pairs: list[tuple[str, object]] = []
     if steps is not None:
         pairs.append(("Steps", steps))
     if guidance_scale is not None:
@@ -130,7 +130,7 @@ def as_png_with_metadata(data: bytes, texts: dict[str, str]) -> StoredImageData:
 
 def make_thumbnail(png: bytes, size: int) -> bytes:
     """A WebP thumbnail whose longest side is at most `size` pixels."""
-    image = Image.open(io.BytesIO(png))
+    image: Image.Image = Image.open(io.BytesIO(png))
     image.thumbnail((size, size), resample=Image.Resampling.BICUBIC, reducing_gap=2.0)
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")

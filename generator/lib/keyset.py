@@ -11,7 +11,7 @@ import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.db.models import Model, Q, QuerySet
 
@@ -20,7 +20,8 @@ MAX_TOKEN_LENGTH = 200
 Row = TypeVar("Row", bound=Model)
 
 
-def encode_cursor(row: Model) -> str:
+def encode_cursor(row: Any) -> str:
+    """The token for the position after `row`: any of our rows with a created_at and a pk."""
     raw = f"{row.created_at.isoformat()}|{row.pk}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 

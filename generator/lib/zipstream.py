@@ -11,7 +11,8 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO
+from types import TracebackType
+from typing import Any, Protocol
 
 CHUNK_SIZE = 64 * 1024
 
@@ -22,7 +23,7 @@ class _Sink:
     def __init__(self) -> None:
         self._chunks: list[bytes] = []
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes, /) -> int:
         if data:
             self._chunks.append(bytes(data))
         return len(data)
@@ -30,10 +31,25 @@ class _Sink:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     def drain(self) -> Iterator[bytes]:
         chunks, self._chunks = self._chunks, []
         if chunks:
             yield b"".join(chunks)
+
+
+class Source(Protocol):
+    """What a member's `open` returns: a binary file object, closed by leaving its `with`."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None, /
+    ) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -45,7 +61,7 @@ class ZipMember:
 
     name: str
     modified: datetime
-    open: Callable[[], BinaryIO]
+    open: Callable[[], Source]
     size: int | None = None
 
 
@@ -57,7 +73,7 @@ def stream_zip(
     """The archive's bytes, chunk by chunk. A member that cannot be opened is left out and
     reported to `on_error` (members are consumed lazily, so a later member can mention it)."""
     sink = _Sink()
-    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
         for member in members:
             try:
                 source = member.open()

@@ -21,7 +21,7 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage
 from django.db import transaction
@@ -41,7 +41,7 @@ AGE_RE = re.compile(r"^\s*(\d+)\s*([dhm])\s*$", re.IGNORECASE)
 AGE_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
-def user_named(name: str) -> AbstractBaseUser:
+def user_named(name: str) -> User:
     """The user with this username; ValueError with a readable message otherwise."""
     User = get_user_model()
     user = User.objects.filter(**{User.USERNAME_FIELD: name}).first()
@@ -135,7 +135,7 @@ class CleanupReport:
 def cleanup_candidates(
     older_than: timedelta,
     statuses: Iterable[str] = FINISHED_STATUSES,
-    owner: AbstractBaseUser | None = None,
+    owner: User | None = None,
     now: datetime | None = None,
 ) -> QuerySet[Task]:
     """Finished tasks created before now - older_than, oldest first. Active tasks never match."""
@@ -149,7 +149,7 @@ def cleanup_candidates(
 def cleanup_tasks(
     older_than: timedelta,
     statuses: Iterable[str] = FINISHED_STATUSES,
-    owner: AbstractBaseUser | None = None,
+    owner: User | None = None,
     *,
     dry_run: bool = False,
     now: datetime | None = None,

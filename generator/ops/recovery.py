@@ -135,9 +135,9 @@ def decide(task: Task, limits: Limits) -> str | None:
             return None
         return RETRY if task.attempts < limits.max_attempts else FAIL
     if task.status == Task.Status.RETRYING:
-        on_queue = task.enqueued_at is not None and (task.claimed_at is None or task.enqueued_at > task.claimed_at)
-        if on_queue:
-            lost, action = task.enqueued_at < limits.queue_cutoff, REQUEUE
+        enqueued_at = task.enqueued_at
+        if enqueued_at is not None and (task.claimed_at is None or enqueued_at > task.claimed_at):  # on the queue
+            lost, action = enqueued_at < limits.queue_cutoff, REQUEUE
         else:  # between attempts inside a worker, which re-claims it itself
             lost, action = (task.claimed_at or task.created_at) < limits.claim_cutoff, RESUME
         if not lost:

@@ -7,12 +7,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import reswap, retarget
 
+from accounts.http import AuthenticatedHttpRequest
+
 from .. import limits, services
 from ..forms import GenerateForm, model_choices
 from ..models import Task
 from ..ownership import owned
 from .errors import too_many_requests
-from .http import AuthenticatedHttpRequest
 
 RECENT_TASKS_ON_CREATE = 8
 FORM_FIELDS_FROM_QUERY = ("prompt", "negative_prompt", "model", "size", "num_images", "seed", "steps", "scale")
@@ -58,7 +59,7 @@ def _form_context(form: GenerateForm) -> dict:
 
 def _initial_from_query(request: HttpRequest) -> dict:
     """"Reuse settings" links fill the form from the address (a seed given means a fixed seed)."""
-    initial = {key: request.GET[key] for key in FORM_FIELDS_FROM_QUERY if request.GET.get(key)}
+    initial: dict[str, object] = {key: request.GET[key] for key in FORM_FIELDS_FROM_QUERY if request.GET.get(key)}
     if "seed" in initial:
         initial["random_seed"] = False
     return initial

@@ -13,9 +13,10 @@ from django.utils.translation import gettext as _
 from django.views.csrf import csrf_failure as default_csrf_failure
 from django_htmx.http import reswap, retarget
 
+from accounts.http import AuthenticatedHttpRequest
+
 from ..api.http import error
 from ..limits import Exceeded
-from .http import AuthenticatedHttpRequest
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

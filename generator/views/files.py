@@ -8,12 +8,20 @@ like the API: a JSON 404, and bearer tokens work.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.files.storage import Storage
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseNotModified,
+    HttpResponseRedirect,
+)
 from django.utils.http import content_disposition_header, http_date
 from django.utils.translation import gettext as _
 
@@ -24,22 +32,22 @@ IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
 
 
 @api_view("GET", page_asset=True)
-def image_file(request: HttpRequest, image_id: str) -> HttpResponse:
+def image_file(request: HttpRequest, image_id: str) -> HttpResponseBase:
     return _serve(request, image_id, thumbnail=False)
 
 
 @api_view("GET", page_asset=True)
-def image_thumbnail(request: HttpRequest, image_id: str) -> HttpResponse:
+def image_thumbnail(request: HttpRequest, image_id: str) -> HttpResponseBase:
     return _serve(request, image_id, thumbnail=True)
 
 
-def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpResponse:
+def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpResponseBase:
     image = viewable_images(request).filter(pk=image_id).first()
     if image is None:
         return error(404, "not_found", _("No such image."))
     etag = f'"{image.pk}-{"t" if thumbnail else "o"}"'
     if request.headers.get("If-None-Match") == etag:
-        response: HttpResponse = HttpResponseNotModified()
+        response: HttpResponseBase = HttpResponseNotModified()
     else:
         stored = image.thumbnail if thumbnail else image.file
         content_type = "image/webp" if thumbnail else image.mime
@@ -53,7 +61,7 @@ def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpRespo
             response = HttpResponse(content_type=content_type)
             response["X-Accel-Redirect"] = settings.X_ACCEL_PREFIX.rstrip("/") + "/" + quote(stored.name)
             if download:
-                response["Content-Disposition"] = content_disposition_header(True, filename)
+                response["Content-Disposition"] = _attachment(filename)
         else:
             try:
                 handle = stored.open("rb")
@@ -64,6 +72,12 @@ def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpRespo
     response["Cache-Control"] = IMMUTABLE_CACHE
     response["Last-Modified"] = http_date(image.created_at.timestamp())
     return response
+
+
+def _attachment(filename: str) -> str:
+    header = content_disposition_header(True, filename)
+    assert header is not None  # only an inline answer without a filename has none
+    return header
 
 
 def _stored_locally(storage: Storage) -> bool:
@@ -80,8 +94,9 @@ def _signed_redirect(stored: FieldFile, *, download: bool, filename: str) -> Htt
     if not stored.name:
         return error(404, "not_found", _("The image file is missing."))
     if download:
-        disposition = content_disposition_header(True, filename)
-        url = stored.storage.url(stored.name, parameters={"ResponseContentDisposition": disposition})
+        # A bucket's storage (django-storages' S3Storage) signs response headers into the link.
+        bucket: Any = stored.storage
+        url = bucket.url(stored.name, parameters={"ResponseContentDisposition": _attachment(filename)})
     else:
         url = stored.storage.url(stored.name)
     response = HttpResponseRedirect(url)

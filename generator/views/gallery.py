@@ -6,19 +6,22 @@ import io
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBase, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
+
+from accounts.http import AuthenticatedHttpRequest
 
 from .. import services
 from ..lib.keyset import cut_page
@@ -27,7 +30,6 @@ from ..models import Image
 from ..ownership import owned
 from ..tags import clean_tag_name, find_tag, tag_for
 from .gallery_filters import FILTER_KEYS, GalleryFilters
-from .http import AuthenticatedHttpRequest
 
 PAGE_SIZE = 48
 MAX_SELECTION = 500
@@ -155,7 +157,7 @@ ACTIONS: dict[str, Callable[[AuthenticatedHttpRequest, QuerySet[Image]], str]] =
 
 
 @require_POST
-def bulk(request: AuthenticatedHttpRequest) -> HttpResponse:
+def bulk(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     action = request.POST.get("action", "")
     if action == "download":  # the toolbar's zip button without formaction support
         return download(request)
@@ -190,7 +192,7 @@ def _confirm_delete(request: AuthenticatedHttpRequest, selection: QuerySet[Image
 
 
 @require_POST
-def download(request: AuthenticatedHttpRequest) -> HttpResponse:
+def download(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     if not request.POST.getlist("image"):
         messages.warning(request, _("Select at least one image to download."))
         return redirect(_back_url(request))
@@ -219,7 +221,7 @@ def _zip_of(images: list[Image]) -> Iterator[bytes]:
         ZipMember(
             name=zip_name(image),
             modified=timezone.localtime(image.created_at),
-            open=lambda name=image.file.name: default_storage.open(name, "rb"),
+            open=partial(default_storage.open, image.file.name, "rb"),
             size=image.bytes,
         )
         for image in images

@@ -11,19 +11,21 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
+from accounts.http import AuthenticatedHttpRequest
+
 from ..lib.keyset import cut_page
-from ..models import ACTIVE_STATUSES, Task
+from ..models import ACTIVE_STATUSES, Task, prompt_matches
 from ..ownership import owned
-from .http import AuthenticatedHttpRequest
 
 HISTORY_PAGE_SIZE = 25
 MAX_QUERY_LENGTH = 200
 # The status filter: its URL value, its label, and the statuses it shows (None: all).
-STATUS_FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+STATUS_FILTERS: dict[str, tuple[str | Promise, tuple[str, ...] | None]] = {
     "all": (pgettext_lazy("tasks", "All"), None),
     "active": (pgettext_lazy("tasks", "Active"), ACTIVE_STATUSES),
     "completed": (pgettext_lazy("tasks", "Completed"), (Task.Status.COMPLETED,)),
@@ -68,7 +70,7 @@ def _filtered(request: AuthenticatedHttpRequest, filters: Filters) -> QuerySet[T
     if statuses is not None:
         tasks = tasks.filter(status__in=statuses)
     if filters.q:
-        tasks = tasks.matching(filters.q)
+        tasks = tasks.filter(prompt_matches(filters.q))
     return tasks
 
 

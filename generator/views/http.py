@@ -1,14 +1,7 @@
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
-from django_htmx.middleware import HtmxDetails
-
-
-class AuthenticatedHttpRequest(HttpRequest):
-    user: AbstractBaseUser
-    htmx: HtmxDetails
 
 
 def safe_next(request: HttpRequest, fallback: str) -> str:

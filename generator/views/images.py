@@ -15,12 +15,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from accounts.http import AuthenticatedHttpRequest
+
 from .. import services
 from ..forms import fields_for
 from ..models import Image, Tag
 from ..ownership import get_owned_or_404, owned
 from ..tags import tag_for
-from .http import AuthenticatedHttpRequest, safe_next
+from .http import safe_next
 
 MODAL_TARGET = "image-modal"
 

@@ -13,10 +13,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.http import AuthenticatedHttpRequest
+
 from ..models import Tag
 from ..ownership import get_owned_or_404, owned
 from ..tags import rename_tag
-from .http import AuthenticatedHttpRequest
 
 SUGGESTIONS = 20
 

@@ -16,12 +16,14 @@ from django.utils.translation import gettext_noop, ngettext
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from accounts.http import AuthenticatedHttpRequest
+
 from .. import limits, services
 from ..models import Task
 from ..ownership import get_owned_or_404, owned
 from .errors import too_many_requests
 from .history import MAX_QUERY_LENGTH, Filters, page_context
-from .http import AuthenticatedHttpRequest, safe_next
+from .http import safe_next
 
 RETRIED = gettext_noop("Retrying: a new task with the same settings was created.")  # translated when shown
 

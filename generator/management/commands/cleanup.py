@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generator.ops.maintenance import (
@@ -35,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--user", metavar="NAME", help="Only this person's tasks (username).")
         parser.add_argument("--dry-run", action="store_true", help="Report what would be deleted; change nothing.")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
         try:
             older_than = parse_age(str(options["older_than"]))
             statuses = parse_statuses(options["status"])
