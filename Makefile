@@ -9,7 +9,7 @@ export PORT
 SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 SCALE_REDIS_URL ?= redis://127.0.0.1:6379/9
 
-.PHONY: run test test-scale bench bench-quick wrk messages compilemessages install install-test browser cjk-font migrate clean
+.PHONY: run test lint test-scale bench bench-quick wrk messages compilemessages install install-test browser cjk-font migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ run: migrate
 
 test: install-test
 	$(BIN)/python -m pytest
+
+# Style, import order and formatting (ruff), then types (mypy with django-stubs); both must be clean.
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test-scale: install-test
 	DATABASE_URL=$(SCALE_DATABASE_URL) REDIS_URL=$(SCALE_REDIS_URL) $(BIN)/python -m pytest
