@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -126,7 +127,7 @@ class Task(models.Model):
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
 
-    def parameters(self) -> dict[str, object]:
+    def parameters(self) -> dict[str, Any]:
         """The generation settings this task asked for (PARAMETER_FIELDS), by field name."""
         return {name: getattr(self, name) for name in PARAMETER_FIELDS}
 

@@ -233,26 +233,17 @@ class _Superseded(Exception):
 
 
 def _png_texts(task: Task, image: Image) -> dict[str, str]:
-    parameters = imaging.a1111_parameters(
-        prompt=task.prompt,
-        negative_prompt=task.negative_prompt,
-        steps=task.steps,
-        guidance_scale=task.guidance_scale,
-        seed=image.seed,
-        width=task.width,
-        height=task.height,
-        model=task.model,
-        provider=task.provider,
-        version=settings.ATELIER_VERSION,
-    )
-    settings_used = {name: value for name, value in task.parameters().items() if name != "num_images"}
+    """The PNG's text chunks: AUTOMATIC1111's `parameters` line and our own JSON, both with
+    this picture's own seed (a random-seed task's images each have one)."""
+    settings_used = {**task.parameters(), "seed": image.seed}
+    del settings_used["num_images"]
+    parameters = imaging.a1111_parameters(**settings_used, version=settings.ATELIER_VERSION)
     metadata = {
         "app": "atelier",
         "version": settings.ATELIER_VERSION,
         "task_id": str(task.pk),
         "image_id": str(image.pk),
         **settings_used,
-        "seed": image.seed,
         "created_at": image.created_at.isoformat(),
     }
     return {"parameters": parameters, "atelier": json.dumps(metadata, ensure_ascii=False)}
@@ -297,7 +288,7 @@ def retry_task(task: Task) -> Task:
 
 
 def settings_of(task: Task, **changes: object) -> TaskSettings:
-    return TaskSettings(**{**task.parameters(), **changes})  # type: ignore[arg-type]
+    return TaskSettings(**{**task.parameters(), **changes})
 
 
 def delete_files(names: list[str]) -> None:
