@@ -9,7 +9,7 @@ export PORT
 SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 SCALE_REDIS_URL ?= redis://127.0.0.1:6379/9
 
-.PHONY: run test lint test-scale bench bench-quick wrk messages compilemessages install install-test browser cjk-font migrate clean
+.PHONY: run test test-fast lint test-scale bench bench-quick wrk messages compilemessages install install-test browser cjk-font migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ run: migrate
 
 test: install-test
 	$(BIN)/python -m pytest
+
+# The suite without the tests that drive Chromium, run a qcluster, start another process or
+# talk to the local S3 server (the marks in pytest.ini): a quick check; `make test` runs them all.
+test-fast: install-test
+	$(BIN)/python -m pytest -m "not browser and not cluster and not subprocess and not s3"
 
 # Style, import order and formatting (ruff), then types (mypy with django-stubs); both must be clean.
 lint: install-test

@@ -35,4 +35,6 @@ def sign_in_exceeded(request: HttpRequest) -> Exceeded | None:
     """Count one sign-in attempt, per address and then per username; the first limit it is over."""
     return count_request(
         request, group=LOGIN_IP_GROUP, key="ip", rate=login_rate_per_ip, message=_message
-    ) or count_request(request, group=LOGIN_USERNAME_GROUP, key="post:username", rate=login_rate_per_username, message=_message)
+    ) or count_request(
+        request, group=LOGIN_USERNAME_GROUP, key="post:username", rate=login_rate_per_username, message=_message
+    )

@@ -17,10 +17,14 @@ class LoginRequiredHtmxAwareMiddleware(LoginRequiredMiddleware):
     """
 
     # An htmx client redirect is no HttpResponseRedirect; Django only returns it as the response.
-    def handle_no_permission(self, request: HttpRequest, view_func: Callable[..., HttpResponseBase]) -> HttpResponseBase:  # type: ignore[override]
+    def handle_no_permission(  # type: ignore[override]
+        self, request: HttpRequest, view_func: Callable[..., HttpResponseBase]
+    ) -> HttpResponseBase:
         if request.headers.get("HX-Request") == "true":
             current = urlsplit(request.headers.get("HX-Current-URL") or "/")
             referer_path = current.path + (f"?{current.query}" if current.query else "")
-            login = redirect_to_login(referer_path, self.get_login_url(view_func), self.get_redirect_field_name(view_func))
+            login = redirect_to_login(
+                referer_path, self.get_login_url(view_func), self.get_redirect_field_name(view_func)
+            )
             return HttpResponseClientRedirect(login["Location"])
         return super().handle_no_permission(request, view_func)

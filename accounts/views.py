@@ -63,7 +63,9 @@ def _get_token_for_user(request: AuthenticatedHttpRequest, token_id: object) -> 
     return get_object_or_404(_active_tokens(request), pk=token_id)
 
 
-def _page(request: AuthenticatedHttpRequest, form: TokenForm, *, new_token: tokens.NewToken | None = None, status: int = 200) -> HttpResponse:
+def _page(
+    request: AuthenticatedHttpRequest, form: TokenForm, *, new_token: tokens.NewToken | None = None, status: int = 200
+) -> HttpResponse:
     context = {"form": form, "tokens": _active_tokens(request), "new_token": new_token}
     return render(request, "registration/account.html", context, status=status)
 

@@ -89,10 +89,22 @@ def wrk_binary() -> str:
     return found
 
 
-def run_wrk(url: str, headers: dict[str, str], load: LoadSettings, script: Path, seconds: int | None = None) -> LoadResult:
+def run_wrk(
+    url: str, headers: dict[str, str], load: LoadSettings, script: Path, seconds: int | None = None
+) -> LoadResult:
     argv = [
-        wrk_binary(), "--latency", "-t", str(load.threads), "-c", str(load.connections),
-        "-d", f"{seconds or load.seconds}s", "--timeout", "10s", "-s", str(script),
+        wrk_binary(),
+        "--latency",
+        "-t",
+        str(load.threads),
+        "-c",
+        str(load.connections),
+        "-d",
+        f"{seconds or load.seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
     ]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]

@@ -36,7 +36,13 @@ def task_settings(n: int):
     from generator.services import TaskSettings
 
     # The create form's defaults: one 1024x1024 offline sketch, random seed.
-    return TaskSettings(prompt=f"a lighthouse at dawn, benchmark study {n}", provider="offline", model="sketch-v1", width=1024, height=1024)
+    return TaskSettings(
+        prompt=f"a lighthouse at dawn, benchmark study {n}",
+        provider="offline",
+        model="sketch-v1",
+        width=1024,
+        height=1024,
+    )
 
 
 def submitter():
@@ -59,7 +65,9 @@ def summary(latencies_s: list[float], seconds: float, failed: int, work_s: list[
     if work_s:
         queue = {
             "work_p50_ms": round(percentile(work_s, 0.50) * 1000, 1),
-            "overhead_p50_ms": round(percentile([total - work for total, work in zip(latencies_s, work_s, strict=False)], 0.50) * 1000, 1),
+            "overhead_p50_ms": round(
+                percentile([total - work for total, work in zip(latencies_s, work_s, strict=False)], 0.50) * 1000, 1
+            ),
         }
     return {
         **queue,

@@ -7,8 +7,14 @@ import statistics
 from .web import SIGNED_IN_YARDSTICK, YARDSTICK
 
 RATIO_KEYS = (
-    "gallery_first_page", "gallery_deep_page", "gallery_filtered", "task_poll", "api_task", "thumbnail",
-    "pipeline_throughput", "scaling_efficiency_8",
+    "gallery_first_page",
+    "gallery_deep_page",
+    "gallery_filtered",
+    "task_poll",
+    "api_task",
+    "thumbnail",
+    "pipeline_throughput",
+    "scaling_efficiency_8",
 )
 PROVIDER_SECONDS = 2.0  # OFFLINE_DELAY_SECONDS of the scaling runs
 
@@ -148,7 +154,9 @@ def table(results: dict) -> str:
             if mode in runs:
                 run = runs[mode]
                 queue = f"{run['work_p50_ms']:>9.1f} {run['overhead_p50_ms']:>13.1f}" if "work_p50_ms" in run else ""
-                lines.append(f"{broker + ' ' + mode:<28} {run['tasks_per_second']:>8.2f} {run['p50_ms']:>8.1f} {run['p95_ms']:>8.1f} {queue}")
+                lines.append(
+                    f"{broker + ' ' + mode:<28} {run['tasks_per_second']:>8.2f} {run['p50_ms']:>8.1f} {run['p95_ms']:>8.1f} {queue}"
+                )
     lines.append("")
     for name in ("pipeline_throughput", "queue_overhead_orm_ms", "queue_overhead_redis_ms"):
         lines.append(f"{name:<38} {targets[name]['value']:>8}  {_verdict(targets[name])}")
@@ -162,10 +170,14 @@ def table(results: dict) -> str:
             f"{workers + ' workers':<28} {run['tasks']:>6} {run['tasks_per_second']:>8.2f} "
             f"{int(workers) / PROVIDER_SECONDS:>7.2f} {run['efficiency']:>10.3f}"
         )
-    lines.append(f"{'scaling_efficiency_8':<38} {targets['scaling_efficiency_8']['value']:>8}  {_verdict(targets['scaling_efficiency_8'])}")
+    lines.append(
+        f"{'scaling_efficiency_8':<38} {targets['scaling_efficiency_8']['value']:>8}  {_verdict(targets['scaling_efficiency_8'])}"
+    )
     lines.append("")
     download = results["memory"]["download"]
-    lines.append(f"{'worker_peak_rss_mb':<38} {targets['worker_peak_rss_mb']['value']:>8}  {_verdict(targets['worker_peak_rss_mb'])}")
+    lines.append(
+        f"{'worker_peak_rss_mb':<38} {targets['worker_peak_rss_mb']['value']:>8}  {_verdict(targets['worker_peak_rss_mb'])}"
+    )
     lines.append(
         f"{'download_rss_increase_over_file_size':<38} {download['increase_over_file_size']:>8}  "
         f"{_verdict(targets['download_rss_increase_over_file_size'])}  "

@@ -38,10 +38,20 @@ def log(message: str) -> None:
 
 
 def seed_phase(profile: Profile, workdir: WorkDir) -> dict:
-    log(f"seeding {profile.users} users and {profile.images:,} images ({profile.measured_images:,} for the measured user)")
+    log(
+        f"seeding {profile.users} users and {profile.images:,} images ({profile.measured_images:,} for the measured user)"
+    )
     seed = workers.client(
         workdir,
-        ["bench.seed", "--users", str(profile.users), "--images", str(profile.images), "--measured", str(profile.measured_images)],
+        [
+            "bench.seed",
+            "--users",
+            str(profile.users),
+            "--images",
+            str(profile.images),
+            "--measured",
+            str(profile.measured_images),
+        ],
         "seed",
     )
     log(f"  seeded in {seed['seed_seconds']} s (migrate {seed['migrate_seconds']} s): {seed['counts']}")
@@ -55,11 +65,20 @@ def web_phase(profile: Profile, workdir: WorkDir, seed: dict) -> dict:
     app = servers.start_app(workdir, servers.free_port())
     baseline = servers.start_baseline(workdir, servers.free_port())
     load = LoadSettings(profile.wrk_threads, profile.wrk_connections, profile.wrk_seconds)
-    log(f"loading app and baseline: wrk -t{load.threads} -c{load.connections} -d{load.seconds}s, {profile.web_rounds} round(s)")
+    log(
+        f"loading app and baseline: wrk -t{load.threads} -c{load.connections} -d{load.seconds}s, {profile.web_rounds} round(s)"
+    )
     try:
         runs = web.measure(
-            app.url, baseline.url, seed, baseline_session_key, load, profile.warmup_seconds, profile.web_rounds,
-            write_status_script(workdir.root), log,
+            app.url,
+            baseline.url,
+            seed,
+            baseline_session_key,
+            load,
+            profile.warmup_seconds,
+            profile.web_rounds,
+            write_status_script(workdir.root),
+            log,
         )
     finally:
         app.stop()
@@ -82,7 +101,9 @@ def pipeline_phase(profile: Profile, workdir: WorkDir, peaks: list[int]) -> dict
                 results.setdefault(broker, {})[mode] = workers.client(workdir, argv, f"{broker}-{mode}", **env)
         peaks.append(sampler.peak_kb)
         for mode, run in results[broker].items():
-            log(f"  {broker} {mode:<10} {run['tasks_per_second']:7.2f} tasks/s  p50 {run['p50_ms']:7.1f} ms  p95 {run['p95_ms']:7.1f} ms")
+            log(
+                f"  {broker} {mode:<10} {run['tasks_per_second']:7.2f} tasks/s  p50 {run['p50_ms']:7.1f} ms  p95 {run['p95_ms']:7.1f} ms"
+            )
     return results
 
 
@@ -94,7 +115,16 @@ def scaling_phase(profile: Profile, workdir: WorkDir, peaks: list[int]) -> dict:
         log(f"scaling: {tasks} tasks on {count} workers, provider {delay:g} s")
         env = {"Q_WORKERS": count, "OFFLINE_DELAY_SECONDS": delay}
         with workers.qcluster(workdir, f"scale-{count}", **env) as sampler:
-            argv = ["bench.pipeline", "cluster", "--tasks", str(tasks), "--mode", "burst", "--timeout", str(120 + tasks * 4)]
+            argv = [
+                "bench.pipeline",
+                "cluster",
+                "--tasks",
+                str(tasks),
+                "--mode",
+                "burst",
+                "--timeout",
+                str(120 + tasks * 4),
+            ]
             run = workers.client(workdir, argv, f"scale-{count}", **env)
         peaks.append(sampler.peak_kb)
         run["workers"] = count
@@ -109,8 +139,11 @@ def download_phase(workdir: WorkDir) -> dict:
     made = workers.client(workdir, ["bench.memory", "make-image", "--dir", str(directory)], "make-image")
     port = servers.free_port()
     server = processes.start(
-        "http.server", [PYTHON, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
-        env=dict(os.environ), cwd=BASE_DIR, log_path=workdir.logs / "http.server.log",
+        "http.server",
+        [PYTHON, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
+        env=dict(os.environ),
+        cwd=BASE_DIR,
+        log_path=workdir.logs / "http.server.log",
     )
     try:
         processes.wait_for(lambda: _listening(port), timeout=20, what="http.server start")
@@ -147,8 +180,10 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
         "duration_seconds": round(time.monotonic() - _started, 1),
         "machine": machine(),
         "load": {
-            "threads": profile.wrk_threads, "connections": profile.wrk_connections,
-            "seconds": profile.wrk_seconds, "rounds": profile.web_rounds,
+            "threads": profile.wrk_threads,
+            "connections": profile.wrk_connections,
+            "seconds": profile.wrk_seconds,
+            "rounds": profile.web_rounds,
         },
         "ratios": ratios,
         "figures": measured,
@@ -163,14 +198,24 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
 
 def machine() -> dict:
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(), "wrk": wrk[0] if wrk else ""}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "wrk": wrk[0] if wrk else "",
+    }
 
 
 def problems_in(results: dict) -> list[str]:
     """What makes a run invalid, as opposed to a target it missed."""
-    problems = [f"{key}: a wrk run had responses other than 200 or socket errors"
-                for key, row in results["web"].items() if not all(run["valid"] for run in row["runs"])]
-    for name, runs in [("pipeline " + b, r) for b, r in results["pipeline"].items()] + [("scaling", results["scaling"])]:
+    problems = [
+        f"{key}: a wrk run had responses other than 200 or socket errors"
+        for key, row in results["web"].items()
+        if not all(run["valid"] for run in row["runs"])
+    ]
+    for name, runs in [("pipeline " + b, r) for b, r in results["pipeline"].items()] + [
+        ("scaling", results["scaling"])
+    ]:
         problems += [f"{name} {mode}: {run['failed']} tasks failed" for mode, run in runs.items() if run["failed"]]
     problems += [f"ratios: missing or unexpected key {key}" for key in report.missing_ratio_keys(results)]
     return problems

@@ -19,12 +19,57 @@ import django
 
 PASSWORD = "bench password, not secret"
 TAG_NAMES = [
-    "landscape", "portrait", "night", "dawn", "sea", "forest", "city", "winter", "summer", "red",
-    "blue", "gold", "study", "final", "draft", "cat", "dog", "bird", "tower", "bridge",
-    "abstract", "ink", "watercolor", "oil", "neon", "fog", "rain", "desert", "mountain", "river",
-    "garden", "interior", "robot", "ship", "train", "market", "festival", "ruins", "moon", "sun",
+    "landscape",
+    "portrait",
+    "night",
+    "dawn",
+    "sea",
+    "forest",
+    "city",
+    "winter",
+    "summer",
+    "red",
+    "blue",
+    "gold",
+    "study",
+    "final",
+    "draft",
+    "cat",
+    "dog",
+    "bird",
+    "tower",
+    "bridge",
+    "abstract",
+    "ink",
+    "watercolor",
+    "oil",
+    "neon",
+    "fog",
+    "rain",
+    "desert",
+    "mountain",
+    "river",
+    "garden",
+    "interior",
+    "robot",
+    "ship",
+    "train",
+    "market",
+    "festival",
+    "ruins",
+    "moon",
+    "sun",
 ]
-SUBJECTS = ["a lighthouse", "a fox", "an old tram", "a lantern", "a glass greenhouse", "a paper boat", "a castle", "a heron"]
+SUBJECTS = [
+    "a lighthouse",
+    "a fox",
+    "an old tram",
+    "a lantern",
+    "a glass greenhouse",
+    "a paper boat",
+    "a castle",
+    "a heron",
+]
 SETTINGS = ["at dawn", "in the rain", "under a red moon", "on a frozen lake", "in a busy market", "above the clouds"]
 STYLES = ["ink sketch", "watercolor", "oil painting", "isometric render", "woodcut", "photograph"]
 MODELS = [("offline", "sketch-v1")] * 6 + [("openai", "gpt-image-1"), ("dashscope", "wan2.2-t2i-flash")]
@@ -93,22 +138,40 @@ def seed_person(person, image_count: int, rng: random.Random) -> dict[str, int]:
             provider, model = rng.choice(MODELS)
             count = min(rng.choice((1, 1, 2, 4)), image_count - made["images"] - len(batch_images))
             task = Task(
-                owner=person, status=Task.Status.COMPLETED, provider=provider, model=model,
+                owner=person,
+                status=Task.Status.COMPLETED,
+                provider=provider,
+                model=model,
                 prompt=f"{rng.choice(SUBJECTS)} {rng.choice(SETTINGS)}, {rng.choice(STYLES)}",
-                width=1024, height=1024, num_images=count, seed=rng.randrange(2**32), progress=100,
-                attempts=1, created_at=created, started_at=created, finished_at=created + timedelta(seconds=3),
+                width=1024,
+                height=1024,
+                num_images=count,
+                seed=rng.randrange(2**32),
+                progress=100,
+                attempts=1,
+                created_at=created,
+                started_at=created,
+                finished_at=created + timedelta(seconds=3),
             )
             tasks.append(task)
             for index in range(count):
                 image = Image(
-                    task=task, owner=person, index=index, width=1024, height=1024, bytes=rng.randrange(40_000, 60_000),
-                    seed=task.seed + index, is_favorite=rng.random() < 0.1,
+                    task=task,
+                    owner=person,
+                    index=index,
+                    width=1024,
+                    height=1024,
+                    bytes=rng.randrange(40_000, 60_000),
+                    seed=task.seed + index,
+                    is_favorite=rng.random() < 0.1,
                     created_at=created + timedelta(seconds=3, microseconds=index),
                 )
                 image.file.name = f"images/{person.pk}/{image.created_at:%Y/%m}/{image.pk}.png"
                 image.thumbnail.name = f"thumbs/{person.pk}/{image.created_at:%Y/%m}/{image.pk}.webp"
                 batch_images.append(image)
-                links += [Through(image_id=image.pk, tag_id=tag.pk) for tag in rng.sample(tags, rng.choice((0, 1, 2, 3)))]
+                links += [
+                    Through(image_id=image.pk, tag_id=tag.pk) for tag in rng.sample(tags, rng.choice((0, 1, 2, 3)))
+                ]
         with transaction.atomic():
             Task.objects.bulk_create(tasks, batch_size=BATCH)
             Image.objects.bulk_create(batch_images, batch_size=BATCH)
@@ -137,9 +200,19 @@ def fixtures_for(person, rng: random.Random) -> dict:
 
     # The create page polls a task's card while it is generating.
     polled = Task.objects.create(
-        owner=person, status=Task.Status.PROCESSING, provider="offline", model="sketch-v1",
-        prompt="a lighthouse at dawn, ink sketch", width=1024, height=1024, num_images=2, seed=77,
-        progress=40, attempts=1, started_at=timezone.now(), claimed_at=timezone.now(),
+        owner=person,
+        status=Task.Status.PROCESSING,
+        provider="offline",
+        model="sketch-v1",
+        prompt="a lighthouse at dawn, ink sketch",
+        width=1024,
+        height=1024,
+        num_images=2,
+        seed=77,
+        progress=40,
+        attempts=1,
+        started_at=timezone.now(),
+        claimed_at=timezone.now(),
     )
     gallery = Image.objects.filter(owner=person).order_by("-created_at", "-id")
     newest = list(gallery[:8])
@@ -173,11 +246,21 @@ def write_real_files(images) -> None:
     for image in images:
         task = image.task
         request = GenerationRequest(
-            prompt=task.prompt, negative_prompt="", model=task.model, width=task.width, height=task.height,
-            num_images=1, steps=None, guidance_scale=None, seed=image.seed,
+            prompt=task.prompt,
+            negative_prompt="",
+            model=task.model,
+            width=task.width,
+            height=task.height,
+            num_images=1,
+            steps=None,
+            guidance_scale=None,
+            seed=image.seed,
         )
         png = draw_sketch(request, image.seed)
-        for name, data in ((image.file.name, png), (image.thumbnail.name, imaging.make_thumbnail(png, settings.THUMBNAIL_SIZE))):
+        for name, data in (
+            (image.file.name, png),
+            (image.thumbnail.name, imaging.make_thumbnail(png, settings.THUMBNAIL_SIZE)),
+        ):
             path = root / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)

@@ -27,7 +27,9 @@ def collect_static(workdir: WorkDir) -> None:
     """DEBUG=false serves hashed static files from the collectstatic manifest, as Docker does."""
     subprocess.run(
         [PYTHON, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-        cwd=BASE_DIR, env=workdir.app_env(), check=True,
+        cwd=BASE_DIR,
+        env=workdir.app_env(),
+        check=True,
     )
 
 
@@ -38,18 +40,23 @@ def start_app(workdir: WorkDir, port: int) -> processes.Child:
 
 def start_baseline(workdir: WorkDir, port: int) -> processes.Child:
     env = workdir.app_env(
-        BIND=f"127.0.0.1:{port}", DJANGO_SETTINGS_MODULE="bench.baseline.settings",
+        BIND=f"127.0.0.1:{port}",
+        DJANGO_SETTINGS_MODULE="bench.baseline.settings",
         BASELINE_DATABASE=str(workdir.baseline_database),
     )
     return _gunicorn("baseline", "bench.baseline.wsgi", env, workdir, f"http://127.0.0.1:{port}", "/json/")
 
 
-def _gunicorn(name: str, wsgi: str, env: dict[str, str], workdir: WorkDir, url: str, ready_path: str) -> processes.Child:
+def _gunicorn(
+    name: str, wsgi: str, env: dict[str, str], workdir: WorkDir, url: str, ready_path: str
+) -> processes.Child:
     argv = [PYTHON, "-m", "gunicorn", wsgi, "--config", GUNICORN_CONFIG]
     child = processes.start(name, argv, env=env, cwd=BASE_DIR, log_path=workdir.logs / f"{name}.log")
     child.url = url
     try:
-        processes.wait_for(lambda: _answers(child, url + ready_path), timeout=60, interval=0.1, what=f"{name} server start")
+        processes.wait_for(
+            lambda: _answers(child, url + ready_path), timeout=60, interval=0.1, what=f"{name} server start"
+        )
     except BaseException:
         child.stop()
         raise

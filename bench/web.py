@@ -43,13 +43,17 @@ def app_endpoints(seed: dict) -> dict[str, Endpoint]:
         Endpoint("gallery_deep_page", f"/gallery/?{deep}", browser, b'class="gallery-item"'),
         Endpoint("gallery_filtered", f"/gallery/?{filtered}", browser, b'class="gallery-item"'),
         Endpoint(
-            "task_poll", f"/tasks/{seed['poll_task_id']}/card",
-            {**browser, "HX-Request": "true", "HX-Current-URL": "https://127.0.0.1/"}, b'class="task-card',
+            "task_poll",
+            f"/tasks/{seed['poll_task_id']}/card",
+            {**browser, "HX-Request": "true", "HX-Current-URL": "https://127.0.0.1/"},
+            b'class="task-card',
         ),
         Endpoint("thumbnail", f"/api/v1/images/{seed['thumbnail_image_id']}/thumbnail", browser, b"WEBP"),
         Endpoint(
-            "api_task", f"/api/v1/task/{seed['api_task_id']}",
-            {"Authorization": f"Bearer {seed['api_token']}", "X-Forwarded-Proto": "https"}, b'"status": "completed"',
+            "api_task",
+            f"/api/v1/task/{seed['api_task_id']}",
+            {"Authorization": f"Bearer {seed['api_token']}", "X-Forwarded-Proto": "https"},
+            b'"status": "completed"',
         ),
     ]
     return {endpoint.key: endpoint for endpoint in endpoints}
@@ -93,9 +97,19 @@ SIGNED_IN_YARDSTICK = {
 }
 # The order of the runs: each baseline brackets the endpoints measured against it.
 ORDER = [
-    "baseline_template", "baseline_template_signed_in", "gallery_first_page", "gallery_deep_page", "gallery_filtered",
-    "baseline_template_signed_in", "baseline_template",
-    "baseline_json", "baseline_json_signed_in", "task_poll", "api_task", "thumbnail", "baseline_json_signed_in",
+    "baseline_template",
+    "baseline_template_signed_in",
+    "gallery_first_page",
+    "gallery_deep_page",
+    "gallery_filtered",
+    "baseline_template_signed_in",
+    "baseline_template",
+    "baseline_json",
+    "baseline_json_signed_in",
+    "task_poll",
+    "api_task",
+    "thumbnail",
+    "baseline_json_signed_in",
     "baseline_json",
 ]
 
@@ -104,12 +118,21 @@ def check(base_url: str, endpoint: Endpoint) -> None:
     """One request before the load: a 200 with the expected content, or the run is wrong."""
     status, body = fetch(base_url + endpoint.path, endpoint.headers)
     if status != 200 or endpoint.expect not in body:
-        raise RuntimeError(f"{endpoint.key}: {base_url + endpoint.path} answered {status}, not the expected page:\n{body[:500]!r}")
+        raise RuntimeError(
+            f"{endpoint.key}: {base_url + endpoint.path} answered {status}, not the expected page:\n{body[:500]!r}"
+        )
 
 
 def measure(
-    app_url: str, baseline_url: str, seed: dict, baseline_session_key: str, load: LoadSettings, warmup: int, rounds: int,
-    script: Path, log,
+    app_url: str,
+    baseline_url: str,
+    seed: dict,
+    baseline_session_key: str,
+    load: LoadSettings,
+    warmup: int,
+    rounds: int,
+    script: Path,
+    log,
 ) -> dict:
     """Every endpoint checked, warmed up, then loaded in ORDER, `rounds` times; each key's runs in order."""
     endpoints = {**app_endpoints(seed), **baseline_endpoints(baseline_session_key)}
@@ -122,6 +145,8 @@ def measure(
         endpoint = endpoints[key]
         result = run_wrk(url_of[key] + endpoint.path, endpoint.headers, load, script)
         runs.setdefault(key, []).append(result)
-        log(f"  {key:<20} {result.requests_per_second:9.1f} req/s  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms"
-            + ("" if result.valid else f"  INVALID: {result.not_200} not 200, {result.socket_errors} socket errors"))
+        log(
+            f"  {key:<20} {result.requests_per_second:9.1f} req/s  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms"
+            + ("" if result.valid else f"  INVALID: {result.not_200} not 200, {result.socket_errors} socket errors")
+        )
     return runs

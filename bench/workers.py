@@ -49,13 +49,14 @@ class PeakSampler:
 @contextmanager
 def qcluster(workdir: WorkDir, label: str, **env: object) -> Iterator[PeakSampler]:
     child = processes.start(
-        f"qcluster-{label}", [PYTHON, "manage.py", "qcluster"],
-        env=workdir.app_env(**env), cwd=BASE_DIR, log_path=workdir.logs / f"qcluster-{label}.log",
+        f"qcluster-{label}",
+        [PYTHON, "manage.py", "qcluster"],
+        env=workdir.app_env(**env),
+        cwd=BASE_DIR,
+        log_path=workdir.logs / f"qcluster-{label}.log",
     )
     try:
-        processes.wait_for(
-            lambda: _ready(child), timeout=60, interval=0.05, what=f"qcluster ({label}) start"
-        )
+        processes.wait_for(lambda: _ready(child), timeout=60, interval=0.05, what=f"qcluster ({label}) start")
         with PeakSampler(child.pid) as sampler:
             yield sampler
     finally:
@@ -77,11 +78,17 @@ def client(workdir: WorkDir, argv: list[str], label: str, **env: object) -> dict
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as handle:
         completed = subprocess.run(
-            [PYTHON, "-m", *argv, "--out", str(out)], cwd=BASE_DIR, env=workdir.app_env(**env),
-            stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+            [PYTHON, "-m", *argv, "--out", str(out)],
+            cwd=BASE_DIR,
+            env=workdir.app_env(**env),
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
         )
     if completed.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({completed.returncode}):\n{log.read_text(errors='replace')[-4000:]}")
+        raise RuntimeError(
+            f"{' '.join(argv)} failed ({completed.returncode}):\n{log.read_text(errors='replace')[-4000:]}"
+        )
     return json.loads(out.read_text())
 
 

@@ -327,7 +327,9 @@ DOWNLOAD_DEADLINE_SECONDS = env.float("DOWNLOAD_DEADLINE_SECONDS", default=60.0)
 
 def provider_env(prefix: str, **spec: tuple[type, object]) -> dict:
     """One provider's variables (PREFIX + KEY), plus which of them the environment sets."""
-    values: dict = {key: env.get_value(prefix + key, cast=cast, default=default) for key, (cast, default) in spec.items()}
+    values: dict = {
+        key: env.get_value(prefix + key, cast=cast, default=default) for key, (cast, default) in spec.items()
+    }
     values["ENV_PREFIX"] = prefix
     values["SET"] = sorted(key for key in spec if prefix + key in os.environ)
     return values
@@ -362,7 +364,9 @@ PROVIDER_CONFIG = {
         POLL_DEADLINE_SECONDS=(float, 180.0),
     ),
     "openai": openai_compatible_env("OPENAI_", "https://api.openai.com/v1", ["gpt-image-1", "dall-e-3"]),
-    "ark": openai_compatible_env("ARK_", "https://ark.cn-beijing.volces.com/api/v3", ["doubao-seedream-3-0-t2i-250415"]),
+    "ark": openai_compatible_env(
+        "ARK_", "https://ark.cn-beijing.volces.com/api/v3", ["doubao-seedream-3-0-t2i-250415"]
+    ),
     "siliconflow": openai_compatible_env("SILICONFLOW_", "https://api.siliconflow.cn/v1", ["Kwai-Kolors/Kolors"]),
     "dashscope": provider_env(
         "DASHSCOPE_",

@@ -98,8 +98,15 @@ class GenerateForm(forms.Form):
     width = forms.IntegerField(label=_("Width"), required=False, min_value=1, max_value=100_000)
     height = forms.IntegerField(label=_("Height"), required=False, min_value=1, max_value=100_000)
     num_images = forms.IntegerField(
-        label=_("Images"), min_value=1, max_value=4, initial=1, required=False,
-        error_messages={"min_value": _("Choose between 1 and 4 images."), "max_value": _("Choose between 1 and 4 images.")},
+        label=_("Images"),
+        min_value=1,
+        max_value=4,
+        initial=1,
+        required=False,
+        error_messages={
+            "min_value": _("Choose between 1 and 4 images."),
+            "max_value": _("Choose between 1 and 4 images."),
+        },
     )
     steps = forms.IntegerField(label=_("Steps"), required=False, min_value=1, max_value=150)
     scale = forms.FloatField(label=_("Guidance scale"), required=False, min_value=0, max_value=30)
@@ -166,7 +173,8 @@ class GenerateForm(forms.Form):
             choices = ", ".join(providers) or pgettext("no providers", "none")
             self.add_error(
                 "provider",
-                gettext("Unknown provider “%(name)s”. Choose one of: %(choices)s.") % {"name": name, "choices": choices},
+                gettext("Unknown provider “%(name)s”. Choose one of: %(choices)s.")
+                % {"name": name, "choices": choices},
             )
             return
         models = {m.id: m for m in provider.models()}
@@ -216,7 +224,8 @@ class GenerateForm(forms.Form):
         elif seed is not None and seed > model_info.max_seed and not data.get("random_seed"):
             self.add_error(
                 "seed",
-                gettext("%(model)s takes seeds from 0 to %(max)s.") % {"model": model_info.label, "max": model_info.max_seed},
+                gettext("%(model)s takes seeds from 0 to %(max)s.")
+                % {"model": model_info.label, "max": model_info.max_seed},
             )
         if not model_info.supports_negative_prompt:
             data["negative_prompt"] = ""

@@ -69,12 +69,14 @@ def generation_exceeded(request: HttpRequest) -> Exceeded | None:
         group=GENERATE_GROUP,
         key="user",
         rate=generate_rate,
-        message=lambda seconds: ngettext(
-            "You are generating faster than this server allows. Try again in %(seconds)s second.",
-            "You are generating faster than this server allows. Try again in %(seconds)s seconds.",
-            seconds,
-        )
-        % {"seconds": seconds},
+        message=lambda seconds: (
+            ngettext(
+                "You are generating faster than this server allows. Try again in %(seconds)s second.",
+                "You are generating faster than this server allows. Try again in %(seconds)s seconds.",
+                seconds,
+            )
+            % {"seconds": seconds}
+        ),
     )
 
 
@@ -85,12 +87,14 @@ def api_rate_exceeded(request: HttpRequest) -> Exceeded | None:
         group=API_GROUP,
         key="user",
         rate=api_rate,
-        message=lambda seconds: ngettext(
-            "You are calling the API faster than this server allows. Try again in %(seconds)s second.",
-            "You are calling the API faster than this server allows. Try again in %(seconds)s seconds.",
-            seconds,
-        )
-        % {"seconds": seconds},
+        message=lambda seconds: (
+            ngettext(
+                "You are calling the API faster than this server allows. Try again in %(seconds)s second.",
+                "You are calling the API faster than this server allows. Try again in %(seconds)s seconds.",
+                seconds,
+            )
+            % {"seconds": seconds}
+        ),
     )
 
 

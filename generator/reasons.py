@@ -74,7 +74,9 @@ class Reason:
             return None
         stored = data.get("params")
         params = stored if isinstance(stored, dict) else {}
-        values = {name: cls.from_json(value) or value if isinstance(value, dict) else value for name, value in params.items()}
+        values = {
+            name: cls.from_json(value) or value if isinstance(value, dict) else value for name, value in params.items()
+        }
         return cls(data["message"], values)
 
     def __eq__(self, other: object) -> bool:

@@ -36,6 +36,8 @@ from urllib.parse import quote
 import pytest
 from django.db import connection
 
+from .marks import require_mark
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 FINAL_STATUSES = ("completed", "failed", "canceled")
 READY_MARKER = re.compile(r"Q Cluster \S+( \[[^]]*\])? running")  # logged once the sentinel guards its workers
@@ -181,10 +183,11 @@ def start_qcluster(
 
     Extra keyword arguments become environment variables of the subprocess (values are str()-ed),
     e.g. OFFLINE_DELAY_SECONDS=1. Every cluster started is stopped when the test ends; if the test
-    failed, each one's output is printed.
+    failed, each one's output is printed. Only for tests marked `cluster` (tests/marks.py).
     """
     from django_q.conf import Conf
 
+    require_mark(request, "cluster")
     monkeypatch.setattr(Conf, "SYNC", False)
     failed_before = request.session.testsfailed
     clusters: list[QCluster] = []

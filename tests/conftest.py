@@ -10,6 +10,7 @@ from generator.services import run_task
 from .cluster import qcluster, start_qcluster  # noqa: F401  (fixtures for every test module)
 from .factories import TaskFactory, UserFactory
 from .fakes import ScriptedProvider
+from .marks import require_mark
 
 
 @pytest.fixture(autouse=True)
@@ -97,9 +98,50 @@ def fresh_rate_limits():
     caches["ratelimit"].clear()
 
 
+class RateLimitClock:
+    """django-ratelimit's clock, stopped (see the `ratelimit_clock` fixture)."""
+
+    START = 1_900_000_000  # any fixed second will do
+
+    def __init__(self) -> None:
+        self.now = self.START
+
+    def time(self) -> float:  # stands in for the `time` module inside django_ratelimit.core
+        return float(self.now)
+
+    def stop_before_window_end(self, value: str, period: int, seconds: int) -> None:
+        """Stop the clock `seconds` before the end of the rate window that `value` (the key
+        the limit counts by, e.g. str(user.pk)) is in, whatever the window's jitter."""
+        from django_ratelimit.core import _get_window
+
+        for offset in range(period):
+            self.now = self.START + offset
+            if _get_window(value, period) - self.now == seconds:
+                return
+        raise AssertionError(f"no second is {seconds} s before the end of a {period} s window")
+
+
+@pytest.fixture
+def ratelimit_clock(monkeypatch) -> RateLimitClock:
+    """Rate-limit windows that never end during the test (the clock stands still), and a way to
+    place the clock at a chosen distance from a window's end."""
+    import django_ratelimit.core
+
+    clock = RateLimitClock()
+    monkeypatch.setattr(django_ratelimit.core, "time", clock)
+    return clock
+
+
+@pytest.fixture
+def s3_endpoint(request, moto_server) -> str:
+    """The URL of a real S3-compatible server (moto's server mode); only for tests marked s3."""
+    require_mark(request, "s3")
+    return moto_server
+
+
 @pytest.fixture(scope="session")
-def s3_endpoint():
-    """A real S3-compatible server on 127.0.0.1 (moto's server mode), shared by the run."""
+def moto_server():
+    """moto's server mode on 127.0.0.1, started once for the run: use `s3_endpoint`."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -99,9 +99,10 @@ class TaskFactory(factory.django.DjangoModelFactory):
 
 
 class FinishedTaskFactory(TaskFactory):
-    """A completed task as the worker leaves it; `images` (default: num_images) images with files.
+    """A finished task as the worker leaves it: completed (or the `status` given), started and
+    finished, and once completed with `num_images` images whose files exist in storage.
 
-    FinishedTaskFactory(images=0) makes none, images__files=False makes rows without files.
+    images=N makes N images instead, images__files=False makes their rows without files.
     """
 
     status = Task.Status.COMPLETED
@@ -114,7 +115,9 @@ class FinishedTaskFactory(TaskFactory):
     def images(task, create, extracted, **kwargs):
         if not create:
             return
-        count = task.num_images if extracted is None else extracted
+        if extracted is None:  # as many as asked for, if it completed
+            extracted = task.num_images if task.status == Task.Status.COMPLETED else 0
+        count = extracted
         for index in range(count):
             ImageFactory(task=task, index=index, **kwargs)
 
@@ -179,9 +182,15 @@ class ImageFactory(factory.django.DjangoModelFactory):
         """`size` images of one task in one INSERT, newest first (index n is made n * step
         before `newest`). Without `task`, a new finished task of `owner`; `task__<field>` sets
         its fields. files=True writes real files first (as ImageFactory does)."""
-        task_fields = {name.removeprefix("task__"): fields.pop(name) for name in list(fields) if name.startswith("task__")}
+        task_fields = {
+            name.removeprefix("task__"): fields.pop(name) for name in list(fields) if name.startswith("task__")
+        }
         if task is None:
-            task = FinishedTaskFactory(owner=owner, images=0, **task_fields) if owner else FinishedTaskFactory(images=0, **task_fields)
+            task = (
+                FinishedTaskFactory(owner=owner, images=0, **task_fields)
+                if owner
+                else FinishedTaskFactory(images=0, **task_fields)
+            )
         elif task_fields or (owner is not None and owner != task.owner):
             raise TypeError("Give either a task or the fields of a new one (owner, task__...), not both.")
         rows = [

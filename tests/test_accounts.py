@@ -22,7 +22,8 @@ def test_a_wrong_password_is_refused_with_a_message(client, user):
 
 def test_sign_up_creates_an_account_and_signs_in(client, db):
     response = client.post(
-        reverse("signup"), {"username": "newcomer", "password1": "a-long-pass-phrase", "password2": "a-long-pass-phrase"}
+        reverse("signup"),
+        {"username": "newcomer", "password1": "a-long-pass-phrase", "password2": "a-long-pass-phrase"},
     )
     assert response.status_code == 302
     assert get_user_model().objects.filter(username="newcomer").exists()

@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+import factory
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -14,11 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from generator.admin import overview as admin_overview
-from generator.models import Image, Tag, Task
+from generator.models import Image, Task
 from generator.ops import health, schedules
 from generator.services import TaskSettings, settings_of
 
-from .factories import TaskFactory, UserFactory
+from .factories import FinishedTaskFactory, TagFactory, TaskFactory, UserFactory
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 CHANGELIST = "admin:generator_task_changelist"
@@ -68,7 +69,10 @@ def test_admin_shows_image_thumbnails_staff_may_open(staff_client, completed_tas
 
 
 def test_admin_thumbnails_are_sized_with_attributes_not_styles(staff_client, completed_task):
-    for url in (reverse("admin:generator_image_changelist"), reverse("admin:generator_task_change", args=[completed_task.pk])):
+    for url in (
+        reverse("admin:generator_image_changelist"),
+        reverse("admin:generator_task_change", args=[completed_task.pk]),
+    ):
         html = staff_client.get(url).content.decode()
         thumbnails = [part for part in html.split("<img ")[1:] if "/thumbnail" in part.split(">")[0]]
         assert thumbnails
@@ -84,7 +88,7 @@ def test_admin_task_page_has_images_inline(staff_client, completed_task):
 
 def test_image_list_shows_owner_task_link_tags_and_size(staff_client, completed_task):
     image = completed_task.ordered_images[0]
-    image.tags.add(Tag.objects.create(owner=completed_task.owner, name="seascape"))
+    image.tags.add(TagFactory(owner=completed_task.owner, name="seascape"))
     html = staff_client.get(reverse("admin:generator_image_changelist")).content.decode()
     assert reverse("admin:generator_task_change", args=[completed_task.pk]) in html
     assert "seascape" in html
@@ -93,8 +97,8 @@ def test_image_list_shows_owner_task_link_tags_and_size(staff_client, completed_
 
 
 def test_image_change_page_offers_only_the_owners_tags(staff_client, completed_task, other_user):
-    Tag.objects.create(owner=completed_task.owner, name="mine")
-    Tag.objects.create(owner=other_user, name="someone-elses")
+    TagFactory(owner=completed_task.owner, name="mine")
+    TagFactory(owner=other_user, name="someone-elses")
     image = completed_task.images.first()
     response = staff_client.get(reverse("admin:generator_image_change", args=[image.pk]))
     choices = {tag.name for tag in response.context["adminform"].form.fields["tags"].queryset}
@@ -102,7 +106,7 @@ def test_image_change_page_offers_only_the_owners_tags(staff_client, completed_t
 
 
 def test_tag_list_counts_images(staff_client, completed_task):
-    tag = Tag.objects.create(owner=completed_task.owner, name="lighthouses")
+    tag = TagFactory(owner=completed_task.owner, name="lighthouses")
     for image in completed_task.images.all():
         image.tags.add(tag)
     response = staff_client.get(reverse("admin:generator_tag_changelist"))
@@ -185,14 +189,18 @@ def test_filters_by_status_provider_model_and_date(staff_client, db):
     since = (now - timedelta(days=7)).isoformat()
     recent = changelist_ids(staff_client, created_at__gte=since)
     assert old.pk not in recent and {failed.pk, pending.pk} <= recent
-    assert changelist_ids(staff_client, created_at__year=old.created_at.year, created_at__month=old.created_at.month) >= {old.pk}
+    assert changelist_ids(
+        staff_client, created_at__year=old.created_at.year, created_at__month=old.created_at.month
+    ) >= {old.pk}
 
 
 # --- retry ------------------------------------------------------------------------------------
 
 
 def test_retry_creates_new_tasks_with_the_same_settings_and_owner(staff_client, user, other_user):
-    failed = TaskFactory(owner=user, status=Task.Status.FAILED, prompt="a failed fox", seed=7, steps=20, guidance_scale=6.5)
+    failed = TaskFactory(
+        owner=user, status=Task.Status.FAILED, prompt="a failed fox", seed=7, steps=20, guidance_scale=6.5
+    )
     canceled = TaskFactory(owner=other_user, status=Task.Status.CANCELED, negative_prompt="blur", width=512, height=512)
     completed = TaskFactory(owner=user, status=Task.Status.COMPLETED)
     pending = TaskFactory(owner=user, status=Task.Status.PENDING)
@@ -305,7 +313,10 @@ def test_single_task_delete_removes_files(staff_client, completed_task, django_c
 
 def test_single_image_delete_removes_its_files_only(staff_client, completed_task, django_capture_on_commit_callbacks):
     doomed, kept = completed_task.ordered_images
-    doomed_files, kept_files = [Path(doomed.file.path), Path(doomed.thumbnail.path)], [Path(kept.file.path), Path(kept.thumbnail.path)]
+    doomed_files, kept_files = (
+        [Path(doomed.file.path), Path(doomed.thumbnail.path)],
+        [Path(kept.file.path), Path(kept.thumbnail.path)],
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(reverse("admin:generator_image_delete", args=[doomed.pk]), {"post": "yes"})
     assert response.status_code == 302
@@ -351,22 +362,21 @@ def test_bulk_user_delete_removes_their_files(staff_client, completed_task, djan
 OVERVIEW = "admin:generator_overview"
 
 
-def make_dataset(scale: int) -> None:
-    now = timezone.now()
-    for _ in range(scale):
-        TaskFactory(status=Task.Status.PENDING)
-        TaskFactory(status=Task.Status.COMPLETED, started_at=now - timedelta(seconds=5), finished_at=now)
-        TaskFactory(status=Task.Status.FAILED, error_code="rate_limited", error_message="Too many requests.", finished_at=now)
-        TaskFactory(status=Task.Status.FAILED, error_code=f"code_{scale}_{_}", error_message="Other.", finished_at=now)
-
-
 def test_overview_shows_counts_and_recent_failures(staff_client, db):
     now = timezone.now()
     TaskFactory.create_batch(2, status=Task.Status.PENDING)
     TaskFactory(status=Task.Status.COMPLETED)
-    TaskFactory.create_batch(3, status=Task.Status.FAILED, error_code="moderation", error_message="The provider refused this prompt.", finished_at=now)
+    TaskFactory.create_batch(
+        3,
+        status=Task.Status.FAILED,
+        error_code="moderation",
+        error_message="The provider refused this prompt.",
+        finished_at=now,
+    )
     TaskFactory(status=Task.Status.FAILED, error_code="auth_failed", error_message=HOSTILE, finished_at=now)
-    TaskFactory(status=Task.Status.FAILED, error_code="stale", error_message="Old.", finished_at=now - timedelta(hours=30))
+    TaskFactory(
+        status=Task.Status.FAILED, error_code="stale", error_message="Old.", finished_at=now - timedelta(hours=30)
+    )
 
     response = staff_client.get(reverse(OVERVIEW))
 
@@ -394,13 +404,25 @@ def test_overview_shows_queue_workers_and_sweeper(staff_client, db, monkeypatch)
     schedules.install_schedules()
     started = timezone.now() - timedelta(seconds=30)
     QTask.objects.create(
-        id="a" * 32, name="sweep", func=schedules.RECOVERY_SCHEDULE_FUNC, started=started, stopped=started + timedelta(seconds=1),
-        success=True, result="Recovered 0 tasks: 0 retrying, 0 failed, 0 re-enqueued.",
+        id="a" * 32,
+        name="sweep",
+        func=schedules.RECOVERY_SCHEDULE_FUNC,
+        started=started,
+        stopped=started + timedelta(seconds=1),
+        success=True,
+        result="Recovered 0 tasks: 0 retrying, 0 failed, 0 re-enqueued.",
     )
-    Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).update(task="a" * 32, next_run=timezone.now() + timedelta(seconds=30))
+    Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).update(
+        task="a" * 32, next_run=timezone.now() + timedelta(seconds=30)
+    )
     stat = SimpleNamespace(
-        cluster_id="c0ffee", host="worker-1", status="Idle", workers=[101, 102], tob=timezone.now() - timedelta(minutes=5),
-        timestamp=timezone.now(), reincarnations=1,
+        cluster_id="c0ffee",
+        host="worker-1",
+        status="Idle",
+        workers=[101, 102],
+        tob=timezone.now() - timedelta(minutes=5),
+        timestamp=timezone.now(),
+        reincarnations=1,
     )
     monkeypatch.setattr(Stat, "get_all", staticmethod(lambda broker=None: [stat]))
     from django.core.cache import cache
@@ -414,7 +436,9 @@ def test_overview_shows_queue_workers_and_sweeper(staff_client, db, monkeypatch)
     overview = response.context["overview"]
     assert isinstance(overview.queue.size, int)
     assert overview.queue.broker == type(get_broker()).__name__.lower()  # orm, or redis with REDIS_URL
-    assert [(c.cluster_id, c.host, c.workers, c.reincarnations) for c in overview.heartbeats.clusters] == [("c0ffee", "worker-1", 2, 1)]
+    assert [(c.cluster_id, c.host, c.workers, c.reincarnations) for c in overview.heartbeats.clusters] == [
+        ("c0ffee", "worker-1", 2, 1)
+    ]
     assert overview.heartbeats.remembered_seconds_ago == pytest.approx(4, abs=2)
     assert overview.sweeper.installed and not overview.sweeper.overdue
     assert overview.sweeper.last_run_success is True and overview.sweeper.last_run_started == started
@@ -461,7 +485,9 @@ def test_overview_flags_an_overdue_sweeper_and_no_workers(db, monkeypatch):
     from django_q.status import Stat
 
     schedules.install_schedules()
-    Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).update(next_run=timezone.now() - timedelta(minutes=10))
+    Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).update(
+        next_run=timezone.now() - timedelta(minutes=10)
+    )
     monkeypatch.setattr(Stat, "get_all", staticmethod(lambda broker=None: []))
     overview = admin_overview.build()
     assert overview.sweeper.overdue
@@ -475,7 +501,15 @@ def test_overview_runs_a_constant_number_of_queries(staff_client, db):
     staff_client.get(url)  # warm up: session, content types
 
     def queries_for(scale: int) -> int:
-        make_dataset(scale)
+        """`scale` more tasks of each kind, each with its own owner and new failure codes."""
+        TaskFactory.create_batch(scale, status=Task.Status.PENDING)
+        FinishedTaskFactory.create_batch(scale, images=0)
+        failed = Task.Status.FAILED
+        FinishedTaskFactory.create_batch(
+            scale, status=failed, error_code="rate_limited", error_message="Too many requests."
+        )
+        new_code = factory.Sequence(lambda n: f"code_{n}")
+        FinishedTaskFactory.create_batch(scale, status=failed, error_code=new_code, error_message="Other.")
         with CaptureQueriesContext(connection) as captured:
             assert staff_client.get(url).status_code == 200
         return len(captured)
@@ -523,5 +557,14 @@ def test_overview_is_read_only(staff_client, db):
 def test_task_settings_fields_all_survive_a_retry():
     # The retry test compares settings_of(): it must cover every generation setting.
     assert set(TaskSettings.__dataclass_fields__) >= {
-        "prompt", "negative_prompt", "provider", "model", "width", "height", "num_images", "steps", "guidance_scale", "seed",
+        "prompt",
+        "negative_prompt",
+        "provider",
+        "model",
+        "width",
+        "height",
+        "num_images",
+        "steps",
+        "guidance_scale",
+        "seed",
     }

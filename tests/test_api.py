@@ -22,15 +22,30 @@ def post_json(client: Client, body, **extra):
 
 def test_generate_creates_a_pending_task(auth_client, user):
     body = {
-        "prompt": "a lantern in the rain", "negative_prompt": "text", "provider": "offline", "model": "sketch-v1",
-        "width": 640, "height": 480, "num_images": 3, "steps": 30, "scale": 6.5, "seed": 99,
+        "prompt": "a lantern in the rain",
+        "negative_prompt": "text",
+        "provider": "offline",
+        "model": "sketch-v1",
+        "width": 640,
+        "height": 480,
+        "num_images": 3,
+        "steps": 30,
+        "scale": 6.5,
+        "seed": 99,
     }
     response = post_json(auth_client, body)
     assert response.status_code == 201
     data = response.json()
     assert set(data) == {"task_id", "status", "created_at"} and data["status"] == "pending"
     task = Task.objects.get(pk=data["task_id"], owner=user)
-    assert (task.width, task.height, task.num_images, task.steps, task.guidance_scale, task.seed) == (640, 480, 3, 30, 6.5, 99)
+    assert (task.width, task.height, task.num_images, task.steps, task.guidance_scale, task.seed) == (
+        640,
+        480,
+        3,
+        30,
+        6.5,
+        99,
+    )
 
 
 def test_generate_needs_only_a_prompt(auth_client):
@@ -38,7 +53,12 @@ def test_generate_needs_only_a_prompt(auth_client):
     assert response.status_code == 201
     task = Task.objects.get()
     assert (task.provider, task.model, task.width, task.height, task.num_images, task.seed) == (
-        "offline", "sketch-v1", 1024, 1024, 1, None,
+        "offline",
+        "sketch-v1",
+        1024,
+        1024,
+        1,
+        None,
     )
 
 
@@ -108,8 +128,24 @@ def test_task_detail_has_the_contract_shape(auth_client, completed_task):
     assert response.status_code == 200
     data = response.json()
     assert set(data) == {
-        "task_id", "status", "progress", "prompt", "negative_prompt", "provider", "model", "width", "height",
-        "num_images", "steps", "guidance_scale", "seed", "images", "error", "created_at", "started_at", "completed_at",
+        "task_id",
+        "status",
+        "progress",
+        "prompt",
+        "negative_prompt",
+        "provider",
+        "model",
+        "width",
+        "height",
+        "num_images",
+        "steps",
+        "guidance_scale",
+        "seed",
+        "images",
+        "error",
+        "created_at",
+        "started_at",
+        "completed_at",
     }
     assert data["status"] == "completed" and data["progress"] == 100 and data["error"] is None
     assert data["completed_at"] and data["started_at"]

@@ -10,7 +10,7 @@ import pytest
 from generator.models import Image, Tag, Task
 from generator.services import run_task
 
-from .factories import TaskFactory
+from .factories import TagFactory, TaskFactory
 
 
 def completed(user, **fields) -> Task:
@@ -39,7 +39,13 @@ def test_tasks_filter_by_status_and_text(auth_client, user):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("limit=0", "limit"), ("limit=101", "limit"), ("limit=ten", "limit"), ("cursor=nonsense", "cursor"), ("status=done", "status")],
+    [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=ten", "limit"),
+        ("cursor=nonsense", "cursor"),
+        ("status=done", "status"),
+    ],
 )
 def test_bad_list_parameters_are_a_400_per_field(auth_client, query, field):
     response = auth_client.get(f"/api/v1/tasks?{query}")
@@ -60,7 +66,9 @@ def test_another_persons_tasks_are_never_listed(auth_client, other_client, user)
     assert other_client.get("/api/v1/images").json()["results"] == []
 
 
-def test_deleting_a_task_cancels_it_and_removes_images_and_files(auth_client, user, media_root, django_capture_on_commit_callbacks):
+def test_deleting_a_task_cancels_it_and_removes_images_and_files(
+    auth_client, user, media_root, django_capture_on_commit_callbacks
+):
     done = completed(user)
     pending = TaskFactory(owner=user)
     with django_capture_on_commit_callbacks(execute=True):
@@ -88,7 +96,7 @@ def test_another_person_cannot_delete_my_task(other_client, user):
 def test_images_filter_by_tag_and_favourite(auth_client, user):
     task = completed(user, num_images=2)
     first, second = task.ordered_images
-    first.tags.add(Tag.objects.create(owner=user, name="Sunsets"))
+    first.tags.add(TagFactory(owner=user, name="Sunsets"))
     Image.objects.filter(pk=second.pk).update(is_favorite=True)
     by_tag = auth_client.get("/api/v1/images?tag=sunsets").json()["results"]
     assert [i["image_id"] for i in by_tag] == [str(first.pk)] and by_tag[0]["tags"] == ["Sunsets"]
@@ -99,7 +107,9 @@ def test_images_filter_by_tag_and_favourite(auth_client, user):
 
 def test_tags_are_added_and_removed_on_an_image(auth_client, user):
     image = completed(user).images.get()
-    added = auth_client.post(f"/api/v1/images/{image.pk}/tags", {"name": "  harbour  "}, content_type="application/json")
+    added = auth_client.post(
+        f"/api/v1/images/{image.pk}/tags", {"name": "  harbour  "}, content_type="application/json"
+    )
     assert added.status_code == 201 and added.json()["tags"] == ["harbour"]
     again = auth_client.post(f"/api/v1/images/{image.pk}/tags", {"name": "HARBOUR"}, content_type="application/json")
     assert again.json()["tags"] == ["harbour"] and Tag.objects.count() == 1
@@ -118,9 +128,17 @@ def test_invalid_tag_names_are_a_400(auth_client, user, body):
 
 def test_another_persons_image_tags_are_404(other_client, user):
     image = completed(user).images.get()
-    assert other_client.post(f"/api/v1/images/{image.pk}/tags", {"name": "x"}, content_type="application/json").status_code == 404
+    assert (
+        other_client.post(f"/api/v1/images/{image.pk}/tags", {"name": "x"}, content_type="application/json").status_code
+        == 404
+    )
     assert other_client.delete(f"/api/v1/images/{image.pk}/tags/x").status_code == 404
-    assert other_client.post(f"/api/v1/images/{uuid.uuid4()}/tags", {"name": "x"}, content_type="application/json").status_code == 404
+    assert (
+        other_client.post(
+            f"/api/v1/images/{uuid.uuid4()}/tags", {"name": "x"}, content_type="application/json"
+        ).status_code
+        == 404
+    )
 
 
 def test_system_info_reports_version_providers_and_my_limits(auth_client, user, settings):

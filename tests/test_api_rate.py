@@ -14,6 +14,8 @@ from generator.models import Image, Task
 from .test_ownership import PARAMETERS, ROUTES, app_routes, owned, snapshot  # noqa: F401 (owned is a fixture)
 
 API_ROUTES = [walked for walked in app_routes() if walked.route.startswith("api/")]
+# Every rate window here stays open for the whole test (see the fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("ratelimit_clock")
 
 
 def url_of(walked, objects: dict) -> str:
@@ -54,7 +56,9 @@ def test_the_limit_is_per_person(user, other_user, settings):
     settings.API_RATE = "2/m"
     mine, theirs = (create_token(person, "script").plaintext for person in (user, other_user))
     client = Client()
-    codes = [call(client, "GET", reverse("api:task_list"), HTTP_AUTHORIZATION=f"Bearer {mine}").status_code for _ in range(3)]
+    codes = [
+        call(client, "GET", reverse("api:task_list"), HTTP_AUTHORIZATION=f"Bearer {mine}").status_code for _ in range(3)
+    ]
     assert codes == [200, 200, 429]
     assert call(client, "GET", reverse("api:task_list"), HTTP_AUTHORIZATION=f"Bearer {theirs}").status_code == 200
 

@@ -194,7 +194,7 @@ def test_the_account_page_shows_when_a_token_was_last_used(auth_client, user):
     new = create_token(user, "cli")
     authenticate_bearer(RequestFactory().get("/", **bearer(new.plaintext)))
     page = auth_client.get(reverse("account")).content.decode()
-    row = page[page.index(f'id="token-{new.token.pk}"'):]
+    row = page[page.index(f'id="token-{new.token.pk}"') :]
     assert "Never" not in row[: row.index("</tr>")]
 
 
@@ -309,7 +309,9 @@ def test_the_api_answers_a_bearer_token(user):
 def test_a_bearer_token_posts_without_csrf(user):
     plaintext = create_token(user, "cli").plaintext
     client = Client(enforce_csrf_checks=True)
-    response = client.post("/api/v1/generate", '{"prompt": "a lantern"}', content_type="application/json", **bearer(plaintext))
+    response = client.post(
+        "/api/v1/generate", '{"prompt": "a lantern"}', content_type="application/json", **bearer(plaintext)
+    )
     assert response.status_code == 201
     assert Task.objects.get().owner == user
 
@@ -335,7 +337,9 @@ def test_a_malformed_or_unknown_token_is_a_401_even_with_a_session(user, header)
     client = client_for(user)  # a valid session must not rescue a bad token
     response = client.get("/api/v1/models", HTTP_AUTHORIZATION=header)
     assert response.status_code == 401 and response.json()["error"] == "not_authenticated"
-    response = client.post("/api/v1/generate", '{"prompt": "a"}', content_type="application/json", HTTP_AUTHORIZATION=header)
+    response = client.post(
+        "/api/v1/generate", '{"prompt": "a"}', content_type="application/json", HTTP_AUTHORIZATION=header
+    )
     assert response.status_code == 401 and not Task.objects.exists()
 
 

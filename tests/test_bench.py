@@ -100,7 +100,14 @@ def sample_results() -> tuple[dict, dict, dict, dict]:
 
 def test_each_round_compares_an_endpoint_with_the_baseline_runs_around_it():
     runs = {
-        "baseline_template": [web_row(100.0), web_row(100.0), web_row(50.0), web_row(50.0), web_row(80.0), web_row(120.0)],
+        "baseline_template": [
+            web_row(100.0),
+            web_row(100.0),
+            web_row(50.0),
+            web_row(50.0),
+            web_row(80.0),
+            web_row(120.0),
+        ],
         "gallery_first_page": [web_row(60.0), web_row(20.0), web_row(70.0)],
     }
     row = report.summarize_web(runs)["gallery_first_page"]

@@ -14,7 +14,7 @@ import os
 import re
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,9 +29,8 @@ from generator import jobs
 from generator.models import Image, Task
 from generator.ops import maintenance, schedules
 from generator.providers import PermanentProviderError
-from generator.services import run_task
 
-from .factories import TaskFactory, UserFactory
+from .factories import FinishedTaskFactory, TaskFactory, UserFactory
 
 COMMANDS = ["generate", "cleanup", "prune_media", "rebuild_thumbnails"]
 DELETING = ["cleanup", "prune_media", "rebuild_thumbnails"]
@@ -57,16 +56,8 @@ def snapshot(media_root: Path) -> dict:
     }
 
 
-def make_task(owner, status: str = "completed", age: timedelta = timedelta(days=40), num_images: int = 1) -> Task:
-    task = TaskFactory(owner=owner, num_images=num_images)
-    if status == "completed":
-        run_task(str(task.pk))
-    else:
-        Task.objects.filter(pk=task.pk).update(status=status)
-    Task.objects.filter(pk=task.pk).update(created_at=timezone.now() - age)
-    task.refresh_from_db()
-    assert task.status == status
-    return task
+def ago(**age: float) -> datetime:
+    return timezone.now() - timedelta(**age)
 
 
 def stored_files(*tasks: Task) -> list[str]:
@@ -92,15 +83,18 @@ def test_every_command_explains_itself_with_help(name, capsys):
 @pytest.fixture
 def aged(db, user, other_user) -> dict[str, Task]:
     """Old finished tasks of two people, plus a recent one and an old active one."""
-    return {
-        "completed": make_task(user, num_images=2),
-        "failed": make_task(user, "failed"),
-        "canceled": make_task(user, "canceled"),
-        "recent": make_task(user, age=timedelta(days=2)),
-        "pending": make_task(user, "pending", age=timedelta(days=90)),
-        "processing": make_task(user, "processing", age=timedelta(days=90)),
-        "others": make_task(other_user),
+    tasks = {
+        "completed": FinishedTaskFactory(owner=user, num_images=2, created_at=ago(days=40)),
+        "failed": FinishedTaskFactory(owner=user, status=Task.Status.FAILED, created_at=ago(days=40)),
+        "canceled": FinishedTaskFactory(owner=user, status=Task.Status.CANCELED, created_at=ago(days=40)),
+        "recent": FinishedTaskFactory(owner=user, created_at=ago(days=2)),
+        "pending": TaskFactory(owner=user, status=Task.Status.PENDING, created_at=ago(days=90)),
+        "processing": TaskFactory(owner=user, status=Task.Status.PROCESSING, created_at=ago(days=90)),
+        "others": FinishedTaskFactory(owner=other_user, created_at=ago(days=40)),
     }
+    # Their files are really stored: the checks that cleanup removed them cannot pass vacuously.
+    assert all(default_storage.exists(name) for name in stored_files(*tasks.values()))
+    return tasks
 
 
 def test_cleanup_dry_run_changes_nothing_and_reports_what_the_real_run_deletes(
@@ -155,8 +149,8 @@ def test_cleanup_is_scoped_by_status_and_user(aged, user, django_capture_on_comm
 
 
 def test_cleanup_ages_in_hours_and_minutes(user, django_capture_on_commit_callbacks):
-    old = make_task(user, "failed", age=timedelta(hours=3))
-    make_task(user, "failed", age=timedelta(minutes=5))
+    old = FinishedTaskFactory(owner=user, status=Task.Status.FAILED, created_at=ago(hours=3))
+    FinishedTaskFactory(owner=user, status=Task.Status.FAILED, created_at=ago(minutes=5))
     assert run("cleanup", "--older-than", "4h", "--dry-run").startswith("Would delete 0 tasks")
     with django_capture_on_commit_callbacks(execute=True):
         assert run("cleanup", "--older-than", "90m").strip() == "Deleted 1 task with 0 images (0 files)."
@@ -171,7 +165,10 @@ def test_cleanup_ages_in_hours_and_minutes(user, django_capture_on_commit_callba
         (["--older-than", "0d"], "at least 1"),
         (["--older-than", "30d", "--status", "pending"], "“pending” tasks are still active and are never deleted"),
         (["--older-than", "30d", "--status", "processing,failed"], "never deleted"),
-        (["--older-than", "30d", "--status", "done"], "Unknown status “done”. Choose from: completed, failed, canceled"),
+        (
+            ["--older-than", "30d", "--status", "done"],
+            "Unknown status “done”. Choose from: completed, failed, canceled",
+        ),
         (["--older-than", "30d", "--status", ","], "Name at least one status"),
         (["--older-than", "30d", "--user", "nobody"], "No user named “nobody”"),
         ([], "--older-than"),
@@ -217,8 +214,9 @@ def test_the_retention_schedule_exists_only_while_retention_days_is_set(db, sett
 def test_the_retention_job_deletes_finished_tasks_older_than_retention_days(
     user, settings, django_capture_on_commit_callbacks
 ):
-    old, recent = make_task(user, age=timedelta(days=8)), make_task(user, age=timedelta(days=6))
-    active = make_task(user, "pending", age=timedelta(days=100))
+    old = FinishedTaskFactory(owner=user, created_at=ago(days=8))
+    recent = FinishedTaskFactory(owner=user, created_at=ago(days=6))
+    active = TaskFactory(owner=user, status=Task.Status.PENDING, created_at=ago(days=100))
     settings.RETENTION_DAYS = 0
     assert jobs.retention_cleanup() == "Retention cleanup is off (RETENTION_DAYS is 0)."
     assert Task.objects.count() == 3
@@ -232,8 +230,6 @@ def test_the_retention_job_deletes_finished_tasks_older_than_retention_days(
 
 
 # --- generate -----------------------------------------------------------------------------
-
-
 
 
 def test_generate_creates_a_pending_task_as_that_user(user):
@@ -472,8 +468,7 @@ def test_rebuild_thumbnails_remakes_all_at_the_new_size_and_reports_unreadable_o
 
 
 def test_all_images_pages_through_every_image_once_in_a_stable_order(user):
-    for _ in range(3):
-        make_task(user, num_images=2)
+    FinishedTaskFactory.create_batch(3, owner=user, num_images=2)
     expected = list(Image.objects.order_by("created_at", "id").values_list("pk", flat=True))
     assert [image.pk for image in maintenance.all_images(batch_size=2)] == expected
     assert [image.pk for image in maintenance.all_images(batch_size=6)] == expected
@@ -482,7 +477,7 @@ def test_all_images_pages_through_every_image_once_in_a_stable_order(user):
 # --- any storage: only the storage API is used --------------------------------------------
 
 
-@pytest.fixture(params=["memory", "s3"])
+@pytest.fixture(params=["memory", pytest.param("s3", marks=pytest.mark.s3)])
 def remote_storage(request, settings):
     """The default storage swapped for one without local paths: in memory, or an S3 bucket."""
     if request.param == "memory":
@@ -510,7 +505,7 @@ def test_prune_and_rebuild_work_through_the_storage_api_alone(
     remote_storage, user, monkeypatch, django_capture_on_commit_callbacks
 ):
     monkeypatch.setattr(maintenance, "orphan_grace", lambda: timedelta(seconds=-60))  # every file is old
-    task = make_task(user, num_images=3)
+    task = FinishedTaskFactory(owner=user, num_images=3)
     first, second, third = task.ordered_images
     orphan = remote_storage.save(f"thumbs/{user.pk}/{uuid.uuid4()}.webp", ContentFile(b"stray"))
     probe = remote_storage.save("readiness/probe.txt", ContentFile(b"ready"))

@@ -208,9 +208,19 @@ def test_the_production_section_gives_only_commands_that_are_checked():
 def test_the_production_checklist_names_what_production_needs():
     text = production_section()
     for name in (
-        "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DEBUG=false", "X-Forwarded-Proto",
-        "DATABASE_URL", "REDIS_URL", "WEB_CONCURRENCY", "STORAGE=s3", "S3_BUCKET", "SERVE_MEDIA_WITH=x-accel",
-        "X-Accel-Redirect", "POSTGRES_PASSWORD",
+        "SECRET_KEY",
+        "ALLOWED_HOSTS",
+        "CSRF_TRUSTED_ORIGINS",
+        "DEBUG=false",
+        "X-Forwarded-Proto",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "WEB_CONCURRENCY",
+        "STORAGE=s3",
+        "S3_BUCKET",
+        "SERVE_MEDIA_WITH=x-accel",
+        "X-Accel-Redirect",
+        "POSTGRES_PASSWORD",
     ):
         assert name in text, name
 
@@ -236,7 +246,9 @@ def project_copy(tmp_path_factory) -> Path:
 def run_in_image(project: Path, command: str) -> subprocess.CompletedProcess:
     """A shell command as the container runs it: production settings from the environment,
     a fresh database of its own (SQLite here; compose gives it PostgreSQL)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "S3_", "STORAGE"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "S3_", "STORAGE"))
+    }
     env.update(
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
@@ -252,6 +264,7 @@ def run_in_image(project: Path, command: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.subprocess
 def test_the_images_and_the_readmes_commands_work_with_production_settings(project_copy):
     build = [args for name, args in final_stage() if name == "RUN" and "manage.py" in args]
     # The container's start: the part of its command before gunicorn.

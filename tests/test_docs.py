@@ -13,9 +13,7 @@ def test_every_test_named_in_the_reliability_matrix_exists():
     references = re.findall(r"`([\w/]+\.py)::(test_\w+)`", text)
     assert len(references) > 30
     missing = [
-        f"{path}::{name}"
-        for path, name in references
-        if f"def {name}(" not in (ROOT / "tests" / path).read_text()
+        f"{path}::{name}" for path, name in references if f"def {name}(" not in (ROOT / "tests" / path).read_text()
     ]
     assert missing == []
 

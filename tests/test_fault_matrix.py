@@ -84,7 +84,9 @@ def test_connection_refused_is_retried_then_fails_readably(configure_provider, s
 
 
 def test_a_500_then_success_completes_on_the_second_attempt(provider, httpserver, user):
-    httpserver.expect_ordered_request(PATH).respond_with_json({"code": 50000, "message": "boom", "data": None}, status=500)
+    httpserver.expect_ordered_request(PATH).respond_with_json(
+        {"code": 50000, "message": "boom", "data": None}, status=500
+    )
     httpserver.expect_ordered_request(PATH).respond_with_json(answer_ok(httpserver))
     task = run(user)
     assert (task.status, task.attempts) == (Task.Status.COMPLETED, 2)
@@ -98,7 +100,9 @@ def test_a_persistent_500_fails_readably(provider, httpserver, user, media_root)
 
 
 def test_a_429_is_retried_with_backoff(provider, httpserver, user):
-    httpserver.expect_ordered_request(PATH).respond_with_json({"code": 42900, "message": "IPM limit", "data": None}, status=429)
+    httpserver.expect_ordered_request(PATH).respond_with_json(
+        {"code": 42900, "message": "IPM limit", "data": None}, status=429
+    )
     httpserver.expect_ordered_request(PATH).respond_with_json(answer_ok(httpserver))
     task = run(user)
     assert (task.status, task.attempts) == (Task.Status.COMPLETED, 2)

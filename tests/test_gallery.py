@@ -24,25 +24,12 @@ from generator.models import Image, Tag, Task
 from generator.views.gallery import PAGE_SIZE
 
 from .conftest import client_for
-from .factories import TaskFactory
+from .factories import ImageFactory, TagFactory
 
 GALLERY = reverse("generator:gallery")
 BULK = reverse("generator:gallery_bulk")
 DOWNLOAD = reverse("generator:gallery_download")
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
-
-
-def make_images(owner, count: int = 1, *, start: datetime = NOW, step: timedelta = timedelta(minutes=1), task: Task | None = None, **task_fields) -> list[Image]:
-    """Image rows (no files: list pages do not read them), newest first, one task for all."""
-    task = task or TaskFactory(owner=owner, status=Task.Status.COMPLETED, **task_fields)
-    rows = [
-        Image(
-            task=task, owner=owner, index=index, file=f"images/x{index}.png", thumbnail=f"thumbs/x{index}.webp",
-            width=256, height=192, bytes=100, seed=index, created_at=start - index * step,
-        )
-        for index in range(count)
-    ]
-    return Image.objects.bulk_create(rows)
 
 
 def ids_on(response) -> list[str]:
@@ -82,7 +69,7 @@ def test_an_empty_gallery_says_how_to_make_images(auth_client):
 
 
 def test_each_grid_item_has_a_checkbox_a_modal_link_a_star_and_a_sketch_badge(auth_client, user):
-    favourite, _plain = make_images(user, 2, prompt="a <b>bold</b> heron")
+    favourite, _plain = ImageFactory.bulk_create_batch(2, owner=user, task__prompt="a <b>bold</b> heron")
     Image.objects.filter(pk=favourite.pk).update(is_favorite=True)
     html = auth_client.get(GALLERY).content.decode()
     detail = reverse("generator:image_detail", args=[favourite.pk])
@@ -96,14 +83,16 @@ def test_each_grid_item_has_a_checkbox_a_modal_link_a_star_and_a_sketch_badge(au
 
 
 def test_no_sketch_badge_for_other_providers(auth_client, user):
-    make_images(user, 1, provider="openai_compatible", model="dall-e-3")
+    ImageFactory.bulk_create_batch(1, owner=user, task__provider="openai_compatible", task__model="dall-e-3")
     assert "offline sketch" not in auth_client.get(GALLERY).content.decode()
 
 
 def test_another_persons_images_never_show(auth_client, user, other_user):
-    mine = make_images(user, 2, prompt="my lighthouse")
-    theirs = make_images(other_user, 3, prompt="their secret harbour", provider="theirprov", model="theirmodel")
-    Tag.objects.create(owner=other_user, name="their-tag")
+    mine = ImageFactory.bulk_create_batch(2, owner=user, task__prompt="my lighthouse")
+    theirs = ImageFactory.bulk_create_batch(
+        3, owner=other_user, task__prompt="their secret harbour", task__provider="theirprov", task__model="theirmodel"
+    )
+    TagFactory(owner=other_user, name="their-tag")
     html = auth_client.get(GALLERY).content.decode()
     assert set(ids_on(auth_client.get(GALLERY))) == {str(image.pk) for image in mine}
     assert not any(str(image.pk) in html for image in theirs)
@@ -125,14 +114,16 @@ def walk_pages(client, url: str = GALLERY) -> list[list[str]]:
 
 
 def test_pages_cover_every_image_once_newest_first(auth_client, user):
-    images = make_images(user, PAGE_SIZE * 2 + 5)
+    images = ImageFactory.bulk_create_batch(PAGE_SIZE * 2 + 5, owner=user)
     pages = walk_pages(auth_client)
     assert [len(page) for page in pages] == [PAGE_SIZE, PAGE_SIZE, 5]
     assert [pk for page in pages for pk in page] == [str(image.pk) for image in images]
 
 
 def test_pages_are_stable_when_many_images_share_a_created_at(auth_client, user):
-    images = make_images(user, 60, step=timedelta(0)) + make_images(user, 50, start=NOW - timedelta(days=1), step=timedelta(0))
+    images = ImageFactory.bulk_create_batch(
+        60, owner=user, newest=NOW, step=timedelta(0)
+    ) + ImageFactory.bulk_create_batch(50, owner=user, newest=NOW - timedelta(days=1), step=timedelta(0))
     shown = [pk for page in walk_pages(auth_client) for pk in page]
     assert len(shown) == len(set(shown)) == 110
     expected = sorted(images, key=lambda image: (image.created_at, image.pk), reverse=True)
@@ -140,7 +131,7 @@ def test_pages_are_stable_when_many_images_share_a_created_at(auth_client, user)
 
 
 def test_the_next_page_sentinel_is_an_htmx_revealed_trigger_with_a_plain_link(auth_client, user):
-    make_images(user, PAGE_SIZE + 1)
+    ImageFactory.bulk_create_batch(PAGE_SIZE + 1, owner=user)
     html = auth_client.get(GALLERY + "?q=lighthouse").content.decode()
     sentinel = html.split('<li class="gallery-more"')[1].split("</li>")[0]
     assert 'hx-trigger="revealed"' in sentinel and 'hx-swap="outerHTML"' in sentinel
@@ -149,7 +140,7 @@ def test_the_next_page_sentinel_is_an_htmx_revealed_trigger_with_a_plain_link(au
 
 
 def test_an_htmx_page_is_just_the_items_and_the_next_sentinel(auth_client, user):
-    images = make_images(user, PAGE_SIZE * 2 + 1)
+    images = ImageFactory.bulk_create_batch(PAGE_SIZE * 2 + 1, owner=user)
     url = next_link(auth_client.get(GALLERY))
     response = auth_client.get(url, HTTP_HX_REQUEST="true")
     html = response.content.decode()
@@ -162,7 +153,7 @@ def test_an_htmx_page_is_just_the_items_and_the_next_sentinel(auth_client, user)
 
 
 def test_a_later_page_without_javascript_links_back_to_the_newest(auth_client, user):
-    make_images(user, PAGE_SIZE + 2)
+    ImageFactory.bulk_create_batch(PAGE_SIZE + 2, owner=user)
     html = auth_client.get(next_link(auth_client.get(GALLERY))).content.decode()
     assert "← Newest images" in html
 
@@ -172,14 +163,14 @@ def test_a_later_page_without_javascript_links_back_to_the_newest(auth_client, u
     ["", "garbage", "!!!", "a" * 500, "MjAyNi0wNS0yMFQxMjowMDowMHxub3QtYS11dWlk", "bm9waXBl", "%00", "2026-05-20"],
 )
 def test_an_invalid_cursor_is_the_first_page(auth_client, user, token):
-    images = make_images(user, 3)
+    images = ImageFactory.bulk_create_batch(3, owner=user)
     response = auth_client.get(GALLERY, {"after": token})
     assert response.status_code == 200
     assert ids_on(response) == [str(image.pk) for image in images]
 
 
 def test_cursors_round_trip_and_naive_times_are_refused(user):
-    image = make_images(user, 1)[0]
+    image = ImageFactory.bulk_create_batch(1, owner=user)[0]
     assert decode_cursor(encode_cursor(image)) == (image.created_at, image.pk)
     import base64
 
@@ -188,7 +179,7 @@ def test_cursors_round_trip_and_naive_times_are_refused(user):
 
 
 def test_a_cursor_past_the_end_shows_no_older_images(auth_client, user):
-    images = make_images(user, 2)
+    images = ImageFactory.bulk_create_batch(2, owner=user)
     response = auth_client.get(GALLERY, {"after": encode_cursor(images[-1])})
     assert ids_on(response) == [] and "There are no older images" in response.content.decode()
 
@@ -200,10 +191,28 @@ def test_a_cursor_past_the_end_shows_no_older_images(auth_client, user):
 def assorted(user):
     """Images that differ in one way each."""
     return {
-        "fox": make_images(user, 1, prompt="A red FOX in snow", start=NOW - timedelta(days=3))[0],
-        "heron": make_images(user, 1, prompt="heron", negative_prompt="blurry fox", start=NOW - timedelta(days=2))[0],
-        "city": make_images(user, 1, prompt="a city at night", provider="openai_compatible", model="gpt-image-1", start=NOW - timedelta(days=1))[0],
-        "dalle": make_images(user, 1, prompt="a city at noon", provider="openai_compatible", model="dall-e-3", start=NOW)[0],
+        "fox": ImageFactory.bulk_create_batch(
+            1, owner=user, newest=NOW - timedelta(days=3), task__prompt="A red FOX in snow"
+        )[0],
+        "heron": ImageFactory.bulk_create_batch(
+            1, owner=user, newest=NOW - timedelta(days=2), task__prompt="heron", task__negative_prompt="blurry fox"
+        )[0],
+        "city": ImageFactory.bulk_create_batch(
+            1,
+            owner=user,
+            newest=NOW - timedelta(days=1),
+            task__prompt="a city at night",
+            task__provider="openai_compatible",
+            task__model="gpt-image-1",
+        )[0],  # fmt: skip
+        "dalle": ImageFactory.bulk_create_batch(
+            1,
+            owner=user,
+            newest=NOW,
+            task__prompt="a city at noon",
+            task__provider="openai_compatible",
+            task__model="dall-e-3",
+        )[0],  # fmt: skip
     }
 
 
@@ -225,11 +234,11 @@ def test_text_search_covers_prompt_and_negative_prompt_case_insensitively(auth_c
 
 
 def test_tag_filter_uses_the_persons_tag_in_any_case(auth_client, user, other_user, assorted):
-    sunsets = Tag.objects.create(owner=user, name="Sunsets")
+    sunsets = TagFactory(owner=user, name="Sunsets")
     assorted["fox"].tags.add(sunsets)
-    assorted["city"].tags.add(sunsets, Tag.objects.create(owner=user, name="cities"))
-    theirs = Tag.objects.create(owner=other_user, name="mine-only")
-    make_images(other_user, 1)[0].tags.add(theirs)
+    assorted["city"].tags.add(sunsets, TagFactory(owner=user, name="cities"))
+    theirs = TagFactory(owner=other_user, name="mine-only")
+    ImageFactory.bulk_create_batch(1, owner=other_user)[0].tags.add(theirs)
     assert shown(auth_client, tag="sunsets") == ids(assorted, "fox", "city")
     assert shown(auth_client, tag="SUNSETS", q="city") == ids(assorted, "city")
     html = auth_client.get(GALLERY, {"tag": "sunsets"}).content.decode()
@@ -237,7 +246,7 @@ def test_tag_filter_uses_the_persons_tag_in_any_case(auth_client, user, other_us
 
 
 def test_an_unknown_tag_is_an_empty_result_with_a_message(auth_client, user, other_user, assorted):
-    Tag.objects.create(owner=other_user, name="theirs")
+    TagFactory(owner=other_user, name="theirs")
     for name in ("nope", "theirs", "x" * 80):
         response = auth_client.get(GALLERY, {"tag": name})
         html = response.content.decode()
@@ -261,7 +270,7 @@ def test_provider_and_model(auth_client, assorted):
 
 
 def test_the_provider_and_model_choices_are_only_what_the_person_used(auth_client, other_user, assorted):
-    make_images(other_user, 1, provider="volcengine", model="seedream")
+    ImageFactory.bulk_create_batch(1, owner=other_user, task__provider="volcengine", task__model="seedream")
     html = auth_client.get(GALLERY).content.decode()
     for value in ("offline", "openai_compatible", "sketch-v1", "gpt-image-1", "dall-e-3"):
         assert f'<option value="{value}"' in html
@@ -275,7 +284,9 @@ def test_the_choices_follow_new_and_deleted_images(auth_client, user, assorted, 
         services.delete_images(Image.objects.filter(pk=assorted["city"].pk))
     html = auth_client.get(GALLERY).content.decode()
     assert '<option value="gpt-image-1"' not in html and '<option value="dall-e-3"' in html
-    make_images(user, 1, provider="volcengine", model="seedream", start=NOW + timedelta(minutes=5))
+    ImageFactory.bulk_create_batch(
+        1, owner=user, newest=NOW + timedelta(minutes=5), task__provider="volcengine", task__model="seedream"
+    )
     html = auth_client.get(GALLERY).content.decode()
     assert '<option value="volcengine"' in html and '<option value="seedream"' in html
 
@@ -305,7 +316,7 @@ def test_a_from_date_after_the_to_date_is_ignored_with_a_message(auth_client, as
 
 
 def test_filters_combine(auth_client, user, assorted):
-    tag = Tag.objects.create(owner=user, name="keep")
+    tag = TagFactory(owner=user, name="keep")
     for name in ("city", "dalle", "heron"):
         assorted[name].tags.add(tag)
     Image.objects.filter(pk__in=[assorted["city"].pk, assorted["heron"].pk]).update(is_favorite=True)
@@ -317,8 +328,8 @@ def test_filters_combine(auth_client, user, assorted):
 
 
 def test_filters_stay_in_next_page_links_and_apply_on_every_page(auth_client, user):
-    cats = make_images(user, PAGE_SIZE + 3, prompt="a cat")
-    make_images(user, 30, prompt="a dog", start=NOW - timedelta(seconds=30))
+    cats = ImageFactory.bulk_create_batch(PAGE_SIZE + 3, owner=user, task__prompt="a cat", newest=NOW)
+    ImageFactory.bulk_create_batch(30, owner=user, task__prompt="a dog", newest=NOW - timedelta(seconds=30))
     Image.objects.filter(pk__in=[image.pk for image in cats]).update(is_favorite=True)
     pages = walk_pages(auth_client, GALLERY + "?q=cat&favorites=1")
     assert [pk for page in pages for pk in page] == [str(image.pk) for image in cats]
@@ -336,7 +347,7 @@ def test_no_match_says_so_and_offers_to_clear(auth_client, assorted):
 
 
 def test_tagging_several_images(auth_client, user):
-    images = make_images(user, 4)
+    images = ImageFactory.bulk_create_batch(4, owner=user)
     response = post_bulk(auth_client, "tag", images[:3], tag="  sunsets ", filters="q=x&favorites=1")
     assert response.status_code == 302 and response["Location"] == GALLERY + "?q=x&favorites=1"
     assert messages_of(response) == ["Tagged 3 images “sunsets”."]
@@ -347,9 +358,11 @@ def test_tagging_several_images(auth_client, user):
     assert Tag.objects.filter(owner=user).count() == 1 and tag.images.count() == 4
 
 
-@pytest.mark.parametrize(("name", "error"), [("", "Give the tag a name."), ("x" * 51, "50 characters"), ("a\u200bb", "invisible")])
+@pytest.mark.parametrize(
+    ("name", "error"), [("", "Give the tag a name."), ("x" * 51, "50 characters"), ("a\u200bb", "invisible")]
+)
 def test_an_invalid_tag_name_changes_nothing(auth_client, user, name, error):
-    images = make_images(user, 2)
+    images = ImageFactory.bulk_create_batch(2, owner=user)
     response = post_bulk(auth_client, "tag", images, tag=name)
     assert response.status_code == 302
     assert error in messages_of(response)[0] and "Nothing was changed." in messages_of(response)[0]
@@ -357,8 +370,8 @@ def test_an_invalid_tag_name_changes_nothing(auth_client, user, name, error):
 
 
 def test_untagging(auth_client, user):
-    images = make_images(user, 3)
-    tag = Tag.objects.create(owner=user, name="Dusk")
+    images = ImageFactory.bulk_create_batch(3, owner=user)
+    tag = TagFactory(owner=user, name="Dusk")
     for image in images:
         image.tags.add(tag)
     response = post_bulk(auth_client, "untag", images[:2], tag="dusk")
@@ -370,7 +383,7 @@ def test_untagging(auth_client, user):
 
 
 def test_favourite_and_unfavourite(auth_client, user):
-    images = make_images(user, 3)
+    images = ImageFactory.bulk_create_batch(3, owner=user)
     response = post_bulk(auth_client, "favorite", images[:2])
     assert messages_of(response) == ["Added 2 images to your favourites."]
     assert set(Image.objects.filter(is_favorite=True)) == set(images[:2])
@@ -380,7 +393,7 @@ def test_favourite_and_unfavourite(auth_client, user):
 
 
 def test_delete_asks_first_without_javascript(auth_client, user):
-    images = make_images(user, 3)
+    images = ImageFactory.bulk_create_batch(3, owner=user)
     response = post_bulk(auth_client, "delete", images[:2], filters="q=x")
     assert response.status_code == 200
     html = response.content.decode()
@@ -390,10 +403,12 @@ def test_delete_asks_first_without_javascript(auth_client, user):
     assert Image.objects.count() == 3
 
 
-def test_deleting_removes_rows_and_files_after_commit(auth_client, user, completed_task, media_root, django_capture_on_commit_callbacks):
+def test_deleting_removes_rows_and_files_after_commit(
+    auth_client, user, completed_task, media_root, django_capture_on_commit_callbacks
+):
     images = list(completed_task.images.all())
     files = [Path(image.file.path) for image in images] + [Path(image.thumbnail.path) for image in images]
-    keep = make_images(user, 1)[0]
+    keep = ImageFactory.bulk_create_batch(1, owner=user)[0]
     assert all(path.is_file() for path in files)
     with django_capture_on_commit_callbacks(execute=True):
         response = post_bulk(auth_client, "delete", images, confirm="yes")
@@ -404,7 +419,7 @@ def test_deleting_removes_rows_and_files_after_commit(auth_client, user, complet
 
 
 def test_an_empty_selection_or_unknown_action_changes_nothing(auth_client, user):
-    images = make_images(user, 2)
+    images = ImageFactory.bulk_create_batch(2, owner=user)
     response = auth_client.post(BULK, {"action": "favorite"})
     assert response.status_code == 302 and messages_of(response) == ["Select at least one image first."]
     response = post_bulk(auth_client, "explode", images)
@@ -416,9 +431,9 @@ def test_an_empty_selection_or_unknown_action_changes_nothing(auth_client, user)
 @pytest.mark.parametrize("action", ["tag", "untag", "favorite", "unfavorite", "delete", "download"])
 @pytest.mark.parametrize("intruder", ["foreign", "unknown"])
 def test_a_selection_with_an_id_not_mine_is_refused_whole(auth_client, user, other_user, action, intruder):
-    mine = make_images(user, 2)
-    theirs = make_images(other_user, 1)[0]
-    tag = Tag.objects.create(owner=user, name="t")
+    mine = ImageFactory.bulk_create_batch(2, owner=user)
+    theirs = ImageFactory.bulk_create_batch(1, owner=other_user)[0]
+    tag = TagFactory(owner=user, name="t")
     mine[0].tags.add(tag)
     stranger = theirs.pk if intruder == "foreign" else uuid.uuid4()
     response = post_bulk(auth_client, action, [*mine, stranger], tag="t", confirm="yes")
@@ -430,14 +445,14 @@ def test_a_selection_with_an_id_not_mine_is_refused_whole(auth_client, user, oth
 
 
 def test_a_malformed_id_is_refused(auth_client, user):
-    images = make_images(user, 1)
+    images = ImageFactory.bulk_create_batch(1, owner=user)
     response = post_bulk(auth_client, "favorite", [images[0].pk, "../etc/passwd"])
     assert response.status_code == 400 and "not an image id" in response.content.decode()
     assert not Image.objects.filter(is_favorite=True).exists()
 
 
 def test_another_person_cannot_act_on_my_images(auth_client, other_client, user):
-    images = make_images(user, 2)
+    images = ImageFactory.bulk_create_batch(2, owner=user)
     for action in ("favorite", "delete"):
         assert post_bulk(other_client, action, images, confirm="yes").status_code == 404
     assert post_bulk(other_client, "download", images).status_code == 404
@@ -445,7 +460,7 @@ def test_another_person_cannot_act_on_my_images(auth_client, other_client, user)
 
 
 def test_the_redirect_keeps_only_gallery_filters(auth_client, user):
-    images = make_images(user, 1)
+    images = ImageFactory.bulk_create_batch(1, owner=user)
     response = post_bulk(auth_client, "favorite", images, filters="q=sea&evil=//example.com&tag=a b")
     assert response["Location"] == GALLERY + "?q=sea&tag=a+b"
     response = post_bulk(auth_client, "favorite", images, filters="https://example.com/")
@@ -462,7 +477,7 @@ def open_zip(response) -> zipfile.ZipFile:
 
 def test_download_streams_the_originals_and_a_manifest(auth_client, user, completed_task):
     images = completed_task.ordered_images
-    tag = Tag.objects.create(owner=user, name="Keepers")
+    tag = TagFactory(owner=user, name="Keepers")
     images[0].tags.add(tag)
     Image.objects.filter(pk=images[1].pk).update(is_favorite=True)
     response = auth_client.post(DOWNLOAD, {"image": [str(image.pk) for image in images]})
@@ -480,8 +495,21 @@ def test_download_streams_the_originals_and_a_manifest(auth_client, user, comple
     manifest = {entry["image_id"]: entry for entry in json.loads(archive.read("manifest.json"))["images"]}
     first = manifest[str(images[0].pk)]
     assert set(first) == {
-        "image_id", "task_id", "file", "prompt", "negative_prompt", "provider", "model", "width", "height",
-        "seed", "steps", "guidance_scale", "created_at", "tags", "favourite",
+        "image_id",
+        "task_id",
+        "file",
+        "prompt",
+        "negative_prompt",
+        "provider",
+        "model",
+        "width",
+        "height",
+        "seed",
+        "steps",
+        "guidance_scale",
+        "created_at",
+        "tags",
+        "favourite",
     }
     assert first["task_id"] == str(completed_task.pk) and first["file"] == f"atelier-{images[0].pk}.png"
     assert first["prompt"] == completed_task.prompt and first["provider"] == "offline"
@@ -551,8 +579,8 @@ def test_the_zip_streams_peak_memory_does_not_grow_with_the_number_of_files(tmp_
 
 
 def populate(user, count: int) -> None:
-    images = make_images(user, count, prompt="a quiet harbour")
-    tags = [Tag.objects.create(owner=user, name=f"tag {n}") for n in range(5)]
+    images = ImageFactory.bulk_create_batch(count, owner=user, task__prompt="a quiet harbour", newest=NOW)
+    tags = [TagFactory(owner=user, name=f"tag {n}") for n in range(5)]
     through = Image.tags.through
     through.objects.bulk_create([through(image_id=image.pk, tag_id=tag.pk) for image in images for tag in tags])
     Image.objects.filter(pk__in=[image.pk for image in images[::3]]).update(is_favorite=True)

@@ -17,7 +17,7 @@ from generator.models import Image, Task
 from generator.views.history import HISTORY_PAGE_SIZE
 from generator.views.tasks import RETRIED
 
-from .factories import TaskFactory
+from .factories import FinishedTaskFactory, TaskFactory
 
 HISTORY = reverse("generator:history")
 ROW_ID = re.compile(r'id="task-row-([0-9a-f-]{36})"')
@@ -32,31 +32,6 @@ def rows(response) -> list[str]:
 def next_url(response) -> str | None:
     match = NEXT.search(response.content.decode())
     return match.group(1).replace("&amp;", "&") if match else None
-
-
-def make_tasks(owner, count: int, *, images_each: int = 0, same_time: bool = False, **fields) -> list[Task]:
-    """Bulk-created tasks (newest last in the list), each with `images_each` image rows."""
-    now = timezone.now()
-    tasks = Task.objects.bulk_create(
-        [
-            Task(
-                owner=owner, provider="offline", model="sketch-v1", prompt=fields.get("prompt", f"study {n}"),
-                negative_prompt=fields.get("negative_prompt", ""), width=256, height=192, seed=n,
-                status=fields.get("status", Task.Status.COMPLETED),
-                created_at=now if same_time else now - timedelta(seconds=count - n),
-            )
-            for n in range(count)
-        ]
-    )
-    Image.objects.bulk_create(
-        [
-            Image(task=task, owner=owner, index=i, file=f"images/{task.pk}-{i}.png", thumbnail=f"thumbs/{task.pk}-{i}.webp",
-                  width=256, height=192, bytes=1000, seed=task.seed, created_at=task.created_at)
-            for task in tasks
-            for i in range(images_each)
-        ]
-    )
-    return tasks
 
 
 # --- filters ---------------------------------------------------------------------------
@@ -76,8 +51,13 @@ def mixed(user, other_user) -> dict[str, Task]:
     }
     tasks = {}
     for offset, (status, (prompt, negative)) in enumerate(specs.items()):
-        tasks[status] = TaskFactory(owner=user, status=status, prompt=prompt, negative_prompt=negative,
-                                    created_at=now - timedelta(minutes=offset))
+        tasks[status] = TaskFactory(
+            owner=user,
+            status=status,
+            prompt=prompt,
+            negative_prompt=negative,
+            created_at=now - timedelta(minutes=offset),
+        )
     TaskFactory(owner=other_user, status="completed", prompt="someone else's red car")
     return tasks
 
@@ -170,7 +150,8 @@ def walk_pages(client, url: str) -> list[list[str]]:
 
 @pytest.mark.parametrize("same_time", [False, True], ids=["distinct-times", "equal-times"])
 def test_pages_have_no_gaps_and_no_duplicates(auth_client, user, same_time):
-    tasks = make_tasks(user, HISTORY_PAGE_SIZE * 2 + 3, same_time=same_time)
+    step = timedelta(0) if same_time else timedelta(seconds=1)
+    tasks = FinishedTaskFactory.bulk_create_batch(HISTORY_PAGE_SIZE * 2 + 3, owner=user, step=step)
     pages = walk_pages(auth_client, HISTORY)
     assert [len(page) for page in pages] == [HISTORY_PAGE_SIZE, HISTORY_PAGE_SIZE, 3]
     seen = [pk for page in pages for pk in page]
@@ -181,18 +162,20 @@ def test_pages_have_no_gaps_and_no_duplicates(auth_client, user, same_time):
 
 
 def test_new_tasks_do_not_shift_the_next_page(auth_client, user):
-    make_tasks(user, HISTORY_PAGE_SIZE + 5)
+    FinishedTaskFactory.bulk_create_batch(HISTORY_PAGE_SIZE + 5, owner=user)
     first = auth_client.get(HISTORY)
     shown = rows(first)
-    make_tasks(user, 3)  # newer than everything
+    FinishedTaskFactory.bulk_create_batch(
+        3, owner=user, newest=timezone.now() + timedelta(minutes=1)
+    )  # newer than everything
     rest = rows(auth_client.get(next_url(first)))
     assert len(rest) == 5 and not set(rest) & set(shown)
 
 
 def test_pages_keep_the_filters(auth_client, user):
-    make_tasks(user, HISTORY_PAGE_SIZE + 2, prompt="a cat", status=Task.Status.FAILED)
-    make_tasks(user, 10, prompt="a cat", status=Task.Status.COMPLETED)
-    make_tasks(user, 10, prompt="a dog", status=Task.Status.FAILED)
+    FinishedTaskFactory.bulk_create_batch(HISTORY_PAGE_SIZE + 2, owner=user, prompt="a cat", status=Task.Status.FAILED)
+    FinishedTaskFactory.bulk_create_batch(10, owner=user, prompt="a cat", status=Task.Status.COMPLETED)
+    FinishedTaskFactory.bulk_create_batch(10, owner=user, prompt="a dog", status=Task.Status.FAILED)
     first = auth_client.get(HISTORY, {"status": "failed", "q": "cat"})
     url = next_url(first)
     assert "status=failed" in url and "q=cat" in url and "after=" in url
@@ -204,30 +187,40 @@ def test_pages_keep_the_filters(auth_client, user):
 
 @pytest.mark.parametrize(
     "token",
-    ["", "x", "!!!", "bm90IGEgY3Vyc29y", "MjAyNC0wMS0wMXxub3QtYS11dWlk", "9" * 5000, "%00", "\x00", "%ED%A0%80",
-     "MjAyNC0wMS0wMVQwMDowMDowMHwxMjM0NTY3OC0xMjM0LTEyMzQtMTIzNC0xMjM0NTY3ODkwMTI"],  # naive datetime
+    [
+        "",
+        "x",
+        "!!!",
+        "bm90IGEgY3Vyc29y",
+        "MjAyNC0wMS0wMXxub3QtYS11dWlk",
+        "9" * 5000,
+        "%00",
+        "\x00",
+        "%ED%A0%80",
+        "MjAyNC0wMS0wMVQwMDowMDowMHwxMjM0NTY3OC0xMjM0LTEyMzQtMTIzNC0xMjM0NTY3ODkwMTI",
+    ],  # naive datetime
 )
 def test_an_invalid_cursor_shows_the_first_page(auth_client, user, token):
-    tasks = make_tasks(user, 3)
+    tasks = FinishedTaskFactory.bulk_create_batch(3, owner=user)
     response = auth_client.get(HISTORY, {"after": token})
-    assert rows(response) == [str(task.pk) for task in reversed(tasks)]
+    assert rows(response) == [str(task.pk) for task in tasks]
     if token:
         assert "That page link is not valid" in response.content.decode()
 
 
 def test_the_cursor_round_trips(user):
-    task = make_tasks(user, 1)[0]
+    task = FinishedTaskFactory.bulk_create_batch(1, owner=user)[0]
     assert decode_cursor(encode_cursor(task)) == (task.created_at, task.pk)
 
 
 def test_a_cursor_past_the_end_says_there_is_nothing_older(auth_client, user):
-    tasks = make_tasks(user, 2)
-    html = auth_client.get(HISTORY, {"after": encode_cursor(tasks[0])}).content.decode()
+    tasks = FinishedTaskFactory.bulk_create_batch(2, owner=user)
+    html = auth_client.get(HISTORY, {"after": encode_cursor(tasks[-1])}).content.decode()
     assert "No older tasks." in html and not ROW_ID.search(html)
 
 
 def test_the_next_page_comes_as_rows_for_infinite_scroll(auth_client, user):
-    make_tasks(user, HISTORY_PAGE_SIZE + 1)
+    FinishedTaskFactory.bulk_create_batch(HISTORY_PAGE_SIZE + 1, owner=user)
     url = next_url(auth_client.get(HISTORY))
     response = auth_client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="history-more")
     html = response.content.decode()
@@ -242,10 +235,10 @@ def test_the_page_runs_the_same_queries_for_10_and_500_tasks(auth_client, user, 
             assert auth_client.get(HISTORY, {"q": "study"}).status_code == 200
         return len(queries)
 
-    make_tasks(user, 10, images_each=images_each)
-    make_tasks(other_user, 50, images_each=images_each)
+    FinishedTaskFactory.bulk_create_batch(10, owner=user, images_each=images_each)
+    FinishedTaskFactory.bulk_create_batch(50, owner=other_user, images_each=images_each)
     with_10 = count()
-    make_tasks(user, 490, images_each=images_each)
+    FinishedTaskFactory.bulk_create_batch(490, owner=user, images_each=images_each)
     assert Image.objects.filter(owner=user).count() == 500 * images_each
     assert count() == with_10
     # and the second page too
@@ -256,7 +249,7 @@ def test_the_page_runs_the_same_queries_for_10_and_500_tasks(auth_client, user, 
 
 
 def test_the_page_query_count_is_small(auth_client, user, django_assert_max_num_queries):
-    make_tasks(user, 30, images_each=2)
+    FinishedTaskFactory.bulk_create_batch(30, owner=user, images_each=2)
     with django_assert_max_num_queries(4):  # session, user, tasks, their images
         auth_client.get(HISTORY)
 
@@ -335,13 +328,36 @@ def test_only_waiting_tasks_offer_cancel(auth_client, user, status):
 
 @pytest.mark.parametrize("status", ["failed", "canceled"])
 def test_retry_creates_a_new_task_with_the_same_settings(auth_client, user, status, django_capture_on_commit_callbacks):
-    old = TaskFactory(owner=user, status=status, prompt="a cat", negative_prompt="dog", seed=7, num_images=2,
-                      steps=20, guidance_scale=6.5, created_at=timezone.now() - timedelta(hours=1))
+    old = TaskFactory(
+        owner=user,
+        status=status,
+        prompt="a cat",
+        negative_prompt="dog",
+        seed=7,
+        num_images=2,
+        steps=20,
+        guidance_scale=6.5,
+        created_at=timezone.now() - timedelta(hours=1),
+    )
     with django_capture_on_commit_callbacks(execute=False):  # not run: the new task stays pending
-        response = auth_client.post(reverse("generator:task_retry", args=[old.pk]), {"next": "/history/?status=failed", "q": "cat"})
+        response = auth_client.post(
+            reverse("generator:task_retry", args=[old.pk]), {"next": "/history/?status=failed", "q": "cat"}
+        )
     assert response.status_code == 302 and response["Location"] == "/history/?q=cat"
     new = Task.objects.exclude(pk=old.pk).get()
-    fields = ("owner", "provider", "model", "prompt", "negative_prompt", "width", "height", "num_images", "steps", "guidance_scale", "seed")
+    fields = (
+        "owner",
+        "provider",
+        "model",
+        "prompt",
+        "negative_prompt",
+        "width",
+        "height",
+        "num_images",
+        "steps",
+        "guidance_scale",
+        "seed",
+    )
     assert [getattr(new, f) for f in fields] == [getattr(old, f) for f in fields]
     assert new.status == Task.Status.PENDING and Task.objects.get(pk=old.pk).status == status  # the old one stays
     page = auth_client.get(response["Location"])
@@ -403,7 +419,7 @@ def files_of(task: Task) -> list[Path]:
 def test_delete_asks_first_without_javascript(auth_client, completed_task):
     url = reverse("generator:task_delete", args=[completed_task.pk])
     html = auth_client.get(HISTORY).content.decode()
-    assert "<details class=\"history-delete\">" in html and 'name="confirm" value="yes"' in html
+    assert '<details class="history-delete">' in html and 'name="confirm" value="yes"' in html
     response = auth_client.post(url, {"next": "/history/?q=light"})  # no confirm field
     assert response.status_code == 200
     html = response.content.decode()
@@ -419,7 +435,8 @@ def test_delete_removes_the_rows_then_the_files(auth_client, user, completed_tas
     assert len(paths) == 4 and all(path.is_file() for path in paths)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = auth_client.post(
-            reverse("generator:task_delete", args=[completed_task.pk]), {"confirm": "yes", "next": "/history/?status=completed"}
+            reverse("generator:task_delete", args=[completed_task.pk]),
+            {"confirm": "yes", "next": "/history/?status=completed"},
         )
     assert response.status_code == 302 and response["Location"] == "/history/?status=completed"
     assert not Task.objects.filter(pk=completed_task.pk).exists()
@@ -447,7 +464,9 @@ def test_delete_with_htmx_removes_the_row_in_place(auth_client, completed_task, 
 
 def test_an_off_site_next_is_ignored(auth_client, user):
     task = TaskFactory(owner=user, status="failed")
-    response = auth_client.post(reverse("generator:task_delete", args=[task.pk]), {"confirm": "yes", "next": "https://evil.example/"})
+    response = auth_client.post(
+        reverse("generator:task_delete", args=[task.pk]), {"confirm": "yes", "next": "https://evil.example/"}
+    )
     assert response["Location"] == HISTORY
 
 

@@ -6,6 +6,7 @@ markup in prompts is shown as text on every page that shows a prompt.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 
@@ -17,7 +18,7 @@ from django.urls import reverse
 
 from generator.models import Task
 
-from .factories import PASSWORD, TaskFactory, UserFactory
+from .factories import PASSWORD, FinishedTaskFactory, TaskFactory, UserFactory
 
 GENERATE = "/api/v1/generate"
 CREATE = "/"
@@ -89,7 +90,9 @@ def test_api_refuses_wrong_types_per_field_and_writes_nothing(auth_client, field
     assert not Task.objects.exists()
 
 
-@pytest.mark.parametrize("field", ["negative_prompt", "provider", "model", "width", "height", "num_images", "steps", "scale", "seed"])
+@pytest.mark.parametrize(
+    "field", ["negative_prompt", "provider", "model", "width", "height", "num_images", "steps", "scale", "seed"]
+)
 def test_api_null_means_not_given(auth_client, field):
     response = post_json(auth_client, {"prompt": "a boat", field: None})
     assert response.status_code == 201, response.content
@@ -108,8 +111,15 @@ def test_api_accepts_legitimate_edge_values(auth_client, field, value, stored):
 
 def test_api_ignores_fields_it_does_not_know(auth_client, user, other_user):
     body = {
-        "prompt": "a boat", "owner": other_user.pk, "owner_id": other_user.pk, "status": "completed",
-        "id": str(uuid.uuid4()), "progress": 100, "attempts": 99, "error_code": "x", "__proto__": {"admin": True},
+        "prompt": "a boat",
+        "owner": other_user.pk,
+        "owner_id": other_user.pk,
+        "status": "completed",
+        "id": str(uuid.uuid4()),
+        "progress": 100,
+        "attempts": 99,
+        "error_code": "x",
+        "__proto__": {"admin": True},
     }
     response = post_json(auth_client, body)
     assert response.status_code == 201
@@ -231,7 +241,9 @@ FORM_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("field", "value", "message"), FORM_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(FORM_CASES)])
+@pytest.mark.parametrize(
+    ("field", "value", "message"), FORM_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(FORM_CASES)]
+)
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_the_create_form_refuses_hostile_values_with_a_message(auth_client, field, value, message, htmx):
     data = {**VALID_FORM, field: value}
@@ -271,10 +283,67 @@ def test_the_create_page_survives_hostile_query_parameters(auth_client, key, val
         assert raw not in html
 
 
+# --- keyset page tokens: ?after= on the gallery and history pages, ?cursor= in the API -------
+
+
+def cursor_token(raw: str) -> str:
+    """A token of the shape Atelier hands out (keyset.encode_cursor) around any text."""
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+HOSTILE_CURSORS = {
+    "minus-one": "-1",
+    "zero": "0",
+    "word": "abc",
+    "5000-digits": "9" * 5000,
+    "exponent": "1e9",
+    "fraction": "2.5",
+    "nul": "\x00",
+    "escaped-nul": "%00",
+    "lone-surrogate": "%ED%A0%80",
+    "markup": XSS,
+    "path": "../../etc/passwd",
+    "not-a-uuid": cursor_token("2026-05-20T12:00:00+00:00|not-a-uuid"),
+    "naive-time": cursor_token(f"2026-05-20T12:00:00|{uuid.UUID(int=1)}"),
+    "not-a-time": cursor_token(f"yesterday|{uuid.UUID(int=1)}"),
+}
+# Well-formed tokens whose time is valid but cannot be converted to UTC for the query.
+EDGE_CURSORS = [
+    pytest.param(cursor_token(f"0001-01-01T00:00:00+01:00|{uuid.UUID(int=1)}"), id="year-1-east"),
+    pytest.param(cursor_token(f"9999-12-31T23:59:59-01:00|{uuid.UUID(int=1)}"), id="year-9999-west"),
+]
+HOSTILE_CURSOR_PARAMS = [pytest.param(value, id=name) for name, value in HOSTILE_CURSORS.items()] + EDGE_CURSORS
+API_LISTS = ["api:task_list", "api:history_list", "api:image_list"]
+# How each page shows a finished task's row: the gallery its image's checkbox, the history its row.
+FIRST_ROW = {
+    "generator:gallery": lambda task: f'name="image" value="{task.images.get().pk}"',
+    "generator:history": lambda task: f'id="task-row-{task.pk}"',
+}
+
+
 @pytest.mark.parametrize("name", ["generator:gallery", "generator:history"])
-@pytest.mark.parametrize("page", ["-1", "0", "abc", "9" * 5000, "1e9", "\x00", "", "2.5"])
-def test_list_pages_survive_hostile_page_numbers(auth_client, name, page):
-    assert auth_client.get(reverse(name), {"page": page}).status_code == 200
+@pytest.mark.parametrize("token", [*HOSTILE_CURSOR_PARAMS, pytest.param("", id="empty")])
+def test_list_pages_read_a_hostile_after_token_as_the_first_page(auth_client, user, name, token):
+    task = FinishedTaskFactory(owner=user, images__files=False)
+    response = auth_client.get(reverse(name), {"after": token})
+    assert response.status_code == 200
+    assert FIRST_ROW[name](task) in response.content.decode()
+
+
+@pytest.mark.parametrize("name", API_LISTS)
+@pytest.mark.parametrize("token", HOSTILE_CURSOR_PARAMS)
+def test_api_lists_refuse_a_hostile_cursor_by_name(auth_client, user, name, token):
+    FinishedTaskFactory(owner=user, images__files=False)
+    data = assert_json_error(auth_client.get(reverse(name), {"cursor": token}), 400, "validation_error")
+    assert list(data["details"]) == ["cursor"]
+
+
+@pytest.mark.parametrize("name", API_LISTS)
+def test_api_lists_read_an_empty_cursor_as_the_first_page(auth_client, user, name):
+    task = FinishedTaskFactory(owner=user, images__files=False)
+    response = auth_client.get(reverse(name), {"cursor": ""})
+    assert response.status_code == 200
+    assert [row["task_id"] for row in response.json()["results"]] == [str(task.pk)]
 
 
 def test_an_invisible_prompt_is_refused(auth_client):
@@ -289,7 +358,9 @@ def test_an_invisible_prompt_is_refused(auth_client):
 # --- unicode ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", [CJK_EMOJI, RTL_OVERRIDE, "😀" * 2000], ids=["cjk-emoji", "rtl-override", "2000-emoji"])
+@pytest.mark.parametrize(
+    "text", [CJK_EMOJI, RTL_OVERRIDE, "😀" * 2000], ids=["cjk-emoji", "rtl-override", "2000-emoji"]
+)
 @pytest.mark.parametrize("via", ["api", "page", "htmx"])
 def test_legitimate_unicode_is_accepted_and_stored_intact(auth_client, user, text, via):
     negative = "模糊, 🙈"
@@ -335,7 +406,8 @@ def test_api_refuses_nul_with_a_clear_message(auth_client, field):
 
 def test_form_bytes_that_are_not_utf8_do_not_break_the_page(auth_client):
     response = auth_client.post(
-        CREATE, b"prompt=a+%FF%FE+boat&model=offline%3Asketch-v1&size=512x512&num_images=1",
+        CREATE,
+        b"prompt=a+%FF%FE+boat&model=offline%3Asketch-v1&size=512x512&num_images=1",
         content_type="application/x-www-form-urlencoded",
     )
     assert response.status_code == 302

@@ -54,7 +54,9 @@ CHINESE_REASON = f"服务商不接受这些设置。（{VENDOR_WORDS}）"
 
 def write_mo(path: Path, messages: dict[str, str]) -> None:
     """A GNU .mo file (what msgfmt writes), so the test needs no gettext tools."""
-    entries = sorted({"": "Content-Type: text/plain; charset=UTF-8\nPlural-Forms: nplurals=1; plural=0;\n", **messages}.items())
+    entries = sorted(
+        {"": "Content-Type: text/plain; charset=UTF-8\nPlural-Forms: nplurals=1; plural=0;\n", **messages}.items()
+    )
     ids = [key.encode() for key, _value in entries]
     strs = [value.encode() for _key, value in entries]
     header_size = 7 * 4
@@ -166,7 +168,12 @@ def test_a_task_whose_worker_was_lost_is_explained_in_the_readers_language(user,
     settings.PROVIDER_MAX_ATTEMPTS = 1
     long_ago = timezone.now() - timedelta(hours=2)
     task = TaskFactory(
-        owner=user, status=Task.Status.PROCESSING, attempts=1, claimed_at=long_ago, started_at=long_ago, created_at=long_ago
+        owner=user,
+        status=Task.Status.PROCESSING,
+        attempts=1,
+        claimed_at=long_ago,
+        started_at=long_ago,
+        created_at=long_ago,
     )
     assert recovery.recover_tasks().failed == [task.pk]
     task.refresh_from_db()
@@ -189,7 +196,10 @@ def test_the_retry_note_translates_the_reason_inside_it(user, chinese_catalogue)
 
 
 def test_a_translation_with_a_broken_placeholder_falls_back_to_the_original(settings, tmp_path):
-    write_mo(tmp_path / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.mo", {"Seeds go to %(max)s.": "种子最大 %(maximum)s。"})
+    write_mo(
+        tmp_path / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.mo",
+        {"Seeds go to %(max)s.": "种子最大 %(maximum)s。"},
+    )
     settings.LOCALE_PATHS = [tmp_path / "locale", *django_settings.LOCALE_PATHS]
     with translation.override("zh-hans"):
         assert Reason("Seeds go to %(max)s.", {"max": 7}).render() == "Seeds go to 7."

@@ -24,11 +24,11 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy
 
 from accounts.tokens import create_token
-from generator.models import Tag, Task
+from generator.models import Task
 from generator.reasons import Reason
 from generator.services import run_task
 
-from .factories import PASSWORD, TaskFactory, UserFactory
+from .factories import PASSWORD, TagFactory, TaskFactory, UserFactory
 from .test_ownership import PARAMETERS, ROUTES, NamedValue, app_routes
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -37,10 +37,53 @@ CHINESE = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9,en;q=0.5"}
 
 # Names, formats and codes that read the same in Chinese.
 ALLOWED_WORDS = {
-    "Atelier", "API", "PNG", "WebP", "JPEG", "JSON", "ZIP", "zip", "URL", "ID", "HTTP", "Bearer", "CSRF",
-    "VolcEngine", "DashScope", "OpenAI", "AUTOMATIC", "WebUI", "Stable", "Diffusion", "SDXL", "Seedream",
-    "Django", "Ctrl", "Cmd", "Enter", "Esc", "Shift", "English", "px", "UTC", "Redis", "PostgreSQL", "SQLite",
-    "S3", "Q", "sha", "manifest", "json", "KB", "MB", "GB", "AI", "Mac", "MIME", "Control", "Command",
+    "Atelier",
+    "API",
+    "PNG",
+    "WebP",
+    "JPEG",
+    "JSON",
+    "ZIP",
+    "zip",
+    "URL",
+    "ID",
+    "HTTP",
+    "Bearer",
+    "CSRF",
+    "VolcEngine",
+    "DashScope",
+    "OpenAI",
+    "AUTOMATIC",
+    "WebUI",
+    "Stable",
+    "Diffusion",
+    "SDXL",
+    "Seedream",
+    "Django",
+    "Ctrl",
+    "Cmd",
+    "Enter",
+    "Esc",
+    "Shift",
+    "English",
+    "px",
+    "UTC",
+    "Redis",
+    "PostgreSQL",
+    "SQLite",
+    "S3",
+    "Q",
+    "sha",
+    "manifest",
+    "json",
+    "KB",
+    "MB",
+    "GB",
+    "AI",
+    "Mac",
+    "MIME",
+    "Control",
+    "Command",
 }
 # Words with a digit, an underscore, a dot, a slash or an @ are codes, ids, files or addresses.
 IDENTIFIER = re.compile(r"\S*[\d_./@:=#?&]\S*")
@@ -104,7 +147,7 @@ def world(db) -> dict:
     completed.refresh_from_db()
     assert completed.status == Task.Status.COMPLETED
     images = list(completed.ordered_images)
-    landscape, sea = Tag.objects.create(owner=person, name="风景"), Tag.objects.create(owner=person, name="大海")
+    landscape, sea = TagFactory(owner=person, name="风景"), TagFactory(owner=person, name="大海")
     images[0].tags.add(landscape, sea)
     images[0].is_favorite = True
     images[0].save(update_fields=["is_favorite"])
@@ -148,7 +191,9 @@ def data_of(world: dict) -> set[str]:
     """The person's own words and the ids on their things: data, not interface."""
     values = {"李雷", "管理员", "我的脚本"}
     # The words in the walked routes' queries (?q=lighthouse) come back in "no match" messages.
-    values |= {query[3:] for spec in ROUTES.values() for query in spec.queries if query.startswith("?q=") and len(query) > 6}
+    values |= {
+        query[3:] for spec in ROUTES.values() for query in spec.queries if query.startswith("?q=") and len(query) > 6
+    }
     for task in world["tasks"]:
         values |= {task.prompt, task.negative_prompt, task.model, task.provider}
     for image in world["images"]:
@@ -201,7 +246,9 @@ def test_signed_out_pages_are_chinese(world):
         problems += assert_chinese(client.get(url), data, f"GET {url}")
     wrong = client.post(reverse("login"), {"username": "李雷", "password": "不对的密码"})
     problems += assert_chinese(wrong, data, "a wrong password")
-    mismatch = client.post(reverse("signup"), {"username": "韩梅梅", "password1": PASSWORD, "password2": PASSWORD + "!"})
+    mismatch = client.post(
+        reverse("signup"), {"username": "韩梅梅", "password1": PASSWORD, "password2": PASSWORD + "!"}
+    )
     problems += assert_chinese(mismatch, data, "sign-up with passwords that differ")
     assert not problems, "Untranslated English:\n" + "\n".join(problems)
 
@@ -316,12 +363,15 @@ def test_dates_are_written_the_chinese_way(world):
 def msgfmt_statistics(po: Path, tmp_path: Path) -> str:
     result = subprocess.run(
         ["msgfmt", "--check", "--statistics", "-o", str(tmp_path / (po.stem + ".mo")), str(po)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stderr
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("domain", ["django", "djangojs"])
 def test_the_catalogue_is_complete_and_compiled(domain, tmp_path):
     if not shutil.which("msgfmt"):
@@ -336,6 +386,7 @@ def test_the_catalogue_is_complete_and_compiled(domain, tmp_path):
         )
 
 
+@pytest.mark.subprocess
 def test_every_marked_string_is_in_the_catalogue(tmp_path):
     """Extract the strings again from a copy of the source: none may be missing or new."""
     if not shutil.which("xgettext"):
@@ -346,8 +397,21 @@ def test_every_marked_string_is_in_the_catalogue(tmp_path):
     shutil.copy(BASE_DIR / "manage.py", copy / "manage.py")
     for domain in ("django", "djangojs"):
         subprocess.run(
-            [sys.executable, "manage.py", "makemessages", "-l", "zh_Hans", "-d", domain, "--no-obsolete", "--no-location"],
-            cwd=copy, check=True, capture_output=True, env={**_env(), "DJANGO_SETTINGS_MODULE": "config.settings"},
+            [
+                sys.executable,
+                "manage.py",
+                "makemessages",
+                "-l",
+                "zh_Hans",
+                "-d",
+                domain,
+                "--no-obsolete",
+                "--no-location",
+            ],
+            cwd=copy,
+            check=True,
+            capture_output=True,
+            env={**_env(), "DJANGO_SETTINGS_MODULE": "config.settings"},
         )
         statistics = msgfmt_statistics(copy / "locale" / "zh_Hans" / "LC_MESSAGES" / f"{domain}.po", tmp_path)
         assert "untranslated" not in statistics and "fuzzy" not in statistics, (

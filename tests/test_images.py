@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.urls import reverse
 
-from generator.models import Image, Tag, Task
+from generator.models import Image, Task
 from generator.services import run_task
 
-from .factories import TaskFactory
+from .factories import TagFactory, TaskFactory
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 FROM_MODAL = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "image-modal"}
@@ -31,7 +31,7 @@ def task(user) -> Task:
     task = TaskFactory(
         owner=user,
         prompt="A lighthouse <at> dawn & gulls",
-        negative_prompt="blurry, \"text\"",
+        negative_prompt='blurry, "text"',
         width=320,
         height=192,
         num_images=2,
@@ -65,7 +65,10 @@ def test_the_page_shows_the_image_and_every_parameter(auth_client, task, image):
     response = auth_client.get(detail_url(image))
     assert response.status_code == 200
     page = response.content.decode()
-    assert f'<img src="{image.url}" width="{image.width}" height="{image.height}" alt="A lighthouse &lt;at&gt; dawn &amp; gulls">' in page
+    assert (
+        f'<img src="{image.url}" width="{image.width}" height="{image.height}" alt="A lighthouse &lt;at&gt; dawn &amp; gulls">'
+        in page
+    )
     for text in (
         "A lighthouse &lt;at&gt; dawn &amp; gulls",
         "blurry, &quot;text&quot;",
@@ -113,7 +116,17 @@ def test_vary_creates_a_task_with_the_same_settings_and_a_random_seed(
         response = auth_client.post(reverse("generator:create"), fields)
     assert response.status_code == 302 and response["Location"] == reverse("generator:create")
     varied = Task.objects.filter(owner=user).exclude(pk=task.pk).get()
-    same = ("prompt", "negative_prompt", "provider", "model", "width", "height", "num_images", "steps", "guidance_scale")
+    same = (
+        "prompt",
+        "negative_prompt",
+        "provider",
+        "model",
+        "width",
+        "height",
+        "num_images",
+        "steps",
+        "guidance_scale",
+    )
     assert {name: getattr(varied, name) for name in same} == {name: getattr(task, name) for name in same}
     assert varied.seed is None  # random: the worker picks one
     assert varied.status == Task.Status.COMPLETED
@@ -130,12 +143,16 @@ def test_vary_goes_through_the_limits(auth_client, user, task, image, settings):
 
 
 def test_favourite_without_javascript_sets_the_flag_and_goes_back(auth_client, image):
-    response = auth_client.post(reverse("generator:image_favorite", args=[image.pk]), {"favorite": "1", "next": "/gallery/?q=x"})
+    response = auth_client.post(
+        reverse("generator:image_favorite", args=[image.pk]), {"favorite": "1", "next": "/gallery/?q=x"}
+    )
     assert response.status_code == 302 and response["Location"] == "/gallery/?q=x"
     image.refresh_from_db()
     assert image.is_favorite
     # Posting the same wish twice (a double click, a second tab) keeps it; an off-site next is ignored.
-    response = auth_client.post(reverse("generator:image_favorite", args=[image.pk]), {"favorite": "1", "next": "https://evil.example/"})
+    response = auth_client.post(
+        reverse("generator:image_favorite", args=[image.pk]), {"favorite": "1", "next": "https://evil.example/"}
+    )
     assert response["Location"] == detail_url(image)
     image.refresh_from_db()
     assert image.is_favorite
@@ -194,9 +211,7 @@ def test_delete_asks_first_then_removes_the_rows_and_files(
     assert "The image was deleted." in auth_client.get(response["Location"]).content.decode()
 
 
-def test_delete_from_the_modal_tells_the_page_which_image_went(
-    auth_client, image, django_capture_on_commit_callbacks
-):
+def test_delete_from_the_modal_tells_the_page_which_image_went(auth_client, image, django_capture_on_commit_callbacks):
     confirm = auth_client.get(reverse("generator:image_delete", args=[image.pk]), **FROM_MODAL).content.decode()
     assert "<html" not in confirm and "Delete this image?" in confirm
     with django_capture_on_commit_callbacks(execute=True):
@@ -208,9 +223,9 @@ def test_delete_from_the_modal_tells_the_page_which_image_went(
 
 
 def test_another_persons_image_is_not_found_on_every_route(other_client, other_user, user, image):
-    tag = Tag.objects.create(owner=user, name="mine")
+    tag = TagFactory(owner=user, name="mine")
     image.tags.add(tag)
-    their_tag = Tag.objects.create(owner=other_user, name="theirs")
+    their_tag = TagFactory(owner=other_user, name="theirs")
     routes = [
         ("GET", reverse("generator:image_detail", args=[image.pk])),
         ("POST", reverse("generator:image_favorite", args=[image.pk])),
@@ -231,7 +246,7 @@ def test_another_persons_image_is_not_found_on_every_route(other_client, other_u
 
 
 def test_my_image_with_another_persons_tag_is_not_found(auth_client, other_user, image):
-    their_tag = Tag.objects.create(owner=other_user, name="theirs")
+    their_tag = TagFactory(owner=other_user, name="theirs")
     image.tags.add(their_tag)  # impossible through the app; the route must still refuse
     response = auth_client.post(reverse("generator:image_tag_remove", args=[image.pk, their_tag.pk]))
     assert response.status_code == 404
@@ -245,6 +260,6 @@ def test_a_missing_image_is_not_found(auth_client, db):
 
 
 def test_the_page_runs_a_constant_number_of_queries(auth_client, user, image, django_assert_max_num_queries):
-    image.tags.add(*[Tag.objects.create(owner=user, name=f"tag {n}") for n in range(30)])
+    image.tags.add(*TagFactory.create_batch(30, owner=user))
     with django_assert_max_num_queries(5):
         assert auth_client.get(detail_url(image)).status_code == 200

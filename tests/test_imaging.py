@@ -16,8 +16,16 @@ def png_bytes(size=(64, 48), color=(200, 30, 30)) -> bytes:
 
 def test_parameters_are_embedded_in_a1111_format_and_readable():
     text = imaging.a1111_parameters(
-        prompt="a cat, sitting", negative_prompt="blurry", steps=20, guidance_scale=7.0, seed=42,
-        width=64, height=48, model="sketch-v1", provider="offline", version="0.1.0",
+        prompt="a cat, sitting",
+        negative_prompt="blurry",
+        steps=20,
+        guidance_scale=7.0,
+        seed=42,
+        width=64,
+        height=48,
+        model="sketch-v1",
+        provider="offline",
+        version="0.1.0",
     )
     stored = imaging.as_png_with_metadata(png_bytes(), {"parameters": text, "atelier": '{"seed": 42}'})
     image = Image.open(io.BytesIO(stored.png))

@@ -106,5 +106,7 @@ def test_the_packages_import_cleanly_in_any_order(order):
     names = [name for package in order for name in modules if is_under(name, (package,))]
     script = "import django; django.setup()\n" + "".join(f"import {name}\n" for name in names)
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]

@@ -15,10 +15,14 @@ from generator.models import Task
 from .factories import PASSWORD, TaskFactory, UserFactory
 
 GENERATE = "/api/v1/generate"
+# Every rate window here stays open for the whole test (see the fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("ratelimit_clock")
 
 
 def generate(client: Client, **extra):
-    return client.post(GENERATE, {"prompt": "a kite", "width": 256, "height": 256}, content_type="application/json", **extra)
+    return client.post(
+        GENERATE, {"prompt": "a kite", "width": 256, "height": 256}, content_type="application/json", **extra
+    )
 
 
 def test_the_active_task_cap_answers_429_and_creates_nothing(auth_client, user, settings):
@@ -55,16 +59,23 @@ def test_the_cap_shows_in_place_on_the_page(auth_client, user, settings):
     assert "Wait for one to finish" in html and "a kite" in html  # the typed prompt is kept
 
 
-def test_the_generate_rate_is_limited_per_person(auth_client, other_client, settings):
+# The wait is what is left of the person's rate window: 1 second at its very end ("second"),
+# more anywhere else ("seconds"). The clock stands still at the chosen point of the window.
+@pytest.mark.parametrize(("seconds_left", "unit"), [(30, "seconds"), (1, "second")], ids=["mid-window", "last-second"])
+def test_the_generate_rate_is_limited_per_person(
+    auth_client, other_client, user, settings, ratelimit_clock, seconds_left, unit
+):
     settings.GENERATE_RATE = "3/m"
     settings.MAX_ACTIVE_TASKS_PER_USER = 100
+    ratelimit_clock.stop_before_window_end(str(user.pk), 60, seconds_left)
     assert [generate(auth_client).status_code for _ in range(3)] == [201, 201, 201]
     refused = generate(auth_client)
     assert refused.status_code == 429
     body = refused.json()
     assert body["error"] == "rate_limit_exceeded"
     assert 1 <= body["retry_after"] <= 60 and refused["Retry-After"] == str(body["retry_after"])
-    assert f"{body['retry_after']} seconds" in body["message"]
+    assert body["retry_after"] == seconds_left
+    assert body["message"].endswith(f" Try again in {seconds_left} {unit}."), body["message"]
     assert Task.objects.count() == 3
     assert generate(other_client).status_code == 201
 

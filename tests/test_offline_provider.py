@@ -75,7 +75,6 @@ def test_it_is_offered_only_when_enabled(settings):
     assert OfflineProvider.from_settings(settings) is None
 
 
-
 def test_a_chinese_prompt_is_drawn_with_a_font_that_has_its_characters():
     from PIL import ImageFont
 

@@ -37,7 +37,10 @@ def test_every_api_route_is_documented():
 
     documented = set(document()["paths"])
     api = next(p for p in get_resolver().url_patterns if str(p.pattern) == "api/v1/")
-    routes = {"/api/v1/" + str(p.pattern).replace("<uuid:", "{").replace("<str:", "{").replace(">", "}") for p in api.url_patterns}
+    routes = {
+        "/api/v1/" + str(p.pattern).replace("<uuid:", "{").replace("<str:", "{").replace(">", "}")
+        for p in api.url_patterns
+    }
     assert routes - {"/api/v1/openapi.json"} == documented
 
 

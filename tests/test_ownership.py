@@ -18,14 +18,23 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.tokens import create_token
 from generator.models import Image, Tag, Task
 
-from .factories import TaskFactory
+from .factories import TagFactory, TaskFactory
 
 # Not per-person, or not the app's own: Django's admin (staff only, its own permission
 # checks), the account pages (sign-in, sign-up, password) and the probes.
 SKIPPED_PREFIXES = ("admin/",)
 SKIPPED_NAMES = {
-    "login", "logout", "signup", "password_change", "password_change_done", "healthz", "readyz", "api:health", "api:openapi",
-    "set_language", "javascript_catalog",
+    "login",
+    "logout",
+    "signup",
+    "password_change",
+    "password_change_done",
+    "healthz",
+    "readyz",
+    "api:health",
+    "api:openapi",
+    "set_language",
+    "javascript_catalog",
 }
 
 
@@ -142,7 +151,7 @@ def test_every_route_is_known():
 def owned(user, completed_task) -> dict:
     """The first person's objects: a completed task with two stored images, a pending task."""
     images = list(completed_task.ordered_images)
-    tag, second_tag = Tag.objects.create(owner=user, name="lighthouses"), Tag.objects.create(owner=user, name="tidepools")
+    tag, second_tag = TagFactory(owner=user, name="lighthouses"), TagFactory(owner=user, name="tidepools")
     images[0].tags.add(tag, second_tag)
     return {
         "completed_task": completed_task,
@@ -170,7 +179,11 @@ def snapshot(user) -> dict:
         assert original.is_file() and thumbnail.is_file(), f"image {image.pk} lost a file"
         tags = sorted(image.tags.values_list("name", flat=True))
         images[image.pk] = (image.task_id, image.is_favorite, tags, original.read_bytes(), thumbnail.read_bytes())
-    return {"tasks": tasks, "images": images, "tags": sorted(Tag.objects.filter(owner=user).values_list("name", flat=True))}
+    return {
+        "tasks": tasks,
+        "images": images,
+        "tags": sorted(Tag.objects.filter(owner=user).values_list("name", flat=True)),
+    }
 
 
 def missing_id(parameter: str) -> object:
@@ -217,10 +230,16 @@ def test_another_person_gets_404_for_everything_of_mine(user, owned, other_clien
                 # 404 for the method the route is for; any other method answers exactly as it
                 # does for an object that does not exist (a 405, say), so nothing is revealed.
                 if response.status_code != missing[method]:
-                    problems.append(f"{method} {url}: {response.status_code}, not {missing[method]} as for a missing id")
+                    problems.append(
+                        f"{method} {url}: {response.status_code}, not {missing[method]} as for a missing id"
+                    )
                 if url.startswith("/api/") and response.get("Content-Type") != "application/json":
                     problems.append(f"{method} {url}: {response.get('Content-Type')} instead of JSON")
-                elif url.startswith("/api/") and response.status_code == 404 and response.json().get("error") != "not_found":
+                elif (
+                    url.startswith("/api/")
+                    and response.status_code == 404
+                    and response.json().get("error") != "not_found"
+                ):
                     problems.append(f"{method} {url}: {response.content[:200]!r}")
     assert not problems, "\n".join(problems)
     assert snapshot(user) == before
@@ -281,7 +300,9 @@ def test_signed_out_visitors_are_sent_to_sign_in_or_get_401(user, owned, client)
                 else:
                     ok = response.status_code == 302 and response["Location"].startswith(login)
                 if not ok:
-                    problems.append(f"{method} {url} {headers or ''}: {response.status_code} {response.content[:120]!r}")
+                    problems.append(
+                        f"{method} {url} {headers or ''}: {response.status_code} {response.content[:120]!r}"
+                    )
     assert not problems, "\n".join(problems)
     assert snapshot(user) == before
     assert Task.objects.filter(owner=user).count() == 2

@@ -32,7 +32,13 @@ def test_submitting_without_javascript_creates_the_task_and_shows_it(
     with django_capture_on_commit_callbacks(execute=True):  # the worker runs inline in tests
         response = auth_client.post(
             reverse("generator:create"),
-            {"prompt": "a quiet harbour", "model": "offline:sketch-v1", "size": "512x512", "num_images": "2", "random_seed": "on"},
+            {
+                "prompt": "a quiet harbour",
+                "model": "offline:sketch-v1",
+                "size": "512x512",
+                "num_images": "2",
+                "random_seed": "on",
+            },
         )
     assert response.status_code == 302
     response = auth_client.get(response["Location"])
@@ -120,8 +126,6 @@ def test_the_gallery_shows_only_my_images_newest_first(auth_client, completed_ta
     mine = list(completed_task.images.all())
     assert all(image.thumbnail_url in html for image in mine)
     assert other_task.images.get().thumbnail_url not in html
-
-
 
 
 def test_history_lists_status_parameters_duration_and_error(auth_client, completed_task):

@@ -123,8 +123,17 @@ def test_the_box_may_be_private_and_plain_http(configure_provider):
 def test_it_sends_the_whole_txt2img_body(webui, httpserver, user):
     webui(SAMPLER="DPM++ 2M", STEPS=30)
     recorder = answer(httpserver, webui_reply([png(512, 384)] * 2, [77, 78]))
-    task = run(user, prompt="a red fox", negative_prompt="blurry", width=512, height=384, num_images=2, seed=77,
-               steps=12, guidance_scale=4.5)
+    task = run(
+        user,
+        prompt="a red fox",
+        negative_prompt="blurry",
+        width=512,
+        height=384,
+        num_images=2,
+        seed=77,
+        steps=12,
+        guidance_scale=4.5,
+    )
     assert task.status == Task.Status.COMPLETED, task.error_message
     [request] = recorder.requests
     assert (request.method, request.path) == ("POST", TXT2IMG)
@@ -268,24 +277,33 @@ VALIDATION_ERROR = {"detail": [{"loc": ["body", "width"], "msg": "value is not a
     ("status", "body", "config", "code", "message"),
     [
         pytest.param(
-            401, {"detail": "Incorrect username or password"}, {"USERNAME": "u", "PASSWORD": "p"},
-            "authentication_failed", "The WebUI refused the username/password. " + ADMIN_CHECK_AUTH,
+            401,
+            {"detail": "Incorrect username or password"},
+            {"USERNAME": "u", "PASSWORD": "p"},
+            "authentication_failed",
+            "The WebUI refused the username/password. " + ADMIN_CHECK_AUTH,
             id="wrong-credentials",
         ),
         pytest.param(
-            401, {"detail": "Not authenticated"}, {},
+            401,
+            {"detail": "Not authenticated"},
+            {},
             "authentication_failed",
             ASKS_FOR_AUTH + ". An administrator needs to set AUTOMATIC1111_USERNAME and AUTOMATIC1111_PASSWORD.",
             id="no-credentials",
         ),
         pytest.param(
-            401, {"detail": "Not authenticated"}, {"USERNAME": "u"},
+            401,
+            {"detail": "Not authenticated"},
+            {"USERNAME": "u"},
             "authentication_failed",
             ASKS_FOR_AUTH + ", but AUTOMATIC1111_PASSWORD is not set. An administrator needs to set it.",
             id="half-the-credentials",
         ),
         pytest.param(
-            404, webui_error("HTTPException", "Sampler not found"), {"SAMPLER": "Euler z"},
+            404,
+            webui_error("HTTPException", "Sampler not found"),
+            {"SAMPLER": "Euler z"},
             "invalid_request",
             "The WebUI does not know the configured sampler (Sampler not found). "
             "An administrator needs to check AUTOMATIC1111_SAMPLER.",
@@ -296,18 +314,27 @@ VALIDATION_ERROR = {"detail": [{"loc": ["body", "width"], "msg": "value is not a
             404, webui_error("HTTPException", "Not Found"), {}, "invalid_request", NO_API, id="wrong-base-path"
         ),
         pytest.param(
-            422, webui_error("HTTPException", "Script not found"), {},
-            "invalid_request", "The WebUI did not accept these settings (Script not found).",
+            422,
+            webui_error("HTTPException", "Script not found"),
+            {},
+            "invalid_request",
+            "The WebUI did not accept these settings (Script not found).",
             id="unknown-script",
         ),
         pytest.param(
-            422, VALIDATION_ERROR, {},
-            "invalid_request", "The WebUI did not accept these settings (width: value is not a valid integer).",
+            422,
+            VALIDATION_ERROR,
+            {},
+            "invalid_request",
+            "The WebUI did not accept these settings (width: value is not a valid integer).",
             id="validation-error",
         ),
         pytest.param(
-            500, webui_error("OutOfMemoryError", "", "CUDA out of memory. Tried to allocate 9.00 GiB"), {},
-            "invalid_request", "The GPU ran out of memory making this picture. Try a smaller size or fewer images.",
+            500,
+            webui_error("OutOfMemoryError", "", "CUDA out of memory. Tried to allocate 9.00 GiB"),
+            {},
+            "invalid_request",
+            "The GPU ran out of memory making this picture. Try a smaller size or fewer images.",
             id="out-of-memory",
         ),
     ],

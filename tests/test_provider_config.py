@@ -137,8 +137,16 @@ def test_settings_a_model_would_ignore_are_not_recorded(auth_client, configure_p
 
     configure_provider("openai", API_KEY="k")
     response = generate(
-        auth_client, prompt="a", provider="openai", model="gpt-image-1", width=1024, height=1024,
-        negative_prompt="blur", seed=5, steps=30, scale=7,
+        auth_client,
+        prompt="a",
+        provider="openai",
+        model="gpt-image-1",
+        width=1024,
+        height=1024,
+        negative_prompt="blur",
+        seed=5,
+        steps=30,
+        scale=7,
     )
     assert response.status_code == 201
     task = Task.objects.get(pk=response.json()["task_id"])

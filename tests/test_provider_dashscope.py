@@ -57,7 +57,9 @@ def job(status: str, **output) -> dict:
 
 
 def succeeded(httpserver, count: int = 1) -> dict:
-    results = [{"url": httpserver.url_for(f"/results/{i}.png"), "orig_prompt": "p", "actual_prompt": "p"} for i in range(count)]
+    results = [
+        {"url": httpserver.url_for(f"/results/{i}.png"), "orig_prompt": "p", "actual_prompt": "p"} for i in range(count)
+    ]
     return job("SUCCEEDED", results=results, task_metrics={"TOTAL": count, "SUCCEEDED": count, "FAILED": 0})
 
 
@@ -247,7 +249,13 @@ PERMANENT_ERRORS = [
     (400, "BadRequest.EmptyInput", "Required input is empty", "invalid_request", "Required input is empty"),
     (400, "DataInspectionFailed", "Input data may contain inappropriate content.", "content_rejected", "sensitive"),
     (400, "InvalidParameter.DataInspection", "Inappropriate content.", "content_rejected", "sensitive"),
-    (400, "Arrearage", "Access denied, please make sure your account is in good standing.", "quota_exhausted", "credit"),
+    (
+        400,
+        "Arrearage",
+        "Access denied, please make sure your account is in good standing.",
+        "quota_exhausted",
+        "credit",
+    ),
     (401, "InvalidApiKey", "Invalid API-key provided.", "authentication_failed", "API key"),
     (403, "AccessDenied", "Access denied.", "permission_denied", "denied access"),
     (403, "AccessDenied.Unpurchased", "Model access denied.", "permission_denied", "activated"),
@@ -258,7 +266,9 @@ PERMANENT_ERRORS = [
 
 
 @pytest.mark.parametrize(("status", "code", "message", "expected", "shown"), PERMANENT_ERRORS)
-def test_a_permanent_submit_error_fails_the_task_at_once(dashscope, httpserver, user, media_root, status, code, message, expected, shown):
+def test_a_permanent_submit_error_fails_the_task_at_once(
+    dashscope, httpserver, user, media_root, status, code, message, expected, shown
+):
     dashscope()
     serve(httpserver, SUBMIT, "POST", [error(status, code, message)])
     task = run(dashscope_task(user))
@@ -286,7 +296,9 @@ TRANSIENT_ERRORS = [
 
 
 @pytest.mark.parametrize(("answer", "expected", "request_id"), TRANSIENT_ERRORS)
-def test_a_transient_submit_error_is_retried_then_fails(dashscope, httpserver, user, media_root, settings, answer, expected, request_id):
+def test_a_transient_submit_error_is_retried_then_fails(
+    dashscope, httpserver, user, media_root, settings, answer, expected, request_id
+):
     dashscope()
     serve(httpserver, SUBMIT, "POST", [answer])
     task = run(dashscope_task(user))
@@ -321,9 +333,21 @@ def test_a_slow_submit_times_out(dashscope, httpserver, user, media_root, settin
 # --- jobs that end badly ------------------------------------------------------------------------
 
 JOB_FAILURES = [
-    (job("FAILED", code="DataInspectionFailed", message="Input data may contain inappropriate content."), "content_rejected", "sensitive"),
-    (job("FAILED", code="DataInspectionFailed", message="Output data may contain inappropriate content."), "output_rejected", "safety check"),
-    (job("FAILED", code="InternalError.Algo", message="Algorithm process error."), "generation_failed", "(Algorithm process error.)"),
+    (
+        job("FAILED", code="DataInspectionFailed", message="Input data may contain inappropriate content."),
+        "content_rejected",
+        "sensitive",
+    ),
+    (
+        job("FAILED", code="DataInspectionFailed", message="Output data may contain inappropriate content."),
+        "output_rejected",
+        "safety check",
+    ),
+    (
+        job("FAILED", code="InternalError.Algo", message="Algorithm process error."),
+        "generation_failed",
+        "(Algorithm process error.)",
+    ),
     (job("FAILED", code="Arrearage", message="Account overdue."), "quota_exhausted", "credit"),
     (job("CANCELED"), "generation_failed", "The provider canceled the job."),
     (job("UNKNOWN"), "task_expired", "no longer knows this job"),
@@ -359,7 +383,9 @@ def test_fewer_results_than_asked_fails_the_task(dashscope, httpserver, user, me
     assert "1 of 3" in task.error_message
 
 
-def test_a_job_that_never_finishes_times_out_without_resubmitting_while_polling(dashscope, httpserver, user, media_root, settings):
+def test_a_job_that_never_finishes_times_out_without_resubmitting_while_polling(
+    dashscope, httpserver, user, media_root, settings
+):
     dashscope(POLL_DEADLINE_SECONDS=0.08)
     serve_job(httpserver, [job("RUNNING")])
     task = run(dashscope_task(user))
@@ -397,7 +423,12 @@ def test_check_passes_when_the_key_is_accepted(dashscope, httpserver, answer):
 
 def test_check_reports_a_refused_key(dashscope, httpserver):
     provider = dashscope()
-    serve(httpserver, "/api/v1/tasks/00000000-0000-0000-0000-000000000000", "GET", [error(401, "InvalidApiKey", "Invalid API-key provided.")])
+    serve(
+        httpserver,
+        "/api/v1/tasks/00000000-0000-0000-0000-000000000000",
+        "GET",
+        [error(401, "InvalidApiKey", "Invalid API-key provided.")],
+    )
     with pytest.raises(PermanentProviderError) as raised:
         provider.check()
     assert raised.value.code == "authentication_failed"

@@ -72,10 +72,25 @@ def test_the_error_classes_are_the_packages():
 
 def test_a_request_is_built_from_anything_shaped_like_a_task():
     task = SimpleNamespace(
-        prompt="a red fox", negative_prompt="blur", model="sketch-v1", width=512, height=768,
-        num_images=2, steps=None, guidance_scale=7.5, seed=42, provider="offline",
+        prompt="a red fox",
+        negative_prompt="blur",
+        model="sketch-v1",
+        width=512,
+        height=768,
+        num_images=2,
+        steps=None,
+        guidance_scale=7.5,
+        seed=42,
+        provider="offline",
     )
     assert GenerationRequest.from_task(task) == GenerationRequest(
-        prompt="a red fox", negative_prompt="blur", model="sketch-v1", width=512, height=768,
-        num_images=2, steps=None, guidance_scale=7.5, seed=42,
+        prompt="a red fox",
+        negative_prompt="blur",
+        model="sketch-v1",
+        width=512,
+        height=768,
+        num_images=2,
+        steps=None,
+        guidance_scale=7.5,
+        seed=42,
     )

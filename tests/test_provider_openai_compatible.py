@@ -328,7 +328,15 @@ def test_seedream_3_makes_one_image_per_call_with_consecutive_seeds(configure, h
         headers={"x-request-id": "2025ark01"},
     )
     task = run(
-        user, "ark", SEEDREAM_3, width=1248, height=832, num_images=2, seed=41, guidance_scale=5.5, negative_prompt="fog"
+        user,
+        "ark",
+        SEEDREAM_3,
+        width=1248,
+        height=832,
+        num_images=2,
+        seed=41,
+        guidance_scale=5.5,
+        negative_prompt="fog",
     )
     assert task.status == Task.Status.COMPLETED and task.provider_request_id == "2025ark01"
     assert generation_requests(httpserver)[0].headers["Authorization"] == f"Bearer {KEY}"
@@ -460,15 +468,29 @@ def test_kolors_makes_a_batch_in_one_call_and_the_links_are_downloaded(configure
     httpserver.expect_request("/out/1.png").respond_with_data(png(color="red"), content_type="image/png")
     httpserver.expect_request("/out/2.png").respond_with_data(png(color="blue"), content_type="image/png")
     task = run(
-        user, "siliconflow", "Kwai-Kolors/Kolors", width=960, height=1280, num_images=2,
-        seed=9_876_543_210, negative_prompt="fog", steps=30, guidance_scale=6.5,
+        user,
+        "siliconflow",
+        "Kwai-Kolors/Kolors",
+        width=960,
+        height=1280,
+        num_images=2,
+        seed=9_876_543_210,
+        negative_prompt="fog",
+        steps=30,
+        guidance_scale=6.5,
     )
     assert task.status == Task.Status.COMPLETED and task.provider_request_id == "trace-kolors"
     (sent,) = generation_requests(httpserver)
     assert sent.headers["Authorization"] == f"Bearer {KEY}"
     assert sent.get_json() == {
-        "model": "Kwai-Kolors/Kolors", "prompt": task.prompt, "image_size": "960x1280", "batch_size": 2,
-        "seed": 9_876_543_210, "negative_prompt": "fog", "num_inference_steps": 30, "guidance_scale": 6.5,
+        "model": "Kwai-Kolors/Kolors",
+        "prompt": task.prompt,
+        "image_size": "960x1280",
+        "batch_size": 2,
+        "seed": 9_876_543_210,
+        "negative_prompt": "fog",
+        "num_inference_steps": 30,
+        "guidance_scale": 6.5,
     }
     # The batch reports one seed; the others' seeds are not documented.
     assert [image.seed for image in task.ordered_images] == [9_876_543_210, None]
@@ -497,11 +519,23 @@ def test_qwen_image_makes_one_image_per_call_with_cfg(configure, httpserver, use
 
     httpserver.expect_request(GENERATIONS).respond_with_handler(echo_seed)
     task = run(
-        user, "siliconflow", "Qwen/Qwen-Image", width=1664, height=928, num_images=2, seed=10, guidance_scale=4, steps=50
+        user,
+        "siliconflow",
+        "Qwen/Qwen-Image",
+        width=1664,
+        height=928,
+        num_images=2,
+        seed=10,
+        guidance_scale=4,
+        steps=50,
     )
     assert task.status == Task.Status.COMPLETED
     common = {
-        "model": "Qwen/Qwen-Image", "prompt": task.prompt, "image_size": "1664x928", "num_inference_steps": 50, "cfg": 4.0
+        "model": "Qwen/Qwen-Image",
+        "prompt": task.prompt,
+        "image_size": "1664x928",
+        "num_inference_steps": 50,
+        "cfg": 4.0,
     }
     assert bodies(httpserver) == [{**common, "seed": 10}, {**common, "seed": 11}]
     assert [image.seed for image in task.ordered_images] == [10, 11]

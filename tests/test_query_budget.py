@@ -16,7 +16,9 @@ def test_a_status_poll_costs_three_queries(auth_client, completed_task, django_a
     assert response.status_code == 200
 
 
-def test_a_thumbnail_costs_two_queries_and_no_permission_lookups(auth_client, completed_task, django_assert_num_queries):
+def test_a_thumbnail_costs_two_queries_and_no_permission_lookups(
+    auth_client, completed_task, django_assert_num_queries
+):
     image = completed_task.ordered_images[0]
     auth_client.get(reverse("api:image_thumbnail", args=[image.pk]))
     with django_assert_num_queries(2):  # the user and the image
@@ -24,7 +26,9 @@ def test_a_thumbnail_costs_two_queries_and_no_permission_lookups(auth_client, co
     assert response.status_code == 200
 
 
-def test_the_api_task_endpoint_costs_three_queries_with_a_token(user, completed_task, client, django_assert_num_queries):
+def test_the_api_task_endpoint_costs_three_queries_with_a_token(
+    user, completed_task, client, django_assert_num_queries
+):
     token = create_token(user, "poller").plaintext
     url = reverse("api:task_detail", args=[completed_task.pk])
     client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}")  # records the token's use, once a minute

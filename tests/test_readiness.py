@@ -17,6 +17,7 @@ from generator.ops import health
 READYZ = "/readyz"
 SECRET_IN_ERROR = "password=hunter2 host=db.internal.example"
 
+
 @pytest.fixture(autouse=True)
 def private_cache(settings, tmp_path):
     """The worker check reads django-q2's cluster stats and its own last sighting from the
@@ -127,7 +128,11 @@ def test_a_live_cluster_stat_is_a_worker_and_is_remembered(client, db, monkeypat
 
     monkeypatch.setattr(Stat, "get_all", staticmethod(lambda broker=None: [FakeStat()]))
     response, body = get_readyz(client)
-    assert response.status_code == 200 and body["checks"]["worker"] == {**body["checks"]["worker"], "clusters": 1, "ok": True}
+    assert response.status_code == 200 and body["checks"]["worker"] == {
+        **body["checks"]["worker"],
+        "clusters": 1,
+        "ok": True,
+    }
     assert time.time() - cache.get(health.WORKER_SEEN_KEY) < 5
 
 
@@ -207,7 +212,9 @@ def test_a_broker_that_does_not_answer_its_ping_is_unavailable(client, db, monke
 
 
 @pytest.mark.parametrize("name", ["database", "broker", "storage", "worker"])
-def test_any_exception_in_a_check_is_that_check_failing_never_a_500(client, db, settings, monkeypatch, worker_seen, name):
+def test_any_exception_in_a_check_is_that_check_failing_never_a_500(
+    client, db, settings, monkeypatch, worker_seen, name
+):
     def explode() -> dict:
         raise RuntimeError(SECRET_IN_ERROR)
 
@@ -258,10 +265,15 @@ def import_wsgi(**env: str) -> subprocess.CompletedProcess:
     clean.update({"DJANGO_SETTINGS_MODULE": "tests.settings", **env})
     return subprocess.run(
         [sys.executable, "-c", "import config.wsgi; print('started')"],
-        cwd=BASE_DIR, env=clean, capture_output=True, text=True, timeout=60,
+        cwd=BASE_DIR,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("env", "named"),
     [
@@ -280,6 +292,7 @@ def test_the_app_refuses_to_start_half_configured(env, named):
     assert "x-volc-secret-value" not in result.stderr  # names the variables, never their values
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     "env",
     [{}, {"DEBUG": "false", "SECRET_KEY": "a-production-secret", "ALLOWED_HOSTS": "atelier.example"}],
@@ -291,6 +304,7 @@ def test_the_app_starts_when_configured(env):
     assert result.stdout.strip() == "started"
 
 
+@pytest.mark.subprocess
 def test_the_app_starts_with_a_fully_configured_provider():
     result = import_wsgi(VOLCENGINE_ACCESS_KEY="ak", VOLCENGINE_SECRET_KEY="sk")
     assert result.returncode == 0, result.stderr[-2000:]

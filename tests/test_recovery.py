@@ -136,7 +136,11 @@ def test_a_processing_task_is_recovered_only_once_its_claim_is_older_than_timeou
 def test_a_processing_task_with_a_fresh_claim_is_left_alone_however_old_it_is(now, django_capture_on_commit_callbacks):
     # Created long ago, retried by recovery long ago, claimed again a moment ago: a live worker.
     task = make_task(
-        status="processing", attempts=2, claimed=now - 5 * SECOND, enqueued=now - 1000 * SECOND, created=now - 3600 * SECOND
+        status="processing",
+        attempts=2,
+        claimed=now - 5 * SECOND,
+        enqueued=now - 1000 * SECOND,
+        created=now - 3600 * SECOND,
     )
     before = row(task)
 
@@ -319,9 +323,10 @@ def test_a_task_that_changes_while_recovery_runs_is_not_disturbed(
     assert report.total == 0 and callbacks == []
     current = Task.objects.get(pk=task.pk)
     assert current.error_code == ""
-    assert current.status == {"_finishes": "completed", "_claimed_again": "processing", "_canceled": "canceled"}[
-        meanwhile.__name__
-    ]
+    assert (
+        current.status
+        == {"_finishes": "completed", "_claimed_again": "processing", "_canceled": "canceled"}[meanwhile.__name__]
+    )
     assert f"task {task.pk} changed during recovery; left alone" in caplog.text
 
 
@@ -382,7 +387,9 @@ def test_the_command_recovers_and_prints_one_summary_line(lost_tasks, django_cap
     assert Task.objects.get(pk=lost_tasks["fail"].pk).status == Task.Status.FAILED
 
 
-def test_the_command_dry_run_lists_tasks_when_verbose_and_changes_nothing(lost_tasks, django_capture_on_commit_callbacks):
+def test_the_command_dry_run_lists_tasks_when_verbose_and_changes_nothing(
+    lost_tasks, django_capture_on_commit_callbacks
+):
     before = {name: row(task) for name, task in lost_tasks.items()}
     out = io.StringIO()
 
@@ -427,7 +434,9 @@ def test_setup_schedules_installs_the_sweeper_once_however_often_it_runs(db):
 
 def test_setup_schedules_repairs_an_edited_or_duplicated_schedule_and_leaves_others_alone(db):
     Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).delete()
-    Schedule.objects.create(name=schedules.RECOVERY_SCHEDULE_NAME, func="math.floor", args="1", schedule_type=Schedule.DAILY)
+    Schedule.objects.create(
+        name=schedules.RECOVERY_SCHEDULE_NAME, func="math.floor", args="1", schedule_type=Schedule.DAILY
+    )
     Schedule.objects.create(name=schedules.RECOVERY_SCHEDULE_NAME, func="math.floor", schedule_type=Schedule.HOURLY)
     other = Schedule.objects.create(name="someone-elses", func="math.floor", schedule_type=Schedule.DAILY)
 

@@ -80,7 +80,9 @@ def test_it_gives_up_after_the_configured_attempts(user, scripted, settings, med
 
 
 def test_permanent_errors_fail_at_once_with_a_readable_message(user, scripted, media_root):
-    scripted.script = [PermanentProviderError("content_rejected", "The provider rejected this prompt as sensitive content.")]
+    scripted.script = [
+        PermanentProviderError("content_rejected", "The provider rejected this prompt as sensitive content.")
+    ]
     task = TaskFactory(owner=user, provider="scripted", model="fixed")
     run_task(str(task.pk))
     task.refresh_from_db()

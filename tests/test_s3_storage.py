@@ -76,6 +76,7 @@ def s3_task(user, bucket):
     return task
 
 
+@pytest.mark.s3
 def test_the_default_storage_is_the_bucket(bucket):
     from storages.backends.s3 import S3Storage
 
@@ -83,6 +84,7 @@ def test_the_default_storage_is_the_bucket(bucket):
     assert isinstance(default_storage._wrapped, S3Storage)
 
 
+@pytest.mark.s3
 def test_a_task_stores_its_images_and_thumbnails_in_the_bucket(s3_task, s3_client, bucket, media_root):
     images = list(s3_task.images.all())
     assert len(images) == 2
@@ -99,12 +101,14 @@ def test_a_task_stores_its_images_and_thumbnails_in_the_bucket(s3_task, s3_clien
     assert not Path(media_root).exists() or not any(Path(media_root).rglob("*.*"))
 
 
+@pytest.mark.s3
 def test_the_objects_are_private(s3_task, s3_client, bucket):
     image = s3_task.images.first()
     grants = s3_client.get_object_acl(Bucket=bucket, Key=image.file.name)["Grants"]
     assert grants and all(grant["Grantee"].get("Type") == "CanonicalUser" for grant in grants)
 
 
+@pytest.mark.s3
 def test_the_owner_is_redirected_to_a_short_lived_signed_link(s3_task, auth_client, s3_endpoint, bucket):
     image = s3_task.images.order_by("index").first()
     response = auth_client.get(image.url)
@@ -125,6 +129,7 @@ def test_the_owner_is_redirected_to_a_short_lived_signed_link(s3_task, auth_clie
     assert f"Seed: {image.seed}" in picture.text["parameters"]
 
 
+@pytest.mark.s3
 def test_the_thumbnail_and_the_download_are_signed_links_too(s3_task, auth_client):
     image = s3_task.images.first()
     thumbnail = auth_client.get(image.thumbnail_url)
@@ -140,6 +145,7 @@ def test_the_thumbnail_and_the_download_are_signed_links_too(s3_task, auth_clien
     assert fetched.headers["Content-Disposition"] == f'attachment; filename="atelier-{image.pk}.png"'
 
 
+@pytest.mark.s3
 def test_a_known_etag_is_still_a_304_without_a_new_link(s3_task, auth_client):
     image = s3_task.images.first()
     response = auth_client.get(image.url, HTTP_IF_NONE_MATCH=f'"{image.pk}-o"')
@@ -147,6 +153,7 @@ def test_a_known_etag_is_still_a_304_without_a_new_link(s3_task, auth_client):
     assert "Location" not in response
 
 
+@pytest.mark.s3
 def test_another_person_gets_a_404_and_no_link(s3_task, other_client, client):
     image = s3_task.images.first()
     for url in (image.url, image.thumbnail_url, image.download_url):
@@ -157,6 +164,7 @@ def test_another_person_gets_a_404_and_no_link(s3_task, other_client, client):
     assert client.get(image.url).status_code == 401
 
 
+@pytest.mark.s3
 def test_deleting_images_removes_their_objects(s3_task, s3_client, bucket, django_capture_on_commit_callbacks):
     doomed = s3_task.images.order_by("index").first()
     kept = s3_task.images.exclude(pk=doomed.pk).get()
@@ -169,12 +177,14 @@ def test_deleting_images_removes_their_objects(s3_task, s3_client, bucket, djang
     assert keys_in(s3_client, bucket) == set()
 
 
+@pytest.mark.s3
 def test_a_missing_object_name_is_a_404(s3_task, auth_client):
     image = s3_task.images.first()
     Image.objects.filter(pk=image.pk).update(file="")
     assert auth_client.get(image.url).status_code == 404
 
 
+@pytest.mark.s3
 def test_the_readiness_probe_writes_and_deletes_in_the_bucket(bucket, s3_client):
     from generator.ops import health
 
@@ -182,6 +192,7 @@ def test_the_readiness_probe_writes_and_deletes_in_the_bucket(bucket, s3_client)
     assert keys_in(s3_client, bucket) == set()
 
 
+@pytest.mark.s3
 def test_a_zip_download_streams_the_originals_from_the_bucket(s3_task, auth_client, s3_client, bucket):
     images = list(s3_task.images.all())
     response = auth_client.post(reverse("generator:gallery_download"), {"image": [str(image.pk) for image in images]})
@@ -206,11 +217,17 @@ def settings_with(**env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "STORAGE"))}
     base["DJANGO_SETTINGS_MODULE"] = "config.settings"
     return subprocess.run(
-        [sys.executable, "-c", script], check=False, cwd=ROOT, env={**base, **env}, capture_output=True, text=True,
+        [sys.executable, "-c", script],
+        check=False,
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
         timeout=60,
     )
 
 
+@pytest.mark.subprocess
 def test_storage_s3_is_configured_from_the_environment():
     result = settings_with(
         STORAGE="s3",
@@ -240,6 +257,7 @@ def test_storage_s3_is_configured_from_the_environment():
     assert configured["img_src"] == ["'self'", "data:", "http://minio:9000"]
 
 
+@pytest.mark.subprocess
 def test_storage_s3_on_aws_allows_the_buckets_own_host_for_images():
     result = settings_with(STORAGE="s3", S3_BUCKET="atelier-media", S3_REGION="eu-central-1")
     assert result.returncode == 0, result.stderr
@@ -248,6 +266,7 @@ def test_storage_s3_on_aws_allows_the_buckets_own_host_for_images():
     assert "https://atelier-media.s3.eu-central-1.amazonaws.com" in configured["img_src"]
 
 
+@pytest.mark.subprocess
 def test_storage_defaults_to_local_files():
     result = settings_with()
     assert result.returncode == 0, result.stderr
@@ -256,12 +275,14 @@ def test_storage_defaults_to_local_files():
     assert configured["img_src"] == ["'self'", "data:"]
 
 
+@pytest.mark.subprocess
 def test_storage_s3_without_a_bucket_is_refused_by_name():
     result = settings_with(STORAGE="s3")
     assert result.returncode != 0
     assert "Set the S3_BUCKET environment variable" in result.stderr
 
 
+@pytest.mark.subprocess
 def test_an_unknown_storage_or_serving_mode_is_refused():
     assert "STORAGE must be local or s3" in settings_with(STORAGE="ftp").stderr
     assert "SERVE_MEDIA_WITH must be django or x-accel" in settings_with(SERVE_MEDIA_WITH="apache").stderr

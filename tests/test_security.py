@@ -6,6 +6,8 @@ import logging
 
 from django.urls import reverse
 
+from .factories import TaskFactory
+
 
 def test_pages_carry_a_strict_content_security_policy(auth_client):
     response = auth_client.get(reverse("generator:create"))
@@ -35,14 +37,13 @@ def test_prompts_are_not_logged_unless_asked(auth_client, caplog, settings):
 
 
 def test_provider_keys_never_reach_the_logs(auth_client, caplog, configure_provider, httpserver, user):
-    from generator.models import Task
     from generator.services import run_task
 
     configure_provider("openai", API_KEY="sk-log-canary", BASE_URL=httpserver.url_for("/v1"))
     httpserver.expect_request("/v1/images/generations").respond_with_json(
         {"error": {"message": "Incorrect API key provided: sk-log-c***", "code": "invalid_api_key"}}, status=401
     )
-    task = Task.objects.create(owner=user, provider="openai", model="gpt-image-1", prompt="a kite", width=1024, height=1024)
+    task = TaskFactory(owner=user, provider="openai", model="gpt-image-1", prompt="a kite", width=1024, height=1024)
     with caplog.at_level(logging.DEBUG):
         run_task(str(task.pk))
     task.refresh_from_db()

@@ -14,27 +14,39 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE"}}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE"}
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120
     )
 
 
+@pytest.mark.subprocess
 def test_check_deploy_is_clean_with_production_variables():
     result = manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="atelier.example.com",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="atelier.example.com",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
+@pytest.mark.subprocess
 def test_production_refuses_to_start_without_a_secret_key():
     result = manage("check", DEBUG="false", ALLOWED_HOSTS="atelier.example.com")
     assert result.returncode != 0
     assert "Set the SECRET_KEY environment variable" in result.stderr
 
 
+@pytest.mark.subprocess
 def test_defaults_need_nothing(tmp_path):
     result = manage("check", DATABASE_URL=f"sqlite:///{tmp_path}/fresh.sqlite3")
     assert result.returncode == 0, result.stderr
@@ -51,6 +63,7 @@ def test_the_sqlite_defaults_use_wal_and_immediate_transactions(db):
         assert cursor.fetchone()[0] == "wal"
 
 
+@pytest.mark.subprocess
 def test_healthz_answers_any_host_in_production():
     script = (
         "import django; django.setup();"
@@ -59,7 +72,13 @@ def test_healthz_answers_any_host_in_production():
         "print(r.status_code, r.content.decode())"
     )
     env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}}
-    env.update(DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="atelier.example.com",
-               DJANGO_SETTINGS_MODULE="config.settings")
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    env.update(
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="atelier.example.com",
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.stdout.strip() == '200 {"status": "ok"}', result.stderr

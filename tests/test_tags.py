@@ -8,9 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from generator.models import Image, Tag, Task
+from generator.models import Image, Tag
 
-from .factories import TaskFactory
+from .factories import ImageFactory, TagFactory
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -97,7 +97,7 @@ def test_the_typed_name_is_kept_and_escaped_after_an_error(auth_client, image):
 
 
 def test_tags_are_per_person(auth_client, user, other_user, image):
-    theirs = Tag.objects.create(owner=other_user, name="sunset")
+    theirs = TagFactory(owner=other_user, name="sunset")
     add(auth_client, image, "Sunset")
     mine = Tag.objects.get(owner=user)
     assert mine.pk != theirs.pk and mine.name == "Sunset"
@@ -106,9 +106,8 @@ def test_tags_are_per_person(auth_client, user, other_user, image):
 
 
 def test_another_persons_tag_id_is_not_found(auth_client, other_user, image):
-    theirs = Tag.objects.create(owner=other_user, name="private")
-    their_task = TaskFactory(owner=other_user)
-    their_image = Image.objects.create(task=their_task, owner=other_user, file="images/t.png", thumbnail="thumbs/t.webp", width=8, height=8, bytes=1)
+    theirs = TagFactory(owner=other_user, name="private")
+    their_image = ImageFactory(task__owner=other_user, files=False)
     their_image.tags.add(theirs)
     for url in (
         reverse("generator:image_tag_remove", args=[image.pk, theirs.pk]),
@@ -122,7 +121,7 @@ def test_another_persons_tag_id_is_not_found(auth_client, other_user, image):
 
 def test_removing_a_tag_from_an_image_keeps_the_tag(auth_client, user, completed_task):
     first, second = completed_task.ordered_images
-    tag = Tag.objects.create(owner=user, name="keep me")
+    tag = TagFactory(owner=user, name="keep me")
     first.tags.add(tag)
     second.tags.add(tag)
     response = auth_client.post(reverse("generator:image_tag_remove", args=[first.pk, tag.pk]), **HTMX)
@@ -143,8 +142,8 @@ def test_removing_a_tag_from_an_image_keeps_the_tag(auth_client, user, completed
 
 def test_suggestions_come_only_from_my_own_tags(auth_client, user, other_user, image):
     for name in ("Sunset", "sunrise", "harbour"):
-        Tag.objects.create(owner=user, name=name)
-    Tag.objects.create(owner=other_user, name="sunny secret")
+        TagFactory(owner=user, name=name)
+    TagFactory(owner=other_user, name="sunny secret")
     image.tags.add(Tag.objects.get(name="sunrise"))
     response = auth_client.get(reverse("generator:tag_suggest"), {"q": "SUN"})
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
@@ -153,10 +152,13 @@ def test_suggestions_come_only_from_my_own_tags(auth_client, user, other_user, i
 
 
 def test_suggestions_for_htmx_are_a_datalist(auth_client, user, image):
-    Tag.objects.create(owner=user, name="a <b> tag")
+    TagFactory(owner=user, name="a <b> tag")
     list_id = f"tag-suggestions-{image.pk}"
     response = auth_client.get(reverse("generator:tag_suggest"), {"name": "<b", "list": list_id}, **HTMX)
-    assert response.content.decode().strip() == f'<datalist id="{list_id}"><option value="a &lt;b&gt; tag"></option></datalist>'
+    assert (
+        response.content.decode().strip()
+        == f'<datalist id="{list_id}"><option value="a &lt;b&gt; tag"></option></datalist>'
+    )
     response = auth_client.get(reverse("generator:tag_suggest"), {"q": "zzz", "list": '"><script>'}, **HTMX)
     assert response.content.decode().strip() == '<datalist id="tag-suggestions"></datalist>'
 
@@ -166,9 +168,9 @@ def test_suggestions_for_htmx_are_a_datalist(auth_client, user, image):
 
 def test_the_tag_page_lists_my_tags_with_counts_and_gallery_links(auth_client, user, other_user, completed_task):
     first, second = completed_task.ordered_images
-    both, one = Tag.objects.create(owner=user, name="a&b c"), Tag.objects.create(owner=user, name="solo")
-    Tag.objects.create(owner=user, name="unused")
-    Tag.objects.create(owner=other_user, name="not yours")
+    both, one = TagFactory(owner=user, name="a&b c"), TagFactory(owner=user, name="solo")
+    TagFactory(owner=user, name="unused")
+    TagFactory(owner=other_user, name="not yours")
     first.tags.add(both, one)
     second.tags.add(both)
     page = auth_client.get(reverse("generator:tag_list")).content.decode()
@@ -184,12 +186,9 @@ def test_the_tag_page_explains_how_to_add_tags_when_there_are_none(auth_client):
 
 
 def make_tagged_images(user, images: int, tags: int) -> None:
-    task = TaskFactory(owner=user, status=Task.Status.COMPLETED)
-    rows = Image.objects.bulk_create(
-        Image(task=task, owner=user, index=n, file=f"images/x{n}.png", thumbnail=f"thumbs/x{n}.webp", width=8, height=8, bytes=1)
-        for n in range(images)
-    )
-    tag_rows = Tag.objects.bulk_create(Tag(owner=user, name=f"tag {n}") for n in range(tags))
+    """`images` images of one task, each with one of `tags` tags in turn."""
+    rows = ImageFactory.bulk_create_batch(images, owner=user)
+    tag_rows = TagFactory.bulk_create_batch(tags, owner=user)
     Through = Image.tags.through
     Through.objects.bulk_create(
         Through(image_id=image.pk, tag_id=tag_rows[n % tags].pk) for n, image in enumerate(rows)
@@ -220,7 +219,7 @@ def rename(client, tag: Tag, name: str):
 
 
 def test_rename_a_tag(auth_client, user, image):
-    tag = Tag.objects.create(owner=user, name="sunset")
+    tag = TagFactory(owner=user, name="sunset")
     image.tags.add(tag)
     response = rename(auth_client, tag, "  golden   hour ")
     assert response.status_code == 302 and response["Location"] == reverse("generator:tag_list")
@@ -230,14 +229,14 @@ def test_rename_a_tag(auth_client, user, image):
 
 
 def test_rename_to_another_case_of_the_same_name_is_allowed(auth_client, user):
-    tag = Tag.objects.create(owner=user, name="sunset")
+    tag = TagFactory(owner=user, name="sunset")
     assert rename(auth_client, tag, "Sunset").status_code == 302
     assert Tag.objects.get(pk=tag.pk).name == "Sunset"
 
 
 def test_rename_to_a_name_another_of_my_tags_has_is_refused(auth_client, user, other_user):
-    tag, other = Tag.objects.create(owner=user, name="sunset"), Tag.objects.create(owner=user, name="Dawn")
-    Tag.objects.create(owner=other_user, name="dusk")
+    tag, other = TagFactory(owner=user, name="sunset"), TagFactory(owner=user, name="Dawn")
+    TagFactory(owner=other_user, name="dusk")
     response = rename(auth_client, tag, "dawn")
     assert response.status_code == 400
     page = response.content.decode()
@@ -251,7 +250,7 @@ def test_rename_to_a_name_another_of_my_tags_has_is_refused(auth_client, user, o
 
 @pytest.mark.parametrize("name", ["", "   ", "q" * 51, "bell\x07", "\u200b"])
 def test_rename_to_an_invalid_name_is_refused_with_a_message(auth_client, user, name):
-    tag = Tag.objects.create(owner=user, name="sunset")
+    tag = TagFactory(owner=user, name="sunset")
     response = rename(auth_client, tag, name)
     assert response.status_code == 400
     assert 'role="alert"' in response.content.decode()
@@ -260,11 +259,13 @@ def test_rename_to_an_invalid_name_is_refused_with_a_message(auth_client, user, 
 
 def test_delete_a_tag_keeps_its_images(auth_client, user, completed_task):
     first, second = completed_task.ordered_images
-    doomed, kept = Tag.objects.create(owner=user, name="doomed"), Tag.objects.create(owner=user, name="kept")
+    doomed, kept = TagFactory(owner=user, name="doomed"), TagFactory(owner=user, name="kept")
     first.tags.add(doomed, kept)
     second.tags.add(doomed)
     page = auth_client.get(reverse("generator:tag_list")).content.decode()
-    assert "<details" in page and f'action="{reverse("generator:tag_delete", args=[doomed.pk])}"' in page  # the confirm step
+    assert (
+        "<details" in page and f'action="{reverse("generator:tag_delete", args=[doomed.pk])}"' in page
+    )  # the confirm step
     response = auth_client.post(reverse("generator:tag_delete", args=[doomed.pk]))
     assert response.status_code == 302 and response["Location"] == reverse("generator:tag_list")
     assert not Tag.objects.filter(pk=doomed.pk).exists()
@@ -274,7 +275,7 @@ def test_delete_a_tag_keeps_its_images(auth_client, user, completed_task):
 
 
 def test_tag_routes_refuse_get(auth_client, user):
-    tag = Tag.objects.create(owner=user, name="x")
+    tag = TagFactory(owner=user)
     assert auth_client.get(reverse("generator:tag_rename", args=[tag.pk])).status_code == 405
     assert auth_client.get(reverse("generator:tag_delete", args=[tag.pk])).status_code == 405
     assert Tag.objects.filter(pk=tag.pk).exists()

@@ -7,50 +7,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='apitoken',
-            options={'ordering': ['-created_at'], 'verbose_name': 'API token', 'verbose_name_plural': 'API tokens'},
+            name="apitoken",
+            options={"ordering": ["-created_at"], "verbose_name": "API token", "verbose_name_plural": "API tokens"},
         ),
         migrations.AlterField(
-            model_name='apitoken',
-            name='created_at',
-            field=models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='created'),
+            model_name="apitoken",
+            name="created_at",
+            field=models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name="created"),
         ),
         migrations.AlterField(
-            model_name='apitoken',
-            name='digest',
-            field=models.CharField(editable=False, max_length=64, unique=True, verbose_name='digest'),
+            model_name="apitoken",
+            name="digest",
+            field=models.CharField(editable=False, max_length=64, unique=True, verbose_name="digest"),
         ),
         migrations.AlterField(
-            model_name='apitoken',
-            name='last_used_at',
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name='last used'),
+            model_name="apitoken",
+            name="last_used_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="last used"),
         ),
         migrations.AlterField(
-            model_name='apitoken',
-            name='name',
-            field=models.CharField(max_length=100, verbose_name='name'),
+            model_name="apitoken",
+            name="name",
+            field=models.CharField(max_length=100, verbose_name="name"),
         ),
         migrations.AlterField(
-            model_name='apitoken',
-            name='owner',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL, verbose_name='owner'),
+            model_name="apitoken",
+            name="owner",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="api_tokens",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="owner",
+            ),
         ),
         migrations.AlterField(
-            model_name='apitoken',
-            name='prefix',
-            field=models.CharField(editable=False, max_length=12, verbose_name='prefix'),
+            model_name="apitoken",
+            name="prefix",
+            field=models.CharField(editable=False, max_length=12, verbose_name="prefix"),
         ),
         migrations.AlterField(
-            model_name='apitoken',
-            name='revoked_at',
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name='revoked'),
+            model_name="apitoken",
+            name="revoked_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="revoked"),
         ),
     ]

@@ -33,7 +33,9 @@ MIDDLEWARE = [
 ]
 ROOT_URLCONF = "bench.baseline.urls"
 WSGI_APPLICATION = "bench.baseline.wsgi.application"
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ.get("BASELINE_DATABASE", ":memory:")}}
+DATABASES = {
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ.get("BASELINE_DATABASE", ":memory:")}
+}
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

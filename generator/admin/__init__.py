@@ -50,7 +50,9 @@ def _thumbnail(image: Image, size: int) -> str:
     scale = size / max(image.width, image.height, 1)
     return format_html(
         '<img src="{}" alt="" width="{}" height="{}" loading="lazy">',
-        image.thumbnail_url, max(1, round(image.width * scale)), max(1, round(image.height * scale)),
+        image.thumbnail_url,
+        max(1, round(image.width * scale)),
+        max(1, round(image.height * scale)),
     )
 
 
@@ -82,17 +84,46 @@ class ImageInline(admin.TabularInline):
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
     list_display = (
-        "short_prompt", "owner", "status", "provider", "model", "num_images", "attempts", "duration_s",
-        "error_code", "created_at",
+        "short_prompt",
+        "owner",
+        "status",
+        "provider",
+        "model",
+        "num_images",
+        "attempts",
+        "duration_s",
+        "error_code",
+        "created_at",
     )
     list_filter = ("status", "provider", "model", "error_code", "created_at")
     search_fields = ("prompt", "owner__username", "=id", "error_code")
     list_select_related = ("owner",)
     date_hierarchy = "created_at"
     fields = (
-        "id", "owner", "status", "provider", "model", "prompt", "negative_prompt", "width", "height", "num_images",
-        "steps", "guidance_scale", "seed", "progress", "attempts", "error_code", "error_message", "error_text",
-        "provider_request_id", "created_at", "started_at", "finished_at", "claimed_at", "enqueued_at",
+        "id",
+        "owner",
+        "status",
+        "provider",
+        "model",
+        "prompt",
+        "negative_prompt",
+        "width",
+        "height",
+        "num_images",
+        "steps",
+        "guidance_scale",
+        "seed",
+        "progress",
+        "attempts",
+        "error_code",
+        "error_message",
+        "error_text",
+        "provider_request_id",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "claimed_at",
+        "enqueued_at",
     )
     readonly_fields = fields
     inlines = (ImageInline,)
@@ -141,7 +172,8 @@ class TaskAdmin(admin.ModelAdmin):
                 "Retried %(count)s task as a new task for the same owner.",
                 "Retried %(count)s tasks as new tasks for the same owners.",
                 retried,
-            ) % {"count": retried}
+            )
+            % {"count": retried}
         ]
         if skipped:
             parts.append(
@@ -149,7 +181,8 @@ class TaskAdmin(admin.ModelAdmin):
                     "Skipped %(count)s task that is not failed or canceled.",
                     "Skipped %(count)s tasks that are not failed or canceled.",
                     skipped,
-                ) % {"count": skipped}
+                )
+                % {"count": skipped}
             )
         if refused:
             # Translators: the maximum is given separately, as "%(limit)s active task(s)".
@@ -159,7 +192,8 @@ class TaskAdmin(admin.ModelAdmin):
                     "Refused %(count)s task: its owner already has the maximum of %(maximum)s.",
                     "Refused %(count)s tasks: their owner already has the maximum of %(maximum)s.",
                     refused,
-                ) % {"count": refused, "maximum": maximum}
+                )
+                % {"count": refused, "maximum": maximum}
             )
         level = messages.SUCCESS if retried and not (skipped or refused) else messages.WARNING
         self.message_user(request, " ".join(parts), level)
@@ -189,13 +223,15 @@ class TaskAdmin(admin.ModelAdmin):
                     "%(count)s tasks still generating could not be canceled "
                     "(a running generation finishes or fails on its own).",
                     processing,
-                ) % {"count": processing}
+                )
+                % {"count": processing}
             )
         if finished:
             parts.append(
                 ngettext(
                     "Skipped %(count)s task already finished.", "Skipped %(count)s tasks already finished.", finished
-                ) % {"count": finished}
+                )
+                % {"count": finished}
             )
         level = messages.SUCCESS if canceled and not (processing or finished) else messages.WARNING
         self.message_user(request, " ".join(parts), level)
@@ -234,12 +270,50 @@ class TaskAdmin(admin.ModelAdmin):
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
-    list_display = ("preview", "owner", "task_link", "tag_list", "size", "file_size", "seed", "is_favorite", "created_at")
+    list_display = (
+        "preview",
+        "owner",
+        "task_link",
+        "tag_list",
+        "size",
+        "file_size",
+        "seed",
+        "is_favorite",
+        "created_at",
+    )
     list_filter = ("is_favorite", "task__provider", "created_at")
     search_fields = ("task__prompt", "owner__username", "=id", "=task__id")
     list_select_related = ("owner", "task")
-    readonly_fields = ("large_preview", "id", "task_link", "owner", "file", "thumbnail", "width", "height", "bytes", "mime", "seed", "created_at")
-    fields = ("large_preview", "id", "task_link", "owner", "tags", "is_favorite", "file", "thumbnail", "width", "height", "bytes", "mime", "seed", "created_at")
+    readonly_fields = (
+        "large_preview",
+        "id",
+        "task_link",
+        "owner",
+        "file",
+        "thumbnail",
+        "width",
+        "height",
+        "bytes",
+        "mime",
+        "seed",
+        "created_at",
+    )
+    fields = (
+        "large_preview",
+        "id",
+        "task_link",
+        "owner",
+        "tags",
+        "is_favorite",
+        "file",
+        "thumbnail",
+        "width",
+        "height",
+        "bytes",
+        "mime",
+        "seed",
+        "created_at",
+    )
     filter_horizontal = ("tags",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Image]:
@@ -310,6 +384,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 # --- users: deleting a person removes their stored files too ---------------------------------
+
 
 class UserAdmin(DjangoUserAdmin):
     """Django's user admin, unchanged except that deleting people deletes their tasks' files."""

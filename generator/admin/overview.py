@@ -121,7 +121,8 @@ def recent_failures(now: datetime, window: timedelta = FAILURE_WINDOW) -> list[F
         .order_by("-count", "error_code")
     )
     return [
-        FailureGroup(row["error_code"], row["count"], _sample(row["reason"], row["message"]), row["last"]) for row in rows
+        FailureGroup(row["error_code"], row["count"], _sample(row["reason"], row["message"]), row["last"])
+        for row in rows
     ]
 
 
@@ -137,7 +138,11 @@ def queue_length() -> Queue:
         size = broker.queue_size()
     except Exception as error:
         logger.warning("overview: broker queue size failed: %s", type(error).__name__, exc_info=True)
-        return Queue(broker="unknown", size=None, error=_("The broker did not answer (%(error)s).") % {"error": type(error).__name__})
+        return Queue(
+            broker="unknown",
+            size=None,
+            error=_("The broker did not answer (%(error)s).") % {"error": type(error).__name__},
+        )
     return Queue(broker=kind, size=size if isinstance(size, int) else None)
 
 

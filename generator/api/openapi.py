@@ -48,7 +48,11 @@ PAGE_PARAMETERS = [
     _query("cursor", {"type": "string"}, "The `next` value of the previous page."),
 ]
 TASK_FILTERS = [
-    _query("status", {"type": "string", "enum": ["pending", "processing", "retrying", "completed", "failed", "canceled"]}, "Only tasks in this status."),
+    _query(
+        "status",
+        {"type": "string", "enum": ["pending", "processing", "retrying", "completed", "failed", "canceled"]},
+        "Only tasks in this status.",
+    ),
     _query("q", {"type": "string"}, "Words in the prompt or negative prompt."),
 ]
 
@@ -57,7 +61,10 @@ def _page_of(item: str) -> dict:
     return {
         "type": "object",
         "required": ["results", "next"],
-        "properties": {"results": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}, "next": {"type": "string", "nullable": True}},
+        "properties": {
+            "results": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
+            "next": {"type": "string", "nullable": True},
+        },
     }
 
 
@@ -115,8 +122,22 @@ COMPONENTS = {
         "Task": {
             "type": "object",
             "required": [
-                "task_id", "status", "progress", "prompt", "negative_prompt", "provider", "model", "width", "height",
-                "num_images", "seed", "images", "error", "created_at", "started_at", "completed_at",
+                "task_id",
+                "status",
+                "progress",
+                "prompt",
+                "negative_prompt",
+                "provider",
+                "model",
+                "width",
+                "height",
+                "num_images",
+                "seed",
+                "images",
+                "error",
+                "created_at",
+                "started_at",
+                "completed_at",
             ],
             "properties": {
                 "task_id": UUID,
@@ -173,32 +194,53 @@ def document() -> dict:
             "/api/v1/generate": {
                 "post": {
                     "operationId": "generate",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GenerateRequest"}}}},
-                    "responses": {"201": _json({"$ref": "#/components/schemas/Created"}, "Task created"), **_errors(400, 401, 403, 413, 429)},
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GenerateRequest"}}},
+                    },
+                    "responses": {
+                        "201": _json({"$ref": "#/components/schemas/Created"}, "Task created"),
+                        **_errors(400, 401, 403, 413, 429),
+                    },
                 }
             },
             "/api/v1/task/{task_id}": {
                 "parameters": [_path_id("task_id")],
-                "get": {"operationId": "getTask", "responses": {"200": _json({"$ref": "#/components/schemas/Task"}, "The task"), **_errors(401, 404)}},
-                "delete": {"operationId": "deleteTask", "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)}},
+                "get": {
+                    "operationId": "getTask",
+                    "responses": {"200": _json({"$ref": "#/components/schemas/Task"}, "The task"), **_errors(401, 404)},
+                },
+                "delete": {
+                    "operationId": "deleteTask",
+                    "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)},
+                },
             },
             "/api/v1/tasks": {
                 "get": {
                     "operationId": "listTasks",
                     "parameters": TASK_FILTERS + PAGE_PARAMETERS,
-                    "responses": {"200": _json({"$ref": "#/components/schemas/TaskPage"}, "A page of tasks"), **_errors(400, 401)},
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/TaskPage"}, "A page of tasks"),
+                        **_errors(400, 401),
+                    },
                 }
             },
             "/api/v1/history": {
                 "get": {
                     "operationId": "listHistory",
                     "parameters": TASK_FILTERS + PAGE_PARAMETERS,
-                    "responses": {"200": _json({"$ref": "#/components/schemas/TaskPage"}, "Finished tasks"), **_errors(400, 401)},
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/TaskPage"}, "Finished tasks"),
+                        **_errors(400, 401),
+                    },
                 }
             },
             "/api/v1/history/{task_id}": {
                 "parameters": [_path_id("task_id")],
-                "delete": {"operationId": "deleteHistoryEntry", "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)}},
+                "delete": {
+                    "operationId": "deleteHistoryEntry",
+                    "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)},
+                },
             },
             "/api/v1/images": {
                 "get": {
@@ -208,11 +250,17 @@ def document() -> dict:
                         _query("favorite", {"type": "string", "enum": ["true", "false"]}, "Only (non-)favourites."),
                         *PAGE_PARAMETERS,
                     ],
-                    "responses": {"200": _json({"$ref": "#/components/schemas/ImagePage"}, "A page of images"), **_errors(400, 401)},
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/ImagePage"}, "A page of images"),
+                        **_errors(400, 401),
+                    },
                 }
             },
             "/api/v1/images/{image_id}": {
-                "parameters": [_path_id("image_id"), _query("download", {"type": "string"}, "Any value: send as an attachment.")],
+                "parameters": [
+                    _path_id("image_id"),
+                    _query("download", {"type": "string"}, "Any value: send as an attachment."),
+                ],
                 "get": {"operationId": "getImageFile", "responses": IMAGE_FILE},
             },
             "/api/v1/images/{image_id}/thumbnail": {
@@ -223,31 +271,95 @@ def document() -> dict:
                 "parameters": [_path_id("image_id")],
                 "post": {
                     "operationId": "addImageTag",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "maxLength": 50}}}}}},
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["name"],
+                                    "properties": {"name": {"type": "string", "maxLength": 50}},
+                                }
+                            }
+                        },
+                    },
                     "responses": {
-                        "201": _json({"type": "object", "required": ["image_id", "tags"], "properties": {"image_id": UUID, "tags": {"type": "array", "items": {"type": "string"}}}}, "The image's tags"),
+                        "201": _json(
+                            {
+                                "type": "object",
+                                "required": ["image_id", "tags"],
+                                "properties": {
+                                    "image_id": UUID,
+                                    "tags": {"type": "array", "items": {"type": "string"}},
+                                },
+                            },
+                            "The image's tags",
+                        ),
                         **_errors(400, 401, 403, 404),
                     },
                 },
             },
             "/api/v1/images/{image_id}/tags/{name}": {
-                "parameters": [_path_id("image_id"), {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "delete": {"operationId": "removeImageTag", "responses": {"204": {"description": "Removed"}, **_errors(401, 403, 404)}},
+                "parameters": [
+                    _path_id("image_id"),
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "delete": {
+                    "operationId": "removeImageTag",
+                    "responses": {"204": {"description": "Removed"}, **_errors(401, 403, 404)},
+                },
             },
             "/api/v1/models": {
-                "get": {"operationId": "listModels", "responses": {"200": _json({"type": "object", "required": ["providers"], "properties": {"providers": {"type": "array", "items": {"type": "object"}}}}, "Enabled providers and their models"), **_errors(401)}},
+                "get": {
+                    "operationId": "listModels",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["providers"],
+                                "properties": {"providers": {"type": "array", "items": {"type": "object"}}},
+                            },
+                            "Enabled providers and their models",
+                        ),
+                        **_errors(401),
+                    },
+                },
             },
             "/api/v1/system/info": {
                 "get": {
                     "operationId": "systemInfo",
                     "responses": {
-                        "200": _json({"type": "object", "required": ["version", "providers", "limits"], "properties": {"version": {"type": "string"}, "providers": {"type": "array", "items": {"type": "object"}}, "limits": {"type": "object"}}}, "Version, providers and your limits"),
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["version", "providers", "limits"],
+                                "properties": {
+                                    "version": {"type": "string"},
+                                    "providers": {"type": "array", "items": {"type": "object"}},
+                                    "limits": {"type": "object"},
+                                },
+                            },
+                            "Version, providers and your limits",
+                        ),
                         **_errors(401),
                     },
                 }
             },
             "/api/v1/health": {
-                "get": {"operationId": "health", "security": [], "responses": {"200": _json({"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}, "version": {"type": "string"}}}, "Alive")}},
+                "get": {
+                    "operationId": "health",
+                    "security": [],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["status"],
+                                "properties": {"status": {"type": "string"}, "version": {"type": "string"}},
+                            },
+                            "Alive",
+                        )
+                    },
+                },
             },
         },
     }

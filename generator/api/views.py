@@ -59,7 +59,9 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
         task = services.create_task(request.user, form.task_settings())
     except services.ActiveTaskLimitReached as cap:
         return too_many_requests(limits.active_cap_exceeded(cap))
-    return JsonResponse({"task_id": str(task.pk), "status": task.status, "created_at": isoformat(task.created_at)}, status=201)
+    return JsonResponse(
+        {"task_id": str(task.pk), "status": task.status, "created_at": isoformat(task.created_at)}, status=201
+    )
 
 
 def _json_form_data(body: dict) -> tuple[dict, dict]:
@@ -162,7 +164,9 @@ def image_list(request: AuthenticatedHttpRequest) -> JsonResponse:
             raise bad_query("favorite", _("Use true or false."))
         images = images.filter(is_favorite=favorite in ("true", "1"))
     page = list_page(images, request)
-    return JsonResponse({"results": [image_json(image, with_tags=True) for image in page.rows], "next": page.next_cursor})
+    return JsonResponse(
+        {"results": [image_json(image, with_tags=True) for image in page.rows], "next": page.next_cursor}
+    )
 
 
 @api_view("POST")

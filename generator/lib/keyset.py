@@ -10,7 +10,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from django.db.models import Model, Q, QuerySet
@@ -36,7 +36,9 @@ def decode_cursor(token: str) -> tuple[datetime, uuid.UUID] | None:
         created_at = datetime.fromisoformat(when)
         if created_at.tzinfo is None:
             return None
-        return created_at, uuid.UUID(pk)
+        # The query compares in UTC: a time at the edge of the range (year 1 east of UTC)
+        # cannot be converted, so it is no position of ours either.
+        return created_at.astimezone(UTC), uuid.UUID(pk)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError):
         return None
 

@@ -12,7 +12,6 @@ import generator.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -21,88 +20,124 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Tag',
+            name="Tag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=50)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tags', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=50)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="tags", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Task',
+            name="Task",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('processing', 'Generating'), ('retrying', 'Retrying'), ('completed', 'Completed'), ('failed', 'Failed'), ('canceled', 'Canceled')], default='pending', max_length=16)),
-                ('provider', models.CharField(max_length=64)),
-                ('model', models.CharField(max_length=128)),
-                ('prompt', models.TextField()),
-                ('negative_prompt', models.TextField(blank=True, default='')),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('num_images', models.PositiveSmallIntegerField(default=1)),
-                ('steps', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('guidance_scale', models.FloatField(blank=True, null=True)),
-                ('seed', models.BigIntegerField(blank=True, help_text='Empty means a random seed.', null=True)),
-                ('progress', models.PositiveSmallIntegerField(default=0)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('error_code', models.CharField(blank=True, default='', max_length=64)),
-                ('error_message', models.TextField(blank=True, default='')),
-                ('provider_request_id', models.CharField(blank=True, default='', max_length=128)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('claimed_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('enqueued_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("processing", "Generating"),
+                            ("retrying", "Retrying"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("canceled", "Canceled"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("provider", models.CharField(max_length=64)),
+                ("model", models.CharField(max_length=128)),
+                ("prompt", models.TextField()),
+                ("negative_prompt", models.TextField(blank=True, default="")),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("num_images", models.PositiveSmallIntegerField(default=1)),
+                ("steps", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("guidance_scale", models.FloatField(blank=True, null=True)),
+                ("seed", models.BigIntegerField(blank=True, help_text="Empty means a random seed.", null=True)),
+                ("progress", models.PositiveSmallIntegerField(default=0)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("error_code", models.CharField(blank=True, default="", max_length=64)),
+                ("error_message", models.TextField(blank=True, default="")),
+                ("provider_request_id", models.CharField(blank=True, default="", max_length=128)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("claimed_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("enqueued_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="tasks", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Image',
+            name="Image",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('index', models.PositiveSmallIntegerField(default=0, help_text='Position within its task.')),
-                ('file', models.FileField(max_length=255, upload_to=generator.models.original_upload_to)),
-                ('thumbnail', models.FileField(max_length=255, upload_to=generator.models.thumbnail_upload_to)),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('bytes', models.PositiveBigIntegerField()),
-                ('mime', models.CharField(default='image/png', max_length=32)),
-                ('seed', models.BigIntegerField(blank=True, null=True)),
-                ('is_favorite', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='images', to=settings.AUTH_USER_MODEL)),
-                ('tags', models.ManyToManyField(blank=True, related_name='images', to='generator.tag')),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='images', to='generator.task')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("index", models.PositiveSmallIntegerField(default=0, help_text="Position within its task.")),
+                ("file", models.FileField(max_length=255, upload_to=generator.models.original_upload_to)),
+                ("thumbnail", models.FileField(max_length=255, upload_to=generator.models.thumbnail_upload_to)),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("bytes", models.PositiveBigIntegerField()),
+                ("mime", models.CharField(default="image/png", max_length=32)),
+                ("seed", models.BigIntegerField(blank=True, null=True)),
+                ("is_favorite", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="images", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                ("tags", models.ManyToManyField(blank=True, related_name="images", to="generator.tag")),
+                (
+                    "task",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="images", to="generator.task"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='tag',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), models.F('owner'), name='tag_unique_name_per_owner_ci'),
+            model_name="tag",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("name"), models.F("owner"), name="tag_unique_name_per_owner_ci"
+            ),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['owner', '-created_at'], name='task_owner_created'),
+            model_name="task",
+            index=models.Index(fields=["owner", "-created_at"], name="task_owner_created"),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['owner', 'status'], name='task_owner_status'),
+            model_name="task",
+            index=models.Index(fields=["owner", "status"], name="task_owner_status"),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(fields=['status', 'claimed_at'], name='task_status_claimed'),
+            model_name="task",
+            index=models.Index(fields=["status", "claimed_at"], name="task_status_claimed"),
         ),
         migrations.AddIndex(
-            model_name='image',
-            index=models.Index(fields=['owner', '-created_at', '-id'], name='image_owner_created'),
+            model_name="image",
+            index=models.Index(fields=["owner", "-created_at", "-id"], name="image_owner_created"),
         ),
     ]

@@ -116,7 +116,9 @@ def recover_tasks(now: datetime | None = None, *, dry_run: bool = False) -> Reco
 def _candidates(limits: Limits) -> list[Task]:
     """Active tasks that may be lost; decide() has the last word (the sweeper's index serves it)."""
     stale_claim = Q(claimed_at__lt=limits.claim_cutoff) | Q(claimed_at__isnull=True, created_at__lt=limits.claim_cutoff)
-    stale_enqueue = Q(enqueued_at__lt=limits.queue_cutoff) | Q(enqueued_at__isnull=True, created_at__lt=limits.queue_cutoff)
+    stale_enqueue = Q(enqueued_at__lt=limits.queue_cutoff) | Q(
+        enqueued_at__isnull=True, created_at__lt=limits.queue_cutoff
+    )
     return list(
         Task.objects.filter(
             Q(stale_claim, status=Task.Status.PROCESSING)

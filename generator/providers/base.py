@@ -48,7 +48,9 @@ class ModelInfo:
         if self.sizes:
             if (width, height) not in self.sizes:
                 allowed = ", ".join(f"{w}×{h}" for w, h in self.sizes)
-                return Reason(_("%(model)s only makes these sizes: %(sizes)s."), {"model": self.label, "sizes": allowed})
+                return Reason(
+                    _("%(model)s only makes these sizes: %(sizes)s."), {"model": self.label, "sizes": allowed}
+                )
             return None
         for value in (width, height):
             if not self.min_size <= value <= self.max_size:
@@ -57,7 +59,9 @@ class ModelInfo:
                     {"min": self.min_size, "max": self.max_size, "model": self.label},
                 )
             if value % self.size_multiple:
-                return Reason(_("Width and height must be multiples of %(multiple)s."), {"multiple": self.size_multiple})
+                return Reason(
+                    _("Width and height must be multiples of %(multiple)s."), {"multiple": self.size_multiple}
+                )
         pixels = width * height
         if self.min_pixels and pixels < self.min_pixels:
             return Reason(

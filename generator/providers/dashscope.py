@@ -152,7 +152,9 @@ class DashScopeProvider(ConfiguredProvider):
         would submit (and pay for) it again.
         """
         try:
-            response = send("GET", f"{self.base_url}/tasks/{job.task_id}", timeout=self.timeout, headers=self._headers())
+            response = send(
+                "GET", f"{self.base_url}/tasks/{job.task_id}", timeout=self.timeout, headers=self._headers()
+            )
         except TransientProviderError:
             return None
         if response.status_code != 200:

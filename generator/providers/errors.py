@@ -31,7 +31,12 @@ class ProviderError(Exception):
     transient = False
 
     def __init__(
-        self, code: str, message: str | Promise | Reason, *, params: Mapping[str, Any] | None = None, request_id: str = ""
+        self,
+        code: str,
+        message: str | Promise | Reason,
+        *,
+        params: Mapping[str, Any] | None = None,
+        request_id: str = "",
     ) -> None:
         self.reason = Reason(message, params)
         super().__init__(self.reason.english())

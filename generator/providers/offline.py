@@ -41,17 +41,19 @@ class OfflineProvider:
         return [
             # Steps and guidance change nothing in a sketch, but are kept so settings round-trip.
             ModelInfo(
-                id="sketch-v1", label=_("Offline sketch (not AI)"), min_size=64, max_size=2048,
-                supports_steps=True, supports_guidance=True,
+                id="sketch-v1",
+                label=_("Offline sketch (not AI)"),
+                min_size=64,
+                max_size=2048,
+                supports_steps=True,
+                supports_guidance=True,
             ),
         ]
 
     def check(self) -> None:
         return None
 
-    def generate(
-        self, request: GenerationRequest, progress: ProgressCallback | None = None
-    ) -> list[GeneratedImage]:
+    def generate(self, request: GenerationRequest, progress: ProgressCallback | None = None) -> list[GeneratedImage]:
         base_seed = request.seed if request.seed is not None else random.SystemRandom().randint(0, MAX_SEED)
         results = []
         for index in range(request.num_images):
@@ -135,7 +137,11 @@ def _caption(canvas: Image.Image, prompt: str, seed: int) -> None:
     font = _prompt_font(prompt, size)
     small = ImageFont.load_default(size=max(8, size * 2 // 3))
     # Characters per line: Chinese glyphs are about a full em wide, Latin ones about half.
-    wrap = max(4, int(width / size) - 1) if isinstance(font, ImageFont.FreeTypeFont) and font.path == wide_font_path() else max(8, int(width / (size * 0.55)))
+    wrap = (
+        max(4, int(width / size) - 1)
+        if isinstance(font, ImageFont.FreeTypeFont) and font.path == wide_font_path()
+        else max(8, int(width / (size * 0.55)))
+    )
     lines = textwrap.wrap(prompt, wrap)[:3] or [""]
     band_height = int(size * 1.3 * len(lines) + size * 1.6)
     band = Image.new("RGBA", (width, band_height), (0, 0, 0, 150))

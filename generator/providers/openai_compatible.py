@@ -89,8 +89,11 @@ def _openai_generic(model_id: str) -> ModelSpec:
     # to the model (gpt-image models refuse the parameter, dall-e-2 defaults to links).
     return ModelSpec(
         ModelInfo(
-            id=model_id, label=model_id, sizes=((1024, 1024),),
-            supports_negative_prompt=False, supports_seed=False,
+            id=model_id,
+            label=model_id,
+            sizes=((1024, 1024),),
+            supports_negative_prompt=False,
+            supports_seed=False,
         )
     )
 
@@ -98,15 +101,23 @@ def _openai_generic(model_id: str) -> ModelSpec:
 OPENAI_MODELS = {
     "gpt-image-1": ModelSpec(
         ModelInfo(
-            id="gpt-image-1", label="GPT Image 1", sizes=((1024, 1024), (1536, 1024), (1024, 1536)),
-            max_images=4, supports_negative_prompt=False, supports_seed=False,
+            id="gpt-image-1",
+            label="GPT Image 1",
+            sizes=((1024, 1024), (1536, 1024), (1024, 1536)),
+            max_images=4,
+            supports_negative_prompt=False,
+            supports_seed=False,
         ),
         per_call=4,  # gpt-image-1 always answers base64: response_format must not be sent
     ),
     "dall-e-3": ModelSpec(
         ModelInfo(
-            id="dall-e-3", label="DALL·E 3", sizes=((1024, 1024), (1792, 1024), (1024, 1792)),
-            max_images=4, supports_negative_prompt=False, supports_seed=False,
+            id="dall-e-3",
+            label="DALL·E 3",
+            sizes=((1024, 1024), (1792, 1024), (1024, 1792)),
+            max_images=4,
+            supports_negative_prompt=False,
+            supports_seed=False,
         ),
         # n must be 1, so several images are several calls; base64 spares a download of a
         # link that expires in an hour.
@@ -140,8 +151,13 @@ def _ark_generic(model_id: str) -> ModelSpec:
     # and send neither seed nor guidance (4.0 may ignore or refuse them).
     return ModelSpec(
         ModelInfo(
-            id=model_id, label=model_id, min_size=512, max_size=2048, min_pixels=1280 * 720,
-            supports_negative_prompt=False, supports_seed=False,
+            id=model_id,
+            label=model_id,
+            min_size=512,
+            max_size=2048,
+            min_pixels=1280 * 720,
+            supports_negative_prompt=False,
+            supports_seed=False,
         )
     )
 
@@ -149,8 +165,13 @@ def _ark_generic(model_id: str) -> ModelSpec:
 ARK_MODELS = {
     SEEDREAM_3: ModelSpec(
         ModelInfo(
-            id=SEEDREAM_3, label="Seedream 3.0", min_size=512, max_size=2048,
-            supports_negative_prompt=False, supports_guidance=True, max_seed=ARK_MAX_SEED,
+            id=SEEDREAM_3,
+            label="Seedream 3.0",
+            min_size=512,
+            max_size=2048,
+            supports_negative_prompt=False,
+            supports_guidance=True,
+            max_seed=ARK_MAX_SEED,
         ),
         guidance=(1.0, 10.0),
     ),
@@ -158,9 +179,15 @@ ARK_MODELS = {
         ModelInfo(
             # Bounded by area and shape: 1280x720 to 4096x4096 pixels, aspect ratio up to 16:1
             # (so the shortest side is at least 240). Whether 4.0 honours seed is unconfirmed.
-            id=SEEDREAM_4, label="Seedream 4.0", min_size=240, max_size=4096,
-            min_pixels=1280 * 720, max_pixels=4096 * 4096, max_aspect_ratio=16,
-            supports_negative_prompt=False, supports_seed=False,
+            id=SEEDREAM_4,
+            label="Seedream 4.0",
+            min_size=240,
+            max_size=4096,
+            min_pixels=1280 * 720,
+            max_pixels=4096 * 4096,
+            max_aspect_ratio=16,
+            supports_negative_prompt=False,
+            supports_seed=False,
         )
     ),
 }
@@ -195,8 +222,6 @@ def _classify_ark(status: int, body: Any) -> tuple[str, str]:
     return _by_status(status), message
 
 
-
-
 # --- SiliconFlow (providers.md §4) --------------------------------------------------------
 
 SILICONFLOW_MAX_SEED = 9_999_999_999
@@ -207,8 +232,11 @@ def _siliconflow_generic(model_id: str) -> ModelSpec:
     # steps and guidance vary by model, so they are not offered.
     return ModelSpec(
         ModelInfo(
-            id=model_id, label=model_id, sizes=((1024, 1024),),
-            supports_negative_prompt=False, max_seed=SILICONFLOW_MAX_SEED,
+            id=model_id,
+            label=model_id,
+            sizes=((1024, 1024),),
+            supports_negative_prompt=False,
+            max_seed=SILICONFLOW_MAX_SEED,
         )
     )
 
@@ -216,9 +244,13 @@ def _siliconflow_generic(model_id: str) -> ModelSpec:
 SILICONFLOW_MODELS = {
     "Kwai-Kolors/Kolors": ModelSpec(
         ModelInfo(
-            id="Kwai-Kolors/Kolors", label="Kolors",
+            id="Kwai-Kolors/Kolors",
+            label="Kolors",
             sizes=((1024, 1024), (960, 1280), (768, 1024), (720, 1440), (720, 1280)),
-            max_images=4, supports_steps=True, supports_guidance=True, max_seed=SILICONFLOW_MAX_SEED,
+            max_images=4,
+            supports_steps=True,
+            supports_guidance=True,
+            max_seed=SILICONFLOW_MAX_SEED,
         ),
         per_call=4,
         guidance=(0.0, 20.0),
@@ -226,9 +258,13 @@ SILICONFLOW_MODELS = {
     ),
     "Qwen/Qwen-Image": ModelSpec(
         ModelInfo(
-            id="Qwen/Qwen-Image", label="Qwen-Image",
+            id="Qwen/Qwen-Image",
+            label="Qwen-Image",
             sizes=((1328, 1328), (1664, 928), (928, 1664), (1472, 1140), (1140, 1472), (1584, 1056), (1056, 1584)),
-            max_images=4, supports_steps=True, supports_guidance=True, max_seed=SILICONFLOW_MAX_SEED,
+            max_images=4,
+            supports_steps=True,
+            supports_guidance=True,
+            max_seed=SILICONFLOW_MAX_SEED,
         ),
         guidance=(0.1, 20.0),
         guidance_field="cfg",
@@ -311,7 +347,9 @@ class OpenAICompatibleProvider(ConfiguredProvider):
         if flavor_name(config) not in FLAVORS:
             logger.error(
                 "%sFLAVOR must be one of %s; the %s provider is not offered.",
-                config.env_prefix, ", ".join(FLAVORS), name,
+                config.env_prefix,
+                ", ".join(FLAVORS),
+                name,
             )
             return None
         return super().from_settings(settings, name)

@@ -368,7 +368,9 @@ def image_from(answer: Answer, seed: int, extra: dict | None = None) -> Generate
         try:
             result.data = base64.b64decode(encoded[0], validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise PermanentProviderError("invalid_image", MESSAGES["invalid_image"], request_id=answer.request_id) from exc
+            raise PermanentProviderError(
+                "invalid_image", MESSAGES["invalid_image"], request_id=answer.request_id
+            ) from exc
     elif links:
         result.url = links[0]  # a pre-signed link valid 1–24 h: the service fetches it at once
     else:
@@ -473,9 +475,7 @@ class VolcEngineProvider(ConfiguredProvider):
                 raise _not_understood(answer.request_id)
             report(_STILL_WORKING[status])
             if time.monotonic() >= deadline:
-                raise TransientProviderError(
-                    "timeout", MESSAGES["timeout.unfinished"], request_id=answer.request_id
-                )
+                raise TransientProviderError("timeout", MESSAGES["timeout.unfinished"], request_id=answer.request_id)
             # Back off from ~1 s to ~3 s: long jobs need not be asked about every second.
             interval = min(interval * 1.5, self.poll_interval * 3)
 

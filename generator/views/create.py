@@ -58,7 +58,7 @@ def _form_context(form: GenerateForm) -> dict:
 
 
 def _initial_from_query(request: HttpRequest) -> dict:
-    """"Reuse settings" links fill the form from the address (a seed given means a fixed seed)."""
+    """ "Reuse settings" links fill the form from the address (a seed given means a fixed seed)."""
     initial: dict[str, object] = {key: request.GET[key] for key in FORM_FIELDS_FROM_QUERY if request.GET.get(key)}
     if "seed" in initial:
         initial["random_seed"] = False

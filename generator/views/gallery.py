@@ -35,7 +35,17 @@ PAGE_SIZE = 48
 MAX_SELECTION = 500
 # What a grid item shows (_gallery_items.html) and the keyset cursor reads: a page loads 48
 # images with their tasks, and converting the columns it does not use cost a tenth of it.
-GRID_COLUMNS = ("id", "owner_id", "created_at", "width", "height", "is_favorite", "task__id", "task__prompt", "task__provider")
+GRID_COLUMNS = (
+    "id",
+    "owner_id",
+    "created_at",
+    "width",
+    "height",
+    "is_favorite",
+    "task__id",
+    "task__prompt",
+    "task__provider",
+)
 
 
 @require_GET
@@ -50,7 +60,9 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.htmx:
         return render(request, "generator/_gallery_items.html", context)
     has_any = bool(page.rows) or owned(Image, request).exists()
-    return render(request, "generator/gallery.html", {**context, **services.gallery_choices(request.user), "has_any": has_any})
+    return render(
+        request, "generator/gallery.html", {**context, **services.gallery_choices(request.user), "has_any": has_any}
+    )
 
 
 # --- selection: every id must be the person's, or nothing happens -------------------------
@@ -70,7 +82,9 @@ def _selection(request: AuthenticatedHttpRequest) -> QuerySet[Image]:
     try:
         ids = {uuid.UUID(value) for value in raw}
     except (ValueError, AttributeError):
-        raise Refused(400, _("The selection contains something that is not an image id. Nothing was changed.")) from None
+        raise Refused(
+            400, _("The selection contains something that is not an image id. Nothing was changed.")
+        ) from None
     selection = owned(Image, request).filter(pk__in=ids)
     missing = len(ids) - selection.count()
     if missing:
@@ -184,7 +198,12 @@ def bulk(request: AuthenticatedHttpRequest) -> HttpResponseBase:
 
 def _confirm_delete(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> HttpResponse:
     images = list(selection.select_related("task").order_by("-created_at", "-id"))
-    context = {"images": images, "count": _count(len(images)), "filters": request.POST.get("filters", ""), "back": _back_url(request)}
+    context = {
+        "images": images,
+        "count": _count(len(images)),
+        "filters": request.POST.get("filters", ""),
+        "back": _back_url(request),
+    }
     return render(request, "generator/_gallery_confirm_delete.html", context)
 
 

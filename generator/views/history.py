@@ -107,7 +107,9 @@ def page_context(request: AuthenticatedHttpRequest, filters: Filters, token: str
     return {
         "tasks": tasks,
         "filters": filters,
-        "status_filters": [(key, label, Filters(key, filters.q).query()) for key, (label, _statuses) in STATUS_FILTERS.items()],
+        "status_filters": [
+            (key, label, Filters(key, filters.q).query()) for key, (label, _statuses) in STATUS_FILTERS.items()
+        ],
         "next_url": reverse("generator:history") + filters.query(after=page.next_cursor) if page.next_cursor else "",
         "first_url": reverse("generator:history") + filters.query(),
         "paged": not page.is_first,

@@ -41,9 +41,13 @@ def image_favorite(request: AuthenticatedHttpRequest, image_id: str) -> HttpResp
     image.is_favorite = wanted == "1" if wanted in ("0", "1") else not image.is_favorite
     Image.objects.filter(pk=image.pk).update(is_favorite=image.is_favorite)
     if request.htmx:
-        response = render(request, "generator/_image_favorite.html", {"image": image, "next": _next_url(request, image)})
+        response = render(
+            request, "generator/_image_favorite.html", {"image": image, "next": _next_url(request, image)}
+        )
         # The grid behind the modal may show a star: it can listen for this.
-        return trigger_client_event(response, "atelier:image-favorite", {"id": str(image.pk), "favorite": image.is_favorite})
+        return trigger_client_event(
+            response, "atelier:image-favorite", {"id": str(image.pk), "favorite": image.is_favorite}
+        )
     return redirect(_next_url(request, image))
 
 
@@ -89,7 +93,9 @@ def image_delete(request: AuthenticatedHttpRequest, image_id: str) -> HttpRespon
 
 
 def _get_image(request: AuthenticatedHttpRequest, image_id: str) -> Image:
-    return get_object_or_404(owned(Image, request).select_related("task").prefetch_related(_tags_prefetch()), pk=image_id)
+    return get_object_or_404(
+        owned(Image, request).select_related("task").prefetch_related(_tags_prefetch()), pk=image_id
+    )
 
 
 def _tags_prefetch() -> Prefetch:
@@ -109,7 +115,9 @@ def _render_image(request: AuthenticatedHttpRequest, image: Image, status: int =
         **extra,
     }
     if in_modal:
-        template = "generator/_image_delete_confirm.html" if extra.get("confirm_delete") else "generator/_image_panel.html"
+        template = (
+            "generator/_image_delete_confirm.html" if extra.get("confirm_delete") else "generator/_image_panel.html"
+        )
         return render(request, template, context, status=status)
     return render(request, "generator/image_detail.html", context, status=status)
 

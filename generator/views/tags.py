@@ -21,6 +21,7 @@ from ..tags import rename_tag
 
 SUGGESTIONS = 20
 
+
 def _tags_with_counts(request: HttpRequest) -> QuerySet[Tag]:
     return owned(Tag, request).annotate(image_count=Count("images")).order_by(Lower("name"))
 
@@ -57,7 +58,9 @@ def tag_rename(request: AuthenticatedHttpRequest, tag_id: int) -> HttpResponse:
         with transaction.atomic():
             rename_tag(tag, raw_name)
     except (ValidationError, IntegrityError) as error:
-        message = error.messages[0] if isinstance(error, ValidationError) else _("You already have a tag with that name.")
+        message = (
+            error.messages[0] if isinstance(error, ValidationError) else _("You already have a tag with that name.")
+        )
         tag.name = old_name
         return _render_tag_list(request, status=400, rename_error=message, rename_tag_id=tag.pk, rename_value=raw_name)
     if tag.name != old_name:
@@ -80,4 +83,3 @@ def tag_delete(request: AuthenticatedHttpRequest, tag_id: int) -> HttpResponse:
         text = _("Deleted the tag “%(name)s”.") % {"name": tag.name}
     messages.success(request, text)
     return redirect("generator:tag_list")
-

@@ -76,7 +76,9 @@ def task_delete(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse
     back = _history_next(request)
     if request.POST.get("confirm") != "yes":
         images = task.ordered_images
-        return render(request, "generator/_history_confirm_delete.html", {"task": task, "images": images, "back_to": back})
+        return render(
+            request, "generator/_history_confirm_delete.html", {"task": task, "images": images, "back_to": back}
+        )
     count = len(task.images.all())
     services.delete_tasks(owned(Task, request).filter(pk=task.pk))
     if count:

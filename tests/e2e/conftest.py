@@ -41,6 +41,15 @@ CHROMIUM_ARGS = [
 MARKER = "window.__atelierMarker"
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test in tests/e2e drives Chromium: mark it `browser` (pytest.ini), also without its
+    module's pytestmark, so that `-m "not browser"` (make test-fast) leaves all of them out."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents and item.get_closest_marker("browser") is None:
+            item.add_marker(pytest.mark.browser)
+
+
 def chromium_path() -> str | None:
     candidates = [os.environ.get("CHROMIUM_PATH"), shutil.which("chromium"), "/usr/bin/chromium"]
     return next((path for path in candidates if path and os.access(path, os.X_OK)), None)
@@ -80,9 +89,9 @@ def page(browser) -> Iterator:
     # Content-Security-Policy violations are reported on the console, not as page errors.
     page.on(
         "console",
-        lambda message: message.type == "error"
-        and "Content Security Policy" in message.text
-        and page.errors.append(message.text),
+        lambda message: (
+            message.type == "error" and "Content Security Policy" in message.text and page.errors.append(message.text)
+        ),
     )
     try:
         yield page

@@ -3,47 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
 import zipfile
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.core.files.storage import default_storage
 from playwright.sync_api import expect
 
 from generator.models import Image, Task
-from generator.services import run_task
-from tests.factories import PASSWORD, TaskFactory, UserFactory
+from tests.factories import PASSWORD, ImageFactory, UserFactory
 
 from .conftest import marker_survives, set_marker, sign_in, wait_for_loaded_images
 
 pytestmark = pytest.mark.browser
-
-
-def stock_gallery(user, count: int, prompt: str = "a harbour at dusk") -> list[Image]:
-    """One really generated image, and `count` more rows with their own copies of its files."""
-    task = TaskFactory(owner=user, prompt=prompt)
-    run_task(str(task.pk))
-    source = Image.objects.get(task=task)
-    original, thumbnail = Path(source.file.path), Path(source.thumbnail.path)
-    rows = []
-    for index in range(1, count + 1):
-        pk = uuid.uuid4()
-        names = (f"images/{user.pk}/e2e/{pk}.png", f"thumbs/{user.pk}/e2e/{pk}.webp")
-        for name, path in zip(names, (original, thumbnail), strict=True):
-            target = Path(default_storage.path(name))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-        rows.append(
-            Image(
-                id=pk, task=task, owner=user, index=index, file=names[0], thumbnail=names[1],
-                width=source.width, height=source.height, bytes=source.bytes, seed=index,
-                created_at=source.created_at - timedelta(seconds=index),
-            )
-        )
-    return [source, *Image.objects.bulk_create(rows)]
 
 
 def open_gallery(page, live_server, user) -> None:
@@ -54,7 +25,7 @@ def open_gallery(page, live_server, user) -> None:
 
 def test_scrolling_to_the_end_loads_the_older_images(page, live_server):
     user = UserFactory()
-    stock_gallery(user, 59)  # 60 images: a page of 48, then 12
+    ImageFactory.bulk_create_batch(60, owner=user, files=True)  # a page of 48, then 12
     open_gallery(page, live_server, user)
     items = page.locator("#gallery-grid .gallery-item")
     expect(items).to_have_count(48)
@@ -70,8 +41,8 @@ def test_scrolling_to_the_end_loads_the_older_images(page, live_server):
 
 def test_a_filter_narrows_the_grid(page, live_server):
     user = UserFactory()
-    stock_gallery(user, 4, prompt="a harbour at dusk")
-    foxes = stock_gallery(user, 2, prompt="A red fox in the snow")
+    ImageFactory.bulk_create_batch(5, owner=user, files=True, task__prompt="a harbour at dusk")
+    foxes = ImageFactory.bulk_create_batch(3, owner=user, files=True, task__prompt="A red fox in the snow")
     open_gallery(page, live_server, user)
     expect(page.locator("#gallery-grid .gallery-item")).to_have_count(8)
     page.get_by_label("Search prompts").fill("FOX")
@@ -91,7 +62,7 @@ def test_a_filter_narrows_the_grid(page, live_server):
 
 def test_shift_click_selects_a_range_and_select_all_the_page(page, live_server):
     user = UserFactory()
-    stock_gallery(user, 5)
+    ImageFactory.bulk_create_batch(6, owner=user, files=True)
     open_gallery(page, live_server, user)
     boxes = page.get_by_label("Select image")
     expect(boxes).to_have_count(6)
@@ -109,7 +80,7 @@ def test_shift_click_selects_a_range_and_select_all_the_page(page, live_server):
 
 def test_bulk_delete_asks_then_removes_the_rows_and_files(page, live_server):
     user = UserFactory()
-    images = stock_gallery(user, 3)
+    images = ImageFactory.bulk_create_batch(4, owner=user, files=True)
     doomed = images[1:3]
     files = [Path(image.file.path) for image in doomed] + [Path(image.thumbnail.path) for image in doomed]
     assert all(path.is_file() for path in files)
@@ -139,7 +110,7 @@ def test_bulk_delete_asks_then_removes_the_rows_and_files(page, live_server):
 
 def test_the_zip_download_holds_the_originals_and_a_manifest(page, live_server, tmp_path):
     user = UserFactory()
-    images = stock_gallery(user, 2)
+    images = ImageFactory.bulk_create_batch(3, owner=user, files=True, task__prompt="a harbour at dusk")
     chosen = images[:2]
     open_gallery(page, live_server, user)
     for image in chosen:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import factory
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -13,7 +14,7 @@ from generator.models import Task
 from generator.services import TaskSettings, create_task, run_task
 from generator.views.history import HISTORY_PAGE_SIZE
 from tests.cluster import wait_for_final
-from tests.factories import PASSWORD, TaskFactory, UserFactory
+from tests.factories import PASSWORD, FinishedTaskFactory, TaskFactory, UserFactory
 
 from .conftest import marker_survives, set_marker, sign_in, wait_for_loaded_images
 
@@ -30,8 +31,18 @@ def test_a_pending_row_updates_live_when_the_worker_finishes(page, live_server, 
     user = UserFactory()
     sign_in(page, live_server, user, PASSWORD)
     # Queued while no worker runs yet, so the page surely shows it waiting.
-    task = create_task(user, TaskSettings(prompt="a lighthouse in a storm", provider="offline", model="sketch-v1",
-                                          width=256, height=192, num_images=2, seed=5))
+    task = create_task(
+        user,
+        TaskSettings(
+            prompt="a lighthouse in a storm",
+            provider="offline",
+            model="sketch-v1",
+            width=256,
+            height=192,
+            num_images=2,
+            seed=5,
+        ),
+    )
     row_polls: list[str] = []
     page.on("request", lambda request: "?row=" in request.url and row_polls.append(request.url))
     open_history(page, live_server)
@@ -62,8 +73,13 @@ def test_a_status_filter_and_a_search_narrow_the_list(page, live_server):
     for minutes, (status, prompt) in enumerate(
         [("failed", "a red fox"), ("completed", "a red barn"), ("failed", "a blue whale"), ("canceled", "a red kite")]
     ):
-        TaskFactory(owner=user, status=status, prompt=prompt, created_at=now - timedelta(minutes=minutes),
-                    error_message="The provider was down." if status == "failed" else "")
+        TaskFactory(
+            owner=user,
+            status=status,
+            prompt=prompt,
+            created_at=now - timedelta(minutes=minutes),
+            error_message="The provider was down." if status == "failed" else "",
+        )
     sign_in(page, live_server, user, PASSWORD)
     open_history(page, live_server)
     rows = page.locator("tr.history-row")
@@ -92,11 +108,8 @@ def test_a_status_filter_and_a_search_narrow_the_list(page, live_server):
 
 def test_scrolling_to_the_end_loads_older_tasks(page, live_server):
     user = UserFactory()
-    now = timezone.now()
-    Task.objects.bulk_create(
-        [Task(owner=user, provider="offline", model="sketch-v1", prompt=f"study {n}", width=256, height=192,
-              status="failed", created_at=now - timedelta(seconds=n)) for n in range(HISTORY_PAGE_SIZE + 7)]
-    )
+    studies = [f"study {n}" for n in range(HISTORY_PAGE_SIZE + 7)]  # newest first
+    FinishedTaskFactory.bulk_create_batch(len(studies), owner=user, status="failed", prompt=factory.Iterator(studies))
     sign_in(page, live_server, user, PASSWORD)
     open_history(page, live_server)
     rows = page.locator("tr.history-row")

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from generator.models import Image, Tag, Task
 from generator.services import run_task
-from tests.factories import PASSWORD, TaskFactory, UserFactory
+from tests.factories import PASSWORD, TagFactory, TaskFactory, UserFactory
 
 from .conftest import marker_survives, set_marker, sign_in, wait_for_loaded_images
 
@@ -35,7 +35,7 @@ def thumbnail_link(page, image: Image):
 def test_the_modal_opens_tags_favourites_and_gives_focus_back(page, live_server):
     user = UserFactory()
     _newest, older = make_images(user)
-    Tag.objects.create(owner=user, name="Harbour lights")
+    TagFactory(owner=user, name="Harbour lights")
     sign_in(page, live_server, user, PASSWORD)
     page.goto(f"{live_server.url}/gallery/")
     set_marker(page)

@@ -9,10 +9,9 @@ import pytest
 from django.utils import translation
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, ImageFactory, UserFactory
 
 from .conftest import DEFAULT_TIMEOUT_MS, VIEWPORT
-from .test_gallery_flow import stock_gallery
 
 pytestmark = pytest.mark.browser
 NO_LATIN = re.compile(r"^[^A-Za-z]+$")
@@ -32,7 +31,9 @@ def chinese_page(browser):
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.on(
         "console",
-        lambda message: message.type == "error" and "Content Security Policy" in message.text and page.errors.append(message.text),
+        lambda message: (
+            message.type == "error" and "Content Security Policy" in message.text and page.errors.append(message.text)
+        ),
     )
     try:
         yield page
@@ -43,7 +44,7 @@ def chinese_page(browser):
 def test_a_chinese_browser_gets_chinese_pages_and_scripts_and_can_switch(chinese_page, live_server):
     page = chinese_page
     user = UserFactory()
-    stock_gallery(user, 2, prompt="港口的黄昏")
+    ImageFactory.bulk_create_batch(3, owner=user, files=True, task__prompt="港口的黄昏")
 
     page.goto(live_server.url + "/accounts/login/")
     expect(page.locator("html")).to_have_attribute("lang", "zh-hans")

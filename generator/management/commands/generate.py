@@ -83,7 +83,9 @@ class Command(BaseCommand):
         if size:
             match = SIZE_RE.match(size)
             if not match:
-                raise CommandError(f"Invalid generation settings:\n  --size: “{options['size']}” is not WIDTHxHEIGHT, e.g. 1024x1024.")
+                raise CommandError(
+                    f"Invalid generation settings:\n  --size: “{options['size']}” is not WIDTHxHEIGHT, e.g. 1024x1024."
+                )
             size = f"{int(match.group(1))}x{int(match.group(2))}"
         data = {
             "prompt": options["prompt"],

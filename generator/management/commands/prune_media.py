@@ -24,7 +24,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="Report what would be done; change nothing.")
 
-    def handle(self, *args: object, fix: bool = False, dry_run: bool = False, verbosity: int = 1, **options: object) -> None:
+    def handle(
+        self, *args: object, fix: bool = False, dry_run: bool = False, verbosity: int = 1, **options: object
+    ) -> None:
         report = prune_media(fix=fix, dry_run=dry_run)
         if verbosity >= 2:
             for name in report.orphans:

@@ -25,7 +25,11 @@ class Command(BaseCommand):
     def handle(self, *args: object, dry_run: bool = False, verbosity: int = 1, **options: object) -> None:
         report = recover_tasks(dry_run=dry_run)
         if verbosity >= 2:
-            for label, ids in (("retrying", report.retrying), ("failed", report.failed), ("re-enqueued", report.requeued)):
+            for label, ids in (
+                ("retrying", report.retrying),
+                ("failed", report.failed),
+                ("re-enqueued", report.requeued),
+            ):
                 for task_id in ids:
                     self.stdout.write(f"{task_id} {label}")
         self.stdout.write(report.summary())

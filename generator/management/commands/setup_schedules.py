@@ -21,6 +21,4 @@ class Command(BaseCommand):
         results = install_schedules(using=database)
         created = sorted(name for name, was_created in results.items() if was_created)
         updated = sorted(name for name, was_created in results.items() if not was_created)
-        self.stdout.write(
-            f"Schedules: {len(created)} created, {len(updated)} updated ({', '.join(sorted(results))})."
-        )
+        self.stdout.write(f"Schedules: {len(created)} created, {len(updated)} updated ({', '.join(sorted(results))}).")
