@@ -16,6 +16,8 @@ from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from generator.views.errors import too_many_requests
+
 from . import tokens
 from .forms import SignupForm, TokenForm
 from .http import AuthenticatedHttpRequest
@@ -29,10 +31,11 @@ django_login = auth_views.LoginView.as_view(redirect_authenticated_user=True)
 def login(request: HttpRequest) -> HttpResponseBase:
     """Django's sign-in page; attempts (POSTs) are limited per client address and per username."""
     if request.method == "POST" and (exceeded := sign_in_exceeded(request)) is not None:
-        context = {"form": AuthenticationForm(request), "limit_message": exceeded.message}
-        response = render(request, "registration/login.html", context, status=429)
-        response["Retry-After"] = str(exceeded.retry_after)
-        return response
+
+        def sign_in_page() -> dict:
+            return {"form": AuthenticationForm(request)}
+
+        return too_many_requests(request, exceeded, template="registration/login.html", context=sign_in_page)
     return django_login(request)
 
 

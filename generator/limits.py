@@ -55,47 +55,37 @@ def count_request(
     message: Callable[[int], str],
 ) -> Exceeded | None:
     """Count this request in `group`; an Exceeded once it is over the rate (None: go ahead)."""
-    usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
-    if usage is None or not usage["should_limit"]:
+    counted = get_usage(request, group=group, key=key, rate=rate, increment=True)
+    if counted is None or not counted["should_limit"]:
         return None
-    retry_after = max(1, math.ceil(usage["time_left"]))
+    retry_after = max(1, math.ceil(counted["time_left"]))
     return Exceeded(code="rate_limit_exceeded", message=message(retry_after), retry_after=retry_after)
 
 
 def generation_exceeded(request: HttpRequest) -> Exceeded | None:
     """Count one submission of a generation (call it for submissions only, not page views)."""
-    return count_request(
-        request,
-        group=GENERATE_GROUP,
-        key="user",
-        rate=generate_rate,
-        message=lambda seconds: (
-            ngettext(
-                "You are generating faster than this server allows. Try again in %(seconds)s second.",
-                "You are generating faster than this server allows. Try again in %(seconds)s seconds.",
-                seconds,
-            )
-            % {"seconds": seconds}
-        ),
-    )
+    return count_request(request, group=GENERATE_GROUP, key="user", rate=generate_rate, message=_generating_too_fast)
 
 
 def api_rate_exceeded(request: HttpRequest) -> Exceeded | None:
     """Count one API call for the signed-in person."""
-    return count_request(
-        request,
-        group=API_GROUP,
-        key="user",
-        rate=api_rate,
-        message=lambda seconds: (
-            ngettext(
-                "You are calling the API faster than this server allows. Try again in %(seconds)s second.",
-                "You are calling the API faster than this server allows. Try again in %(seconds)s seconds.",
-                seconds,
-            )
-            % {"seconds": seconds}
-        ),
-    )
+    return count_request(request, group=API_GROUP, key="user", rate=api_rate, message=_calling_too_fast)
+
+
+def _generating_too_fast(seconds: int) -> str:
+    return ngettext(
+        "You are generating faster than this server allows. Try again in %(seconds)s second.",
+        "You are generating faster than this server allows. Try again in %(seconds)s seconds.",
+        seconds,
+    ) % {"seconds": seconds}
+
+
+def _calling_too_fast(seconds: int) -> str:
+    return ngettext(
+        "You are calling the API faster than this server allows. Try again in %(seconds)s second.",
+        "You are calling the API faster than this server allows. Try again in %(seconds)s seconds.",
+        seconds,
+    ) % {"seconds": seconds}
 
 
 def active_cap_exceeded(error: Exception) -> Exceeded:

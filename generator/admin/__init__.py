@@ -284,20 +284,6 @@ class ImageAdmin(admin.ModelAdmin):
     list_filter = ("is_favorite", "task__provider", "created_at")
     search_fields = ("task__prompt", "owner__username", "=id", "=task__id")
     list_select_related = ("owner", "task")
-    readonly_fields = (
-        "large_preview",
-        "id",
-        "task_link",
-        "owner",
-        "file",
-        "thumbnail",
-        "width",
-        "height",
-        "bytes",
-        "mime",
-        "seed",
-        "created_at",
-    )
     fields = (
         "large_preview",
         "id",
@@ -314,6 +300,8 @@ class ImageAdmin(admin.ModelAdmin):
         "seed",
         "created_at",
     )
+    # Staff may tag and favourite an image; everything else is what generation made.
+    readonly_fields = tuple(name for name in fields if name not in ("tags", "is_favorite"))
     filter_horizontal = ("tags",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Image]:

@@ -13,8 +13,6 @@ from django.utils.translation import gettext as _
 from django.views.csrf import csrf_failure as default_csrf_failure
 from django_htmx.http import reswap, retarget
 
-from accounts.http import AuthenticatedHttpRequest
-
 from ..api.http import error
 from ..limits import Exceeded
 
@@ -34,11 +32,11 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 def too_many_requests(
-    request: AuthenticatedHttpRequest, exceeded: Exceeded, *, template: str, context: Callable[[], dict]
+    request: HttpRequest, exceeded: Exceeded, *, template: str, context: Callable[[], dict]
 ) -> HttpResponse:
-    """A 429 for a page's form. htmx swaps the message into the page's #form-problem box (base.html
+    """A 429 for a page's form (create, history, sign-in). htmx swaps the message into the page's #form-problem box (base.html
     lets 429 answers swap); without JavaScript the page itself comes again with the message."""
-    if request.htmx:
+    if request.headers.get("HX-Request") == "true":
         response = render(request, "generator/_form_problem.html", {"message": exceeded.message}, status=429)
         response = reswap(retarget(response, "#form-problem"), "outerHTML")
     else:
