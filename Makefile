@@ -9,7 +9,7 @@ export PORT
 SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 SCALE_REDIS_URL ?= redis://127.0.0.1:6379/9
 
-.PHONY: run test test-fast lint test-scale bench bench-quick wrk messages compilemessages install install-test browser cjk-font migrate clean
+.PHONY: run dev static test test-fast lint test-scale bench bench-quick wrk messages compilemessages install install-test browser cjk-font migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,13 +36,30 @@ CJK_FONT = /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 cjk-font:
 	@[ -e $(CJK_FONT) ] || [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || scripts/install-cjk-font
 
+# umask 027 wherever run writes: the SQLite database, the media and the cache are for this user
+# (and group) only. The first run also generates the per-install SECRET_KEY (config/settings.py).
 migrate: install
-	$(BIN)/python manage.py migrate --noinput
+	umask 027 && $(BIN)/python manage.py migrate --noinput
 
-run: migrate
-	$(BIN)/python manage.py create_first_account
+# With DEBUG off whitenoise serves the hashed copies in staticfiles/ (their manifest included);
+# collectstatic skips unchanged files, so this takes about a second.
+static: install
+	umask 027 && $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
+# make run: DEBUG off, gunicorn on 127.0.0.1 only (BIND=0.0.0.0 for the network), plain http
+# (HTTPS=false: no redirect to https). make dev: the same with DEBUG=true, which wins over a .env
+# (honcho reads .env over the environment, then scripts/dev.env over .env).
+run dev: export HTTPS ?= false
+dev: export DEBUG = true
+dev: HONCHO_ENV = .env,scripts/dev.env
+HONCHO_ENV ?= .env
+
+run dev: migrate static
+	umask 027 && $(BIN)/python manage.py create_first_account
 	@echo "Starting the web server on http://localhost:$(PORT)/ and a worker; Ctrl-C stops both."
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
+	@if [ "$@" = dev ]; then echo "DEBUG=true (make dev): never expose this to a network."; \
+	else echo "DEBUG is off (make dev turns it on); listening on $${BIND:-127.0.0.1}."; fi
+	umask 027 && PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile -e $(HONCHO_ENV) -p $(PORT)
 
 test: install-test
 	$(BIN)/python -m pytest

@@ -1,9 +1,11 @@
 """API tokens in the admin: listed and revocable, never a secret (only the sha256 is stored,
-and even that is not shown)."""
+and even that is not shown). And the User admin's "Approve selected accounts" action, for
+sign-ups made with SIGNUP=approval (generator.admin's UserAdmin lists it)."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -15,11 +17,11 @@ from .models import ApiToken
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "display_prefix", "owner", "created_at", "last_used_at", "revoked_at")
+    list_display = ("name", "display_prefix", "owner", "created_at", "last_used_at", "expires_at", "revoked_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("name", "owner__username", "prefix")
     list_select_related = ("owner",)
-    fields = ("name", "display_prefix", "owner", "created_at", "last_used_at", "revoked_at")
+    fields = ("name", "display_prefix", "owner", "created_at", "last_used_at", "expires_at", "revoked_at")
     readonly_fields = fields
     actions = ("revoke",)
 
@@ -38,3 +40,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         text = ngettext("Revoked %(count)s token.", "Revoked %(count)s tokens.", count) % {"count": count}
         self.message_user(request, text, messages.SUCCESS)
+
+
+@admin.action(description=_("Approve selected accounts"), permissions=("change",))
+def approve_accounts(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
+    """Activate the chosen people, who can then sign in (a sign-up waiting for approval is an
+    inactive user). One UPDATE: activating revokes nothing, so no per-user save is needed."""
+    count = queryset.filter(is_active=False).update(is_active=True)
+    text = ngettext("Approved %(count)s account.", "Approved %(count)s accounts.", count) % {"count": count}
+    modeladmin.message_user(request, text, messages.SUCCESS)

@@ -1,11 +1,13 @@
-"""Sign-up, and naming a new API token."""
+"""Sign-up (and creating the account, race-safe), and naming a new API token (and its expiry)."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm, UsernameField
 from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class SignupForm(UserCreationForm):
@@ -14,6 +16,20 @@ class SignupForm(UserCreationForm):
         fields = ("username",)
         field_classes = {"username": UsernameField}
 
+    def create_account(self, *, active: bool) -> User | None:
+        """Save the new user (inactive while waiting for approval), or None with the form's
+        "already exists" error when a concurrent sign-up took the name after the form's check:
+        the database's unique constraint decides, and the loser sees a form error, not a 500."""
+        user = self.save(commit=False)
+        user.is_active = active
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError:
+            self.add_error("username", User._meta.get_field("username").error_messages["unique"])
+            return None
+        return user
+
 
 class TokenForm(forms.Form):
     name = forms.CharField(
@@ -21,4 +37,18 @@ class TokenForm(forms.Form):
         max_length=100,
         strip=True,
         help_text=_("What the token is for, such as “laptop script”. Up to 100 characters."),
+    )
+    expires_in = forms.TypedChoiceField(
+        label=_("Expires"),
+        # "" (also a form that leaves the field out): the token works until it is revoked.
+        choices=[
+            ("", pgettext_lazy("token expiry", "Never")),
+            (30, _("In 30 days")),
+            (90, _("In 90 days")),
+            (365, _("In a year")),
+        ],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text=_("After this the token stops working, as if revoked."),
     )

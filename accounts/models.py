@@ -10,7 +10,10 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,6 +34,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+    # Chosen when the token is made (never, or some days on); past it the token is a 401 like a revoked one.
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -46,7 +51,11 @@ class ApiToken(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     def revoke(self) -> None:
         if self.revoked_at is None:
@@ -61,3 +70,19 @@ class ApiToken(models.Model):
         stale = models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
         ApiToken.objects.filter(stale, pk=self.pk).update(last_used_at=now)
         self.last_used_at = now
+
+
+def revoke_all_tokens(owner_id: int) -> int:
+    """Revoke every token of one person that is not revoked yet; how many were."""
+    return ApiToken.objects.filter(owner_id=owner_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+@receiver(post_save, sender=User, dispatch_uid="accounts.revoke_tokens_of_inactive_users")
+def revoke_tokens_of_inactive_users(
+    sender: type[User], instance: User, created: bool, update_fields: frozenset[str] | None, **kwargs: object
+) -> None:
+    """Staff deactivating someone (the admin saves the user) ends their tokens for good: they stay
+    revoked if the person is activated again. Saves that do not touch is_active cost nothing."""
+    if created or instance.is_active or (update_fields is not None and "is_active" not in update_fields):
+        return
+    revoke_all_tokens(instance.pk)

@@ -11,11 +11,14 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.models import User
+from django.db.models import Q
 from django.http import HttpRequest
+from django.utils import timezone
 
-from .models import ApiToken
+from .models import ApiToken, revoke_all_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -39,25 +42,29 @@ def digest(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def create_token(user: User, name: str) -> NewToken:
+def create_token(user: User, name: str, *, expires_in_days: int | None = None) -> NewToken:
+    """A new token for `user`; it stops working `expires_in_days` from now (None: never)."""
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
+    expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
     token = ApiToken.objects.create(
         owner=user,
         name=name,
         prefix=plaintext[: len(TOKEN_PREFIX) + DISPLAY_CHARS],
         digest=digest(plaintext),
+        expires_at=expires_at,
     )
     logger.info("API token %s (%s…) created for user %s", token.pk, token.prefix, user.pk)
     return NewToken(token=token, plaintext=plaintext)
 
 
 def verify_token(plaintext: str) -> ApiToken | None:
-    """The active token whose secret this is (its owner active too), or None."""
+    """The active token whose secret this is (not revoked, not expired, its owner active), or None."""
     if not TOKEN_PATTERN.fullmatch(plaintext):
         return None
+    unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
     token = (
         ApiToken.objects.select_related("owner")
-        .filter(digest=digest(plaintext), revoked_at__isnull=True, owner__is_active=True)
+        .filter(unexpired, digest=digest(plaintext), revoked_at__isnull=True, owner__is_active=True)
         .first()
     )
     if token is not None:
@@ -68,6 +75,13 @@ def verify_token(plaintext: str) -> ApiToken | None:
 def revoke_token(token: ApiToken) -> None:
     token.revoke()
     logger.info("API token %s (%s…) of user %s revoked", token.pk, token.prefix, token.owner_id)
+
+
+def revoke_all(user: User) -> int:
+    """Revoke every token of `user` (after a password change, say); how many were working."""
+    count = revoke_all_tokens(user.pk)
+    logger.info("All %s API tokens of user %s revoked", count, user.pk)
+    return count
 
 
 def bearer_credentials(request: HttpRequest) -> str | None:
@@ -81,14 +95,14 @@ def bearer_credentials(request: HttpRequest) -> str | None:
 
 
 def authenticate_bearer(request: HttpRequest) -> User | None:
-    """The owner of the request's valid bearer token; None for no, a malformed, an unknown or a
-    revoked token. Callers that see a Bearer header (bearer_credentials() is not None) and get
+    """The owner of the request's valid bearer token; None for no, a malformed, an unknown, an
+    expired or a revoked token. Callers that see a Bearer header (bearer_credentials() is not None) and get
     None here must answer 401, never fall back to the session."""
     credentials = bearer_credentials(request)
     if not credentials:
         return None
     token = verify_token(credentials)
     if token is None:
-        logger.info("API request with an unknown, revoked or malformed bearer token")
+        logger.info("API request with an unknown, expired, revoked or malformed bearer token")
         return None
     return token.owner

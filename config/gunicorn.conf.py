@@ -2,13 +2,33 @@
 
 import os
 
-bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+
+def bind_address(bind: str, port: str) -> str:
+    """BIND as given, with PORT added when it names only a host ("0.0.0.0", "[::]")."""
+    if bind.startswith(("unix:", "fd://")) or bind.rpartition(":")[2].isdigit():
+        return bind
+    return f"{bind}:{port}"
+
+
+# Loopback unless asked otherwise: `make run` is for this machine, and the Docker image says
+# BIND=0.0.0.0 itself (its port is reached only through the proxy in docker-compose.yml).
+bind = bind_address(os.environ.get("BIND", "127.0.0.1"), os.environ.get("PORT", "8000"))
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # Threads, not processes, by default: one process keeps per-process state (and SQLite
 # connections) few, and polling requests are short.
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "8"))
+# Short: a request (or a slow client) holds one of the few threads at most this long. Slow
+# clients are nginx's to absorb (deploy/nginx.conf buffers whole requests before passing them).
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = 20
 accesslog = "-" if os.environ.get("ACCESS_LOG", "true").lower() == "true" else None
+# Searches carry people's words in the query string (?q=…), and a referer repeats the page's:
+# the access log keeps the path only, unless LOG_PROMPTS=true asks for prompts in the logs.
+if os.environ.get("LOG_PROMPTS", "false").lower() != "true":
+    access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s"'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn 27's control socket defaults to one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl or
+# ~/.gunicorn/gunicorn.ctl): a second instance of that user would take over the first's. Nothing
+# here uses gunicornc, so there is none.
+control_socket_disable = True

@@ -1,13 +1,16 @@
 """Atelier settings: everything comes from the environment (django-environ).
 
 The defaults need nothing installed: SQLite, the django-q2 ORM broker on the same
-database, local private media and the offline provider. DATABASE_URL, REDIS_URL,
-SECRET_KEY, DEBUG and ALLOWED_HOSTS switch to production values.
+database, local private media and the offline provider. They are also safe: DEBUG is off
+unless asked for (`make dev`), and without SECRET_KEY a random per-install key is generated
+once into SECRET_KEY_FILE. DATABASE_URL, REDIS_URL and ALLOWED_HOSTS switch to production values.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,13 +27,74 @@ if (BASE_DIR / ".env").is_file() and os.environ.get("DJANGO_SETTINGS_MODULE", "c
 
 # --- core -------------------------------------------------------------------------------
 
-DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str(
-    "SECRET_KEY",
-    default="django-insecure-atelier-development-key-only" if DEBUG else "",
-)
-if not DEBUG and not SECRET_KEY:
-    raise ImproperlyConfigured("Set the SECRET_KEY environment variable: it is required when DEBUG is false.")
+# Off unless asked for: a debug page shows source, settings and paths to whoever triggers a 500.
+DEBUG = env.bool("DEBUG", default=False)
+
+
+def secret_key_file() -> Path:
+    """SECRET_KEY_FILE, else the user's configuration folder: outside the repository (never
+    committed or copied into an image) and the same file for the web server and the worker."""
+    configured = os.environ.get("SECRET_KEY_FILE", "")
+    if configured:
+        return Path(configured).expanduser()
+    config_home = os.environ.get("XDG_CONFIG_HOME", "")
+    # The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
+    base = Path(config_home) if os.path.isabs(config_home) else Path.home() / ".config"
+    return base / "atelier" / "secret_key"
+
+
+def per_install_secret_key(path: Path) -> str:
+    """The key stored in path; on first use a new random one, created 0600 in a 0700 folder.
+
+    Written to a private temporary file and published with link(), which fails if the file
+    exists: a web server and a worker starting together both end up with the first key
+    written, never with a half-written or a second one."""
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    except OSError as error:
+        raise ImproperlyConfigured(
+            f"Cannot read SECRET_KEY_FILE {path} ({error.strerror}): set SECRET_KEY, or SECRET_KEY_FILE "
+            "to a readable file or a writable place for a new one."
+        ) from None
+    if key:
+        return key
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.fchmod(descriptor, 0o600)  # whatever the umask
+            os.write(descriptor, (secrets.token_urlsafe(50) + "\n").encode())
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        try:
+            os.link(temporary, path)
+            print(f"Atelier: generated a new SECRET_KEY in {path} (mode 0600).", file=sys.stderr)
+        except FileExistsError:
+            pass  # another process got there first: use its key
+        finally:
+            temporary.unlink()
+        return path.read_text().strip()
+    except OSError as error:
+        raise ImproperlyConfigured(
+            f"No SECRET_KEY is set and SECRET_KEY_FILE {path} cannot be created ({error.strerror}): "
+            "set SECRET_KEY, or SECRET_KEY_FILE to a writable path."
+        ) from None
+
+
+# SECRET_KEY from the environment (or .env) wins; there is no built-in default key, because a
+# public one lets anyone sign sessions, messages and queued tasks.
+SECRET_KEY = os.environ.get("SECRET_KEY", "").strip() or per_install_secret_key(secret_key_file())
+if not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")):
+    # The value itself is never shown: it may be a real key that is merely short.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak for DEBUG=false: it needs at least 50 characters, at least 5 of them "
+        "different, and no django-insecure- prefix. Unset SECRET_KEY to use a generated per-install key, "
+        "or set one made by: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -156,7 +220,13 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "generator:create"
 LOGOUT_REDIRECT_URL = "login"
-ALLOW_SIGNUP = env.bool("ALLOW_SIGNUP", default=True)
+# Who may create an account on the sign-up page: open (signed in at once), approval (the account
+# waits, inactive, until staff approve it in the admin) or closed (404; staff add people in the
+# admin). Without SIGNUP, the older ALLOW_SIGNUP still decides: false is closed, true is open.
+allow_signup = env.bool("ALLOW_SIGNUP", default=None)
+SIGNUP = env.str("SIGNUP", default={None: "approval", True: "open", False: "closed"}[allow_signup]).lower()
+if SIGNUP not in ("open", "approval", "closed"):
+    raise ImproperlyConfigured(f"SIGNUP must be open, approval or closed, not {SIGNUP!r}.")
 
 # --- i18n -------------------------------------------------------------------------------
 
@@ -256,13 +326,27 @@ if SERVE_MEDIA_WITH not in ("django", "x-accel"):
     raise ImproperlyConfigured(f"SERVE_MEDIA_WITH must be django or x-accel, not {SERVE_MEDIA_WITH!r}.")
 X_ACCEL_PREFIX = env.str("X_ACCEL_PREFIX", default="/protected-media/")
 
+# Private images and their folders: not readable by other local users. FileSystemStorage
+# applies both to every file it saves, the worker's ContentFile saves included, whatever the
+# process umask (make run, the Procfile and the image also set umask 027 for the database).
+FILE_UPLOAD_PERMISSIONS = 0o640
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
+
 # --- limits ---------------------------------------------------------------------------
 
 MAX_ACTIVE_TASKS_PER_USER = env.int("MAX_ACTIVE_TASKS_PER_USER", default=4)
 GENERATE_RATE = env.str("GENERATE_RATE", default="10/m")
 API_RATE = env.str("API_RATE", default="600/m")
+# Sign-in attempts (the site's page and the admin's) per client address, per username from one
+# address, and per username from everywhere (accounts.limits says why three).
 LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="20/m")
-LOGIN_RATE_PER_USERNAME = env.str("LOGIN_RATE_PER_USERNAME", default="5/m")
+LOGIN_RATE_PER_USERNAME_AND_IP = env.str("LOGIN_RATE_PER_USERNAME_AND_IP", default="5/m")
+LOGIN_RATE_PER_USERNAME = env.str("LOGIN_RATE_PER_USERNAME", default="20/m")
+SIGNUP_RATE_PER_IP = env.str("SIGNUP_RATE_PER_IP", default="10/h")
+# Reverse proxies whose X-Forwarded-For is believed (IPs or CIDR networks). Empty: nobody's, and
+# the client is REMOTE_ADDR. Every per-address limit keys on accounts.addresses.client_address.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+RATELIMIT_IP_META_KEY = "accounts.addresses.client_address"
 RATELIMIT_USE_CACHE = "ratelimit"
 # Checked by generator.checks instead: Django's own Redis cache is fine (W001), and an
 # in-memory cache is exact for one web process (E003).
@@ -291,7 +375,12 @@ SESSION_COOKIE_HTTPONLY = True
 # Sessions read from the cache (written through to the database): one query less per request.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 CSRF_FAILURE_VIEW = "generator.views.errors.csrf_failure"
-if not DEBUG:
+# Whether people reach the site over https (TLS at a proxy): the redirect, Secure cookies and
+# HSTS. Production (DEBUG=false) assumes so; `make run` serves plain http on loopback and says
+# HTTPS=false, because a redirect to https://localhost fails and some browsers drop Secure
+# cookies on http://localhost.
+HTTPS = env.bool("HTTPS", default=not DEBUG)
+if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
@@ -421,6 +510,14 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = f"{REDIS_URL}{separator}socket_connect_timeout=5&socket_timeout=10"
 else:
     Q_CLUSTER["orm"] = "default"
+
+# --- health -----------------------------------------------------------------------------
+
+# /readyz answers 200 or 503 to anyone; its per-check details only with this bearer token.
+READYZ_TOKEN = env.str("READYZ_TOKEN", default="")
+READYZ_RATE = env.str("READYZ_RATE", default="60/m")  # per client address
+# The storage probe writes and deletes a file (billed requests on a bucket): its answer is kept.
+READYZ_STORAGE_CACHE_SECONDS = env.int("READYZ_STORAGE_CACHE_SECONDS", default=30)
 
 # --- logging ----------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ from django.views.decorators.http import last_modified
 from django.views.decorators.vary import vary_on_headers
 from django.views.i18n import JavaScriptCatalog, set_language
 
+from accounts.views import admin_login
+
 # The scripts' translations (djangojs) change only with a deploy, that is a restart: browsers keep
 # the catalogue, ask again on each page with If-Modified-Since and mostly get a 304. It is in the
 # request's language (the switcher's cookie, else Accept-Language): Vary on both, and base.html adds
@@ -23,6 +25,9 @@ urlpatterns = [
     path("", include("generator.urls")),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("generator.api.urls")),
+    # The admin's sign-in, counted by the same sign-in limits as /accounts/login/ (it must come
+    # before admin.site.urls, which would otherwise answer this path unlimited).
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     # The language switcher works signed out too (the sign-in page has it), and so do the
     # scripts' translations (the sign-in page loads them).
@@ -31,3 +36,4 @@ urlpatterns = [
 ]
 
 handler404 = "generator.views.errors.not_found"
+handler500 = "generator.views.errors.server_error"

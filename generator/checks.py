@@ -1,9 +1,11 @@
-"""System checks: a half-configured provider is reported by name and variable."""
+"""System checks: a half-configured provider is reported by name and variable, and so is a
+cloud provider whose key would travel in clear text."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import CheckMessage, Error, register
+from django.core.checks import Warning as CheckWarning  # not the builtin Warning
 from django.utils.module_loading import import_string
 
 from .providers import registry
@@ -32,6 +34,36 @@ def provider_configuration(app_configs=None, **kwargs) -> list[Error]:
                 )
             )
     return errors
+
+
+@register()
+def provider_base_urls_are_encrypted(app_configs=None, **kwargs) -> list[CheckMessage]:
+    """A cloud provider reached over plain http would receive its key (and the prompts) in
+    clear text, readable and replayable by anyone on the path."""
+    warnings: list[CheckMessage] = []
+    for name in registry():
+        config = ProviderConfig.from_settings(settings, name)
+        base_url = str(config.get("BASE_URL", ""))
+        if not base_url.lower().startswith("http://") or _self_hosted(config):
+            continue
+        variable = config.env_prefix + "BASE_URL"
+        warnings.append(
+            CheckWarning(
+                f"{variable} is a plain-http address: the {name} provider's key and the prompts "
+                "would travel in clear text.",
+                hint=f"Use an https:// address, or set {config.env_prefix}SELF_HOSTED=true if it is your "
+                "own gateway on a network you trust.",
+                id="atelier.W001",
+                obj=name,
+            )
+        )
+    return warnings
+
+
+def _self_hosted(config: ProviderConfig) -> bool:
+    """Marked self-hosted by the operator, or a provider that has no such switch because it
+    only ever runs on the operator's own machine (AUTOMATIC1111)."""
+    return "SELF_HOSTED" not in config.values or bool(config.get("SELF_HOSTED", False))
 
 
 def _incomplete_groups(name: str, config: ProviderConfig, groups: tuple[tuple[str, ...], ...]) -> list[Error]:

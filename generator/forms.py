@@ -12,7 +12,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
-from .models import Task
+from .models import Image, Task
 from .providers import enabled_providers
 from .providers.base import guidance_range_error, steps_range_error
 from .services import TaskSettings
@@ -51,6 +51,17 @@ def fields_for(task: Task, **changes: object) -> dict[str, object]:
         **changes,
     }
     return {name: value for name, value in fields.items() if value not in (None, "")}
+
+
+def reuse_fields(image: Image) -> dict[str, object]:
+    """The form filled in with an image's settings, its seed kept ("Reuse settings"). The
+    form's size select takes a size, not a width and height."""
+    task = image.task
+    seed = image.seed if image.seed is not None else task.seed
+    fields = fields_for(task, width=None, height=None, size=f"{task.width}x{task.height}", seed=seed)
+    if "seed" in fields:
+        fields["random_seed"] = False
+    return fields
 
 
 def provider_choices() -> list[tuple[str, str]]:

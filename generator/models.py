@@ -310,6 +310,11 @@ class Image(models.Model):
     def download_url(self) -> str:
         return f"{self.url}?download=1"
 
+    @property
+    def bare_download_url(self) -> str:
+        """The original without the prompt and settings embedded in it."""
+        return f"{self.url}?download=1&metadata=0"
+
 
 # A gallery page links each of its 48 images twice: resolving each link would cost a
 # seventh of the page's time. The pattern is resolved once, then the id is put in its place.

@@ -5,9 +5,16 @@ Tests that need the real worker start a `qcluster` process against the test data
 """
 
 import os
+import secrets
 
-from config.settings import *  # noqa: F403
-from config.settings import BASE_DIR, CACHES, DATABASES, Q_CLUSTER, env
+# Set before the real settings read them (and inherited by the processes a test starts): tests
+# speak plain http with DEBUG at import as before (pytest-django turns it off while a test runs),
+# and one throwaway key per run, so nothing reads or writes the per-install key in ~/.config.
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("SECRET_KEY", "tests-only-" + secrets.token_urlsafe(50))
+
+from config.settings import *  # noqa: E402, F403
+from config.settings import BASE_DIR, CACHES, DATABASES, Q_CLUSTER, env  # noqa: E402
 
 # One id per test run, inherited by the qcluster processes a run starts (they copy the
 # environment), so two runs on one machine never share a database, a queue or cache keys.

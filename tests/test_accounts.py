@@ -20,7 +20,8 @@ def test_a_wrong_password_is_refused_with_a_message(client, user):
     assert "enter a correct username and password" in response.content.decode()
 
 
-def test_sign_up_creates_an_account_and_signs_in(client, db):
+def test_sign_up_creates_an_account_and_signs_in(client, db, settings):
+    settings.SIGNUP = "open"
     response = client.post(
         reverse("signup"),
         {"username": "newcomer", "password1": "a-long-pass-phrase", "password2": "a-long-pass-phrase"},
@@ -38,7 +39,7 @@ def test_sign_up_errors_are_shown(client, db):
 
 
 def test_sign_up_can_be_turned_off(client, db, settings):
-    settings.ALLOW_SIGNUP = False
+    settings.SIGNUP = "closed"
     assert client.get(reverse("signup")).status_code == 404
     assert client.post(reverse("signup"), {"username": "a"}).status_code == 404
     assert reverse("signup") not in client.get(reverse("login")).content.decode()

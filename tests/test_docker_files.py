@@ -72,7 +72,34 @@ def test_the_image_runs_as_a_non_root_user():
 def test_static_files_are_collected_at_build_with_production_settings():
     runs = [args for name, args in final_stage() if name == "RUN"]
     collect = [args for args in runs if "collectstatic" in args]
-    assert collect == ["DEBUG=false SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput"]
+    # A random key for this command only: a constant one would be public, and without any the
+    # settings would generate one into SECRET_KEY_FILE, baking it into the image (and into
+    # every volume Docker fills from the image).
+    assert collect == [
+        "DEBUG=false SECRET_KEY=\"$(python -c 'import secrets; print(secrets.token_urlsafe(50))')\" "
+        "python manage.py collectstatic --noinput"
+    ]
+
+
+def test_the_image_defaults_to_production_and_binds_all_its_interfaces_explicitly():
+    env = image_env()
+    assert env["DEBUG"] == "false"
+    # The config's default is loopback; in a container the port must be reachable from the
+    # nginx service (the compose file publishes only nginx).
+    assert env["BIND"] == "0.0.0.0"
+    # Without SECRET_KEY in .env, web and worker share a generated key on the config volume.
+    assert env["SECRET_KEY_FILE"] == "/data/config/secret_key"
+    setup = " ".join(args for name, args in final_stage() if name == "RUN")
+    assert "mkdir -p /data/media /data/cache /data/config" in setup and "chmod 700 /data/config" in setup
+
+
+def test_everything_the_image_runs_starts_with_umask_027():
+    (entrypoint,) = [json.loads(args) for name, args in final_stage() if name == "ENTRYPOINT"]
+    assert entrypoint == ["/app/scripts/docker-entrypoint"]
+    script = (ROOT / "scripts" / "docker-entrypoint").read_text().splitlines()
+    commands = [line.strip() for line in script if line.strip() and not line.startswith("#")]
+    assert commands == ["umask 027", 'exec "$@"']
+    assert os.access(ROOT / "scripts" / "docker-entrypoint", os.X_OK)
 
 
 def test_the_healthcheck_asks_healthz():
@@ -87,9 +114,13 @@ def test_the_default_command_migrates_then_execs_gunicorn():
     argv = json.loads(commands[0])
     assert argv[:2] == ["sh", "-c"]
     assert argv[2] == "python manage.py migrate --noinput && exec gunicorn config.wsgi --config config/gunicorn.conf.py"
-    procfile = (ROOT / "Procfile").read_text()
-    assert "web: gunicorn config.wsgi --config config/gunicorn.conf.py" in procfile
-    assert "worker: python manage.py qcluster" in procfile
+    # The Procfile runs the same commands, with umask 027 (database and media files are not
+    # readable by other users), the command replacing the shell so it gets the signals.
+    procfile = (ROOT / "Procfile").read_text().splitlines()
+    assert procfile == [
+        "web: umask 027 && exec gunicorn config.wsgi --config config/gunicorn.conf.py",
+        "worker: umask 027 && exec python manage.py qcluster",
+    ]
 
 
 def test_media_lives_in_a_folder_the_app_user_owns():
@@ -117,9 +148,9 @@ def seconds(duration: str) -> int:
     return sum(int(number) * units[unit] for number, unit in re.findall(r"(\d+)([smh])", duration))
 
 
-def test_compose_runs_web_worker_postgres_and_redis(compose):
-    assert set(compose["services"]) == {"web", "worker", "postgres", "redis"}
-    assert {"media", "postgres-data", "redis-data"} <= set(compose["volumes"])
+def test_compose_runs_web_worker_postgres_redis_and_nginx(compose):
+    assert set(compose["services"]) == {"web", "worker", "postgres", "redis", "nginx"}
+    assert {"media", "config", "postgres-data", "redis-data"} <= set(compose["volumes"])
     assert "postgres-data:/var/lib/postgresql/data" in compose["services"]["postgres"]["volumes"]
 
 
@@ -128,7 +159,7 @@ def test_web_and_worker_are_the_same_image_with_the_same_settings(compose):
     assert web["build"] == worker["build"] == "."
     assert web["image"] == worker["image"]
     assert web["env_file"] == worker["env_file"] == ".env"
-    assert web["volumes"] == worker["volumes"] == ["media:/data/media"]
+    assert web["volumes"] == worker["volumes"] == ["media:/data/media", "config:/data/config"]
     for name in ("DEBUG", "DATABASE_URL", "REDIS_URL"):
         assert web["environment"][name] == worker["environment"][name]
     assert web["environment"]["DEBUG"] == "false"
@@ -145,7 +176,22 @@ def test_web_uses_the_image_command_after_postgres_and_redis_are_healthy(compose
         "postgres": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
     }
-    assert web["ports"] == ["127.0.0.1:8000:8000"]
+    # Not published: only nginx reaches it (finding 7, slow clients).
+    assert "ports" not in web and "expose" not in web
+
+
+def test_nginx_is_the_only_published_service_and_buffers_for_the_web(compose):
+    published = {name for name, service in compose["services"].items() if "ports" in service}
+    assert published == {"nginx"}
+    nginx = compose["services"]["nginx"]
+    assert nginx["ports"] == ["127.0.0.1:8080:80"]
+    assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in nginx["volumes"]
+    # x-accel: nginx reads the media volume, never writes it.
+    assert "media:/data/media:ro" in nginx["volumes"]
+    assert nginx["depends_on"] == {"web": {"condition": "service_healthy"}}
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    for directive in ("set $atelier_web web:8000;", "proxy_request_buffering on;", "client_max_body_size 1m;"):
+        assert directive in conf, directive
 
 
 def test_the_worker_runs_qcluster_after_the_migrations(compose):
@@ -221,15 +267,22 @@ def test_the_production_checklist_names_what_production_needs():
         "SERVE_MEDIA_WITH=x-accel",
         "X-Accel-Redirect",
         "POSTGRES_PASSWORD",
+        # Finding 7: only a buffering proxy is exposed.
+        "deploy/nginx.conf",
+        "proxy_request_buffering on",
+        "client_max_body_size 1m",
+        "Never publish gunicorn",
     ):
         assert name in text, name
 
 
 def test_the_nginx_snippet_matches_the_x_accel_prefix_and_the_media_folder():
     (snippet,) = code_blocks("nginx")
-    assert f"location {django_settings.X_ACCEL_PREFIX} {{" in snippet
-    assert "internal;" in snippet
-    assert f"alias {image_env()['MEDIA_ROOT']}/;" in snippet
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    for text in (snippet, conf):
+        assert f"location {django_settings.X_ACCEL_PREFIX} {{" in text
+        assert "internal;" in text
+        assert f"alias {image_env()['MEDIA_ROOT']}/;" in text
 
 
 @pytest.fixture(scope="module")

@@ -22,3 +22,15 @@ def test_every_test_file_named_in_the_reliability_matrix_exists():
     text = (ROOT / "docs" / "RELIABILITY.md").read_text()
     files = set(re.findall(r"`((?:e2e/)?test_\w+\.py)", text))
     assert files and [name for name in files if not (ROOT / "tests" / name).is_file()] == []
+
+
+def test_every_test_named_in_the_security_document_exists():
+    text = (ROOT / "docs" / "SECURITY.md").read_text()
+    files = set(re.findall(r"`((?:security/)?test_\w+\.py)", text))
+    references = re.findall(r"`((?:security/)?test_\w+\.py)::(test_\w+)`", text)
+    assert len(files) > 15 and len(references) > 5
+    assert [name for name in files if not (ROOT / "tests" / name).is_file()] == []
+    missing = [
+        f"{path}::{name}" for path, name in references if f"def {name}(" not in (ROOT / "tests" / path).read_text()
+    ]
+    assert missing == []

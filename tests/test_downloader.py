@@ -72,10 +72,11 @@ def self_hosted(httpserver) -> DownloadPolicy:
 def no_connections(monkeypatch):
     """Fail the test if the downloader opens any connection."""
 
-    def refuse_to_connect():
+    def refuse_to_connect(*args, **kwargs):
         raise AssertionError("the downloader tried to connect")
 
     monkeypatch.setattr(http, "session", refuse_to_connect)
+    monkeypatch.setattr(http, "connection_pool", refuse_to_connect)  # where downloads connect
 
 
 def unused_port() -> int:

@@ -74,3 +74,21 @@ def test_thumbnails_are_small_webp_keeping_the_aspect_ratio():
     thumb = Image.open(io.BytesIO(imaging.make_thumbnail(png_bytes((1200, 600)), 384)))
     assert thumb.format == "WEBP"
     assert thumb.size == (384, 192)
+
+
+def test_an_exif_rotated_jpeg_is_stored_upright():
+    # The rotation is made in place now (no second full-size copy); it must still happen.
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (0, 90, 200)).save(out, "JPEG", exif=exif)
+    stored = imaging.as_png_with_metadata(out.getvalue(), {"parameters": "x"})
+    assert (stored.width, stored.height) == (30, 40)
+    assert Image.open(io.BytesIO(stored.png)).size == (30, 40)
+
+
+def test_text_chunks_follow_the_header_and_the_pixels_are_untouched():
+    png = png_bytes()
+    embedded = imaging.embed_png_text(png, {"parameters": "p"})
+    assert embedded[:33] == png[:33] and embedded.endswith(png[33:])
+    assert embedded[37:41] == b"iTXt"

@@ -38,7 +38,8 @@ def test_every_api_route_is_documented():
     documented = set(document()["paths"])
     api = next(p for p in get_resolver().url_patterns if str(p.pattern) == "api/v1/")
     routes = {
-        "/api/v1/" + str(p.pattern).replace("<uuid:", "{").replace("<str:", "{").replace(">", "}")
+        "/api/v1/"
+        + str(p.pattern).replace("<uuid:", "{").replace("<str:", "{").replace("<path:", "{").replace(">", "}")
         for p in api.url_patterns
     }
     assert routes - {"/api/v1/openapi.json"} == documented

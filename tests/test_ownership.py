@@ -71,6 +71,7 @@ ROUTES: dict[str, Route] = {
     "generator:image_detail": Route(owned=True),
     "generator:image_favorite": Route(primary="POST", owned=True),
     "generator:image_tag_add": Route(primary="POST", owned=True),
+    "api_token_revoke_all": Route(primary="POST"),
     "generator:image_tag_remove": Route(primary="POST", owned=True),
     "generator:image_delete": Route(primary="POST", owned=True),
     "generator:tag_list": Route(lists=True),

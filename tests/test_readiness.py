@@ -39,8 +39,17 @@ def worker_seen():
     cache.set(health.WORKER_SEEN_KEY, time.time(), timeout=60)
 
 
+@pytest.fixture(autouse=True)
+def readyz_token(settings) -> str:
+    """The operator's token, which the details below need; and room for the probes these
+    tests make (the rate itself is tested in tests/security/test_readyz_exposure.py)."""
+    settings.READYZ_TOKEN = "probe-token-for-tests"
+    settings.READYZ_RATE = "1000/m"
+    return settings.READYZ_TOKEN
+
+
 def get_readyz(client):
-    response = client.get(READYZ)
+    response = client.get(READYZ, HTTP_AUTHORIZATION="Bearer probe-token-for-tests")
     assert response["Content-Type"] == "application/json"
     assert "no-cache" in response["Cache-Control"] or "no-store" in response["Cache-Control"]
     return response, response.json()
@@ -280,9 +289,9 @@ def import_wsgi(**env: str) -> subprocess.CompletedProcess:
         ({"VOLCENGINE_SECRET_KEY": "x-volc-secret-value"}, "VOLCENGINE_ACCESS_KEY"),
         ({"OPENAI_BASE_URL": "https://llm.example/v1"}, "OPENAI_API_KEY"),
         ({"AUTOMATIC1111_BASE_URL": "http://gpu:7860", "AUTOMATIC1111_USERNAME": "painter"}, "AUTOMATIC1111_PASSWORD"),
-        ({"DEBUG": "false"}, "SECRET_KEY"),
+        ({"DEBUG": "false", "SECRET_KEY": "a-production-secret"}, "SECRET_KEY"),
     ],
-    ids=["volcengine-half", "openai-no-key", "a1111-user-no-password", "production-no-secret-key"],
+    ids=["volcengine-half", "openai-no-key", "a1111-user-no-password", "production-weak-secret-key"],
 )
 def test_the_app_refuses_to_start_half_configured(env, named):
     result = import_wsgi(**env)
@@ -295,7 +304,7 @@ def test_the_app_refuses_to_start_half_configured(env, named):
 @pytest.mark.subprocess
 @pytest.mark.parametrize(
     "env",
-    [{}, {"DEBUG": "false", "SECRET_KEY": "a-production-secret", "ALLOWED_HOSTS": "atelier.example"}],
+    [{}, {"DEBUG": "false", "SECRET_KEY": "a-production-secret-" * 3, "ALLOWED_HOSTS": "atelier.example"}],
     ids=["defaults", "production"],
 )
 def test_the_app_starts_when_configured(env):

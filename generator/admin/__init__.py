@@ -29,6 +29,8 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin import approve_accounts
+
 from .. import services
 from ..models import Image, Tag, Task
 from . import overview
@@ -375,7 +377,9 @@ class TagAdmin(admin.ModelAdmin):
 
 
 class UserAdmin(DjangoUserAdmin):
-    """Django's user admin, unchanged except that deleting people deletes their tasks' files."""
+    """Django's user admin, plus approving sign-ups; deleting people deletes their tasks' files."""
+
+    actions = (approve_accounts,)
 
     def delete_model(self, request: HttpRequest, obj: User) -> None:
         with transaction.atomic():

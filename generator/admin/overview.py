@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.db.models import Count, JSONField, Max, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_q import brokers
 from django_q.models import Schedule
 from django_q.models import Task as QTask
@@ -31,6 +32,12 @@ logger = logging.getLogger(__name__)
 FAILURE_WINDOW = timedelta(hours=24)
 # A schedule whose next run is this far in the past is not being run: no cluster is up.
 SCHEDULE_OVERDUE_AFTER = timedelta(minutes=2)
+READINESS_LABELS = {
+    "database": gettext_lazy("Database"),
+    "broker": gettext_lazy("Broker"),
+    "storage": gettext_lazy("Media storage"),
+    "worker": gettext_lazy("Worker"),
+}
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,7 @@ class Overview:
     queue: Queue
     heartbeats: Heartbeats
     sweeper: SweeperSchedule
+    readiness: list[tuple[str, dict]] = field(default_factory=list)  # what /readyz checks: (label, result)
     problems: list[str] = field(default_factory=list)
 
 
@@ -229,5 +237,6 @@ def build(now: datetime | None = None) -> Overview:
         queue=queue,
         heartbeats=heartbeats,
         sweeper=sweeper,
+        readiness=[(str(READINESS_LABELS.get(name, name)), result) for name, result in health.run_checks().items()],
         problems=problems,
     )

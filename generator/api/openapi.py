@@ -302,7 +302,13 @@ def document() -> dict:
             "/api/v1/images/{image_id}/tags/{name}": {
                 "parameters": [
                     _path_id("image_id"),
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "name",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "description": "The tag's name, percent-encoded (a name may hold / or be ..).",
+                    },
                 ],
                 "delete": {
                     "operationId": "removeImageTag",

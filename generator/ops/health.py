@@ -14,6 +14,7 @@ any exception is reported as that check failing, never as a 500.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 import uuid
@@ -33,6 +34,8 @@ from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.status import Stat
 
+from ..limits import count_request
+
 logger = logging.getLogger(__name__)
 
 # A cluster saves its Stat every guard cycle (0.5 s) with a 3 s expiry; the last sighting is
@@ -40,6 +43,7 @@ logger = logging.getLogger(__name__)
 WORKER_SEEN_KEY = "atelier:worker-seen"
 WORKER_GRACE_SECONDS = 60
 STORAGE_PROBE_PREFIX = "readiness/"
+STORAGE_RESULT_KEY = "atelier:readiness-storage"
 
 Check = Callable[[], dict]
 
@@ -74,6 +78,17 @@ def check_broker() -> dict:
 
 
 def check_storage() -> dict:
+    """Write, find and delete a probe file; the answer is kept READYZ_STORAGE_CACHE_SECONDS,
+    because on a bucket each of those is a billed request."""
+    cached = cache.get(STORAGE_RESULT_KEY)
+    if isinstance(cached, dict):
+        return dict(cached)
+    result = _probe_storage()
+    cache.set(STORAGE_RESULT_KEY, result, timeout=settings.READYZ_STORAGE_CACHE_SECONDS)
+    return result
+
+
+def _probe_storage() -> dict:
     name = default_storage.save(f"{STORAGE_PROBE_PREFIX}probe-{uuid.uuid4().hex}.txt", ContentFile(b"ready\n"))
     try:
         if not default_storage.exists(name):
@@ -120,13 +135,41 @@ def run_check(name: str, check: Check) -> dict:
     return result
 
 
+def run_checks() -> dict[str, dict]:
+    return {name: run_check(name, check) for name, check in CHECKS.items()}
+
+
 @login_not_required
 @never_cache
 @require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
-    checks = {name: run_check(name, check) for name, check in CHECKS.items()}
+    """200 or 503. Each check's details only for a caller with READYZ_TOKEN (staff see them on
+    the admin's operations overview): they describe the internals. Counted per client address
+    (READYZ_RATE), since every call touches the database, the broker and (cached) the storage."""
+    if exceeded := count_request(request, group="readyz", key="ip", rate=_readyz_rate, message=_probing_too_fast):
+        response = JsonResponse({"status": "throttled", "retry_after": exceeded.retry_after}, status=429)
+        response["Retry-After"] = str(exceeded.retry_after)
+        return response
+    checks = run_checks()
     ready = all(result["ok"] for result in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    body: dict[str, object] = {"status": "ok" if ready else "unavailable"}
+    if _may_see_details(request):
+        body["checks"] = checks
+    return JsonResponse(body, status=200 if ready else 503)
+
+
+def _may_see_details(request: HttpRequest) -> bool:
+    token = settings.READYZ_TOKEN
+    sent = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+
+
+def _readyz_rate(group: str, request: HttpRequest) -> str:
+    return settings.READYZ_RATE
+
+
+def _probing_too_fast(seconds: int) -> str:
+    return f"Too many readiness probes; try again in {seconds} s."
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -10,8 +12,8 @@ from django_htmx.http import reswap, retarget
 from accounts.http import AuthenticatedHttpRequest
 
 from .. import limits, services
-from ..forms import GenerateForm, model_choices
-from ..models import Task
+from ..forms import GenerateForm, model_choices, reuse_fields
+from ..models import Image, Task
 from ..ownership import owned
 from .errors import too_many_requests
 
@@ -57,9 +59,21 @@ def _form_context(form: GenerateForm) -> dict:
     return {"form": form, "model_choices": model_choices()}
 
 
-def _initial_from_query(request: HttpRequest) -> dict:
-    """ "Reuse settings" links fill the form from the address (a seed given means a fixed seed)."""
+def _initial_from_query(request: AuthenticatedHttpRequest) -> dict:
+    """The form as "Reuse settings" fills it (?reuse=<image id>, one of the person's own), or
+    from single fields in the address (?prompt=…&seed=…; a seed given means a fixed seed)."""
+    reused = _reused_image(request)
+    if reused is not None:
+        return reuse_fields(reused)
     initial: dict[str, object] = {key: request.GET[key] for key in FORM_FIELDS_FROM_QUERY if request.GET.get(key)}
     if "seed" in initial:
         initial["random_seed"] = False
     return initial
+
+
+def _reused_image(request: AuthenticatedHttpRequest) -> Image | None:
+    try:
+        image_id = uuid.UUID(request.GET.get("reuse", ""))
+    except ValueError:
+        return None
+    return owned(Image, request).select_related("task").filter(pk=image_id).first()

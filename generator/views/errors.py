@@ -1,4 +1,4 @@
-"""What the site answers when something is refused: 404, CSRF failure and 429 pages.
+"""What the site answers when something is refused or fails: 404, 500, CSRF failure, 429 pages.
 
 Pages under /api/ answer in JSON like the rest of the API (generator.api.http).
 """
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.views import defaults
 from django.views.csrf import csrf_failure as default_csrf_failure
 from django_htmx.http import reswap, retarget
 
@@ -22,6 +23,14 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     if request.path.startswith("/api/"):
         return error(404, "not_found", _("No such endpoint or object."))
     return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: the API answers in JSON there too (the error contract); pages get 500.html."""
+    if request.path.startswith("/api/"):
+        return error(500, "server_error", _("Something went wrong on the server. Please try again."))
+    # Django's own way: the template alone, no context processors that could fail again.
+    return defaults.server_error(request)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -26,9 +26,12 @@ from django.utils.http import content_disposition_header, http_date
 from django.utils.translation import gettext as _
 
 from ..api.http import api_view, error
+from ..lib import imaging
 from ..ownership import viewable_images
 
-IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
+# Kept by the browser for a day, then asked again (a 304 while it is unchanged): a picture
+# deleted, or seen on a shared computer before signing out, does not linger for a year.
+IMAGE_CACHE = "private, max-age=86400, must-revalidate"
 
 
 @api_view("GET", page_asset=True)
@@ -53,6 +56,8 @@ def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpRespo
         content_type = "image/webp" if thumbnail else image.mime
         download = not thumbnail and "download" in request.GET
         filename = f"atelier-{image.pk}.png"
+        if download and request.GET.get("metadata") == "0":
+            return _without_metadata(stored, filename)
         if not _stored_locally(stored.storage):
             return _signed_redirect(stored, download=download, filename=filename)
         if settings.SERVE_MEDIA_WITH == "x-accel":
@@ -69,8 +74,22 @@ def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpRespo
                 return error(404, "not_found", _("The image file is missing."))
             response = FileResponse(handle, content_type=content_type, as_attachment=download, filename=filename)
     response["ETag"] = etag
-    response["Cache-Control"] = IMMUTABLE_CACHE
+    response["Cache-Control"] = IMAGE_CACHE
     response["Last-Modified"] = http_date(image.created_at.timestamp())
+    return response
+
+
+def _without_metadata(stored: FieldFile, filename: str) -> HttpResponseBase:
+    """The original as an attachment without the prompt and settings it carries (read through
+    the storage, so from a bucket too; never cached: it is made for this request)."""
+    try:
+        with stored.open("rb") as handle:
+            png = imaging.without_text(handle.read())
+    except (FileNotFoundError, ValueError, imaging.InvalidImage):
+        return error(404, "not_found", _("The image file is missing."))
+    response = HttpResponse(png, content_type="image/png")
+    response["Content-Disposition"] = _attachment(filename)
+    response["Cache-Control"] = "private, no-store"
     return response
 
 

@@ -138,12 +138,9 @@ def _next_url(request: HttpRequest, image: Image) -> str:
 
 
 def _reuse_url(image: Image) -> str:
-    """The create page filled in with this image's settings, its seed kept (the page's form
-    takes a size from the address, not a width and height)."""
-    task = image.task
-    seed = image.seed if image.seed is not None else task.seed
-    fields = fields_for(task, width=None, height=None, size=f"{task.width}x{task.height}", seed=seed)
-    return f"{reverse('generator:create')}?{urlencode(fields)}"
+    """The create page filled in with this image's settings. It names the image, not the
+    prompt: a prompt in the address would reach access logs."""
+    return f"{reverse('generator:create')}?{urlencode({'reuse': image.pk})}"
 
 
 def _vary_fields(image: Image) -> list[tuple[str, object]]:

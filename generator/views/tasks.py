@@ -52,16 +52,20 @@ def task_cancel(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse
 @require_POST
 def task_retry(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     task = get_owned_or_404(Task, request, task_id)
+
+    # Over a limit, the history page comes again (its first page) with the message.
+    def history_page() -> dict:
+        return {**page_context(request, Filters(), ""), "back_to": reverse("generator:history")}
+
+    # A retry makes a new task: it counts against GENERATE_RATE like every other way of making one.
+    if (exceeded := limits.generation_exceeded(request)) is not None:
+        return too_many_requests(request, exceeded, template="generator/history.html", context=history_page)
     try:
         services.retry_task(task)
     except services.TaskNotRetryable:
         messages.error(request, _("Only failed or canceled tasks can be retried; this one was left as it is."))
         return _go(request, _history_next(request))
     except services.ActiveTaskLimitReached as cap:
-        # Without JavaScript the history page comes again, its first page, with the message.
-        def history_page() -> dict:
-            return {**page_context(request, Filters(), ""), "back_to": reverse("generator:history")}
-
         exceeded = limits.active_cap_exceeded(cap)
         return too_many_requests(request, exceeded, template="generator/history.html", context=history_page)
     messages.success(request, _(RETRIED))
