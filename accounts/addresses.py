@@ -68,13 +68,15 @@ def _is_trusted(address: Address, networks: Iterable[Network]) -> bool:
 def client_address(request: HttpRequest) -> str:
     """The address of whoever sent this request, as a plain IP string (django-ratelimit masks it)."""
     remote = parse_address(request.META.get("REMOTE_ADDR", ""))
-    if remote is None:
-        # A Unix-socket peer has no address: say so rather than count every visitor as one.
-        raise ImproperlyConfigured("REMOTE_ADDR is empty or not an IP address; serve over TCP behind the proxy.")
     networks = trusted_networks()
-    if not networks or not _is_trusted(remote, networks):
+    if remote is None:
+        # A Unix-socket peer (BIND=unix:…) has no address: only a proxy on this machine can be
+        # it, so it is trusted like one; without X-Forwarded-For everyone shares its bucket.
+        nearest: Address = ipaddress.IPv4Address("127.0.0.1")
+    elif not networks or not _is_trusted(remote, networks):
         return str(remote)
-    nearest = remote  # the last hop we know to be honest
+    else:
+        nearest = remote  # the last hop we know to be honest
     for entry in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
         if not entry.strip():
             continue

@@ -73,6 +73,8 @@ def test_by_default_no_proxy_is_trusted(client, db, settings):
         ("10.0.0.2", "10.0.0.9", "10.0.0.9"),  # only trusted hops: the farthest one
         ("203.0.113.9", "198.51.100.1", "203.0.113.9"),  # not a trusted proxy: header ignored
         ("::1", "198.51.100.1", "::1"),
+        ("", "198.51.100.1", "198.51.100.1"),  # a Unix-socket peer: the local proxy
+        ("", None, "127.0.0.1"),  # ... which, without the header, is everyone's bucket
     ],
 )
 def test_client_address(settings, remote, forwarded, expected):
