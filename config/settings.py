@@ -187,6 +187,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 # gunicorn processes (config/gunicorn.conf.py reads the same variable).
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
+# How long gunicorn's thread may spend reading one request's body (config/body_deadline.py);
+# nginx in front buffers bodies, so this only bites when the app server is reached directly.
+WEB_BODY_SECONDS = env.float("WEB_BODY_SECONDS", default=10.0)
 if REDIS_URL:
     REDIS_CACHE = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -29,6 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
 SLOW_CLIENTS = 10
 HEALTHZ_DEADLINE = 2.0
+# gunicorn's own bound on reading a body (config/body_deadline.py): longer than the stall
+# the contrast test observes, short enough for the test of the bound itself.
+BODY_SECONDS = 5.0
 
 pytestmark = [
     pytest.mark.subprocess,
@@ -113,6 +116,7 @@ def gunicorn(tmp_path_factory) -> Iterator[int]:
         CACHE_DIR=str(work / "cache"),
         PORT=str(port),
         ACCESS_LOG="false",
+        WEB_BODY_SECONDS=str(BODY_SECONDS),
     )
     env.pop("BIND", None)  # the config's default: loopback
     process = subprocess.Popen(
@@ -201,7 +205,8 @@ def test_healthz_answers_through_nginx_while_ten_slow_clients_post(nginx, gunico
 
 def test_directly_exposed_gunicorn_is_stalled_by_the_same_clients(gunicorn):
     """The contrast (and the proof that the clients above are a real load): the same ten
-    clients straight at gunicorn hold all its threads, as the audit found."""
+    clients straight at gunicorn hold all its threads, as the audit found, until the body
+    deadline (below) frees them."""
     with slow_clients(gunicorn):
         seconds, status = healthz(gunicorn, HEALTHZ_DEADLINE)
         assert status == "", f"gunicorn answered {status!r} in {seconds:.1f} s: the load did not hold its threads"
@@ -224,3 +229,17 @@ def test_protected_media_is_internal(nginx):
     with socket.create_connection(("127.0.0.1", nginx), timeout=5) as sock:
         sock.sendall(b"GET /protected-media/anything.png HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         assert sock.makefile("rb").readline().decode().strip() == "HTTP/1.1 404 Not Found"
+
+
+def test_gunicorn_alone_frees_its_threads_at_the_body_deadline(gunicorn):
+    """Reached directly, the app server bounds a slow body itself: within WEB_BODY_SECONDS the
+    trickling requests are answered (408) and /healthz again
+    gets a thread, although the clients keep trickling."""
+    with slow_clients(gunicorn):
+        started = time.monotonic()
+        while True:
+            seconds, status = healthz(gunicorn, HEALTHZ_DEADLINE)
+            if status == "HTTP/1.1 200 OK":
+                break
+            assert time.monotonic() - started < BODY_SECONDS + 4, "the body deadline did not free the threads"
+        assert time.monotonic() - started < BODY_SECONDS + 4
