@@ -3,60 +3,29 @@ LOG_PROMPTS=true. The real gunicorn with config/gunicorn.conf.py writes the log 
 
 from __future__ import annotations
 
-import os
-import secrets
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .test_slow_clients import ROOT, free_port, wait_for_port
+from . import servers
 
 pytestmark = pytest.mark.subprocess
 SECRET_WORDS = "lighthouse-at-dawn-42"
 
 
-def access_log(tmp_path: Path, **env_overrides: str) -> str:
+def access_log(tmp_path: Path, **settings: str) -> str:
     """What gunicorn's access log says after a search-like request."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "STORAGE"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        HTTPS="false",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        MEDIA_ROOT=str(tmp_path / "media"),
-        CACHE_DIR=str(tmp_path / "cache"),
-        PORT=str(port),
-        ACCESS_LOG="true",
-        **env_overrides,
-    )
-    env.pop("BIND", None)
     log = tmp_path / "access.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.conf.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+    with open(log, "wb") as out, servers.gunicorn(tmp_path, out, ACCESS_LOG="true", **settings) as port:
+        referer = f"http://127.0.0.1:{port}/gallery/?q={SECRET_WORDS}"
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/healthz?q={SECRET_WORDS}", headers={"Referer": referer}
         )
-        try:
-            wait_for_port(port, process)
-            referer = f"http://127.0.0.1:{port}/gallery/?q={SECRET_WORDS}"
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/healthz?q={SECRET_WORDS}", headers={"Referer": referer}
-            )
-            with urllib.request.urlopen(request, timeout=10) as response:
-                assert response.status == 200
-            time.sleep(0.5)  # the access line is written after the response
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        time.sleep(0.5)  # the access line is written after the response
     return log.read_text()
 
 

@@ -12,11 +12,9 @@ hold every thread and /healthz gets no answer.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from . import servers
+from .servers import ROOT, free_port, wait_for_port
+
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
 SLOW_CLIENTS = 10
 HEALTHZ_DEADLINE = 2.0
@@ -37,23 +37,6 @@ pytestmark = [
     pytest.mark.subprocess,
     pytest.mark.skipif(NGINX is None, reason="no nginx binary (apt-get install nginx-light)"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen, deadline: float = 30.0) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            raise AssertionError(f"{process.args} exited with {process.returncode}")
-        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port}")
 
 
 def healthz(port: int, timeout: float) -> tuple[float, str]:
@@ -103,35 +86,10 @@ def slow_clients(port: int, count: int = SLOW_CLIENTS) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def gunicorn(tmp_path_factory) -> Iterator[int]:
     """gunicorn with config/gunicorn.conf.py and production settings on a free port."""
-    work = tmp_path_factory.mktemp("gunicorn")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "STORAGE"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        HTTPS="false",  # the test speaks plain http to nginx
-        DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}",
-        MEDIA_ROOT=str(work / "media"),
-        CACHE_DIR=str(work / "cache"),
-        PORT=str(port),
-        ACCESS_LOG="false",
-        WEB_BODY_SECONDS=str(BODY_SECONDS),
-    )
-    env.pop("BIND", None)  # the config's default: loopback
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.conf.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "gunicorn.log", "wb"),  # noqa: SIM115 (the process owns it)
-    )
-    try:
-        wait_for_port(port, process)
+    with servers.gunicorn(
+        tmp_path_factory.mktemp("gunicorn"), ACCESS_LOG="false", WEB_BODY_SECONDS=str(BODY_SECONDS)
+    ) as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def adapted_nginx_conf(upstream_port: int, listen_port: int, media: Path) -> str:

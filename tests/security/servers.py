@@ -1,0 +1,67 @@
+"""Real gunicorn (config/gunicorn.conf.py, production settings) on a free local port, for the
+tests that need the app server itself: slow clients, the access log."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen, deadline: float = 30.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args} exited with {process.returncode}")
+        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+@contextmanager
+def gunicorn(work: Path, output: IO[bytes] | int = subprocess.DEVNULL, **settings: str) -> Iterator[int]:
+    """gunicorn serving the app from `work` (its database, media, cache); yields its port.
+    `settings` are environment variables on top of production ones (DEBUG off, plain http)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "STORAGE"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        HTTPS="false",  # the tests speak plain http
+        DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}",
+        MEDIA_ROOT=str(work / "media"),
+        CACHE_DIR=str(work / "cache"),
+        PORT=str(port),
+        **settings,
+    )
+    env.pop("BIND", None)  # the config's default: loopback
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
