@@ -15,12 +15,13 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
 from django.utils.translation import gettext, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from generator.views.errors import too_many_requests
+from generator.views.http import safe_next
 
 from . import tokens
 from .forms import SignupForm, TokenForm
@@ -154,10 +155,7 @@ def token_revoke_all(request: AuthenticatedHttpRequest) -> HttpResponse:
         count,
     ) % {"count": count}
     messages.success(request, text)
-    back = request.POST.get(REDIRECT_FIELD_NAME, "")
-    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return redirect(back)
-    return redirect("account")
+    return redirect(safe_next(request, reverse("account")))
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

@@ -5,8 +5,9 @@ HealthMiddleware answers /healthz and /readyz before host validation and HTTPS r
 a container's own probes on its own address work whatever ALLOWED_HOSTS says; they are not in
 the URLconf for that reason.
 
-/readyz checks the database, the queue broker, the media storage and a worker. Each check is a small function returning {"ok": bool, ...}; a failing one adds a short
-"error" that names what failed (never an exception's text, which can carry host names,
+/readyz checks the database, the queue broker, the media storage and a worker. Each check is
+a small function returning {"ok": bool, ...}; a failing one adds a short "error" that names what
+failed (never an exception's text, which can carry host names,
 user names or paths: that goes to the log). Every check is bounded by its client's own
 timeouts (database connect/busy timeout, Redis socket timeouts, the storage client's), and
 any exception is reported as that check failing, never as a 500.
