@@ -11,7 +11,7 @@ Latency is submit -> Task.finished_at (set by the worker as it completes the tas
 itself is Task.claimed_at -> finished_at, timed where it ran; what the queue adds to a task
 is its latency minus its work (submit -> the worker claims it: enqueue, delivery, pickup).
 `loop` does the same work in this one process, with no queue: it creates each Task row and
-calls services.run_task (what the worker's job calls) inline, timing each.
+calls generator.scheduler.inline.run_task (the worker's claim and step) inline, timing each.
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ def run_cluster(count: int, mode: str, timeout: float) -> dict:
 
 
 def run_loop(count: int) -> dict:
-    from generator import services
     from generator.models import Task
+    from generator.scheduler.inline import run_task
 
     owner = submitter()
     durations, failed = [], 0
@@ -122,7 +122,7 @@ def run_loop(count: int) -> dict:
     for n in range(count):
         task = Task.objects.create(owner=owner, **task_settings(n).__dict__)
         begun = time.perf_counter()
-        done = services.run_task(str(task.pk))
+        done = run_task(str(task.pk))
         durations.append(time.perf_counter() - begun)
         failed += done is None or done.status != "completed"
     return summary(durations, time.perf_counter() - started, failed)

@@ -59,7 +59,7 @@ class WorkDir:
                 "MEDIA_ROOT": str(self.media),
                 "CACHE_DIR": str(self.root / "cache"),
                 # The pipeline submits far more tasks at once than one person may.
-                "MAX_ACTIVE_TASKS_PER_USER": "1000000",
+                "MAX_QUEUED_TASKS_PER_USER": "1000000",
                 # wrk calls the API task endpoint thousands of times a second, as one person.
                 "API_RATE": "1000000000/s",
                 # Explicitly empty, so a developer's .env cannot switch the broker underneath.

@@ -109,11 +109,12 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    # Before django_q: its `qcluster` command is generator's, which adds the dispatcher.
+    "generator",
     "django_q",
     "django_ratelimit",
     "csp",
     "accounts",
-    "generator",
 ]
 
 MIDDLEWARE = [
@@ -337,7 +338,9 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 
 # --- limits ---------------------------------------------------------------------------
 
-MAX_ACTIVE_TASKS_PER_USER = env.int("MAX_ACTIVE_TASKS_PER_USER", default=4)
+# Tasks one person may have waiting (pending or retrying); past it a new one is refused (429).
+# How many of them run at once is the scheduler's fair share, not a cap (docs/SCHEDULING.md).
+MAX_QUEUED_TASKS_PER_USER = env.int("MAX_QUEUED_TASKS_PER_USER", default=20)
 GENERATE_RATE = env.str("GENERATE_RATE", default="10/m")
 API_RATE = env.str("API_RATE", default="600/m")
 # Sign-in attempts (the site's page and the admin's) per client address, per username from one
@@ -483,6 +486,37 @@ PROVIDER_CONFIG = {
         TIMEOUT_SECONDS=(float, 240.0),
     ),
 }
+
+# --- scheduling (generator.scheduler, docs/SCHEDULING.md) ------------------------------
+
+# Per provider, from <PREFIX>CONCURRENCY (calls in flight at once, vendor jobs included),
+# <PREFIX>RATE (generations started per window, django-ratelimit's syntax: 10/m, 5/10s; empty
+# is no limit) and <PREFIX>FALLBACK (provider:model a task moves to, once, when this provider
+# used up its attempts or its account's quota). Enforced across every worker and machine.
+DEFAULT_PROVIDER_CONCURRENCY = {"automatic1111": 1, "dashscope": 2}
+
+
+def provider_limits(name: str, prefix: str) -> dict:
+    return {
+        "CONCURRENCY": env.int(prefix + "CONCURRENCY", default=DEFAULT_PROVIDER_CONCURRENCY.get(name, 4)),
+        "RATE": env.str(prefix + "RATE", default=""),
+        "FALLBACK": env.str(prefix + "FALLBACK", default=""),
+    }
+
+
+PROVIDER_LIMITS = {
+    "offline": provider_limits("offline", "OFFLINE_"),
+    **{name: provider_limits(name, config["ENV_PREFIX"]) for name, config in PROVIDER_CONFIG.items()},
+}
+# Backoff after a transient failure: PROVIDER_RETRY_BACKOFF_SECONDS doubled per attempt, with
+# jitter, at least the provider's Retry-After, at most this.
+PROVIDER_RETRY_MAX_SECONDS = env.float("PROVIDER_RETRY_MAX_SECONDS", default=300.0)
+# A worker holding a task beats every HEARTBEAT_SECONDS; a hold whose beat is older than
+# HEARTBEAT_TIMEOUT_SECONDS belongs to a dead worker and is taken back.
+HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=5.0)
+HEARTBEAT_TIMEOUT_SECONDS = env.float("HEARTBEAT_TIMEOUT_SECONDS", default=30.0)
+# How often each worker cluster's dispatcher looks for tasks that became due.
+DISPATCH_INTERVAL_SECONDS = env.float("DISPATCH_INTERVAL_SECONDS", default=0.25)
 
 # --- django-q2 --------------------------------------------------------------------------
 

@@ -10,15 +10,29 @@ from django_q.exceptions import TimeoutException
 
 from . import services
 from .ops import maintenance, recovery
+from .reasons import Reason
+from .scheduler import steps
+
+
+def dispatch() -> str:
+    """A permission to run: claim the next runnable task fairly and run its step (and more
+    while time allows). The message names no task: the database decides."""
+    try:
+        return f"{steps.work()} steps"
+    except TimeoutException:
+        if steps.current is not None:
+            steps.current.mark_failed("timeout", Reason(services.MESSAGES["timeout"]))
+        raise
 
 
 def run_task(task_id: str) -> str | None:
-    try:
-        task = services.run_task(task_id)
-    except TimeoutException:
-        services.fail_timed_out(task_id)
-        raise
-    return task.status if task else None
+    """Messages queued before the scheduler named a task; they are permissions like dispatch."""
+    return dispatch()
+
+
+def cancel_provider_job(task_id: str) -> None:
+    """A canceled task's vendor job: cancel it at the vendor where the API allows."""
+    services.cancel_provider_job(task_id)
 
 
 def recover_tasks() -> str:

@@ -3,7 +3,7 @@
 These functions only decide: each counts one request and answers None, or an Exceeded that
 says how long to wait and why. The views render it: JSON for the API (generator.api.http),
 the page with the message for pages (generator.views.errors). Sign-in limits live in
-accounts.limits; the cap on active tasks is services.ActiveTaskLimitReached.
+accounts.limits; the cap on waiting tasks is services.TooManyQueuedTasks.
 """
 
 from __future__ import annotations
@@ -19,17 +19,24 @@ from django_ratelimit.core import get_usage
 
 API_GROUP = "api"
 GENERATE_GROUP = "generate"
-# How soon to try again after the cap on active tasks: tasks finish in seconds.
-ACTIVE_CAP_RETRY_SECONDS = 5
+# How soon to try again after the cap on waiting tasks: tasks start within seconds.
+QUEUED_CAP_RETRY_SECONDS = 5
+# Why a 429 was sent, for clients that want to tell the limits apart (the `reason` field).
+TOO_MANY_QUEUED_TASKS = "too_many_queued_tasks"
+GENERATE_RATE = "generate_rate"
+API_RATE = "api_rate"
+QUOTA_EXCEEDED = "quota_exceeded"  # reserved for per-person quotas
 
 
 @dataclass(frozen=True)
 class Exceeded:
-    """A limit this request went over: the API's error code, the message and the wait."""
+    """A limit this request went over: the API's error code, the message, the wait and which
+    limit it was (`reason`). Every limit answers with the same code, rate_limit_exceeded."""
 
     code: str
     message: str
     retry_after: int
+    reason: str = ""
 
 
 def generate_rate(group: str, request: HttpRequest) -> str:
@@ -53,23 +60,33 @@ def count_request(
     key: str,
     rate: Callable[[str, HttpRequest], str],
     message: Callable[[int], str],
+    reason: str = "",
 ) -> Exceeded | None:
     """Count this request in `group`; an Exceeded once it is over the rate (None: go ahead)."""
     counted = get_usage(request, group=group, key=key, rate=rate, increment=True)
     if counted is None or not counted["should_limit"]:
         return None
     retry_after = max(1, math.ceil(counted["time_left"]))
-    return Exceeded(code="rate_limit_exceeded", message=message(retry_after), retry_after=retry_after)
+    return Exceeded(code="rate_limit_exceeded", message=message(retry_after), retry_after=retry_after, reason=reason)
 
 
 def generation_exceeded(request: HttpRequest) -> Exceeded | None:
     """Count one submission of a generation (call it for submissions only, not page views)."""
-    return count_request(request, group=GENERATE_GROUP, key="user", rate=generate_rate, message=_generating_too_fast)
+    return count_request(
+        request,
+        group=GENERATE_GROUP,
+        key="user",
+        rate=generate_rate,
+        message=_generating_too_fast,
+        reason=GENERATE_RATE,
+    )
 
 
 def api_rate_exceeded(request: HttpRequest) -> Exceeded | None:
     """Count one API call for the signed-in person."""
-    return count_request(request, group=API_GROUP, key="user", rate=api_rate, message=_calling_too_fast)
+    return count_request(
+        request, group=API_GROUP, key="user", rate=api_rate, message=_calling_too_fast, reason=API_RATE
+    )
 
 
 def _generating_too_fast(seconds: int) -> str:
@@ -88,6 +105,11 @@ def _calling_too_fast(seconds: int) -> str:
     ) % {"seconds": seconds}
 
 
-def active_cap_exceeded(error: Exception) -> Exceeded:
-    """The cap on active tasks (services.ActiveTaskLimitReached) as a limit to render."""
-    return Exceeded(code="too_many_active_tasks", message=str(error), retry_after=ACTIVE_CAP_RETRY_SECONDS)
+def queued_cap_exceeded(error: Exception) -> Exceeded:
+    """The cap on waiting tasks (services.TooManyQueuedTasks) as a limit to render."""
+    return Exceeded(
+        code="rate_limit_exceeded",
+        message=str(error),
+        retry_after=QUEUED_CAP_RETRY_SECONDS,
+        reason=TOO_MANY_QUEUED_TASKS,
+    )

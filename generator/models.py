@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import models
-from django.db.models.functions import Coalesce, Lower
+from django.db.models.functions import Lower
 from django.dispatch import receiver
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
@@ -26,7 +26,7 @@ from .reasons import Reason
 # The status sets every part of Atelier uses: the only place they are written down.
 ACTIVE_STATUSES = ("pending", "processing", "retrying")
 CLAIMABLE_STATUSES = ("pending", "retrying")
-CANCELABLE_STATUSES = ("pending", "retrying")
+CANCELABLE_STATUSES = ("pending", "retrying")  # and "processing" while a vendor job is watched
 FINISHED_STATUSES = ("completed", "failed", "canceled")
 RETRYABLE_STATUSES = ("failed", "canceled")
 # What a task asks the provider for: copied into retries, PNG metadata, the API, the zip
@@ -89,6 +89,20 @@ class Task(models.Model):
     # uses them to find tasks whose worker died and tasks whose queue message was lost.
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True, editable=False)
     enqueued_at = models.DateTimeField(_("enqueued"), null=True, blank=True, editable=False)
+    # The scheduler's columns (generator.scheduler, docs/SCHEDULING.md). When the task's next
+    # step is due: its next attempt (retrying) or the next look at its vendor job (processing).
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True, editable=False)
+    # The worker running a step right now ("" between steps) and its last sign of life.
+    held_by = models.CharField(_("held by"), max_length=128, blank=True, default="", editable=False)
+    heartbeat_at = models.DateTimeField(_("heartbeat"), null=True, blank=True, editable=False)
+    # An asynchronous provider's job, once submitted: {"state": provider's own, "deadline",
+    # "interval", "submitted_at", "check_errors"}. Never submitted twice while it is set.
+    provider_job = models.JSONField(_("provider job"), null=True, blank=True, editable=False)
+    # Where the task ran first when it moved to the provider's fallback: provider, model, why.
+    failed_over_from = models.JSONField(_("failed over from"), null=True, blank=True, editable=False)
+    # Something a finished task's owner should know, untranslated (reasons.Reason.as_json()):
+    # e.g. that some of the pictures asked for failed at the provider.
+    note = models.JSONField(_("note"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("task")
@@ -101,6 +115,8 @@ class Task(models.Model):
             models.Index(fields=["owner", "status"], name="task_owner_status"),
             # the sweeper: tasks stuck in a status since a time
             models.Index(fields=["status", "claimed_at"], name="task_status_claimed"),
+            # the scheduler: runnable tasks by status and due time
+            models.Index(fields=["status", "next_attempt_at"], name="task_status_due"),
         ]
 
     def __str__(self) -> str:
@@ -117,7 +133,30 @@ class Task(models.Model):
 
     @property
     def is_cancelable(self) -> bool:
-        return self.status in CANCELABLE_STATUSES
+        return self.status in CANCELABLE_STATUSES or self.is_watching_job
+
+    @property
+    def is_watching_job(self) -> bool:
+        """Generating at the vendor: submitted once, now only looked at."""
+        return self.status == self.Status.PROCESSING and self.provider_job is not None
+
+    @property
+    def note_text(self) -> str:
+        reason = Reason.from_json(self.note)
+        return reason.render() if reason is not None else ""
+
+    @property
+    def failover_text(self) -> str:
+        """Where the task ran first and why it moved, in the active language ("" if it did not)."""
+        moved = self.failed_over_from
+        if not isinstance(moved, dict):
+            return ""
+        reason = Reason.from_json(moved.get("reason"))
+        return gettext("First tried %(provider)s (%(model)s): %(reason)s") % {
+            "provider": moved.get("provider", ""),
+            "model": moved.get("model", ""),
+            "reason": reason.render() if reason is not None else moved.get("code", ""),
+        }
 
     @property
     def is_retryable(self) -> bool:
@@ -163,54 +202,101 @@ class Task(models.Model):
         return f"{self.width}×{self.height}"
 
     # --- verbs: each changes only this row, conditionally, and says whether it did ------
+    # A worker holds the task (held_by) while it runs one step; the verbs that end a step
+    # only apply while it still does, so a step taken back from a stalled worker cannot be
+    # finished twice. generator.scheduler claims tasks (the claim is a query, not a verb).
 
-    def claim(self) -> bool:
-        """Move pending/retrying → processing; False when another delivery got it first."""
-        now = timezone.now()
-        claimed = Task.objects.filter(pk=self.pk, status__in=CLAIMABLE_STATUSES).update(
-            status=self.Status.PROCESSING,
-            started_at=Coalesce("started_at", models.Value(now)),
-            claimed_at=now,
-            attempts=models.F("attempts") + 1,
-            **error_fields("", ""),
-        )
-        try:
-            self.refresh_from_db()  # either way: what we report must be the row's real state
-        except Task.DoesNotExist:
-            return False
-        return bool(claimed)
+    def _held(self) -> models.QuerySet[Task]:
+        return Task.objects.filter(pk=self.pk, status=self.Status.PROCESSING, held_by=self.held_by)
+
+    def _apply(self, changes: dict[str, Any]) -> None:
+        for name, value in changes.items():
+            setattr(self, name, value)
 
     def set_progress(self, percent: int) -> None:
         percent = max(0, min(100, int(percent)))
         Task.objects.filter(pk=self.pk, status=self.Status.PROCESSING).update(progress=percent)
         self.progress = percent
 
-    def mark_retrying(self, code: str, message: Reason | str) -> bool:
-        fields = error_fields(code, message)
-        updated = Task.objects.filter(pk=self.pk, status=self.Status.PROCESSING).update(
-            status=self.Status.RETRYING, **fields
-        )
+    def beat(self) -> bool:
+        """The holding worker is alive (generator.scheduler.heartbeat calls this every few seconds)."""
+        return bool(self._held().update(heartbeat_at=timezone.now()))
+
+    def record_job(self, job: dict) -> bool:
+        """Keep the vendor's job the moment it is known, so no later step submits it again."""
+        updated = self._held().update(provider_job=job)
         if updated:
-            self.status = self.Status.RETRYING
-            for name, value in fields.items():
-                setattr(self, name, value)
+            self.provider_job = job
+        return bool(updated)
+
+    def watch_job(self, job: dict, next_check_at: Any, progress: int | None = None) -> bool:
+        """End a step of a submitted job: no worker holds it until its next look is due."""
+        changes: dict[str, Any] = {"provider_job": job, "next_attempt_at": next_check_at, "held_by": ""}
+        if progress is not None:
+            changes["progress"] = max(self.progress, progress)
+        updated = self._held().update(**changes)
+        if updated:
+            self._apply(changes)
+        return bool(updated)
+
+    def mark_retrying(self, code: str, message: Reason | str, next_attempt_at: Any = None) -> bool:
+        """A transient failure: release the task; it runs again once next_attempt_at is due."""
+        changes = {
+            "status": self.Status.RETRYING,
+            "held_by": "",
+            "next_attempt_at": next_attempt_at or timezone.now(),
+            "provider_job": None,
+            **error_fields(code, message),
+        }
+        updated = self._held().update(**changes)
+        if updated:
+            self._apply(changes)
+        return bool(updated)
+
+    def move_to(self, provider: str, model: str, changes: dict[str, Any], moved_from: dict) -> bool:
+        """Fail over: the same task, once, on another provider; it waits to run again there."""
+        fields = {
+            "status": self.Status.PENDING,
+            "provider": provider,
+            "model": model,
+            "held_by": "",
+            "next_attempt_at": None,
+            "provider_job": None,
+            "attempts": 0,
+            "progress": 0,
+            "failed_over_from": moved_from,
+            **changes,
+            **error_fields("", ""),
+        }
+        updated = self._held().update(**fields)
+        if updated:
+            self._apply(fields)
         return bool(updated)
 
     def mark_failed(self, code: str, message: Reason | str) -> bool:
-        updated = Task.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).update(
+        """End the task failed: while a worker holds it, only that worker may (see _held)."""
+        active = Task.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES)
+        if self.status == self.Status.PROCESSING and self.held_by:
+            active = self._held()
+        updated = active.update(
             status=self.Status.FAILED,
             finished_at=timezone.now(),
+            held_by="",
+            next_attempt_at=None,
             **error_fields(code, message),
         )
         if updated:
             self.refresh_from_db()
         return bool(updated)
 
-    def mark_completed(self) -> bool:
-        updated = Task.objects.filter(pk=self.pk, status=self.Status.PROCESSING).update(
+    def mark_completed(self, note: Reason | None = None) -> bool:
+        updated = self._held().update(
             status=self.Status.COMPLETED,
             progress=100,
             finished_at=timezone.now(),
+            held_by="",
+            next_attempt_at=None,
+            note=note.as_json() if note is not None else None,
             **error_fields("", ""),
         )
         if updated:
@@ -218,8 +304,13 @@ class Task(models.Model):
         return bool(updated)
 
     def cancel(self) -> bool:
-        updated = Task.objects.filter(pk=self.pk, status__in=CANCELABLE_STATUSES).update(
-            status=self.Status.CANCELED, finished_at=timezone.now()
+        """Cancel a waiting task, or one whose vendor job is being watched (the job is canceled
+        at the vendor afterwards: services.cancel_task)."""
+        cancelable = models.Q(status__in=CANCELABLE_STATUSES) | models.Q(
+            status=self.Status.PROCESSING, provider_job__isnull=False
+        )
+        updated = Task.objects.filter(cancelable, pk=self.pk).update(
+            status=self.Status.CANCELED, finished_at=timezone.now(), held_by="", next_attempt_at=None
         )
         if updated:
             self.refresh_from_db()
@@ -234,6 +325,25 @@ def error_fields(code: str, message: Reason | str) -> dict:
     if isinstance(message, Reason):
         return {"error_code": code, "error_message": message.english(), "error_reason": message.as_json()}
     return {"error_code": code, "error_message": message, "error_reason": None}
+
+
+class ProviderCall(models.Model):
+    """One generation sent to a provider: <PROVIDER>_RATE counts these over its window.
+
+    Written in the same transaction as the claim that starts the call, on every machine's
+    database alike; rows older than the longest window are deleted by the dispatcher.
+    """
+
+    provider = models.CharField(_("provider"), max_length=64)
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("provider call")
+        verbose_name_plural = _("provider calls")
+        indexes = [models.Index(fields=["provider", "started_at"], name="providercall_window")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.started_at:%Y-%m-%d %H:%M:%S}"
 
 
 class Tag(models.Model):

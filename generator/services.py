@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from functools import partial
@@ -27,17 +26,10 @@ from django.utils.translation import ngettext
 from django_q.tasks import async_task
 
 from .lib import imaging
-from .models import ACTIVE_STATUSES, Image, Tag, Task
-from .providers import (
-    GeneratedImage,
-    GenerationRequest,
-    PermanentProviderError,
-    ProviderError,
-    TransientProviderError,
-    get_provider,
-)
-from .providers.http import download_image
+from .models import CLAIMABLE_STATUSES, Image, Tag, Task
+from .providers import GeneratedImage, PermanentProviderError, get_provider
 from .reasons import Reason
+from .scheduler.queue import wake
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +39,11 @@ MESSAGES = {
     "internal_error": _("Something went wrong while generating. Please try again."),
     "timeout": _("Generation took longer than the time limit and was stopped. Please try again."),
 }
-# Translators: shown while a task waits to try again; %(reason)s is why the attempt failed.
-RETRYING = _("%(reason)s Trying again in %(delay)s s (attempt %(attempt)s of %(attempts)s).")
+CANCEL_PROVIDER_JOB = "generator.jobs.cancel_provider_job"
 
 
-class ActiveTaskLimitReached(Exception):
-    """The person already has MAX_ACTIVE_TASKS_PER_USER tasks pending or running."""
+class TooManyQueuedTasks(Exception):
+    """The person already has MAX_QUEUED_TASKS_PER_USER tasks waiting to run."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -61,10 +52,8 @@ class ActiveTaskLimitReached(Exception):
     def __str__(self) -> str:
         """The message for the person, in the active language (read when the answer is made)."""
         return ngettext(
-            "You already have %(count)s task waiting or generating. "
-            "Wait for one to finish, or cancel one, then try again.",
-            "You already have %(count)s tasks waiting or generating. "
-            "Wait for one to finish, or cancel one, then try again.",
+            "You already have %(count)s task waiting to run. Wait for one to start, or cancel one, then try again.",
+            "You already have %(count)s tasks waiting to run. Wait for one to start, or cancel one, then try again.",
             self.limit,
         ) % {"count": self.limit}
 
@@ -90,20 +79,20 @@ class TaskSettings:
 
 
 def create_task(owner: User, task_settings: TaskSettings) -> Task:
-    """Create a pending task and enqueue it once the transaction commits.
+    """Create a pending task and wake a worker once the transaction commits.
 
-    Raises ActiveTaskLimitReached when the owner already has the allowed number of active
-    tasks. The count and the insert share one transaction, serialised per owner (a row lock
-    on PostgreSQL; SQLite's IMMEDIATE transactions serialise all writers), so concurrent
-    submissions cannot overshoot the cap.
+    Raises TooManyQueuedTasks when the owner already has the allowed number of tasks waiting
+    (how many run at once is the scheduler's fair share). The count and the insert share one
+    transaction, serialised per owner (a row lock on PostgreSQL; SQLite's IMMEDIATE
+    transactions serialise all writers), so concurrent submissions cannot overshoot the cap.
     """
-    limit = settings.MAX_ACTIVE_TASKS_PER_USER
+    limit = settings.MAX_QUEUED_TASKS_PER_USER
     with transaction.atomic():
         get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
-        if Task.objects.filter(owner=owner, status__in=ACTIVE_STATUSES).count() >= limit:
-            raise ActiveTaskLimitReached(limit)
+        if Task.objects.filter(owner=owner, status__in=CLAIMABLE_STATUSES).count() >= limit:
+            raise TooManyQueuedTasks(limit)
         task = Task.objects.create(owner=owner, **task_settings.__dict__)
-        transaction.on_commit(partial(enqueue, task))
+        transaction.on_commit(wake)
     if settings.LOG_PROMPTS:
         logger.info("task %s created provider=%s model=%s prompt=%r", task.pk, task.provider, task.model, task.prompt)
     else:
@@ -111,91 +100,34 @@ def create_task(owner: User, task_settings: TaskSettings) -> Task:
     return task
 
 
-def enqueue(task: Task) -> None:
-    Task.objects.filter(pk=task.pk).update(enqueued_at=timezone.now())
-    async_task("generator.jobs.run_task", str(task.pk), task_name=f"generate-{task.pk}")
+def cancel_task(task: Task) -> bool:
+    """Cancel the task; a job already running at the vendor is canceled there too, where the
+    vendor's API allows (generator.jobs.cancel_provider_job, after the commit)."""
+    if not task.cancel():
+        return False
+    if task.provider_job is not None:
+        transaction.on_commit(partial(async_task, CANCEL_PROVIDER_JOB, str(task.pk), task_name=f"cancel-{task.pk}"))
+    logger.info("task %s canceled", task.pk)
+    return True
 
 
-def run_task(task_id: str) -> Task | None:
-    """Run one task to a final state. A second delivery of the same task does nothing."""
-    task = Task.objects.filter(pk=task_id).first()
-    if task is None or not task.claim():
-        logger.info("task %s not claimable; skipped", task_id)
-        return task
-    logger.info("task %s processing attempt=%s", task.pk, task.attempts)
-    # Retries must leave room for one more full attempt inside django-q2's time limit.
-    retry_until = time.monotonic() + settings.TASK_TIMEOUT / 2
-    while True:
-        try:
-            images = _generate(task)
-            _store_images(task, images)
-        except TransientProviderError as error:
-            if task.attempts >= settings.PROVIDER_MAX_ATTEMPTS or time.monotonic() > retry_until:
-                _fail(task, error.code, error.reason, error.request_id)
-                return task
-            if not _wait_and_reclaim(task, error):
-                return task
-        except ProviderError as error:
-            _fail(task, error.code, error.reason, error.request_id)
-            return task
-        except imaging.InvalidImage as error:
-            _fail(task, "invalid_image", error.reason)
-            return task
-        except Exception:
-            logger.exception("task %s failed with an unexpected error", task.pk)
-            _fail(task, "internal_error", Reason(MESSAGES["internal_error"]))
-            return task
-        else:
-            return task
-
-
-def _generate(task: Task) -> list[GeneratedImage]:
+def cancel_provider_job(task_id: str) -> None:
+    task = Task.objects.filter(pk=task_id, status=Task.Status.CANCELED).first()
+    if task is None or not isinstance(task.provider_job, dict):
+        return
     provider = get_provider(task.provider)
-    if provider is None:
-        raise PermanentProviderError("provider_unavailable", MESSAGES["provider_unavailable"])
-    task.set_progress(10)
-    request = GenerationRequest.from_task(task)
-    results = provider.generate(request, progress=lambda p: task.set_progress(10 + p * 60 // 100))
-    if not results:
-        raise PermanentProviderError("empty_result", _("The provider returned no images."))
-    request_ids = [result.request_id for result in results if result.request_id]
-    if request_ids:
-        Task.objects.filter(pk=task.pk).update(provider_request_id=request_ids[0][:128])
-    task.set_progress(75)
-    for result in results:
-        if result.data is None and result.url:
-            # Provider links expire within hours: fetch now, through the SSRF guard.
-            result.data = download_image(result.url, provider.download_policy)
-    return results
+    cancel = getattr(provider, "cancel_job", None)
+    if cancel is not None:
+        cancel(task.provider_job.get("state") or {})
+        logger.info("task %s vendor job canceled provider=%s", task.pk, task.provider)
 
 
-def _wait_and_reclaim(task: Task, error: TransientProviderError) -> bool:
-    """Back off after a transient error, then take the task again unless it was canceled."""
-    delay = settings.PROVIDER_RETRY_BACKOFF_SECONDS * 2 ** (task.attempts - 1)
-    message = Reason(
-        RETRYING,
-        {
-            "reason": error.reason,
-            "delay": f"{delay:g}",
-            "attempt": task.attempts + 1,
-            "attempts": settings.PROVIDER_MAX_ATTEMPTS,
-        },
-    )
-    task.mark_retrying(error.code, message)
-    logger.info("task %s retrying in %ss code=%s", task.pk, delay, error.code)
-    time.sleep(delay)
-    return task.claim()
+def store_images(task: Task, results: list[GeneratedImage], note: Reason | None = None) -> list[Image]:
+    """Write files first, then all rows in one transaction; remove the files on failure.
 
-
-def _fail(task: Task, code: str, message: Reason, request_id: str = "") -> None:
-    if request_id:
-        Task.objects.filter(pk=task.pk).update(provider_request_id=request_id[:128])
-    task.mark_failed(code, message)
-    logger.info("task %s failed code=%s", task.pk, code)
-
-
-def _store_images(task: Task, results: list[GeneratedImage]) -> list[Image]:
-    """Write files first, then all rows in one transaction; remove the files on failure."""
+    Completes the task (with `note`, e.g. how many pictures failed at the provider) only while
+    the worker still holds it: canceled, failed or taken back meanwhile, nothing is kept.
+    """
     pictures = [result.data for result in results if result.data is not None]
     if len(pictures) < len(results):
         raise PermanentProviderError("invalid_image", _("The provider returned an empty result."))
@@ -215,7 +147,7 @@ def _store_images(task: Task, results: list[GeneratedImage]) -> list[Image]:
             images.append(image)
         with transaction.atomic():
             Image.objects.bulk_create(images)
-            if not task.mark_completed():
+            if not task.mark_completed(note):
                 # Canceled or failed meanwhile: keep nothing half-done.
                 raise _Superseded
     except _Superseded:
@@ -264,7 +196,7 @@ def delete_tasks(tasks: QuerySet[Task]) -> int:
     """Delete tasks with their images; files go once the deletion has committed.
 
     A worker still generating for a deleted task finds no row to complete and removes
-    what it wrote (see _store_images).
+    what it wrote (see store_images).
     """
     with transaction.atomic():
         task_ids = list(tasks.select_for_update().values_list("pk", flat=True))
@@ -280,7 +212,7 @@ def retry_task(task: Task) -> Task:
     """A new task with the same settings (the failed or canceled one stays in the history).
 
     Raises TaskNotRetryable for a task that is not failed or canceled, and
-    ActiveTaskLimitReached like create_task.
+    TooManyQueuedTasks like create_task.
     """
     if not task.is_retryable:
         raise TaskNotRetryable(task.pk)
@@ -297,13 +229,6 @@ def delete_files(names: list[str]) -> None:
             default_storage.delete(name)
         except OSError:
             logger.warning("could not delete stored file %s", name)
-
-
-def fail_timed_out(task_id: str) -> None:
-    """django-q2 stopped the task at its time limit: end it with a readable reason."""
-    task = Task.objects.filter(pk=task_id).first()
-    if task is not None:
-        task.mark_failed("timeout", Reason(MESSAGES["timeout"]))
 
 
 # --- what the gallery's filter form offers ---------------------------------------------------

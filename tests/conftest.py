@@ -5,7 +5,7 @@ from django.test import Client
 
 from generator import providers
 from generator.models import Task
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 
 from .cluster import qcluster, start_qcluster  # noqa: F401  (fixtures for every test module)
 from .factories import TaskFactory, UserFactory

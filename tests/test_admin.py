@@ -139,7 +139,7 @@ def test_admin_escapes_prompts(staff_client):
 
 def test_admin_escapes_prompts_on_change_pages(staff_client, user):
     task = TaskFactory(owner=user, prompt=HOSTILE, num_images=1)
-    from generator.services import run_task
+    from generator.scheduler.inline import run_task
 
     run_task(str(task.pk))
     image = task.images.get()
@@ -279,7 +279,7 @@ def test_delete_action_asks_first_and_changes_nothing(staff_client, completed_ta
 def test_delete_action_removes_rows_and_files(staff_client, completed_task, user, django_capture_on_commit_callbacks):
     files = stored_files(completed_task)
     kept = TaskFactory(owner=user, num_images=1)
-    from generator.services import run_task
+    from generator.scheduler.inline import run_task
 
     run_task(str(kept.pk))
     kept_files = stored_files(kept)

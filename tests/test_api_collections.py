@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from generator.models import Image, Tag, Task
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 
 from .factories import TagFactory, TaskFactory
 

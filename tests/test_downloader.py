@@ -23,7 +23,7 @@ from werkzeug import Response
 from generator.models import Image, Task
 from generator.providers import GeneratedImage, PermanentProviderError, ProviderError, TransientProviderError, http
 from generator.providers.http import DownloadPolicy, check_url, download_image, origin
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 
 from .factories import TaskFactory
 from .fakes import ScriptedProvider

@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 from werkzeug import Response
 
 from generator.models import Image, Task
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 
 from .factories import TaskFactory
 

@@ -419,7 +419,7 @@ def test_form_bytes_that_are_not_utf8_do_not_break_the_page(auth_client):
 
 @pytest.fixture
 def hostile_task(user):
-    from generator.services import run_task
+    from generator.scheduler.inline import run_task
 
     task = TaskFactory(owner=user, prompt=XSS, negative_prompt=XSS, num_images=1)
     run_task(str(task.pk))
@@ -523,7 +523,7 @@ ID_ROUTES = [
 
 @pytest.fixture
 def my_objects(user):
-    from generator.services import run_task
+    from generator.scheduler.inline import run_task
 
     task = TaskFactory(owner=user)
     run_task(str(task.pk))
@@ -532,7 +532,7 @@ def my_objects(user):
 
 @pytest.fixture
 def others_objects(other_user):
-    from generator.services import run_task
+    from generator.scheduler.inline import run_task
 
     task = TaskFactory(owner=other_user)
     run_task(str(task.pk))

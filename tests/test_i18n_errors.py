@@ -28,7 +28,7 @@ from generator.models import Task
 from generator.ops import recovery
 from generator.providers.http import error_for_status
 from generator.reasons import WITH_DETAIL, Reason
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 
 from .factories import TaskFactory
 

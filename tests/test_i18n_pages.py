@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy
 from accounts.tokens import create_token
 from generator.models import Task
 from generator.reasons import Reason
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 
 from .factories import PASSWORD, TagFactory, TaskFactory, UserFactory
 from .test_ownership import PARAMETERS, ROUTES, NamedValue, app_routes

@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 
 from generator.models import Image, Task
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 
 from .factories import TagFactory, TaskFactory
 

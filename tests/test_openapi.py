@@ -18,7 +18,7 @@ from schemathesis.checks import (
 )
 
 from generator.api.openapi import document
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 
 from .factories import TaskFactory, UserFactory
 

@@ -119,7 +119,7 @@ def test_prompts_are_escaped(auth_client, user):
 
 def test_the_gallery_shows_only_my_images_newest_first(auth_client, completed_task, other_user):
     other_task = TaskFactory(owner=other_user)
-    from generator.services import run_task
+    from generator.scheduler.inline import run_task
 
     run_task(str(other_task.pk))
     html = auth_client.get(reverse("generator:gallery")).content.decode()

@@ -17,7 +17,7 @@ from generator.models import Image, Task
 from generator.providers import PermanentProviderError, ProviderError
 from generator.providers.base import GenerationRequest
 from generator.providers.http import DownloadPolicy
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 
 from .factories import TaskFactory
 

@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 from generator.models import Image, Task
 from generator.providers import GenerationRequest, PermanentProviderError, TransientProviderError
 from generator.providers.dashscope import MAX_SEED
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 
 from .factories import TaskFactory
 

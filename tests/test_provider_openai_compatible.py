@@ -17,7 +17,7 @@ from generator.providers import ProviderError
 from generator.providers.base import GenerationRequest
 from generator.providers.errors import MESSAGES
 from generator.providers.openai_compatible import SEEDREAM_3, SEEDREAM_4
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 
 from .factories import TaskFactory
 

@@ -31,7 +31,7 @@ from generator.providers.volcengine import (
     signed_headers,
     string_to_sign,
 )
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 
 from .factories import TaskFactory
 

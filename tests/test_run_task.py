@@ -9,7 +9,8 @@ from PIL import Image as PILImage
 from generator.models import Image, Task
 from generator.providers import PermanentProviderError, TransientProviderError
 from generator.providers.base import GeneratedImage
-from generator.services import TaskSettings, create_task, run_task
+from generator.scheduler.inline import run_task
+from generator.services import TaskSettings, create_task
 
 from .factories import TaskFactory
 

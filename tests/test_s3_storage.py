@@ -28,7 +28,7 @@ from PIL import Image as PILImage
 from config.settings import s3_storage
 from generator import services
 from generator.models import Image
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 
 from .factories import TaskFactory
 

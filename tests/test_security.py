@@ -37,7 +37,7 @@ def test_prompts_are_not_logged_unless_asked(auth_client, caplog, settings):
 
 
 def test_provider_keys_never_reach_the_logs(auth_client, caplog, configure_provider, httpserver, user):
-    from generator.services import run_task
+    from generator.scheduler.inline import run_task
 
     configure_provider("openai", API_KEY="sk-log-canary", BASE_URL=httpserver.url_for("/v1"))
     httpserver.expect_request("/v1/images/generations").respond_with_json(

@@ -163,7 +163,7 @@ class TaskAdmin(admin.ModelAdmin):
             except services.TaskNotRetryable:
                 skipped += 1
                 continue
-            except services.ActiveTaskLimitReached as error:
+            except services.TooManyQueuedTasks as error:
                 refused, limit = refused + 1, error.limit
                 continue
             retried += 1
@@ -187,8 +187,8 @@ class TaskAdmin(admin.ModelAdmin):
                 % {"count": skipped}
             )
         if refused:
-            # Translators: the maximum is given separately, as "%(limit)s active task(s)".
-            maximum = ngettext("%(limit)s active task", "%(limit)s active tasks", limit) % {"limit": limit}
+            # Translators: the maximum is given separately, as "%(limit)s waiting task(s)".
+            maximum = ngettext("%(limit)s waiting task", "%(limit)s waiting tasks", limit) % {"limit": limit}
             parts.append(
                 ngettext(
                     "Refused %(count)s task: its owner already has the maximum of %(maximum)s.",
@@ -205,7 +205,7 @@ class TaskAdmin(admin.ModelAdmin):
         canceled, processing, finished = 0, 0, 0
         for task in queryset.order_by("created_at", "pk"):
             if task.is_cancelable:
-                if task.cancel():
+                if services.cancel_task(task):
                     canceled += 1
                     self.log_change(request, task, gettext("Canceled by staff."))
                     logger.info("task %s canceled by staff %s", task.pk, request.user.pk)
@@ -319,7 +319,7 @@ class ImageAdmin(admin.ModelAdmin):
             tags.queryset = Tag.objects.filter(owner_id=obj.owner_id)
         return form
 
-    # Images come only from generation (services._store_images).
+    # Images come only from generation (services.store_images).
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

@@ -41,9 +41,10 @@ def error(status: int, code: str, message: str, details: dict | None = None) -> 
 
 
 def too_many_requests(exceeded: limits.Exceeded) -> JsonResponse:
-    response = JsonResponse(
-        {"error": exceeded.code, "message": exceeded.message, "retry_after": exceeded.retry_after}, status=429
-    )
+    body = {"error": exceeded.code, "message": exceeded.message, "retry_after": exceeded.retry_after}
+    if exceeded.reason:
+        body["reason"] = exceeded.reason
+    response = JsonResponse(body, status=429)
     response["Retry-After"] = str(exceeded.retry_after)
     return response
 

@@ -57,8 +57,8 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
         return error(400, "validation_error", _("Some fields are not valid."), details)
     try:
         task = services.create_task(request.user, form.task_settings())
-    except services.ActiveTaskLimitReached as cap:
-        return too_many_requests(limits.active_cap_exceeded(cap))
+    except services.TooManyQueuedTasks as cap:
+        return too_many_requests(limits.queued_cap_exceeded(cap))
     return JsonResponse(
         {"task_id": str(task.pk), "status": task.status, "created_at": isoformat(task.created_at)}, status=201
     )

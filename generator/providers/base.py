@@ -174,6 +174,49 @@ class GeneratedImage:
     extra: dict = field(default_factory=dict)
 
 
+@dataclass
+class JobCheck:
+    """What one look at a submitted vendor job found (AsyncProvider.check_job).
+
+    Not finished: `progress` (0–100) within the job. Finished: the pictures that succeeded in
+    `images`, and how many of the ones asked for failed at the vendor in `failed` (a job with
+    no picture at all raises a ProviderError instead).
+    """
+
+    finished: bool
+    progress: int = 0
+    images: list[GeneratedImage] = field(default_factory=list)
+    failed: int = 0
+
+
+JobState = dict  # the provider's own record of a submitted job: JSON, kept on the task
+SaveJob = Callable[[JobState], None]
+
+
+class AsyncProvider(Protocol):
+    """A provider whose vendor runs jobs: submitted once, then looked at in short steps.
+
+    The scheduler (generator.scheduler.steps) never sleeps on these: submit() returns once the
+    vendor has the job, and check_job() makes one round of status calls and returns.
+    """
+
+    def runs_as_job(self, request: GenerationRequest) -> bool:
+        """True when this request is a vendor job (submit/check_job); False: generate()."""
+
+    def submit(self, request: GenerationRequest, save: SaveJob) -> JobState:
+        """Submit the job. Call save(state) the moment the vendor names each job, before
+        anything else can fail, so a worker that dies now never leads to a second submission."""
+
+    def check_job(self, request: GenerationRequest, state: JobState, save: SaveJob) -> JobCheck:
+        """One look at the job: transient errors (429, 5xx, a dropped connection) raise
+        TransientProviderError and the scheduler looks again later; it never resubmits.
+        A submission that a dead worker left incomplete (fewer jobs than pictures asked for)
+        is completed here, saving each new job at once."""
+
+    def cancel_job(self, state: JobState) -> None:
+        """Best effort: cancel the vendor job where the API allows; never raises."""
+
+
 class Provider(Protocol):
     name: str
     label: str
@@ -269,3 +312,7 @@ class ConfiguredProvider:
     @property
     def poll_deadline(self) -> float:
         return float(self.config.get("POLL_DEADLINE_SECONDS", 180.0))
+
+    def runs_as_job(self, request: GenerationRequest) -> bool:
+        """Asynchronous providers (AsyncProvider) say which requests are vendor jobs."""
+        return False

@@ -37,11 +37,14 @@ class ProviderError(Exception):
         *,
         params: Mapping[str, Any] | None = None,
         request_id: str = "",
+        retry_after: float | None = None,
     ) -> None:
         self.reason = Reason(message, params)
         super().__init__(self.reason.english())
         self.code = code
         self.request_id = request_id
+        # Seconds the provider asked us to wait (its Retry-After header), when it said.
+        self.retry_after = retry_after
 
     @property
     def message(self) -> str:

@@ -4,11 +4,13 @@ transport failures and HTTP statuses, and the guarded downloader for result URLs
 
 from __future__ import annotations
 
+import email.utils
 import io
 import ipaddress
 import socket
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,7 +58,27 @@ def json_body(response: requests.Response) -> Any:
         return None
 
 
-def error_for_status(status: int, *, request_id: str = "", detail: str = "") -> ProviderError:
+def retry_after(response: requests.Response) -> float | None:
+    """The Retry-After header in seconds (delta-seconds or an HTTP date), or None."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def error_for_status(
+    status: int, *, request_id: str = "", detail: str = "", retry_after: float | None = None
+) -> ProviderError:
     """A fallback classification when a provider's body names no known error code."""
     if status == 401:
         return PermanentProviderError(
@@ -67,9 +89,13 @@ def error_for_status(status: int, *, request_id: str = "", detail: str = "") -> 
             "permission_denied", with_detail(MESSAGES["permission_denied.http_403"], detail), request_id=request_id
         )
     if status == 429:
-        return TransientProviderError("rate_limited", MESSAGES["rate_limited.http_429"], request_id=request_id)
+        return TransientProviderError(
+            "rate_limited", MESSAGES["rate_limited.http_429"], request_id=request_id, retry_after=retry_after
+        )
     if status in (408, 425) or status >= 500:
-        return TransientProviderError("provider_unavailable", MESSAGES["provider_unavailable"], request_id=request_id)
+        return TransientProviderError(
+            "provider_unavailable", MESSAGES["provider_unavailable"], request_id=request_id, retry_after=retry_after
+        )
     if 300 <= status < 400:
         return PermanentProviderError("unexpected_redirect", MESSAGES["unexpected_redirect"], request_id=request_id)
     return PermanentProviderError(

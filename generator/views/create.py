@@ -37,8 +37,8 @@ def create(request: AuthenticatedHttpRequest) -> HttpResponse:
         return render(request, "generator/create.html", _page_context(request, form), status=400)
     try:
         task = services.create_task(request.user, form.task_settings())
-    except services.ActiveTaskLimitReached as cap:
-        return _refused(request, form, limits.active_cap_exceeded(cap))
+    except services.TooManyQueuedTasks as cap:
+        return _refused(request, form, limits.queued_cap_exceeded(cap))
     if request.htmx:
         return render(request, "generator/_task_card.html", {"task": task}, status=201)
     return redirect("generator:create")

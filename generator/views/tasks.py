@@ -43,7 +43,7 @@ def task_card(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
 @require_POST
 def task_cancel(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     task = get_owned_or_404(Task, request, task_id)
-    task.cancel()
+    services.cancel_task(task)
     if request.htmx:
         return render(request, "generator/_task_card.html", {"task": task})
     return redirect(safe_next(request, task.get_absolute_url()))
@@ -65,8 +65,8 @@ def task_retry(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     except services.TaskNotRetryable:
         messages.error(request, _("Only failed or canceled tasks can be retried; this one was left as it is."))
         return _go(request, _history_next(request))
-    except services.ActiveTaskLimitReached as cap:
-        exceeded = limits.active_cap_exceeded(cap)
+    except services.TooManyQueuedTasks as cap:
+        exceeded = limits.queued_cap_exceeded(cap)
         return too_many_requests(request, exceeded, template="generator/history.html", context=history_page)
     messages.success(request, _(RETRIED))
     # The new task is the newest: show the first page, keeping a text search (it still matches).

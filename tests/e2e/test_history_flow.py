@@ -11,7 +11,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from generator.models import Task
-from generator.services import TaskSettings, create_task, run_task
+from generator.scheduler.inline import run_task
+from generator.services import TaskSettings, create_task
 from generator.views.history import HISTORY_PAGE_SIZE
 from tests.cluster import wait_for_final
 from tests.factories import PASSWORD, FinishedTaskFactory, TaskFactory, UserFactory

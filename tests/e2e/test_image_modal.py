@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from generator.models import Image, Tag, Task
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 from tests.factories import PASSWORD, TagFactory, TaskFactory, UserFactory
 
 from .conftest import marker_survives, set_marker, sign_in, wait_for_loaded_images

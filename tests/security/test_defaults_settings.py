@@ -19,7 +19,7 @@ import pytest
 from gunicorn.config import Config
 
 from generator.models import Task
-from generator.services import run_task
+from generator.scheduler.inline import run_task
 from tests.factories import TaskFactory
 
 ROOT = Path(__file__).resolve().parent.parent.parent

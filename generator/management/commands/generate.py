@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from generator.forms import SIZE_RE, GenerateForm
 from generator.models import Task
 from generator.ops.maintenance import stored_locations, user_named, wait_for_task
-from generator.services import ActiveTaskLimitReached, create_task
+from generator.services import TooManyQueuedTasks, create_task
 
 # Form field → the option that sets it, for error messages.
 OPTIONS = {
@@ -67,7 +67,7 @@ class Command(BaseCommand):
             raise CommandError("Invalid generation settings:\n" + "\n".join(problems))
         try:
             task = create_task(owner, form.task_settings())
-        except ActiveTaskLimitReached as error:
+        except TooManyQueuedTasks as error:
             raise CommandError(str(error)) from None
         task.refresh_from_db()
         if not options["wait"]:

@@ -1,4 +1,4 @@
-"""manage.py recover_tasks: retry, fail or re-enqueue tasks whose worker or queue message was lost."""
+"""manage.py recover_tasks: take back tasks held by workers that stopped (see generator.ops.recovery)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from generator.ops.recovery import recover_tasks
 
 class Command(BaseCommand):
     help = (
-        "Recover tasks whose worker died or whose queue message was lost: a task generating longer "
-        "than TASK_TIMEOUT + RECOVERY_GRACE_SECONDS is retried (or failed once its attempts are used "
-        "up), and a task waiting on the queue longer than REQUEUE_PENDING_AFTER_SECONDS is "
-        "re-enqueued. The django-q2 schedule installed by setup_schedules runs the same code every minute."
+        "Take back tasks whose worker stopped: a task whose worker has not beaten for "
+        "HEARTBEAT_TIMEOUT_SECONDS is retried (or failed once its attempts are used up), or, when "
+        "its job is already at the vendor, watched again without a second submission. Then wakes a "
+        "worker if anything may run. Every worker cluster does the same several times a second, "
+        "and a django-q2 schedule every minute."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,11 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, dry_run: bool = False, verbosity: int = 1, **options: object) -> None:
         report = recover_tasks(dry_run=dry_run)
         if verbosity >= 2:
-            for label, ids in (
-                ("retrying", report.retrying),
-                ("failed", report.failed),
-                ("re-enqueued", report.requeued),
-            ):
+            for label, ids in (("retrying", report.retrying), ("failed", report.failed), ("resumed", report.resumed)):
                 for task_id in ids:
                     self.stdout.write(f"{task_id} {label}")
         self.stdout.write(report.summary())

@@ -1,0 +1,34 @@
+"""manage.py qcluster: django-q2's worker cluster, with Atelier's dispatcher in the main process.
+
+The same command name and options as django-q2's (generator comes before django_q in
+INSTALLED_APPS), so the Procfile, compose file and docs keep `manage.py qcluster`. django-q2's
+own command starts the cluster and returns, leaving the main process idle until the sentinel
+stops; here that process runs the dispatcher (generator.scheduler.dispatcher) meanwhile.
+SIGTERM and SIGINT still stop the cluster (django-q2's handler), and the loop ends with it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+from django_q.cluster import Cluster
+from django_q.management.commands import qcluster
+
+from generator.scheduler import dispatcher
+
+
+class Command(qcluster.Command):
+    help = "Starts the worker cluster and the dispatcher that wakes its workers when steps fall due."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        settings.SECRET_KEY  # noqa: B018 - the cluster signs its messages: fail now without one
+        if options.get("cluster_name"):
+            os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
+        cluster = Cluster()
+        cluster.start()
+        if options.get("run_once", False):
+            cluster.stop()
+            return
+        dispatcher.run(keep_going=lambda: cluster.sentinel is not None and cluster.sentinel.is_alive())

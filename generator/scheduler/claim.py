@@ -1,0 +1,144 @@
+"""The claim: which task runs next, taken by one worker with one conditional UPDATE.
+
+A queue message only says "a worker is free" (generator.jobs.dispatch); the database decides
+what it runs. Runnable are: tasks waiting to be sent (pending, or retrying once their
+next_attempt_at is due) whose provider is under its limits, and vendor jobs whose next look is
+due (in `processing`, held by nobody; they already count against their provider's limit, so
+they are never held back by it). Fair order: the person with the fewest tasks running first,
+then the person whose last task started longest ago (someone new goes before a person who has
+been served all along), then the oldest task.
+
+Claims are serialised so the limits cannot be overshot: SQLite's IMMEDIATE transactions take
+the write lock at BEGIN (config/settings.py); on PostgreSQL a transaction-level advisory lock
+does the same for claims only, and `FOR UPDATE SKIP LOCKED` passes over a row another
+transaction is changing (a cancel, a heartbeat) instead of waiting for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Count, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from ..models import ACTIVE_STATUSES, CLAIMABLE_STATUSES, Task, error_fields
+from . import limits
+
+logger = logging.getLogger(__name__)
+
+# Any constant: the key of the advisory lock every claim on PostgreSQL takes.
+CLAIM_LOCK_KEY = 0x61746C6965  # "atlie"
+# How far back "when did this person's last task start" looks (bounds the subquery's scan).
+RECENT_START_WINDOW = timedelta(days=1)
+
+
+def due(now: datetime) -> Q:
+    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+
+
+def waiting_to_send(now: datetime) -> Q:
+    return Q(status__in=CLAIMABLE_STATUSES) & due(now)
+
+
+def job_check_due(now: datetime) -> Q:
+    return Q(status=Task.Status.PROCESSING, held_by="", provider_job__isnull=False) & due(now)
+
+
+def runnable(now: datetime, full: set[str]) -> QuerySet[Task]:
+    """Tasks a free worker may take now, given the providers that are at their limits."""
+    sendable = waiting_to_send(now) & ~Q(provider__in=full) if full else waiting_to_send(now)
+    return Task.objects.filter(sendable | job_check_due(now))
+
+
+def fair_order(tasks: QuerySet[Task], now: datetime) -> QuerySet[Task]:
+    running = (
+        Task.objects.filter(owner=OuterRef("owner"), status=Task.Status.PROCESSING)
+        .order_by()
+        .values("owner")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    last_start = (
+        Task.objects.filter(owner=OuterRef("owner"), created_at__gte=now - RECENT_START_WINDOW)
+        .order_by()
+        .values("owner")
+        .annotate(last=Max("started_at"))
+        .values("last")
+    )
+    return tasks.annotate(
+        running=Coalesce(Subquery(running, output_field=IntegerField()), Value(0)),
+        owner_last_start=Subquery(last_start),
+    ).order_by("running", F("owner_last_start").asc(nulls_first=True), "created_at", "id")
+
+
+def claim_next(worker: str, now: datetime | None = None) -> Task | None:
+    """Take the next runnable task for `worker`, or None when nothing may run now."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _serialise_claims()
+        providers = set(
+            Task.objects.filter(waiting_to_send(now)).values_list("provider", flat=True).distinct().order_by()
+        )
+        candidates = fair_order(runnable(now, limits.full_providers(providers, now)), now)
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        task = candidates.first()
+        if task is None:
+            return None
+        return _take(task, worker, now)
+
+
+def claim(task: Task, worker: str, now: datetime | None = None) -> Task | None:
+    """Take this task if it is runnable now, limits aside (tests and `manage.py generate`)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _serialise_claims()
+        found = runnable(now, set()).filter(pk=task.pk).first()
+        return _take(found, worker, now) if found is not None else None
+
+
+def _take(task: Task, worker: str, now: datetime) -> Task | None:
+    """The conditional UPDATE, on the row exactly as read. A new send counts an attempt and a
+    call against the provider's rate; a look at a vendor job counts neither."""
+    sending = task.provider_job is None
+    changes: dict = {
+        "status": Task.Status.PROCESSING,
+        "held_by": worker,
+        "heartbeat_at": now,
+        "claimed_at": now,
+        "started_at": Coalesce("started_at", Value(now)),
+    }
+    if sending:
+        changes |= {"attempts": F("attempts") + 1, "next_attempt_at": None, **error_fields("", "")}
+    taken = Task.objects.filter(
+        pk=task.pk, status=task.status, held_by=task.held_by, next_attempt_at=task.next_attempt_at
+    ).update(**changes)
+    if not taken:
+        return None
+    if sending:
+        limits.record_call(task.provider, now)
+    task.refresh_from_db()
+    return task
+
+
+def _serialise_claims() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_KEY])
+
+
+def stale_holds(now: datetime, timeout: float) -> QuerySet[Task]:
+    """Tasks held by a worker that stopped beating (SIGKILL, out of memory, a lost machine)."""
+    cutoff = now - timedelta(seconds=timeout)
+    return (
+        Task.objects.filter(status=Task.Status.PROCESSING)
+        .exclude(held_by="")
+        .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, claimed_at__lt=cutoff))
+    )
+
+
+def still_active(task_id) -> bool:
+    return Task.objects.filter(pk=task_id, status__in=ACTIVE_STATUSES).exists()

@@ -1,0 +1,23 @@
+"""Queue messages: permissions for a free worker to claim the next runnable task.
+
+A message names no task, so a duplicate is harmless (the claim finds nothing or something
+else) and a lost one only delays work until the dispatcher's next look.
+"""
+
+from __future__ import annotations
+
+from django_q.brokers import get_broker
+from django_q.tasks import async_task
+
+DISPATCH = "generator.jobs.dispatch"
+
+
+def wake(count: int = 1) -> None:
+    """Ask `count` free workers to claim work. django-q2 keeps no result for these."""
+    for _ in range(count):
+        async_task(DISPATCH, task_name="dispatch", save=False)
+
+
+def queued_messages() -> int:
+    """Messages waiting on the broker for a worker (ORM or Redis)."""
+    return get_broker().queue_size()
