@@ -35,6 +35,7 @@ from PIL import Image as PILImage
 
 from generator.lib import imaging
 from generator.models import Image, Tag, Task, original_upload_to, thumbnail_upload_to
+from generator.scheduler import claim
 
 PASSWORD = "correct horse battery staple"
 
@@ -96,6 +97,14 @@ class TaskFactory(factory.django.DjangoModelFactory):
                 for index in range(images_each)
             )
         return tasks
+
+
+def claimed(task: Task, worker: str = "test-worker") -> Task:
+    """The task as a worker holds it after claiming it (processing, one more attempt)."""
+    taken = claim.claim(task, worker)
+    assert taken is not None, f"task {task.pk} ({task.status}) was not claimable"
+    task.refresh_from_db()
+    return task
 
 
 class FinishedTaskFactory(TaskFactory):

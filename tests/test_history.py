@@ -17,7 +17,7 @@ from generator.models import Image, Task
 from generator.views.history import HISTORY_PAGE_SIZE
 from generator.views.tasks import RETRIED
 
-from .factories import FinishedTaskFactory, TaskFactory
+from .factories import FinishedTaskFactory, TaskFactory, claimed
 
 HISTORY = reverse("generator:history")
 ROW_ID = re.compile(r'id="task-row-([0-9a-f-]{36})"')
@@ -270,7 +270,7 @@ def test_an_active_row_polls_and_a_finished_one_stops(auth_client, user):
     row = auth_client.get(row_url(task), HTTP_HX_REQUEST="true").content.decode()
     assert row.lstrip().startswith(f'<tr id="task-row-{task.pk}"') and "hx-get" in row and "<html" not in row
 
-    task.claim()
+    claimed(task)
     row = auth_client.get(row_url(task), HTTP_HX_REQUEST="true").content.decode()
     assert 'data-status="processing"' in row and "hx-trigger" in row
 

@@ -28,7 +28,7 @@ from generator.models import Task
 from generator.reasons import Reason
 from generator.scheduler.inline import run_task
 
-from .factories import PASSWORD, TagFactory, TaskFactory, UserFactory
+from .factories import PASSWORD, TagFactory, TaskFactory, UserFactory, claimed
 from .test_ownership import PARAMETERS, ROUTES, NamedValue, app_routes
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -153,10 +153,10 @@ def world(db) -> dict:
     images[0].save(update_fields=["is_favorite"])
     pending = TaskFactory(owner=person, prompt="雨中的城市")
     running = TaskFactory(owner=person, prompt="雪山日出")
-    running.claim()
+    claimed(running)
     running.set_progress(40)
     failed = TaskFactory(owner=person, prompt="森林里的小屋")
-    failed.claim()
+    claimed(failed)
     failed.mark_failed("rate_limited", Reason(gettext_lazy("The provider is busy (rate limit reached).")))
     canceled = TaskFactory(owner=person, prompt="沙漠中的绿洲")
     canceled.cancel()

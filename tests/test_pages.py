@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from generator.models import Task
 
-from .factories import TaskFactory
+from .factories import TaskFactory, claimed
 
 PAGES = ["generator:create", "generator:gallery", "generator:history"]
 
@@ -98,7 +98,7 @@ def test_an_active_task_card_polls_and_a_finished_one_stops(auth_client, user):
     task = TaskFactory(owner=user)
     card_url = reverse("generator:task_card", args=[task.pk])
     assert f'hx-get="{card_url}"' in auth_client.get(card_url).content.decode()
-    task.claim()
+    claimed(task)
     task.mark_completed()
     assert "hx-get" not in auth_client.get(card_url).content.decode()
 

@@ -1,20 +1,24 @@
 """Alibaba Cloud DashScope (Model Studio): wan and qwen-image text-to-image.
 
 Over HTTP these models run only as asynchronous jobs: one POST submits a job for all of a
-task's pictures, then GET /tasks/{id} is polled until the job ends. Results are signed OSS
-links that expire after 24 h; the service downloads them at once.
+task's pictures, then GET /tasks/{id} tells how it is going. The scheduler submits once
+(submit) and looks at the job in short steps (check_job) without waiting in between;
+generate() does both in one call, polling, for direct callers. Results are signed OSS links
+that expire after 24 h; they are downloaded at once.
 
 Choices where the vendor's documentation is silent (see providers.md §3):
 - One job makes all n pictures. DashScope returns no seeds, so only a single picture
   records the seed we sent; for n > 1 no per-picture seed is claimed.
-- A task promises exactly n pictures: if any result of a job failed, the whole task fails
-  and the pictures that did succeed are not kept.
+- Partial results are kept: when some of a job's results failed (or fewer came back than
+  asked for), the pictures that succeeded are stored and the task notes how many failed.
+  Only a job with no picture at all fails the task.
 - prompt_extend is off unless DASHSCOPE_PROMPT_EXTEND is set: the person's prompt is used
   as written, and the LLM rewrite would add seconds to every job.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -23,9 +27,20 @@ import requests
 from django.utils.translation import gettext_lazy as _
 
 from ..reasons import with_detail
-from .base import ConfiguredProvider, GeneratedImage, GenerationRequest, ModelInfo, ProgressCallback
+from .base import (
+    ConfiguredProvider,
+    GeneratedImage,
+    GenerationRequest,
+    JobCheck,
+    JobState,
+    ModelInfo,
+    ProgressCallback,
+    SaveJob,
+)
 from .errors import MESSAGES, TRANSIENT_CODES, PermanentProviderError, ProviderError, TransientProviderError
-from .http import error_for_status, json_body, send
+from .http import error_for_status, json_body, retry_after, send
+
+logger = logging.getLogger(__name__)
 
 MAX_SEED = 2_147_483_647
 DEFAULT_MODELS = ("wan2.2-t2i-flash", "wan2.2-t2i-plus", "qwen-image")
@@ -37,6 +52,7 @@ PROBE_TASK_ID = "00000000-0000-0000-0000-000000000000"
 MAX_POLL_INTERVAL = 5.0
 POLL_GROWTH = 1.5
 PROGRESS_BY_STATUS = {"PENDING": 20, "SUSPENDED": 20, "RUNNING": 50}
+FINAL_STATUSES = ("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN")
 
 QWEN_SIZES = ((1664, 928), (1472, 1140), (1328, 1328), (1140, 1472), (928, 1664))
 
@@ -95,6 +111,20 @@ class _Job:
     request_id: str
     seed: int
 
+    def as_state(self) -> JobState:
+        return {"task_id": self.task_id, "request_id": self.request_id, "seed": self.seed}
+
+    @classmethod
+    def from_state(cls, state: JobState) -> _Job:
+        state = _as_dict(state)
+        task_id = str(state.get("task_id") or "")
+        if not task_id:
+            raise _error("task_expired")  # nothing names the job: it cannot be looked at
+        seed = state.get("seed")
+        return cls(
+            task_id=task_id, request_id=str(state.get("request_id") or ""), seed=seed if isinstance(seed, int) else 0
+        )
+
 
 class DashScopeProvider(ConfiguredProvider):
     REQUIRED = ("API_KEY",)
@@ -116,17 +146,38 @@ class DashScopeProvider(ConfiguredProvider):
         if error.transient or error.code == "authentication_failed":
             raise error
 
+    # --- the job, step by step (AsyncProvider) -------------------------------------------
+
+    def runs_as_job(self, request: GenerationRequest) -> bool:
+        return True  # every model here is an asynchronous job over HTTP
+
+    def submit(self, request: GenerationRequest, save: SaveJob) -> JobState:
+        """One POST; the job is saved the moment DashScope names it."""
+        state = self._submit(request, _seed_for(request)).as_state()
+        save(state)
+        return state
+
+    def check_job(self, request: GenerationRequest, state: JobState, save: SaveJob) -> JobCheck:
+        """One GET of the job's status; a 429, 5xx or dropped connection raises a transient error."""
+        return self._check(_Job.from_state(state), request.num_images)[1]
+
+    def cancel_job(self, state: JobState) -> None:
+        """Best effort: DashScope cancels only jobs still PENDING; a running one goes on (and is billed)."""
+        task_id = str(_as_dict(state).get("task_id") or "")
+        if task_id:
+            self._cancel(task_id)
+
     def generate(self, request: GenerationRequest, progress: ProgressCallback | None = None) -> list[GeneratedImage]:
+        """submit and check_job in one call, polling, for callers that can wait."""
         report = progress or (lambda percent: None)
         deadline = time.monotonic() + self.poll_deadline
-        job = self._submit(request, _seed_for(request))
+        job = _Job.from_state(self.submit(request, lambda state: None))
         report(10)
-        output = self._wait_for(job, deadline, report)
-        images = _outcome(output, job, request.num_images)
+        images = self._wait_for(job, request.num_images, deadline, report)
         report(100)
         return images
 
-    # --- the two calls ----------------------------------------------------------------
+    # --- the calls --------------------------------------------------------------------
 
     def _submit(self, request: GenerationRequest, seed: int) -> _Job:
         response = send(
@@ -143,48 +194,48 @@ class DashScopeProvider(ConfiguredProvider):
         task_id = str(_as_dict(body.get("output")).get("task_id") or "")
         if not task_id:
             raise _error("provider_error", request_id=request_id, detail="the answer named no job")
+        # The task id is what support needs to ask DashScope about a job (audit D7).
+        logger.info("dashscope submitted model=%s task_id=%s request_id=%s", request.model, task_id, request_id)
         return _Job(task_id=task_id, request_id=request_id, seed=seed)
 
-    def _poll(self, job: _Job) -> dict | None:
-        """The job's output, or None after a passing failure worth another look.
+    def _check(self, job: _Job, count: int) -> tuple[str, JobCheck]:
+        """One look at the job: its status, and what it means for the task."""
+        output = self._status(job)
+        status = str(output.get("task_status") or "")
+        if status not in FINAL_STATUSES:
+            return status, JobCheck(finished=False, progress=PROGRESS_BY_STATUS.get(status, 0))
+        images = _outcome(output, job, count)
+        return status, JobCheck(finished=True, progress=100, images=images, failed=max(0, count - len(images)))
 
-        A 503 or a dropped connection while polling must not end the job: the next attempt
-        would submit (and pay for) it again.
-        """
-        try:
-            response = send(
-                "GET", f"{self.base_url}/tasks/{job.task_id}", timeout=self.timeout, headers=self._headers()
-            )
-        except TransientProviderError:
-            return None
+    def _status(self, job: _Job) -> dict:
+        """GET /tasks/{id}: the job's output. Errors are raised as classified; a transient one
+        means "look again later", never "submit again" (that would pay for the job twice)."""
+        response = send("GET", f"{self.base_url}/tasks/{job.task_id}", timeout=self.timeout, headers=self._headers())
         if response.status_code != 200:
-            error = _response_error(response, request_id=job.request_id)
-            if error.transient:
-                return None
-            raise error
+            raise _response_error(response, request_id=job.request_id)
         output = _as_dict(json_body(response)).get("output")
         if not isinstance(output, dict):
             raise _error("provider_error", request_id=job.request_id, detail="the job status could not be read")
         return output
 
-    def _wait_for(self, job: _Job, deadline: float, report: ProgressCallback) -> dict:
-        """Poll until the job ends; at the deadline give up (transient: a new attempt may do better)."""
+    def _wait_for(self, job: _Job, count: int, deadline: float, report: ProgressCallback) -> list[GeneratedImage]:
+        """Look until the job ends; at the deadline give up (transient: a new attempt may do better)."""
         delay = self.poll_interval
         reported, status = 10, "PENDING"
         while (remaining := deadline - time.monotonic()) > 0:
             time.sleep(min(delay, remaining))
             delay = min(delay * POLL_GROWTH, max(MAX_POLL_INTERVAL, self.poll_interval))
-            output = self._poll(job)
-            if output is None:
-                continue
-            status = str(output.get("task_status") or "")
-            if status in ("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"):
-                return output
-            if PROGRESS_BY_STATUS.get(status, 0) > reported:
-                reported = PROGRESS_BY_STATUS[status]
+            try:
+                status, check = self._check(job, count)
+            except TransientProviderError:
+                continue  # a 503 or a dropped connection does not end the job: look again
+            if check.finished:
+                return check.images
+            if check.progress > reported:
+                reported = check.progress
                 report(reported)
         if status == "PENDING":
-            self._cancel(job)
+            self._cancel(job.task_id)
         raise TransientProviderError(
             "timeout",
             MESSAGES["timeout.unfinished_after"],
@@ -192,12 +243,15 @@ class DashScopeProvider(ConfiguredProvider):
             request_id=job.request_id,
         )
 
-    def _cancel(self, job: _Job) -> None:
+    def _cancel(self, task_id: str) -> None:
         """Best effort: a job still queued can be canceled, so an abandoned one is not billed."""
         try:
-            send("POST", f"{self.base_url}/tasks/{job.task_id}/cancel", timeout=self.timeout, headers=self._headers())
+            response = send(
+                "POST", f"{self.base_url}/tasks/{task_id}/cancel", timeout=self.timeout, headers=self._headers()
+            )
         except ProviderError:
-            pass
+            return
+        logger.info("dashscope cancel task_id=%s status=%s", task_id, response.status_code)
 
     # --- request parts ----------------------------------------------------------------
 
@@ -258,16 +312,19 @@ def _outcome(output: dict, job: _Job, count: int) -> list[GeneratedImage]:
 
 
 def _images(output: dict, job: _Job, count: int) -> list[GeneratedImage]:
+    """The results that have a picture; the caller counts the rest as failed. A job with no
+    picture at all is an error: its first failed result's, or "0 of n pictures"."""
     results = [result for result in output.get("results") or [] if isinstance(result, dict)]
-    for result in results:
-        if not result.get("url"):
+    kept = [result for result in results if result.get("url")][:count]
+    if not kept:
+        failures = [result for result in results if not result.get("url")]
+        if failures:
             # The job ran, so the prompt passed moderation: a failed result is about the picture.
-            raise _job_error(result, job.request_id, about_output=True)
-    if len(results) < count:
+            raise _job_error(failures[0], job.request_id, about_output=True)
         raise PermanentProviderError(
             "generation_failed",
             MESSAGES["generation_failed.too_few_pictures"],
-            params={"count": len(results), "wanted": count},
+            params={"count": 0, "wanted": count},
             request_id=job.request_id,
         )
     seed = job.seed if count == 1 else None
@@ -278,7 +335,7 @@ def _images(output: dict, job: _Job, count: int) -> list[GeneratedImage]:
             request_id=job.request_id,
             extra={"task_id": job.task_id, "job_seed": job.seed},
         )
-        for result in results[:count]
+        for result in kept
     ]
 
 
@@ -301,14 +358,15 @@ def _response_error(response: requests.Response, request_id: str = "") -> Provid
     body = _as_dict(json_body(response))
     vendor_code, message = str(body.get("code") or ""), str(body.get("message") or "")
     request_id = str(body.get("request_id") or request_id)
+    wait = retry_after(response)  # a 429 or 503 may say how long to stay away
     if _is_inspection(vendor_code):
         return _error(_inspection_code(message, about_output=False), request_id=request_id)
     ours = _our_code(vendor_code, response.status_code)
     if ours:
-        return _error(ours, request_id=request_id, detail=message)
+        return _error(ours, request_id=request_id, detail=message, retry_after=wait)
     if vendor_code and 400 <= response.status_code < 500:
         return _error("provider_error", request_id=request_id, detail=f"{vendor_code}: {message}".rstrip(": "))
-    return error_for_status(response.status_code, request_id=request_id, detail=_short(message))
+    return error_for_status(response.status_code, request_id=request_id, detail=_short(message), retry_after=wait)
 
 
 def _is_inspection(vendor_code: str) -> bool:
@@ -345,10 +403,11 @@ def _our_code(vendor_code: str, status: int) -> str | None:
     return None
 
 
-def _error(code: str, *, request_id: str = "", detail: str = "") -> ProviderError:
+def _error(code: str, *, request_id: str = "", detail: str = "", retry_after: float | None = None) -> ProviderError:
     message = with_detail(MESSAGES[KEY_FOR_CODE.get(code, code)], _short(detail) if code in CODES_WITH_DETAIL else "")
-    error_class = TransientProviderError if code in TRANSIENT_CODES else PermanentProviderError
-    return error_class(code, message, request_id=request_id)
+    if code in TRANSIENT_CODES:
+        return TransientProviderError(code, message, request_id=request_id, retry_after=retry_after)
+    return PermanentProviderError(code, message, request_id=request_id)
 
 
 def _short(text: str, limit: int = 200) -> str:
