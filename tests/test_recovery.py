@@ -1,7 +1,8 @@
-"""Recovery of tasks whose worker or queue message was lost (generator.recovery), in process.
+"""Taking back tasks whose worker died (generator.ops.recovery), in process.
 
-Re-enqueued tasks run inline here (Q_CLUSTER sync): they run when the recovery's on_commit
-callbacks are executed, so each test can look at the row before and after.
+A worker holding a task beats every HEARTBEAT_SECONDS; a hold whose beat is older than
+HEARTBEAT_TIMEOUT_SECONDS is taken back. Woken workers run inline here (Q_CLUSTER sync), so a
+task put back by recovery runs at once; each test looks at the row the way a person would.
 """
 
 from __future__ import annotations
@@ -18,51 +19,33 @@ from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
 from generator import jobs
-from generator.models import Image, Task
+from generator.models import Task
 from generator.ops import recovery, schedules
-from generator.ops.recovery import recover_tasks
+from generator.ops.recovery import recover_tasks, take_back_stale
 
 from .factories import TaskFactory
 
-TIMEOUT, GRACE, REQUEUE_AFTER = 100, 10, 300
-CLAIM_LIMIT = timedelta(seconds=TIMEOUT + GRACE)
-QUEUE_LIMIT = timedelta(seconds=REQUEUE_AFTER)
+HEARTBEAT_TIMEOUT, TIMEOUT, GRACE = 30, 100, 10
+STALE = timedelta(seconds=HEARTBEAT_TIMEOUT)
 SECOND = timedelta(seconds=1)
+JOB = {"state": {"task_id": "vendor-1"}, "deadline": "2999-01-01T00:00:00+00:00", "interval": 1.0, "check_errors": 0}
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def limits(settings):
+    settings.HEARTBEAT_TIMEOUT_SECONDS = HEARTBEAT_TIMEOUT
     settings.TASK_TIMEOUT = TIMEOUT
     settings.RECOVERY_GRACE_SECONDS = GRACE
-    settings.REQUEUE_PENDING_AFTER_SECONDS = REQUEUE_AFTER
     settings.PROVIDER_MAX_ATTEMPTS = 3
 
 
-@pytest.fixture
-def now() -> datetime:
-    return timezone.now()
-
-
-def make_task(
-    *,
-    status: str,
-    attempts: int = 0,
-    claimed: datetime | None = None,
-    enqueued: datetime | None = None,
-    created: datetime | None = None,
-    **fields: object,
-) -> Task:
-    """A task left in a state as a worker (or a lost one) would have left it."""
+def held_task(*, attempts: int = 1, beat: datetime | None, worker: str = "host:123", **fields: object) -> Task:
+    """A task as a worker holds it, its last heartbeat at `beat`."""
     task = TaskFactory(**fields)
     Task.objects.filter(pk=task.pk).update(
-        status=status,
-        attempts=attempts,
-        claimed_at=claimed,
-        started_at=claimed,
-        enqueued_at=enqueued,
-        created_at=created or min(t for t in (claimed, enqueued, timezone.now()) if t is not None) - SECOND,
+        status="processing", attempts=attempts, held_by=worker, heartbeat_at=beat, claimed_at=beat, started_at=beat
     )
     task.refresh_from_db()
     return task
@@ -76,339 +59,160 @@ def files_under(root: Path) -> list[Path]:
     return sorted(path for path in Path(root).rglob("*") if path.is_file())
 
 
-# --- processing: the worker died -------------------------------------------------------------
+# --- a worker that stopped beating ---------------------------------------------------------
 
 
-def test_a_processing_task_whose_worker_died_goes_back_to_retrying_and_runs_again(
-    now, media_root, django_capture_on_commit_callbacks
-):
-    task = make_task(status="processing", attempts=1, claimed=now - CLAIM_LIMIT - SECOND, enqueued=now - 200 * SECOND)
+def test_a_task_whose_worker_stopped_beating_is_taken_back_and_runs_again(media_root):
+    task = held_task(attempts=1, beat=timezone.now() - STALE - SECOND)
 
-    with django_capture_on_commit_callbacks() as callbacks:
-        report = recover_tasks(now)
+    report = recover_tasks()
 
-    assert report.retrying == [task.pk] and report.failed == [] and report.requeued == []
-    task.refresh_from_db()
-    assert task.status == Task.Status.RETRYING
-    assert task.error_code == "worker_lost"
-    assert task.error_message == "The worker stopped while generating; trying again."
-    assert task.enqueued_at > now  # marked as back on the queue
-    assert len(callbacks) == 1  # the re-enqueue waits for the commit
-
-    callbacks[0]()  # the queue delivers it (inline in tests)
-
-    task.refresh_from_db()
-    assert task.status == Task.Status.COMPLETED, task.error_message
-    assert task.attempts == 2 and task.error_code == ""
-    assert Image.objects.filter(task=task).count() == 1
+    assert report.retrying == [task.pk] and report.failed == [] and report.resumed == []
+    task.refresh_from_db()  # woken at once: the next worker ran it (inline here)
+    assert (task.status, task.attempts, task.held_by) == (Task.Status.COMPLETED, 2, "")
     assert len(files_under(media_root)) == 2
 
 
-def test_a_processing_task_whose_worker_died_on_its_last_attempt_fails(now, django_capture_on_commit_callbacks):
-    task = make_task(status="processing", attempts=3, claimed=now - CLAIM_LIMIT - SECOND)
+def test_taken_back_on_its_last_attempt_it_fails_as_worker_lost(media_root):
+    task = held_task(attempts=3, beat=timezone.now() - STALE - SECOND)
 
-    with django_capture_on_commit_callbacks() as callbacks:
-        report = recover_tasks(now)
+    report = take_back_stale()
 
-    assert report.failed == [task.pk] and report.retrying == [] and report.requeued == []
-    assert callbacks == []
+    assert report.failed == [task.pk] and report.retrying == []
     task.refresh_from_db()
-    assert task.status == Task.Status.FAILED
-    assert task.error_code == "worker_lost"
-    assert task.error_message == "The worker stopped while generating; please retry."
-    assert task.finished_at is not None and task.attempts == 3
+    assert (task.status, task.error_code, task.held_by) == (Task.Status.FAILED, "worker_lost", "")
+    assert task.error_text == "The worker stopped while generating; please retry."
+    assert task.finished_at is not None
+    assert files_under(media_root) == []
 
 
-@pytest.mark.parametrize("over, recovered", [(timedelta(0), False), (timedelta(microseconds=1), True)])
-def test_a_processing_task_is_recovered_only_once_its_claim_is_older_than_timeout_plus_grace(
-    now, over, recovered, django_capture_on_commit_callbacks
-):
-    task = make_task(status="processing", attempts=1, claimed=now - CLAIM_LIMIT - over)
+def test_a_task_whose_worker_still_beats_is_left_alone_however_long_it_runs():
+    now = timezone.now()
+    task = held_task(beat=now - STALE + SECOND)
+    Task.objects.filter(pk=task.pk).update(claimed_at=now - timedelta(hours=3), started_at=now - timedelta(hours=3))
     before = row(task)
 
-    with django_capture_on_commit_callbacks():
-        report = recover_tasks(now)
-
-    assert report.retrying == ([task.pk] if recovered else [])
-    assert (row(task) == before) is not recovered
+    assert take_back_stale(now).total == 0
+    assert row(task) == before
 
 
-def test_a_processing_task_with_a_fresh_claim_is_left_alone_however_old_it_is(now, django_capture_on_commit_callbacks):
-    # Created long ago, retried by recovery long ago, claimed again a moment ago: a live worker.
-    task = make_task(
-        status="processing",
-        attempts=2,
-        claimed=now - 5 * SECOND,
-        enqueued=now - 1000 * SECOND,
-        created=now - 3600 * SECOND,
-    )
+def test_the_heartbeat_timeout_is_the_edge():
+    now = timezone.now()
+    task = held_task(beat=now - STALE)
+    assert take_back_stale(now).total == 0  # exactly at the timeout: still alive
+    assert take_back_stale(now + SECOND).retrying == [task.pk]
+
+
+def test_a_vendor_job_whose_watcher_died_is_watched_again_and_never_resubmitted():
+    now = timezone.now()
+    task = held_task(attempts=1, beat=now - STALE - SECOND, provider_job=JOB)
+
+    report = take_back_stale(now)
+
+    assert report.resumed == [task.pk]
+    task.refresh_from_db()
+    # Still generating at the vendor: nobody holds it, its next look is due now, no attempt spent.
+    assert (task.status, task.held_by, task.attempts, task.provider_job) == ("processing", "", 1, JOB)
+    assert task.next_attempt_at == now
+    assert task.error_code == ""
+
+
+def test_a_task_that_changes_while_recovery_runs_is_not_disturbed(monkeypatch):
+    now = timezone.now()
+    task = held_task(beat=now - STALE - SECOND)
+    candidates = recovery._stale(now)
+
+    # The worker beats between the sweeper's read and its update.
+    Task.objects.filter(pk=task.pk).update(heartbeat_at=now)
+    monkeypatch.setattr(recovery, "_stale", lambda moment: candidates)
+
+    assert take_back_stale(now).total == 0
+    task.refresh_from_db()
+    assert (task.status, task.held_by, task.attempts) == ("processing", "host:123", 1)
+
+
+@pytest.mark.parametrize("status", ["completed", "failed", "canceled", "pending", "retrying"])
+def test_tasks_nobody_holds_are_never_touched(status):
+    task = TaskFactory(status=status)
+    Task.objects.filter(pk=task.pk).update(claimed_at=timezone.now() - timedelta(days=2))
     before = row(task)
-
-    with django_capture_on_commit_callbacks() as callbacks:
-        report = recover_tasks(now)
-
-    assert report.total == 0 and callbacks == [] and row(task) == before
+    assert take_back_stale().total == 0
+    assert row(task) == before
 
 
-# --- retrying: the worker died during its backoff -------------------------------------------
+def test_a_task_left_processing_from_before_the_scheduler_is_taken_back_after_timeout_plus_grace():
+    # Older workers held tasks without a heartbeat; their rows have no holder.
+    now = timezone.now()
+    task = TaskFactory()
+    claimed_at = now - timedelta(seconds=TIMEOUT + GRACE)
+    Task.objects.filter(pk=task.pk).update(status="processing", attempts=1, claimed_at=claimed_at)
+
+    assert take_back_stale(now).total == 0
+    assert take_back_stale(now + SECOND).retrying == [task.pk]
 
 
-def test_a_retrying_task_whose_worker_died_during_backoff_is_re_enqueued(
-    now, media_root, django_capture_on_commit_callbacks
-):
-    task = make_task(
-        status="retrying",
-        attempts=1,
-        claimed=now - CLAIM_LIMIT - SECOND,
-        enqueued=now - CLAIM_LIMIT - 2 * SECOND,  # before the claim: nothing on the queue
-        error_code="rate_limited",
-        error_message="The provider is busy. Trying again in 2 s (attempt 2 of 3).",
-    )
-
-    with django_capture_on_commit_callbacks() as callbacks:
-        report = recover_tasks(now)
-
-    assert report.requeued == [task.pk] and report.retrying == [] and report.failed == []
-    task.refresh_from_db()
-    assert task.status == Task.Status.RETRYING  # stays retrying until a worker claims it
-    assert task.error_code == "worker_lost"
-    assert len(callbacks) == 1
-
-    callbacks[0]()
-
-    task.refresh_from_db()
-    assert task.status == Task.Status.COMPLETED and task.attempts == 2
-    assert len(files_under(media_root)) == 2
-
-
-def test_a_retrying_task_out_of_attempts_fails_instead_of_running_once_more(now, django_capture_on_commit_callbacks):
-    task = make_task(status="retrying", attempts=3, claimed=now - CLAIM_LIMIT - SECOND)
-
-    with django_capture_on_commit_callbacks() as callbacks:
-        report = recover_tasks(now)
-
-    assert report.failed == [task.pk] and callbacks == []
-    task.refresh_from_db()
-    assert (task.status, task.error_code) == (Task.Status.FAILED, "worker_lost")
-
-
-def test_a_retrying_task_within_its_backoff_window_is_left_alone(now, django_capture_on_commit_callbacks):
-    task = make_task(status="retrying", attempts=1, claimed=now - CLAIM_LIMIT, enqueued=now - 1000 * SECOND)
-    before = row(task)
-
-    with django_capture_on_commit_callbacks() as callbacks:
-        report = recover_tasks(now)
-
-    assert report.total == 0 and callbacks == [] and row(task) == before
-
-
-def test_a_recovered_task_waiting_on_the_queue_is_not_re_sent_every_minute(now, django_capture_on_commit_callbacks):
-    task = make_task(status="processing", attempts=1, claimed=now - CLAIM_LIMIT - SECOND)
-    with django_capture_on_commit_callbacks():  # re-enqueued, but the message never arrives
-        assert recover_tasks(now).retrying == [task.pk]
-    requeued_at = Task.objects.get(pk=task.pk).enqueued_at
-
-    for minutes in (1, 2, 4):
-        with django_capture_on_commit_callbacks() as callbacks:
-            assert recover_tasks(now + timedelta(minutes=minutes)).total == 0
-        assert callbacks == []
-
-    # Once it has waited REQUEUE_PENDING_AFTER_SECONDS, the message counts as lost: sent again.
-    with django_capture_on_commit_callbacks() as callbacks:
-        report = recover_tasks(requeued_at + QUEUE_LIMIT + SECOND)
-    assert report.requeued == [task.pk] and len(callbacks) == 1
-    assert Task.objects.get(pk=task.pk).status == Task.Status.RETRYING
-
-
-# --- pending: the queue message was lost -----------------------------------------------------
-
-
-def test_a_pending_task_whose_queue_message_was_lost_is_re_enqueued_once(
-    now, media_root, django_capture_on_commit_callbacks
-):
-    task = make_task(status="pending", enqueued=now - QUEUE_LIMIT - SECOND)
-
-    with django_capture_on_commit_callbacks() as callbacks:
-        report = recover_tasks(now)
-
-    assert report.requeued == [task.pk] and report.retrying == [] and report.failed == []
-    task.refresh_from_db()
-    assert task.status == Task.Status.PENDING and task.enqueued_at > now
-    # The next sweep, a minute later, does not send it again.
-    with django_capture_on_commit_callbacks() as second:
-        assert recover_tasks(now + timedelta(minutes=1)).total == 0
-    assert second == []
-
-    callbacks[0]()
-
-    task.refresh_from_db()
-    assert task.status == Task.Status.COMPLETED and task.attempts == 1
-    assert len(files_under(media_root)) == 2
-
-
-def test_a_pending_task_never_enqueued_counts_from_its_creation(now, django_capture_on_commit_callbacks):
-    lost = make_task(status="pending", created=now - QUEUE_LIMIT - SECOND)
-    fresh = make_task(status="pending", created=now - QUEUE_LIMIT)
-
-    with django_capture_on_commit_callbacks() as callbacks:
-        report = recover_tasks(now)
-
-    assert report.requeued == [lost.pk] and len(callbacks) == 1
-    assert Task.objects.get(pk=fresh.pk).enqueued_at is None
-
-
-def test_a_pending_task_just_under_the_threshold_is_left_alone(now, django_capture_on_commit_callbacks):
-    task = make_task(status="pending", enqueued=now - QUEUE_LIMIT, created=now - 3600 * SECOND)
-    before = row(task)
-
-    with django_capture_on_commit_callbacks() as callbacks:
-        assert recover_tasks(now).total == 0
-
-    assert callbacks == [] and row(task) == before
-
-
-@pytest.mark.parametrize("status", ["completed", "failed", "canceled"])
-def test_finished_tasks_are_never_touched(now, status, django_capture_on_commit_callbacks):
-    long_ago = now - 10 * CLAIM_LIMIT
-    task = make_task(status=status, attempts=1, claimed=long_ago, enqueued=long_ago - SECOND)
-    before = row(task)
-
-    with django_capture_on_commit_callbacks() as callbacks:
-        assert recover_tasks(now).total == 0
-
-    assert callbacks == [] and row(task) == before
-
-
-# --- races -----------------------------------------------------------------------------------
-
-
-def _finishes(task: Task) -> None:
-    Task.objects.filter(pk=task.pk).update(status="completed", progress=100, finished_at=timezone.now())
-
-
-def _claimed_again(task: Task) -> None:
-    # Another delivery took it: the row is processing again, with a new claim.
-    Task.objects.filter(pk=task.pk).update(claimed_at=timezone.now(), attempts=task.attempts + 1)
-
-
-def _canceled(task: Task) -> None:
-    Task.objects.filter(pk=task.pk).update(status="canceled", finished_at=timezone.now())
-
-
-@pytest.mark.parametrize(
-    "status, attempts, meanwhile",
-    [
-        ("processing", 1, _finishes),  # a slow worker that was alive after all
-        ("processing", 3, _finishes),  # ...also when recovery would have failed it
-        ("processing", 1, _claimed_again),
-        ("retrying", 1, _canceled),
-    ],
-)
-def test_a_task_that_changes_while_recovery_runs_is_not_disturbed(
-    now, monkeypatch, caplog, status, attempts, meanwhile, django_capture_on_commit_callbacks
-):
-    task = make_task(status=status, attempts=attempts, claimed=now - CLAIM_LIMIT - SECOND)
-    read_candidates = recovery._candidates
-
-    def then_the_row_changes(limits):
-        candidates = read_candidates(limits)
-        assert [candidate.pk for candidate in candidates] == [task.pk]
-        meanwhile(task)
-        return candidates
-
-    monkeypatch.setattr(recovery, "_candidates", then_the_row_changes)
-    with caplog.at_level(logging.INFO, logger="generator"), django_capture_on_commit_callbacks() as callbacks:
-        report = recover_tasks(now)
-
-    assert report.total == 0 and callbacks == []
-    current = Task.objects.get(pk=task.pk)
-    assert current.error_code == ""
-    assert (
-        current.status
-        == {"_finishes": "completed", "_claimed_again": "processing", "_canceled": "canceled"}[meanwhile.__name__]
-    )
-    assert f"task {task.pk} changed during recovery; left alone" in caplog.text
-
-
-# --- dry run, logging, command ------------------------------------------------------------------
+# --- reports, logs and the command ------------------------------------------------------------
 
 
 @pytest.fixture
-def lost_tasks(now) -> dict[str, Task]:
+def lost_tasks() -> dict[str, Task]:
+    stale = timezone.now() - STALE - SECOND
     return {
-        "retry": make_task(status="processing", attempts=1, claimed=now - CLAIM_LIMIT - SECOND),
-        "fail": make_task(status="processing", attempts=3, claimed=now - CLAIM_LIMIT - SECOND),
-        "resume": make_task(status="retrying", attempts=1, claimed=now - CLAIM_LIMIT - SECOND),
-        "requeue": make_task(status="pending", enqueued=now - QUEUE_LIMIT - SECOND),
-        "fine": make_task(status="processing", attempts=1, claimed=now - SECOND),
+        "retry": held_task(attempts=1, beat=stale, prompt="secret prompt one"),
+        "fail": held_task(attempts=3, beat=stale, prompt="secret prompt two"),
+        "resume": held_task(attempts=1, beat=stale, provider_job=JOB, prompt="secret prompt three"),
     }
 
 
-def test_a_dry_run_reports_the_same_tasks_and_changes_nothing(now, lost_tasks, django_capture_on_commit_callbacks):
+def test_a_dry_run_reports_the_same_tasks_and_changes_nothing(lost_tasks):
     before = {name: row(task) for name, task in lost_tasks.items()}
 
-    with django_capture_on_commit_callbacks() as callbacks:
-        dry = recover_tasks(now, dry_run=True)
+    dry = recover_tasks(dry_run=True)
 
-    assert callbacks == []
+    assert dry.summary() == "Dry run: would recover 3 tasks: 1 retrying, 1 failed, 1 resumed. Nothing was changed."
     assert {name: row(task) for name, task in lost_tasks.items()} == before
-    assert dry.dry_run
-    assert dry.summary() == "Dry run: would recover 4 tasks: 1 retrying, 1 failed, 2 re-enqueued. Nothing was changed."
-
-    with django_capture_on_commit_callbacks():
-        real = recover_tasks(now)
-    assert (real.retrying, real.failed, sorted(real.requeued)) == (dry.retrying, dry.failed, sorted(dry.requeued))
-    assert real.retrying == [lost_tasks["retry"].pk] and real.failed == [lost_tasks["fail"].pk]
-    assert sorted(real.requeued) == sorted([lost_tasks["resume"].pk, lost_tasks["requeue"].pk])
-    assert real.summary() == "Recovered 4 tasks: 1 retrying, 1 failed, 2 re-enqueued."
+    report = take_back_stale()
+    assert (report.retrying, report.failed, report.resumed) == (dry.retrying, dry.failed, dry.resumed)
 
 
-def test_each_transition_logs_one_info_line_with_the_task_id_and_never_the_prompt(
-    now, lost_tasks, caplog, django_capture_on_commit_callbacks
-):
-    with caplog.at_level(logging.INFO, logger="generator.ops.recovery"), django_capture_on_commit_callbacks():
-        recover_tasks(now)
-
+def test_each_transition_logs_one_info_line_with_the_task_id_and_never_the_prompt(lost_tasks, caplog):
+    with caplog.at_level(logging.INFO, logger="generator.ops.recovery"):
+        take_back_stale()
     lines = [record.getMessage() for record in caplog.records if record.name == "generator.ops.recovery"]
-    for name in ("retry", "fail", "resume", "requeue"):
-        assert len([line for line in lines if str(lost_tasks[name].pk) in line]) == 1, (name, lines)
-    assert not any(str(lost_tasks["fine"].pk) in line for line in lines)
-    assert all(record.levelno == logging.INFO for record in caplog.records if record.name == "generator.ops.recovery")
-    prompts = [task.prompt for task in lost_tasks.values()]
-    assert not any(prompt in caplog.text for prompt in prompts)
+    for name, task in lost_tasks.items():
+        assert len([line for line in lines if str(task.pk) in line]) == 1, (name, lines)
+    assert lines[-1] == "recovery: Recovered 3 tasks: 1 retrying, 1 failed, 1 resumed."
+    assert not any("secret" in line for line in lines)
 
 
-def test_the_command_recovers_and_prints_one_summary_line(lost_tasks, django_capture_on_commit_callbacks):
+def test_the_command_recovers_and_prints_one_summary_line(lost_tasks):
     out = io.StringIO()
-    with django_capture_on_commit_callbacks():
-        call_command("recover_tasks", stdout=out)
-
-    assert out.getvalue() == "Recovered 4 tasks: 1 retrying, 1 failed, 2 re-enqueued.\n"
-    assert Task.objects.get(pk=lost_tasks["fail"].pk).status == Task.Status.FAILED
+    call_command("recover_tasks", stdout=out)
+    assert out.getvalue() == "Recovered 3 tasks: 1 retrying, 1 failed, 1 resumed.\n"
 
 
-def test_the_command_dry_run_lists_tasks_when_verbose_and_changes_nothing(
-    lost_tasks, django_capture_on_commit_callbacks
-):
+def test_the_command_dry_run_lists_tasks_when_verbose_and_changes_nothing(lost_tasks):
     before = {name: row(task) for name, task in lost_tasks.items()}
     out = io.StringIO()
 
-    with django_capture_on_commit_callbacks() as callbacks:
-        call_command("recover_tasks", "--dry-run", verbosity=2, stdout=out)
+    call_command("recover_tasks", "--dry-run", verbosity=2, stdout=out)
 
     lines = out.getvalue().splitlines()
-    assert lines[-1] == "Dry run: would recover 4 tasks: 1 retrying, 1 failed, 2 re-enqueued. Nothing was changed."
-    assert f"{lost_tasks['retry'].pk} retrying" in lines
-    assert f"{lost_tasks['fail'].pk} failed" in lines
-    assert f"{lost_tasks['requeue'].pk} re-enqueued" in lines
-    assert len(lines) == 5
-    assert callbacks == [] and {name: row(task) for name, task in lost_tasks.items()} == before
+    assert sorted(lines[:-1]) == sorted(
+        [
+            f"{lost_tasks['retry'].pk} retrying",
+            f"{lost_tasks['fail'].pk} failed",
+            f"{lost_tasks['resume'].pk} resumed",
+        ]
+    )
+    assert lines[-1] == "Dry run: would recover 3 tasks: 1 retrying, 1 failed, 1 resumed. Nothing was changed."
+    assert {name: row(task) for name, task in lost_tasks.items()} == before
 
 
 def test_the_command_with_nothing_to_do(db):
     out = io.StringIO()
     call_command("recover_tasks", stdout=out)
-    assert out.getvalue() == "Recovered 0 tasks: 0 retrying, 0 failed, 0 re-enqueued.\n"
+    assert out.getvalue() == "Recovered 0 tasks: 0 retrying, 0 failed, 0 resumed.\n"
 
 
 # --- schedules ---------------------------------------------------------------------------------
@@ -463,11 +267,11 @@ def test_the_post_migrate_receiver_installs_the_schedule(db):
     assert "Created django-q2 schedule atelier-recover-tasks" in out.getvalue()
 
 
-def test_the_schedule_runs_the_sweeper_through_django_q(now, django_capture_on_commit_callbacks):
+def test_the_schedule_runs_the_sweeper_through_django_q(django_capture_on_commit_callbacks):
     # django-q2's own scheduler (as the cluster calls it) with tasks inline in tests.
     from django_q.scheduler import scheduler
 
-    task = make_task(status="processing", attempts=3, claimed=timezone.now() - CLAIM_LIMIT - SECOND)
+    task = held_task(attempts=3, beat=timezone.now() - STALE - SECOND)
     schedules.install_schedules()
     Schedule.objects.filter(name=schedules.RECOVERY_SCHEDULE_NAME).update(next_run=timezone.now() - SECOND)
 
@@ -477,4 +281,4 @@ def test_the_schedule_runs_the_sweeper_through_django_q(now, django_capture_on_c
     task.refresh_from_db()
     assert (task.status, task.error_code) == (Task.Status.FAILED, "worker_lost")
     assert Schedule.objects.get(name=schedules.RECOVERY_SCHEDULE_NAME).next_run > timezone.now()
-    assert jobs.recover_tasks() == "Recovered 0 tasks: 0 retrying, 0 failed, 0 re-enqueued."
+    assert jobs.recover_tasks() == "Recovered 0 tasks: 0 retrying, 0 failed, 0 resumed."

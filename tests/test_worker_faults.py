@@ -1,8 +1,9 @@
 """Worker faults with real `manage.py qcluster` processes: a killed cluster and a stopped one.
 
-SIGKILL leaves the task `processing` with nobody working on it (the ORM broker would only
-re-deliver it after Q_CLUSTER["retry"], TASK_TIMEOUT * 3 + 60 s); generator.recovery must bring
-it to an end. SIGTERM is graceful: django-q2 lets the running task finish before it exits.
+SIGKILL leaves the task `processing`, held by a worker that no longer beats; any cluster's
+dispatcher (or the sweeper) takes it back once its heartbeat is older than
+HEARTBEAT_TIMEOUT_SECONDS. SIGTERM is graceful: django-q2 lets the running task finish before
+it exits.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from .factories import UserFactory
 
 pytestmark = pytest.mark.cluster
 
-TIMEOUT, GRACE = 4, 1  # seconds: a claim older than 5 s has no live worker
+BEAT, BEAT_TIMEOUT = 1, 4  # seconds: a hold not renewed for 4 s has no live worker
+HEARTBEATS = {"HEARTBEAT_SECONDS": BEAT, "HEARTBEAT_TIMEOUT_SECONDS": BEAT_TIMEOUT}
 
 
 @pytest.fixture
 def fault_limits(settings) -> None:
-    settings.TASK_TIMEOUT = TIMEOUT
-    settings.RECOVERY_GRACE_SECONDS = GRACE
+    settings.HEARTBEAT_SECONDS = BEAT
+    settings.HEARTBEAT_TIMEOUT_SECONDS = BEAT_TIMEOUT
 
 
 @pytest.fixture
@@ -82,9 +84,9 @@ def wait_for_status(task: Task, status: str, timeout: float = 15.0) -> Task:
     return current
 
 
-def wait_until_claim_is_stale(task: Task) -> None:
-    """Poll the clock until the task's claim is older than TASK_TIMEOUT + grace."""
-    stale_at = task.claimed_at + timedelta(seconds=TIMEOUT + GRACE)
+def wait_until_hold_is_stale(task: Task) -> None:
+    """Poll the clock until the task's last heartbeat is older than the heartbeat timeout."""
+    stale_at = Task.objects.get(pk=task.pk).heartbeat_at + timedelta(seconds=BEAT_TIMEOUT)
     while timezone.now() <= stale_at:
         time.sleep(0.05)
 
@@ -115,28 +117,30 @@ def assert_files_match_rows(task: Task, media_root: Path) -> None:
     assert stored == expected
 
 
-def test_a_task_whose_cluster_was_killed_is_recovered_and_completed_by_a_new_one(
+def test_a_task_whose_cluster_was_killed_is_taken_back_and_completed_by_a_new_one(
     start_doomed_qcluster, start_qcluster, fault_limits, media_root
 ):
-    doomed = start_doomed_qcluster(OFFLINE_DELAY_SECONDS=3, TASK_TIMEOUT=TIMEOUT)
+    doomed = start_doomed_qcluster(OFFLINE_DELAY_SECONDS=3, **HEARTBEATS)
     task = create(num_images=2)
     task = wait_for_status(task, "processing")
+    time.sleep(BEAT * 1.5)  # at least one heartbeat from the doomed worker
+    held = Task.objects.get(pk=task.pk)
+    assert held.held_by and held.heartbeat_at > held.claimed_at
 
     kill_hard(doomed)  # mid-generation: the provider is still drawing, nothing stored yet
-    start_qcluster(TASK_TIMEOUT=TIMEOUT)
-
+    killed_at = time.monotonic()
     task = Task.objects.get(pk=task.pk)
-    assert (task.status, task.attempts) == ("processing", 1)  # spinning, with nobody working on it
-    # Just before the threshold the sweeper leaves it alone...
-    assert recover_tasks(now=task.claimed_at + timedelta(seconds=TIMEOUT + GRACE)).total == 0
-    # ...and once the claim is stale it sends the task back to the queue.
-    wait_until_claim_is_stale(task)
-    report = recover_tasks()
-    assert report.retrying == [task.pk] and report.failed == [] and report.requeued == []
+    assert (task.status, task.attempts) == ("processing", 1)  # held by a worker that is gone
+    # Within the heartbeat timeout the hold still counts as alive...
+    assert recover_tasks(now=task.heartbeat_at + timedelta(seconds=BEAT_TIMEOUT), dry_run=True).total == 0
+    # ...past it, the new cluster's dispatcher takes the task back by itself and runs it again.
+    start_qcluster(**HEARTBEATS)
 
-    task = wait_for_final(task, timeout=20)
+    task = wait_for_final(task, timeout=30)
+    taken_back_within = time.monotonic() - killed_at
     assert task.status == Task.Status.COMPLETED, (task.error_code, task.error_message)
     assert task.attempts == 2 and task.error_code == "" and task.progress == 100
+    assert taken_back_within < BEAT_TIMEOUT + 3 + 10  # timeout, drawing (3 s), cluster start
     assert [image.index for image in task.ordered_images] == [0, 1]
     assert_files_match_rows(task, media_root)
     assert len(list(Path(media_root).rglob("*.png"))) == 2
@@ -146,15 +150,15 @@ def test_a_task_whose_cluster_was_killed_on_its_last_attempt_fails_as_worker_los
     start_doomed_qcluster, fault_limits, settings, media_root
 ):
     settings.PROVIDER_MAX_ATTEMPTS = 1
-    doomed = start_doomed_qcluster(OFFLINE_DELAY_SECONDS=3, TASK_TIMEOUT=TIMEOUT, PROVIDER_MAX_ATTEMPTS=1)
+    doomed = start_doomed_qcluster(OFFLINE_DELAY_SECONDS=3, PROVIDER_MAX_ATTEMPTS=1, **HEARTBEATS)
     task = create(num_images=1)
     task = wait_for_status(task, "processing")
 
     kill_hard(doomed)
-    wait_until_claim_is_stale(task)
+    wait_until_hold_is_stale(task)
     report = recover_tasks()
 
-    assert report.failed == [task.pk] and report.retrying == [] and report.requeued == []
+    assert report.failed == [task.pk] and report.retrying == [] and report.resumed == []
     task = wait_for_final(task, timeout=1)
     assert task.status == Task.Status.FAILED
     assert task.error_code == "worker_lost"

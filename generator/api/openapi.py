@@ -10,7 +10,10 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
 
+from .. import limits
+
 ERROR = {"$ref": "#/components/schemas/Error"}
+RATE_LIMITED = {"$ref": "#/components/schemas/RateLimited"}
 UUID = {"type": "string", "format": "uuid"}
 DATETIME = {"type": "string", "format": "date-time"}
 NULLABLE_DATETIME = {**DATETIME, "nullable": True}
@@ -30,9 +33,9 @@ def _errors(*statuses: int) -> dict:
         404: "No such object, or another person's",
         405: "Method not allowed",
         413: "Body too large",
-        429: "Over a limit (API_RATE, or generating's own limits); see Retry-After",
+        429: "Over a limit (API_RATE, or generating's own limits; `reason` says which); see Retry-After",
     }
-    return {str(status): _json(ERROR, described[status]) for status in statuses}
+    return {str(status): _json(RATE_LIMITED if status == 429 else ERROR, described[status]) for status in statuses}
 
 
 def _path_id(name: str) -> dict:
@@ -78,6 +81,90 @@ COMPONENTS = {
                 "message": {"type": "string"},
                 "details": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
                 "retry_after": {"type": "integer"},
+            },
+        },
+        "RateLimited": {
+            "type": "object",
+            "required": ["error", "message", "retry_after", "reason"],
+            "properties": {
+                "error": {"type": "string", "enum": ["rate_limit_exceeded"]},
+                "message": {"type": "string"},
+                "retry_after": {"type": "integer", "minimum": 1},
+                "reason": {
+                    "type": "string",
+                    "enum": [
+                        limits.TOO_MANY_QUEUED_TASKS,
+                        limits.GENERATE_RATE,
+                        limits.API_RATE,
+                        limits.QUOTA_EXCEEDED,
+                    ],
+                    "description": "Which limit: too_many_queued_tasks (MAX_QUEUED_TASKS_PER_USER tasks waiting), "
+                    "generate_rate (GENERATE_RATE), api_rate (API_RATE); quota_exceeded is reserved.",
+                },
+            },
+        },
+        "Usage": {
+            "type": "object",
+            "required": ["rate", "used", "resets_in"],
+            "properties": {
+                "rate": {"type": "string"},
+                "used": {"type": "integer"},
+                "resets_in": {"type": "number", "nullable": True},
+            },
+        },
+        "SystemInfo": {
+            "type": "object",
+            "required": ["version", "providers", "limits"],
+            "properties": {
+                "version": {"type": "string"},
+                "providers": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "label", "is_sketch", "concurrency", "rate", "in_flight", "queued"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "label": {"type": "string"},
+                            "is_sketch": {"type": "boolean"},
+                            "concurrency": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "description": "Calls this server sends the provider at once (<PREFIX>CONCURRENCY).",
+                            },
+                            "rate": {
+                                "type": "string",
+                                "nullable": True,
+                                "description": "Calls allowed per window, e.g. 10/m (<PREFIX>RATE); null: no limit.",
+                            },
+                            "in_flight": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "description": "Everyone's tasks generating at the provider now.",
+                            },
+                            "queued": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "description": "Everyone's tasks waiting for it (pending or retrying).",
+                            },
+                        },
+                    },
+                },
+                "limits": {
+                    "type": "object",
+                    "required": ["queued_tasks", "generate_rate", "api_rate"],
+                    "properties": {
+                        "queued_tasks": {
+                            "type": "object",
+                            "required": ["used", "max"],
+                            "description": "Your tasks waiting to run (pending or retrying) and the most allowed "
+                            "(MAX_QUEUED_TASKS_PER_USER); at the maximum, generating answers 429 "
+                            "too_many_queued_tasks.",
+                            "properties": {"used": {"type": "integer"}, "max": {"type": "integer"}},
+                        },
+                        "generate_rate": {"$ref": "#/components/schemas/Usage"},
+                        "api_rate": {"$ref": "#/components/schemas/Usage"},
+                    },
+                },
             },
         },
         "GenerateRequest": {
@@ -336,15 +423,7 @@ def document() -> dict:
                     "operationId": "systemInfo",
                     "responses": {
                         "200": _json(
-                            {
-                                "type": "object",
-                                "required": ["version", "providers", "limits"],
-                                "properties": {
-                                    "version": {"type": "string"},
-                                    "providers": {"type": "array", "items": {"type": "object"}},
-                                    "limits": {"type": "object"},
-                                },
-                            },
+                            {"$ref": "#/components/schemas/SystemInfo"},
                             "Version, providers and your limits",
                         ),
                         **_errors(401),

@@ -19,9 +19,10 @@ from accounts.http import AuthenticatedHttpRequest
 
 from .. import limits, services, tags
 from ..forms import GenerateForm
-from ..models import ACTIVE_STATUSES, FINISHED_STATUSES, Image, Tag, Task, prompt_matches
+from ..models import CLAIMABLE_STATUSES, FINISHED_STATUSES, Image, Tag, Task, prompt_matches
 from ..ownership import owned
-from ..providers import enabled_providers
+from ..providers import Provider, enabled_providers
+from ..scheduler import limits as provider_limits
 from .http import BadRequest, api_view, bad_query, error, json_object, list_page, too_many_requests
 from .serializers import image_json, isoformat, task_json
 
@@ -203,18 +204,24 @@ def _image_or_404(request: AuthenticatedHttpRequest, image_id: str) -> Image:
 
 @api_view("GET")
 def system_info(request: AuthenticatedHttpRequest) -> JsonResponse:
+    """This server's providers with their limits and load, and this person's limits.
+
+    A fixed number of queries however many providers: the load is two grouped counts
+    (provider_limits.in_flight and waiting), the limits come from settings.
+    """
     generate_usage = limits.usage(request, limits.GENERATE_GROUP)
     api_usage = limits.usage(request, limits.API_GROUP)
-    active = owned(Task, request).filter(status__in=ACTIVE_STATUSES).count()
+    queued = owned(Task, request).filter(status__in=CLAIMABLE_STATUSES).count()
+    flying, waiting = provider_limits.in_flight(), provider_limits.waiting()
     return JsonResponse(
         {
             "version": settings.ATELIER_VERSION,
             "providers": [
-                {"name": name, "label": str(provider.label), "is_sketch": provider.is_sketch}
+                _provider_json(name, provider, flying.get(name, 0), waiting.get(name, 0))
                 for name, provider in enabled_providers().items()
             ],
             "limits": {
-                "active_tasks": {"used": active, "max": settings.MAX_ACTIVE_TASKS_PER_USER},
+                "queued_tasks": {"used": queued, "max": settings.MAX_QUEUED_TASKS_PER_USER},
                 "generate_rate": {
                     "rate": settings.GENERATE_RATE,
                     "used": generate_usage.get("count", 0),
@@ -228,3 +235,18 @@ def system_info(request: AuthenticatedHttpRequest) -> JsonResponse:
             },
         }
     )
+
+
+def _provider_json(name: str, provider: Provider, in_flight: int, queued: int) -> dict:
+    """A provider as system/info shows it: its calls at once (concurrency), its rate ("10/m",
+    or null for none) and its load across everyone: calls in flight, tasks waiting for it."""
+    limit = provider_limits.limit_for(name)
+    return {
+        "name": name,
+        "label": str(provider.label),
+        "is_sketch": provider.is_sketch,
+        "concurrency": limit.concurrency,
+        "rate": limit.rate.text if limit.rate else None,
+        "in_flight": in_flight,
+        "queued": queued,
+    }

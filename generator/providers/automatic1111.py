@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from ..reasons import Reason
 from .base import ConfiguredProvider, GeneratedImage, GenerationRequest, ModelInfo, ProgressCallback
 from .errors import MESSAGES, PermanentProviderError, ProviderError, TransientProviderError
-from .http import DownloadPolicy, error_for_status, json_body, origin, send
+from .http import DownloadPolicy, error_for_status, json_body, origin, retry_after, send
 
 TXT2IMG_PATH = "/sdapi/v1/txt2img"
 MODELS_PATH = "/sdapi/v1/sd-models"
@@ -117,6 +117,7 @@ class Automatic1111Provider(ConfiguredProvider):
         body = json_body(response)
         reason = _reason(body)
         status = response.status_code
+        wait = retry_after(response)  # a busy box or a proxy in front of it may say when to come back
         if status == 401:
             return PermanentProviderError("authentication_failed", self._auth_message())
         if status == 404:
@@ -132,10 +133,13 @@ class Automatic1111Provider(ConfiguredProvider):
         if status >= 500:
             if reason:
                 return TransientProviderError(
-                    "provider_unavailable", MESSAGES["provider_unavailable.reason"], params={"reason": reason}
+                    "provider_unavailable",
+                    MESSAGES["provider_unavailable.reason"],
+                    params={"reason": reason},
+                    retry_after=wait,
                 )
-            return TransientProviderError("provider_unavailable", MESSAGES["provider_unavailable"])
-        return error_for_status(status, detail=reason)
+            return TransientProviderError("provider_unavailable", MESSAGES["provider_unavailable"], retry_after=wait)
+        return error_for_status(status, detail=reason, retry_after=wait)
 
     def _auth_message(self) -> Reason:
         prefix = self.config.env_prefix

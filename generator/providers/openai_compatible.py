@@ -402,7 +402,7 @@ class OpenAICompatibleProvider(ConfiguredProvider):
         request_id = response.headers.get(self.flavor.request_id_header, "")
         body = http.json_body(response)
         if response.status_code != 200 or (isinstance(body, dict) and body.get("error")):
-            raise self._error(response.status_code, body, request_id)
+            raise self._error(response.status_code, body, request_id, retry_after=http.retry_after(response))
         if not isinstance(body, dict):
             raise _provider_error("provider_error.unreadable", request_id)
         items = self._items(body, request_id)
@@ -445,7 +445,8 @@ class OpenAICompatibleProvider(ConfiguredProvider):
             body[spec.guidance_field] = request.guidance_scale
         return body
 
-    def _error(self, status: int, body: Any, request_id: str) -> ProviderError:
+    def _error(self, status: int, body: Any, request_id: str, *, retry_after: float | None = None) -> ProviderError:
+        """`retry_after`: the answer's Retry-After header, kept on a transient error (429, 503)."""
         if 300 <= status < 400:
             return http.error_for_status(status, request_id=request_id)
         if status == 404 and not isinstance(body, dict):
@@ -454,7 +455,7 @@ class OpenAICompatibleProvider(ConfiguredProvider):
         key, detail = self.flavor.classify(status, body)
         if key == "provider_error" and not detail and status == 200:
             key = "provider_error.unreadable"
-        return _provider_error(key, request_id, detail)
+        return _provider_error(key, request_id, detail, retry_after=retry_after)
 
     def check(self) -> None:
         """List the models (free): proves the base URL, the network path and the key."""
@@ -466,7 +467,9 @@ class OpenAICompatibleProvider(ConfiguredProvider):
         if response.status_code == 200:
             return
         request_id = response.headers.get(self.flavor.request_id_header, "")
-        raise self._error(response.status_code, http.json_body(response), request_id)
+        raise self._error(
+            response.status_code, http.json_body(response), request_id, retry_after=http.retry_after(response)
+        )
 
 
 def flavor_name(config: ProviderConfig) -> str:
@@ -572,11 +575,12 @@ def _by_status(status: int) -> str:
     return "provider_error"
 
 
-def _provider_error(key: str, request_id: str, detail: str = "") -> ProviderError:
+def _provider_error(key: str, request_id: str, detail: str = "", *, retry_after: float | None = None) -> ProviderError:
     """The error for a catalogue key; the vendor's words are added only where they are safe."""
     code = code_of(key)
     message: Promise | Reason = MESSAGES[key]
     if code in CODES_WITH_DETAIL:
         message = with_detail(message, detail)
-    error_class = TransientProviderError if code in TRANSIENT_CODES else PermanentProviderError
-    return error_class(code, message, request_id=request_id)
+    if code in TRANSIENT_CODES:
+        return TransientProviderError(code, message, request_id=request_id, retry_after=retry_after)
+    return PermanentProviderError(code, message, request_id=request_id)

@@ -2,9 +2,11 @@
 
 Every call is a signed POST to `/?Action=<X>&Version=2022-08-31` with a JSON body whose
 `req_key` names the model. The 2.x general models answer in one call (CVProcess); the
-jimeng 3.x/4.0 models are submitted (CVSync2AsyncSubmitTask) and polled
-(CVSync2AsyncGetResult). One call makes one picture, so N pictures are N calls with seeds
-seed, seed+1, … Wire facts: /work/shared/reference/providers.md §1.
+jimeng 3.x/4.0 models (and req_keys we do not know) run as vendor jobs: submitted once
+(CVSync2AsyncSubmitTask) and then looked at in short steps (CVSync2AsyncGetResult) by the
+scheduler, or polled by generate() for direct callers. One call or job makes one picture,
+so N pictures are N calls or jobs with seeds seed, seed+1, … Wire facts:
+/work/shared/reference/providers.md §1.
 
 No SDK at run time: the official `volcengine` package is a process-wide singleton with
 fixed timeouts and unreadable errors. `sign_request` below reproduces its SignerV4 byte
@@ -32,7 +34,16 @@ from django.utils.translation import gettext_lazy as _
 
 from ..reasons import Reason, with_detail
 from . import http
-from .base import ConfiguredProvider, GeneratedImage, GenerationRequest, ModelInfo, ProgressCallback
+from .base import (
+    ConfiguredProvider,
+    GeneratedImage,
+    GenerationRequest,
+    JobCheck,
+    JobState,
+    ModelInfo,
+    ProgressCallback,
+    SaveJob,
+)
 from .errors import (
     MESSAGES,
     TRANSIENT_CODES,
@@ -45,6 +56,8 @@ from .errors import (
 logger = logging.getLogger(__name__)
 
 API_VERSION = "2022-08-31"
+# CVCancelTask exists only in this later version (SDK api_info table, providers.md §1.1).
+CANCEL_VERSION = "2024-06-06"
 SUCCESS = 10000
 ALGORITHM = "HMAC-SHA256"
 # No response echoes the seed used, so we always send one. The documented range is not
@@ -269,7 +282,7 @@ def _not_understood(request_id: str) -> PermanentProviderError:
     return PermanentProviderError("provider_error", MESSAGES["provider_error.not_understood"], request_id=request_id)
 
 
-def gateway_error(error: Mapping, status: int, request_id: str) -> ProviderError:
+def gateway_error(error: Mapping, status: int, request_id: str, retry_after: float | None = None) -> ProviderError:
     """The API gateway's verdict (auth, permissions, throttling): ResponseMetadata.Error."""
     code = str(error.get("Code") or "")
     if code == "InvalidTimestamp":
@@ -283,7 +296,9 @@ def gateway_error(error: Mapping, status: int, request_id: str) -> ProviderError
             "permission_denied", MESSAGES["permission_denied.service_activation"], request_id=request_id
         )
     if status == 429 or any(marker in code for marker in _THROTTLING_MARKERS):
-        return TransientProviderError("rate_limited", MESSAGES["rate_limited"], request_id=request_id)
+        return TransientProviderError(
+            "rate_limited", MESSAGES["rate_limited"], request_id=request_id, retry_after=retry_after
+        )
     if code == "InvalidActionOrVersion":
         return PermanentProviderError(
             "invalid_request",
@@ -291,21 +306,30 @@ def gateway_error(error: Mapping, status: int, request_id: str) -> ProviderError
             request_id=request_id,
         )
     if status >= 300:
-        return http.error_for_status(status, request_id=request_id, detail=code)
+        return http.error_for_status(status, request_id=request_id, detail=code, retry_after=retry_after)
     message = _with_detail(MESSAGES["provider_error.not_understood"], code)
     return PermanentProviderError("provider_error", message, request_id=request_id)
 
 
-def service_error(code: object, detail: str, status: int, request_id: str, *, unknown: str) -> ProviderError:
+def service_error(
+    code: object, detail: str, status: int, request_id: str, *, unknown: str, retry_after: float | None = None
+) -> ProviderError:
     """A service-level failure: the envelope's `code` is not 10000."""
     known = _SERVICE_ERRORS.get(code) if isinstance(code, int) else None
     if known:
-        error_class = TransientProviderError if code_of(known) in TRANSIENT_CODES else PermanentProviderError
-        return error_class(code_of(known), MESSAGES[known], request_id=request_id)
+        if code_of(known) in TRANSIENT_CODES:
+            return TransientProviderError(
+                code_of(known), MESSAGES[known], request_id=request_id, retry_after=retry_after
+            )
+        return PermanentProviderError(code_of(known), MESSAGES[known], request_id=request_id)
     if status == 429:
-        return TransientProviderError("rate_limited", MESSAGES["rate_limited"], request_id=request_id)
+        return TransientProviderError(
+            "rate_limited", MESSAGES["rate_limited"], request_id=request_id, retry_after=retry_after
+        )
     if status >= 500:
-        return TransientProviderError("provider_unavailable", MESSAGES["provider_unavailable"], request_id=request_id)
+        return TransientProviderError(
+            "provider_unavailable", MESSAGES["provider_unavailable"], request_id=request_id, retry_after=retry_after
+        )
     if 400 <= status < 500:
         message = _with_detail(MESSAGES["invalid_request"], detail)
         return PermanentProviderError("invalid_request", message, request_id=request_id)
@@ -320,6 +344,7 @@ class Answer:
 
     body: dict
     status: int
+    retry_after: float | None = None  # the reply's Retry-After header, for a transient failure
 
     @property
     def code(self) -> object:
@@ -337,25 +362,32 @@ class Answer:
     def require_success(self, *, unknown: str = "provider_error") -> Answer:
         """Check the code before touching data: `data` is null on errors."""
         if self.code != SUCCESS:
-            detail = _short(self.body.get("message"))
-            raise service_error(self.code, detail, self.status, self.request_id, unknown=unknown)
+            raise self.error(unknown=unknown)
         return self
+
+    def error(self, *, unknown: str = "provider_error") -> ProviderError:
+        """What a failing code means (only meaningful when `code` is not 10000)."""
+        detail = _short(self.body.get("message"))
+        return service_error(
+            self.code, detail, self.status, self.request_id, unknown=unknown, retry_after=self.retry_after
+        )
 
 
 def read_answer(response: requests.Response) -> Answer:
     """The service envelope, or the error a gateway reply or an unreadable reply stands for."""
     body = http.json_body(response)
+    wait = http.retry_after(response)  # a 429 or 503 may say how long to stay away
     metadata = body.get("ResponseMetadata") if isinstance(body, dict) else None
     request_id = str(metadata.get("RequestId") or "") if isinstance(metadata, dict) else ""
     if isinstance(metadata, dict) and isinstance(metadata.get("Error"), dict):
-        raise gateway_error(metadata["Error"], response.status_code, request_id)
+        raise gateway_error(metadata["Error"], response.status_code, request_id, retry_after=wait)
     if not isinstance(body, dict) or "code" not in body:
         if response.status_code >= 300:
-            raise http.error_for_status(response.status_code, request_id=request_id)
+            raise http.error_for_status(response.status_code, request_id=request_id, retry_after=wait)
         raise _not_understood(request_id)
     if request_id and not body.get("request_id"):
         body["request_id"] = request_id
-    return Answer(body=body, status=response.status_code)
+    return Answer(body=body, status=response.status_code, retry_after=wait)
 
 
 def image_from(answer: Answer, seed: int, extra: dict | None = None) -> GeneratedImage:
@@ -436,62 +468,135 @@ class VolcEngineProvider(ConfiguredProvider):
 
     def generate(self, request: GenerationRequest, progress: ProgressCallback | None = None) -> list[GeneratedImage]:
         model = self.model(request.model)
-        max_seed = model.info.max_seed
-        first_seed = request.seed if request.seed is not None else secrets.randbelow(max_seed + 1)
-        # One budget for all the polling of this call, so N pictures cannot take N deadlines.
-        deadline = time.monotonic() + self.poll_deadline
-        make = self.make_async if model.asynchronous else self.make_sync
+        if model.asynchronous:
+            return self.wait_for_job(request, progress)
+        first_seed = pick_first_seed(request, model)
         results = []
         for index in range(request.num_images):
-            report = share_of(progress, index, request.num_images)
-            seed = (first_seed + index) % (max_seed + 1)
-            results.append(make(model, job_fields(model, request, seed), seed, deadline, report))
-            report(100)
+            seed = (first_seed + index) % (model.info.max_seed + 1)
+            answer = read_answer(self.call("CVProcess", {**job_fields(model, request, seed), "return_url": True}))
+            results.append(image_from(answer.require_success(), seed))
+            share_of(progress, index, request.num_images)(100)
         return results
 
-    def make_sync(
-        self, model: VolcModel, fields: dict, seed: int, deadline: float, report: Callable[[int], None]
-    ) -> GeneratedImage:
-        answer = read_answer(self.call("CVProcess", {**fields, "return_url": True})).require_success()
-        return image_from(answer, seed)
+    # --- vendor jobs, step by step (AsyncProvider) ----------------------------------------
 
-    def make_async(
-        self, model: VolcModel, fields: dict, seed: int, deadline: float, report: Callable[[int], None]
-    ) -> GeneratedImage:
-        submitted = read_answer(self.call("CVSync2AsyncSubmitTask", fields)).require_success()
-        task_id = str(submitted.data.get("task_id") or "")
-        if not task_id:
-            raise _not_understood(submitted.request_id)
-        logger.info("volcengine submitted req_key=%s task_id=%s", model.info.id, task_id)
-        report(10)
-        interval = self.poll_interval
-        while True:
-            time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
-            answer = self.poll(model.info.id, task_id)
-            status = answer.data.get("status")
-            if status == "done":
-                return image_from(answer, seed, {"task_id": task_id})
-            if status not in _STILL_WORKING:
-                raise _not_understood(answer.request_id)
-            report(_STILL_WORKING[status])
-            if time.monotonic() >= deadline:
-                raise TransientProviderError("timeout", MESSAGES["timeout.unfinished"], request_id=answer.request_id)
-            # Back off from ~1 s to ~3 s: long jobs need not be asked about every second.
-            interval = min(interval * 1.5, self.poll_interval * 3)
+    def runs_as_job(self, request: GenerationRequest) -> bool:
+        return self.model(request.model).asynchronous
 
-    def poll(self, req_key: str, task_id: str) -> Answer:
+    def submit(self, request: GenerationRequest, save: SaveJob) -> JobState:
+        """One CVSync2AsyncSubmitTask per picture, each saved the moment it is accepted."""
+        model = self.model(request.model)
+        plan = JobPlan(req_key=model.info.id, count=request.num_images, first_seed=pick_first_seed(request, model))
+        self.submit_missing(model, request, plan, save)
+        return plan.as_state()
+
+    def check_job(self, request: GenerationRequest, state: JobState, save: SaveJob) -> JobCheck:
+        """Finish a submission a dead worker left short, then one CVSync2AsyncGetResult per job."""
+        plan = JobPlan.from_state(state, request, self.model(request.model))
+        model = self.model(plan.req_key)
+        self.submit_missing(model, request, plan, save)
+        looks = [self.look(plan.req_key, job) for job in plan.jobs]
+        if any(look.working for look in looks):
+            return JobCheck(finished=False, progress=sum(look.progress for look in looks) // len(looks))
+        images = [look.image for look in looks if look.image is not None]
+        if not images:
+            raise next(look.error for look in looks if look.error is not None)
+        # The pictures that failed at the vendor are counted, not fatal, once one succeeded.
+        return JobCheck(finished=True, progress=100, images=images, failed=len(looks) - len(images))
+
+    def cancel_job(self, state: JobState) -> None:
+        """Best effort: ask VolcEngine to drop each job, so an abandoned one stops holding a
+        concurrency slot. UNCONFIRMED: providers.md only says CVCancelTask exists (Version
+        2024-06-06, in the SDK's table); its body and answers are not documented, so every
+        failure is logged and swallowed."""
+        jobs = state.get("jobs") if isinstance(state, dict) else None
+        req_key = str(state.get("req_key") or "") if isinstance(state, dict) else ""
+        for job in jobs if isinstance(jobs, list) else []:
+            task_id = str(job.get("task_id") or "") if isinstance(job, dict) else ""
+            if not task_id:
+                continue
+            try:
+                answer = read_answer(
+                    self.call("CVCancelTask", {"req_key": req_key, "task_id": task_id}, version=CANCEL_VERSION)
+                )
+                logger.info("volcengine cancel task_id=%s code=%s", task_id, answer.code)
+            except Exception as exc:  # best effort: nothing about a cancel may change how the task ends
+                logger.info("volcengine cancel task_id=%s failed: %s", task_id, exc)
+
+    def submit_missing(self, model: VolcModel, request: GenerationRequest, plan: JobPlan, save: SaveJob) -> None:
+        """Submit the pictures the plan has no job for yet, saving after each: a worker that
+        dies between two submissions leaves a state from which the next look goes on."""
+        while len(plan.jobs) < plan.count:
+            seed = (plan.first_seed + len(plan.jobs)) % (model.info.max_seed + 1)
+            submitted = read_answer(self.call("CVSync2AsyncSubmitTask", job_fields(model, request, seed)))
+            task_id = str(submitted.require_success().data.get("task_id") or "")
+            if not task_id:
+                raise _not_understood(submitted.request_id)
+            logger.info("volcengine submitted req_key=%s task_id=%s", model.info.id, task_id)
+            plan.jobs.append({"task_id": task_id, "seed": seed})
+            save(plan.as_state())
+
+    def look(self, req_key: str, job: dict) -> JobLook:
+        """One CVSync2AsyncGetResult. Transient failures (50429/50430, 5xx, a dropped
+        connection) raise: the job is looked at again later, never submitted again."""
+        task_id, seed = str(job["task_id"]), int(job["seed"])
         # req_json is a JSON-encoded *string*, not an object.
         body = {"req_key": req_key, "task_id": task_id, "req_json": json.dumps({"return_url": True})}
         answer = read_answer(self.call("CVSync2AsyncGetResult", body))
-        if answer.data.get("status") in _GONE:
+        status = answer.data.get("status")
+        if status in _GONE:
             raise PermanentProviderError("task_expired", MESSAGES["task_expired.retry"], request_id=answer.request_id)
-        # "done" means finished, not succeeded: the code tells which.
-        return answer.require_success(unknown="generation_failed")
+        if answer.code != SUCCESS:
+            # "done" means finished, not succeeded: the code tells which.
+            error = answer.error(unknown="generation_failed")
+            if error.transient:
+                raise error
+            return JobLook(progress=100, error=error)
+        if status in _STILL_WORKING:
+            return JobLook(progress=_STILL_WORKING[status], working=True)
+        if status != "done":
+            raise _not_understood(answer.request_id)
+        try:
+            return JobLook(progress=100, image=image_from(answer, seed, {"task_id": task_id}))
+        except PermanentProviderError as error:
+            return JobLook(progress=100, error=error)
 
-    def call(self, action: str, fields: dict) -> requests.Response:
+    def wait_for_job(self, request: GenerationRequest, progress: ProgressCallback | None) -> list[GeneratedImage]:
+        """submit and check_job in one call, polling, for callers that can wait. Passing
+        failures of a look are sat out until the deadline; then the jobs are canceled."""
+        report = progress or (lambda percent: None)
+        latest: list[JobState] = []  # the last state saved
+        deadline = time.monotonic() + self.poll_deadline
+        try:
+            latest.append(self.submit(request, latest.append))
+        except TransientProviderError:
+            if not latest:
+                raise  # nothing was submitted
+        report(10)
+        reported, interval = 10, self.poll_interval
+        while True:
+            time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
+            try:
+                check = self.check_job(request, latest[-1], latest.append)
+            except TransientProviderError:
+                check = None
+            if check is not None and check.finished:
+                report(100)
+                return check.images
+            if check is not None and check.progress > reported:
+                reported = check.progress
+                report(reported)
+            if time.monotonic() >= deadline:
+                self.cancel_job(latest[-1])
+                raise TransientProviderError("timeout", MESSAGES["timeout.unfinished"])
+            # Back off from ~1 s to ~3 s: long jobs need not be asked about every second.
+            interval = min(interval * 1.5, self.poll_interval * 3)
+
+    def call(self, action: str, fields: dict, *, version: str = API_VERSION) -> requests.Response:
         """One signed POST; the body sent is exactly the bytes that were hashed."""
         endpoint = endpoint_for(self.base_url)
-        query = {"Action": action, "Version": API_VERSION}
+        query = {"Action": action, "Version": version}
         payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {"Host": endpoint.host, "Content-Type": "application/json"}
         headers |= sign_request(
@@ -509,6 +614,57 @@ class VolcEngineProvider(ConfiguredProvider):
         )
         url = f"{endpoint.origin}{quote(endpoint.path, safe='/')}?{canonical_query(query)}"
         return http.send("POST", url, timeout=self.timeout, data=payload, headers=headers)
+
+
+@dataclass
+class JobPlan:
+    """A task's vendor jobs (its JobState): one per picture, seeds first_seed, first_seed+1, …"""
+
+    req_key: str
+    count: int  # pictures asked for: fewer saved jobs mean the submission is unfinished
+    first_seed: int
+    jobs: list[dict] = field(default_factory=list)  # {"task_id", "seed"}, in submission order
+
+    def as_state(self) -> JobState:
+        jobs = [{"task_id": job["task_id"], "seed": job["seed"]} for job in self.jobs]
+        return {"req_key": self.req_key, "jobs": jobs, "count": self.count, "first_seed": self.first_seed}
+
+    @classmethod
+    def from_state(cls, state: JobState, request: GenerationRequest, model: VolcModel) -> JobPlan:
+        """The saved state read back; what is missing from it comes from the request."""
+        state = state if isinstance(state, dict) else {}
+        saved = state.get("jobs")
+        jobs: list[dict] = [
+            {"task_id": str(job["task_id"]), "seed": int(job["seed"])}
+            for job in (saved if isinstance(saved, list) else [])
+            if isinstance(job, dict) and job.get("task_id") and isinstance(job.get("seed"), int)
+        ]
+        saved_seed, count = state.get("first_seed"), state.get("count")
+        if isinstance(saved_seed, int):
+            first_seed = saved_seed
+        else:
+            first_seed = jobs[0]["seed"] if jobs else pick_first_seed(request, model)
+        return cls(
+            req_key=str(state.get("req_key") or model.info.id),
+            count=count if isinstance(count, int) and count > 0 else request.num_images,
+            first_seed=first_seed,
+            jobs=jobs,
+        )
+
+
+@dataclass(frozen=True)
+class JobLook:
+    """What one status query said about one job: still working, a picture, or its failure."""
+
+    progress: int  # within this job, 0–100
+    working: bool = False
+    image: GeneratedImage | None = None
+    error: ProviderError | None = None
+
+
+def pick_first_seed(request: GenerationRequest, model: VolcModel) -> int:
+    # No response echoes the seed used, so a random one is chosen here and recorded.
+    return request.seed if request.seed is not None else secrets.randbelow(model.info.max_seed + 1)
 
 
 def job_fields(model: VolcModel, request: GenerationRequest, seed: int) -> dict:
