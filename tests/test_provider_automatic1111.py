@@ -466,3 +466,33 @@ def test_generate_reports_progress_once_done(webui, httpserver):
     request = GenerationRequest(prompt="p", model="default", width=64, height=64)
     [result] = provider.generate(request, progress=seen.append)
     assert seen == [100] and result.seed == 1 and result.data.startswith(b"\x89PNG")
+
+
+# --- Retry-After -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "status,body,code",
+    [
+        (429, "Too Many Requests", "rate_limited"),  # e.g. a rate-limiting proxy in front of the box
+        (503, {"error": "ServiceUnavailable", "detail": "queue is full"}, "provider_unavailable"),
+    ],
+)
+def test_a_retry_after_header_is_kept_on_the_transient_error(webui, httpserver, status, body, code):
+    provider = webui()
+    text = body if isinstance(body, str) else json.dumps(body)
+    httpserver.expect_request(TXT2IMG, method="POST").respond_with_data(
+        text, status=status, headers={"Retry-After": "15"}
+    )
+    with pytest.raises(ProviderError) as raised:
+        provider.generate(GenerationRequest(prompt="p", model="default", width=64, height=64))
+    assert raised.value.transient and raised.value.code == code
+    assert raised.value.retry_after == 15
+
+
+def test_a_server_error_without_retry_after_names_no_wait(webui, httpserver):
+    provider = webui()
+    answer(httpserver, {"error": "RuntimeError", "detail": "boom"}, status=500)
+    with pytest.raises(ProviderError) as raised:
+        provider.generate(GenerationRequest(prompt="p", model="default", width=64, height=64))
+    assert raised.value.transient and raised.value.retry_after is None

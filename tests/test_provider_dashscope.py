@@ -364,39 +364,62 @@ def test_a_job_that_ends_badly_fails_the_task(dashscope, httpserver, user, media
     assert task.attempts == 1 and task.provider_request_id == "req-submit"
 
 
-def test_one_failed_result_fails_the_whole_task(dashscope, httpserver, user, media_root):
+def test_one_failed_result_keeps_the_other_picture_and_notes_the_failure(dashscope, httpserver, user, media_root):
+    # Partial results are kept now (audit D3): the good, billed picture is no longer thrown away.
     dashscope()
     answer = succeeded(httpserver, count=2)
     answer["output"]["results"][1] = {"code": "DataInspectionFailed", "message": "Inappropriate content."}
     serve_job(httpserver, [answer], count=2)
     task = run(dashscope_task(user, num_images=2))
+    assert task.status == Task.Status.COMPLETED, task.error_message
+    assert len(task.ordered_images) == 1
+    assert len(requests_to(httpserver, "/results/0.png")) == 1
+    assert "1 of 2" in task.note_text
+
+
+def test_every_result_failing_fails_the_task(dashscope, httpserver, user, media_root):
+    dashscope()
+    answer = succeeded(httpserver, count=2)
+    failed = {"code": "DataInspectionFailed", "message": "Inappropriate content."}
+    answer["output"]["results"] = [failed, failed]
+    serve_job(httpserver, [answer], count=2)
+    task = run(dashscope_task(user, num_images=2))
     assert_failed_cleanly(task, media_root, "output_rejected")
-    assert requests_to(httpserver, "/results/0.png") == []
 
 
-def test_fewer_results_than_asked_fails_the_task(dashscope, httpserver, user, media_root):
+def test_fewer_results_than_asked_keeps_them_and_counts_the_rest_as_failed(dashscope, httpserver, user, media_root):
     dashscope()
     answer = succeeded(httpserver, count=1)
     serve_job(httpserver, [answer])
     task = run(dashscope_task(user, num_images=3))
+    assert task.status == Task.Status.COMPLETED, task.error_message
+    assert len(task.ordered_images) == 1
+    assert "2 of 3" in task.note_text
+
+
+def test_a_job_without_any_result_fails_the_task(dashscope, httpserver, user, media_root):
+    dashscope()
+    serve_job(httpserver, [job("SUCCEEDED", results=[])])
+    task = run(dashscope_task(user, num_images=2))
     assert_failed_cleanly(task, media_root, "generation_failed")
-    assert "1 of 3" in task.error_message
+    assert "0 of 2" in task.error_message
 
 
-def test_a_job_that_never_finishes_times_out_without_resubmitting_while_polling(
+def test_a_job_that_never_finishes_times_out_without_ever_resubmitting(
     dashscope, httpserver, user, media_root, settings
 ):
+    # A job still running at the deadline is never submitted again (audit D2): that would pay twice.
     dashscope(POLL_DEADLINE_SECONDS=0.08)
     serve_job(httpserver, [job("RUNNING")])
     task = run(dashscope_task(user))
     assert_failed_cleanly(task, media_root, "timeout")
     assert "0.08 seconds" in task.error_message
     assert task.provider_request_id == "req-submit"
-    # One submit per attempt of the service, never a second one inside an attempt.
-    assert task.attempts == settings.PROVIDER_MAX_ATTEMPTS
-    assert len(requests_to(httpserver, SUBMIT)) == settings.PROVIDER_MAX_ATTEMPTS
-    assert len(requests_to(httpserver, JOB)) >= settings.PROVIDER_MAX_ATTEMPTS
-    assert requests_to(httpserver, CANCEL) == []  # a running job cannot be canceled
+    assert task.attempts == 1
+    assert len(requests_to(httpserver, SUBMIT)) == 1
+    assert len(requests_to(httpserver, JOB)) >= 1
+    # The cancel is tried (best effort): DashScope refuses it for a running job, which changes nothing.
+    assert len(requests_to(httpserver, CANCEL)) == 1
 
 
 def test_a_job_still_queued_at_the_deadline_is_canceled(dashscope, httpserver):
@@ -409,6 +432,152 @@ def test_a_job_still_queued_at_the_deadline_is_canceled(dashscope, httpserver):
     assert raised.value.code == "timeout"
     [cancel] = requests_to(httpserver, CANCEL)
     assert cancel.method == "POST" and cancel.headers["Authorization"] == f"Bearer {KEY}"
+
+
+# --- the job step by step, as the scheduler drives it (submit / check_job / cancel_job) -------------
+
+
+def wan_request(**fields) -> GenerationRequest:
+    values = {"prompt": "p", "model": "wan2.2-t2i-flash", "width": 1024, "height": 1024, "seed": 7}
+    return GenerationRequest(**{**values, **fields})
+
+
+def must_not_save(state: dict) -> None:
+    raise AssertionError(f"check_job saved {state!r}: a DashScope job is one job, named at submit")
+
+
+def test_it_runs_every_request_as_a_job(dashscope):
+    assert dashscope().runs_as_job(wan_request()) is True
+
+
+def test_submit_posts_once_and_saves_the_job_as_soon_as_it_is_named(dashscope, httpserver):
+    provider = dashscope()
+    serve(httpserver, SUBMIT, "POST", [submitted()])
+    saved: list[dict] = []
+    state = provider.submit(wan_request(num_images=2), saved.append)
+    assert state == {"task_id": "task-1", "request_id": "req-submit", "seed": 7}
+    assert saved == [state]
+    json.dumps(state)  # kept on the task as JSON
+    assert len(requests_to(httpserver, SUBMIT)) == 1
+    assert requests_to(httpserver, JOB) == []  # submit does not wait for the job
+
+
+def test_a_transient_submit_error_saves_nothing(dashscope, httpserver):
+    provider = dashscope()
+    serve(httpserver, SUBMIT, "POST", [error(429, "Throttling", "Requests throttling triggered.")])
+    saved: list[dict] = []
+    with pytest.raises(TransientProviderError):
+        provider.submit(wan_request(), saved.append)
+    assert saved == []
+
+
+def test_check_job_makes_exactly_one_status_call_and_never_submits(dashscope, httpserver):
+    provider = dashscope()
+    serve(httpserver, JOB, "GET", [job("PENDING"), job("RUNNING")])
+    state = {"task_id": "task-1", "request_id": "req-submit", "seed": 7}
+    saved: list[dict] = []
+    first = provider.check_job(wan_request(), state, saved.append)
+    assert (first.finished, first.progress) == (False, 20)
+    assert len(requests_to(httpserver, JOB)) == 1
+    second = provider.check_job(wan_request(), state, saved.append)
+    assert (second.finished, second.progress, second.images) == (False, 50, [])
+    assert len(requests_to(httpserver, JOB)) == 2
+    assert requests_to(httpserver, SUBMIT) == [] and saved == []
+
+
+def test_check_job_returns_the_pictures_of_a_finished_job(dashscope, httpserver):
+    provider = dashscope()
+    serve(httpserver, JOB, "GET", [succeeded(httpserver, count=2)])
+    check = provider.check_job(
+        wan_request(num_images=2), {"task_id": "task-1", "request_id": "r", "seed": 7}, must_not_save
+    )
+    assert (check.finished, check.failed) == (True, 0)
+    assert [image.url for image in check.images] == [
+        httpserver.url_for("/results/0.png"),
+        httpserver.url_for("/results/1.png"),
+    ]
+    assert all(image.seed is None and image.extra["task_id"] == "task-1" for image in check.images)
+
+
+def test_check_job_keeps_the_one_picture_of_three_that_succeeded(dashscope, httpserver):
+    provider = dashscope()
+    answer = succeeded(httpserver, count=3)
+    failed = {"code": "DataInspectionFailed", "message": "Output data may contain inappropriate content."}
+    answer["output"]["results"][0] = failed
+    answer["output"]["results"][2] = failed
+    answer["output"]["task_metrics"] = {"TOTAL": 3, "SUCCEEDED": 1, "FAILED": 2}
+    serve(httpserver, JOB, "GET", [answer])
+    check = provider.check_job(
+        wan_request(num_images=3), {"task_id": "task-1", "request_id": "r", "seed": 7}, must_not_save
+    )
+    assert check.finished and check.failed == 2
+    assert [image.url for image in check.images] == [httpserver.url_for("/results/1.png")]
+    assert len(requests_to(httpserver, JOB)) == 1
+
+
+def test_a_throttled_status_check_is_transient_with_retry_after_and_submits_nothing(dashscope, httpserver):
+    provider = dashscope()
+    throttled = error(429, "Throttling", "Requests throttling triggered.")
+    throttled.headers["Retry-After"] = "7"
+    serve(httpserver, JOB, "GET", [throttled])
+    with pytest.raises(TransientProviderError) as raised:
+        provider.check_job(wan_request(), {"task_id": "task-1", "request_id": "req-submit", "seed": 7}, must_not_save)
+    assert raised.value.code == "rate_limited" and raised.value.retry_after == 7
+    assert raised.value.request_id == "req-error"
+    assert len(requests_to(httpserver, JOB)) == 1
+    assert requests_to(httpserver, SUBMIT) == []
+
+
+@pytest.mark.parametrize("answer", [Response("Service Unavailable", status=503), error(504, "GatewayTimeout", "x")])
+def test_an_unavailable_status_check_is_transient(dashscope, httpserver, answer):
+    provider = dashscope()
+    serve(httpserver, JOB, "GET", [answer])
+    with pytest.raises(TransientProviderError) as raised:
+        provider.check_job(wan_request(), {"task_id": "task-1", "request_id": "req-submit", "seed": 7}, must_not_save)
+    assert raised.value.code == "provider_unavailable" and raised.value.retry_after is None
+    assert requests_to(httpserver, SUBMIT) == []
+
+
+def test_a_refused_key_on_a_status_check_is_permanent(dashscope, httpserver):
+    provider = dashscope()
+    serve(httpserver, JOB, "GET", [error(401, "InvalidApiKey", "Invalid API-key provided.")])
+    with pytest.raises(PermanentProviderError) as raised:
+        provider.check_job(wan_request(), {"task_id": "task-1", "request_id": "req-submit", "seed": 7}, must_not_save)
+    assert raised.value.code == "authentication_failed"
+
+
+@pytest.mark.parametrize(("final", "expected", "shown"), JOB_FAILURES)
+def test_check_job_raises_for_a_job_that_ended_badly(dashscope, httpserver, final, expected, shown):
+    provider = dashscope()
+    serve(httpserver, JOB, "GET", [final])
+    with pytest.raises(PermanentProviderError) as raised:
+        provider.check_job(wan_request(), {"task_id": "task-1", "request_id": "req-submit", "seed": 7}, must_not_save)
+    assert raised.value.code == expected and shown in str(raised.value)
+    assert raised.value.request_id == "req-submit"
+
+
+def test_cancel_job_posts_the_cancel(dashscope, httpserver):
+    provider = dashscope()
+    serve(httpserver, CANCEL, "POST", [{"request_id": "req-cancel"}])
+    provider.cancel_job({"task_id": "task-1", "request_id": "req-submit", "seed": 7})
+    [cancel] = requests_to(httpserver, CANCEL)
+    assert cancel.method == "POST" and cancel.headers["Authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize(
+    "answer", [error(400, "UnsupportedOperation", "Failed to cancel the task."), Response("down", status=503)]
+)
+def test_cancel_job_never_raises(dashscope, httpserver, answer):
+    provider = dashscope()
+    serve(httpserver, CANCEL, "POST", [answer])
+    provider.cancel_job({"task_id": "task-1"})
+    provider.cancel_job({})  # nothing to cancel
+    assert len(requests_to(httpserver, CANCEL)) == 1
+
+
+def test_cancel_job_swallows_an_unreachable_host(configure_provider):
+    provider = configure_provider("dashscope", API_KEY=KEY, BASE_URL="http://127.0.0.1:9/api/v1", TIMEOUT_SECONDS=0.5)
+    provider.cancel_job({"task_id": "task-1"})
 
 
 # --- check() ------------------------------------------------------------------------------------------

@@ -583,3 +583,89 @@ def test_siliconflow_errors_end_the_task_as_documented(
     message = MESSAGES[code] + (f" ({vendor_message})" if detailed else "")
     assert_failed(task, code, message, attempts=3 if transient else 1, media_root=media_root)
     assert task.provider_request_id == "trace-err"
+
+
+# --- Retry-After -----------------------------------------------------------------------------------
+
+RETRY_AFTER_CASES = [
+    # (service, model, status, body, header, our code, seconds)
+    (
+        "openai",
+        "gpt-image-1",
+        429,
+        {"error": {"message": "Slow down.", "code": "rate_limit_exceeded"}},
+        "20",
+        "rate_limited",
+        20,
+    ),
+    (
+        "openai",
+        "gpt-image-1",
+        503,
+        {"error": {"message": "Overloaded.", "type": "server_error"}},
+        "4",
+        "provider_unavailable",
+        4,
+    ),
+    (
+        "ark",
+        SEEDREAM_3,
+        429,
+        {"error": {"code": "RateLimitExceeded.EndpointIPMExceeded", "message": "IPM"}},
+        "60",
+        "rate_limited",
+        60,
+    ),
+    (
+        "siliconflow",
+        "Kwai-Kolors/Kolors",
+        429,
+        {"code": 50001, "message": "IPM limit reached."},
+        "0",
+        "rate_limited",
+        0,
+    ),
+]
+
+
+@pytest.mark.parametrize("service,model,status,body,header,code,seconds", RETRY_AFTER_CASES)
+def test_a_retry_after_header_is_kept_on_the_transient_error(
+    configure, httpserver, service, model, status, body, header, code, seconds
+):
+    provider = configure(service)
+    answer(httpserver, body, status=status, headers={"Retry-After": header})
+    with pytest.raises(ProviderError) as raised:
+        provider.generate(GenerationRequest(prompt="p", model=model, width=1024, height=1024))
+    assert raised.value.transient and raised.value.code == code
+    assert raised.value.retry_after == seconds
+    assert len(generation_requests(httpserver)) == 1
+
+
+def test_a_retry_after_date_is_turned_into_seconds(configure, httpserver):
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    provider = configure("openai")
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    answer(httpserver, {"error": {"code": "rate_limit_exceeded"}}, status=429, headers={"Retry-After": later})
+    with pytest.raises(ProviderError) as raised:
+        provider.generate(GenerationRequest(prompt="p", model="gpt-image-1", width=1024, height=1024))
+    assert raised.value.transient and 80 <= raised.value.retry_after <= 90
+
+
+def test_without_retry_after_a_transient_error_names_no_wait(configure, httpserver):
+    provider = configure("openai")
+    answer(httpserver, {"error": {"code": "rate_limit_exceeded"}}, status=429)
+    with pytest.raises(ProviderError) as raised:
+        provider.generate(GenerationRequest(prompt="p", model="gpt-image-1", width=1024, height=1024))
+    assert raised.value.transient and raised.value.retry_after is None
+
+
+def test_retry_after_does_not_make_a_permanent_error_transient(configure, httpserver):
+    provider = configure("openai")
+    body = {"error": {"message": "You exceeded your current quota.", "code": "insufficient_quota"}}
+    answer(httpserver, body, status=429, headers={"Retry-After": "20"})
+    with pytest.raises(ProviderError) as raised:
+        provider.generate(GenerationRequest(prompt="p", model="gpt-image-1", width=1024, height=1024))
+    assert not raised.value.transient and raised.value.code == "quota_exhausted"
+    assert raised.value.retry_after is None

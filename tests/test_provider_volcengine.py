@@ -21,7 +21,7 @@ from PIL import Image as PILImage
 from werkzeug import Request, Response
 
 from generator.models import Image, Task
-from generator.providers import PermanentProviderError, ProviderError
+from generator.providers import PermanentProviderError, ProviderError, TransientProviderError
 from generator.providers.base import GenerationRequest
 from generator.providers.volcengine import (
     MAX_SEED,
@@ -211,6 +211,7 @@ def polled(status: str, **images) -> tuple[int, dict]:
 class FakeVolc:
     """Answers per Action from a script, and checks that every request is signed as
     sign_request would sign exactly what arrived. The last answer of an action repeats.
+    An answer is (status, body) or (status, body, headers).
     """
 
     def __init__(self) -> None:
@@ -234,9 +235,9 @@ class FakeVolc:
         answer = answers.pop(0) if len(answers) > 1 else answers[0]
         if callable(answer):
             answer = answer()
-        status, body = answer
+        status, body, *headers = answer
         text = body if isinstance(body, str) else json.dumps(body)
-        return Response(text, status=status, content_type="application/json")
+        return Response(text, status=status, content_type="application/json", headers=headers[0] if headers else None)
 
     def check_signature(self, request: Request, raw: bytes) -> None:
         host = request.headers["Host"]
@@ -518,16 +519,20 @@ def test_jimeng_4_asks_for_a_single_picture_and_may_answer_with_a_link(volc, htt
     assert [image.seed for image in task.ordered_images] == [3, 4]
 
 
-def test_progress_rises_through_queue_generation_and_each_picture(volc):
+def test_progress_rises_as_the_pictures_jobs_move_through_queue_and_generation(volc):
+    # The jobs of all pictures are submitted first and then run side by side; progress is their average.
     provider, fake = volc()
-    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}))
-    done = polled("done", binary_data_base64=[b64(png())])
-    fake.on("CVSync2AsyncGetResult", polled("in_queue"), polled("generating"), done, polled("generating"), done)
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}), ok({"task_id": "t-2"}))
+    queued, working, done = polled("in_queue"), polled("generating"), polled("done", binary_data_base64=[b64(png())])
+    # One GetResult per job per look: (t-1, t-2) in each pair.
+    fake.on("CVSync2AsyncGetResult", queued, queued, working, queued, working, working, done, working, done, done)
     seen: list[int] = []
     request = GenerationRequest(prompt="p", model="jimeng_t2i_v30", width=512, height=512, num_images=2, seed=1)
     results = provider.generate(request, progress=seen.append)
-    assert len(results) == 2 and all(result.data and result.extra == {"task_id": "t-1"} for result in results)
-    assert seen == sorted(seen) and seen[-1] == 100 and 50 in seen and len(set(seen)) >= 6
+    assert [result.extra for result in results] == [{"task_id": "t-1"}, {"task_id": "t-2"}]
+    assert all(result.data for result in results) and [result.seed for result in results] == [1, 2]
+    assert seen == [10, 30, 45, 60, 80, 100]
+    assert len(fake.bodies("CVSync2AsyncSubmitTask")) == 2
 
 
 def test_a_finished_job_whose_picture_failed_moderation_is_output_rejected(volc, user, media_root):
@@ -559,16 +564,228 @@ def test_a_done_job_with_an_unknown_code_is_a_failed_generation(volc, user, medi
     assert "(Odd failure)" in task.error_message
 
 
-def test_a_job_that_never_finishes_times_out_and_is_retried(volc, user, media_root, settings):
+def test_a_job_that_never_finishes_times_out_is_canceled_and_never_resubmitted(volc, user, media_root, settings):
+    # A second submission would run beside the first and hold another concurrency slot (audit V1).
     settings.PROVIDER_MAX_ATTEMPTS = 3
     _, fake = volc(POLL_DEADLINE_SECONDS=0.05)
     fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}))
     fake.on("CVSync2AsyncGetResult", polled("generating"))
     started = time.monotonic()
     task = run(user, model="jimeng_t2i_v30")
-    assert_failed(task, "timeout", media_root, attempts=3)
-    assert len(fake.bodies("CVSync2AsyncSubmitTask")) == 3
+    assert_failed(task, "timeout", media_root, attempts=1)
+    assert len(fake.bodies("CVSync2AsyncSubmitTask")) == 1
+    assert fake.bodies("CVCancelTask") == [{"req_key": "jimeng_t2i_v30", "task_id": "t-1"}]
     assert time.monotonic() - started < 2
+
+
+# --- vendor jobs step by step, as the scheduler drives them (submit / check_job / cancel_job) ---------
+
+
+def jimeng_request(**fields) -> GenerationRequest:
+    values = {"prompt": "p", "model": "jimeng_t2i_v30", "width": 1328, "height": 1328, "num_images": 3, "seed": 5}
+    return GenerationRequest(**{**values, **fields})
+
+
+def three_jobs(saved: int = 3) -> dict:
+    jobs = [{"task_id": f"t-{i + 1}", "seed": 5 + i} for i in range(saved)]
+    return {"req_key": "jimeng_t2i_v30", "jobs": jobs, "count": 3, "first_seed": 5}
+
+
+def must_not_save(state: dict) -> None:
+    raise AssertionError(f"saved {state!r} although every job was already saved")
+
+
+@pytest.mark.parametrize(
+    ("model", "as_job"),
+    [
+        ("jimeng_t2i_v30", True),
+        ("jimeng_t2i_v31", True),
+        ("jimeng_t2i_v40", True),
+        ("some_future_key", True),
+        ("high_aes_general_v21_L", False),
+        ("high_aes_general_v20_L", False),
+        ("jimeng_high_aes_general_v21_L", False),
+    ],
+)
+def test_the_asynchronous_models_run_as_jobs_and_cvprocess_ones_do_not(volc, model, as_job):
+    provider, _ = volc()
+    assert provider.runs_as_job(jimeng_request(model=model)) is as_job
+
+
+def test_submit_sends_one_job_per_picture_and_saves_after_each(volc, httpserver):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}), ok({"task_id": "t-2"}), ok({"task_id": "t-3"}))
+    saved: list[dict] = []
+    state = provider.submit(jimeng_request(), saved.append)
+    assert state == three_jobs()
+    assert [len(each["jobs"]) for each in saved] == [1, 2, 3] and saved[-1] == state
+    json.dumps(state)  # kept on the task as JSON
+    assert [body["seed"] for body in fake.bodies("CVSync2AsyncSubmitTask")] == [5, 6, 7]
+    assert [name for name, _, _ in fake.received] == ["CVSync2AsyncSubmitTask"] * 3  # no waiting for results
+    assert len(httpserver.log) == 3
+
+
+def test_submit_without_a_seed_picks_one_and_records_it(volc):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}))
+    state = provider.submit(jimeng_request(seed=None, num_images=2), lambda state: None)
+    first = state["first_seed"]
+    assert 0 <= first <= MAX_SEED and [job["seed"] for job in state["jobs"]] == [first, (first + 1) % (MAX_SEED + 1)]
+
+
+def test_a_throttled_submission_after_the_first_leaves_that_one_saved(volc):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}), failure(429, 50429, "Request Has Reached API Limit"))
+    saved: list[dict] = []
+    with pytest.raises(TransientProviderError) as raised:
+        provider.submit(jimeng_request(), saved.append)
+    assert raised.value.code == "rate_limited"
+    assert saved == [three_jobs(saved=1)]
+
+
+def test_check_job_submits_only_the_pictures_a_dead_worker_left_unsubmitted(volc):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-2"}), ok({"task_id": "t-3"}))
+    fake.on("CVSync2AsyncGetResult", polled("in_queue"))
+    saved: list[dict] = []
+    check = provider.check_job(jimeng_request(), three_jobs(saved=1), saved.append)
+    assert [body["seed"] for body in fake.bodies("CVSync2AsyncSubmitTask")] == [6, 7]
+    assert [len(each["jobs"]) for each in saved] == [2, 3] and saved[-1] == three_jobs()
+    assert [body["task_id"] for body in fake.bodies("CVSync2AsyncGetResult")] == ["t-1", "t-2", "t-3"]
+    assert (check.finished, check.progress) == (False, 30)
+
+
+def test_check_job_makes_one_status_call_per_job_and_averages_the_progress(volc):
+    provider, fake = volc()
+    fake.on(
+        "CVSync2AsyncGetResult",
+        polled("in_queue"),
+        polled("generating"),
+        polled("done", binary_data_base64=[b64(png())]),
+    )
+    check = provider.check_job(jimeng_request(), three_jobs(), must_not_save)
+    assert (check.finished, check.progress, check.images) == (False, (30 + 60 + 100) // 3, [])
+    assert [name for name, _, _ in fake.received] == ["CVSync2AsyncGetResult"] * 3
+
+
+def test_check_job_returns_every_picture_once_all_jobs_are_done(volc, httpserver):
+    provider, fake = volc()
+    httpserver.expect_request("/t-3.png").respond_with_data(png("navy"), content_type="image/png")
+    fake.on(
+        "CVSync2AsyncGetResult",
+        polled("done", binary_data_base64=[b64(png("red"))]),
+        polled("done", binary_data_base64=[b64(png("blue"))]),
+        polled("done", image_urls=[httpserver.url_for("/t-3.png")]),
+    )
+    check = provider.check_job(jimeng_request(), three_jobs(), must_not_save)
+    assert (check.finished, check.failed) == (True, 0)
+    assert [image.seed for image in check.images] == [5, 6, 7]
+    assert [image.extra for image in check.images] == [{"task_id": "t-1"}, {"task_id": "t-2"}, {"task_id": "t-3"}]
+    assert check.images[0].data == png("red") and check.images[1].data == png("blue")
+    assert check.images[2].data is None and check.images[2].url == httpserver.url_for("/t-3.png")
+    assert fake.bodies("CVSync2AsyncSubmitTask") == []
+
+
+def test_a_job_whose_picture_failed_is_counted_when_another_succeeded(volc):
+    provider, fake = volc()
+    status, rejected = failure(400, 50511, "Post Img Risk Not Pass")
+    done = polled("done", binary_data_base64=[b64(png())])
+    fake.on("CVSync2AsyncGetResult", done, (status, {**rejected, "data": {"status": "done"}}), done)
+    check = provider.check_job(jimeng_request(), three_jobs(), must_not_save)
+    assert (check.finished, check.failed) == (True, 1)
+    assert [image.seed for image in check.images] == [5, 7]
+
+
+def test_jobs_that_all_failed_raise_the_first_failure(volc):
+    provider, fake = volc()
+    status, rejected = failure(400, 50511, "Post Img Risk Not Pass", request_id="req-risk")
+    fake.on("CVSync2AsyncGetResult", (status, {**rejected, "data": {"status": "done"}}))
+    with pytest.raises(PermanentProviderError) as raised:
+        provider.check_job(jimeng_request(), three_jobs(), must_not_save)
+    assert raised.value.code == "output_rejected" and raised.value.request_id == "req-risk"
+
+
+def test_a_failed_job_waits_for_the_others_before_the_outcome_is_decided(volc):
+    provider, fake = volc()
+    status, rejected = failure(400, 50511, "Post Img Risk Not Pass")
+    fake.on("CVSync2AsyncGetResult", (status, {**rejected, "data": {"status": "done"}}), polled("generating"))
+    check = provider.check_job(jimeng_request(), three_jobs(), must_not_save)
+    assert (check.finished, check.progress) == (False, (100 + 60 + 60) // 3)
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "wait"),
+    [
+        (failure(429, 50429, "Request Has Reached API Limit, Please Try Later"), "rate_limited", None),
+        ((*failure(429, 50430, "Request Has Reached API Concurrent Limit"), {"Retry-After": "7"}), "rate_limited", 7),
+        (failure(500, 50500, "Internal Error"), "provider_unavailable", None),
+        ((*gateway(429, "FlowLimitExceeded"), {"Retry-After": "3"}), "rate_limited", 3),
+        ((503, "<html>busy</html>", {"Retry-After": "12"}), "provider_unavailable", 12),
+    ],
+)
+def test_a_transient_status_failure_raises_and_submits_nothing(volc, answer, code, wait):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncGetResult", answer)
+    with pytest.raises(TransientProviderError) as raised:
+        provider.check_job(jimeng_request(), three_jobs(), must_not_save)
+    assert (raised.value.code, raised.value.retry_after) == (code, wait)
+    assert fake.bodies("CVSync2AsyncSubmitTask") == []
+    assert len(fake.bodies("CVSync2AsyncGetResult")) == 1  # the round stops at the first passing failure
+
+
+def test_a_dropped_connection_on_a_status_call_is_transient(configure_provider):
+    unreachable = {"BASE_URL": "http://127.0.0.1:9", "TIMEOUT_SECONDS": 0.5}
+    provider = configure_provider("volcengine", ACCESS_KEY=AK, SECRET_KEY=SK, **unreachable)
+    with pytest.raises(TransientProviderError) as raised:
+        provider.check_job(jimeng_request(), three_jobs(), must_not_save)
+    assert raised.value.code == "connection_error"
+
+
+@pytest.mark.parametrize("status", ["not_found", "expired"])
+def test_check_job_reports_a_vanished_job_as_expired(volc, status):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncGetResult", polled(status))
+    with pytest.raises(PermanentProviderError) as raised:
+        provider.check_job(jimeng_request(), three_jobs(), must_not_save)
+    assert raised.value.code == "task_expired"
+
+
+def test_cancel_job_asks_to_cancel_every_job(volc):
+    provider, fake = volc()
+    fake.on("CVCancelTask", ok({}))
+    provider.cancel_job(three_jobs())
+    assert fake.bodies("CVCancelTask") == [{"req_key": "jimeng_t2i_v30", "task_id": f"t-{i}"} for i in (1, 2, 3)]
+    request = fake.received[0][2]
+    assert request.query_string == b"Action=CVCancelTask&Version=2024-06-06"
+
+
+@pytest.mark.parametrize(
+    "answer", [(404, "no such action"), gateway(404, "InvalidActionOrVersion"), failure(500, 50500, "Internal Error")]
+)
+def test_cancel_job_swallows_every_failure(volc, answer):
+    provider, fake = volc()
+    fake.on("CVCancelTask", answer)
+    provider.cancel_job(three_jobs())
+    assert len(fake.bodies("CVCancelTask")) == 3  # one refusal does not stop the others
+    provider.cancel_job({})  # nothing saved: nothing to cancel
+    provider.cancel_job({"jobs": "garbled"})
+    assert len(fake.bodies("CVCancelTask")) == 3
+
+
+def test_cancel_job_swallows_an_unreachable_host(configure_provider):
+    unreachable = {"BASE_URL": "http://127.0.0.1:9", "TIMEOUT_SECONDS": 0.5}
+    provider = configure_provider("volcengine", ACCESS_KEY=AK, SECRET_KEY=SK, **unreachable)
+    provider.cancel_job(three_jobs())
+
+
+def test_a_passing_failure_while_generate_polls_does_not_resubmit(volc):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}))
+    done = polled("done", binary_data_base64=[b64(png())])
+    fake.on("CVSync2AsyncGetResult", failure(429, 50429, "Request Has Reached API Limit"), polled("generating"), done)
+    [result] = provider.generate(jimeng_request(num_images=1))
+    assert result.data and result.seed == 5
+    assert len(fake.bodies("CVSync2AsyncSubmitTask")) == 1
 
 
 # --- errors ------------------------------------------------------------------------------------
