@@ -200,6 +200,17 @@ class AsyncProvider(Protocol):
     vendor has the job, and check_job() makes one round of status calls and returns.
     """
 
+    @property
+    def poll_interval(self) -> float:
+        """Seconds before the first look at a job (looks then grow further apart)."""
+
+    @property
+    def poll_deadline(self) -> float:
+        """Seconds a job may run at the vendor before it is canceled and the task times out."""
+
+    @property
+    def download_policy(self) -> DownloadPolicy: ...
+
     def runs_as_job(self, request: GenerationRequest) -> bool:
         """True when this request is a vendor job (submit/check_job); False: generate()."""
 

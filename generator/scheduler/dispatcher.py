@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
+from django.db.models import Count
 from django.utils import timezone
 from django_q.conf import Conf
 
@@ -34,9 +35,8 @@ def runnable_now(now: datetime) -> int:
     """How many steps could start now: due looks at vendor jobs, plus waiting tasks that fit
     in their provider's free slots (a rate-limited provider counts as one at most)."""
     checks = Task.objects.filter(claim.job_check_due(now)).count()
-    waiting: dict[str, int] = {}
-    for provider in Task.objects.filter(claim.waiting_to_send(now)).values_list("provider", flat=True):
-        waiting[provider] = waiting.get(provider, 0) + 1
+    rows = Task.objects.filter(claim.waiting_to_send(now)).values("provider").annotate(n=Count("pk")).order_by()
+    waiting = {row["provider"]: row["n"] for row in rows}
     flying = limits.in_flight()
     sendable = 0
     for provider, count in waiting.items():

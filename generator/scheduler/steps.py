@@ -14,6 +14,7 @@ import random
 import socket
 import time
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.utils import timezone
@@ -32,7 +33,7 @@ from ..providers import (
     TransientProviderError,
     get_provider,
 )
-from ..providers.base import AsyncProvider, JobCheck
+from ..providers.base import AsyncProvider, JobCheck, Provider
 from ..providers.errors import MESSAGES as PROVIDER_MESSAGES
 from ..providers.http import download_image
 from ..reasons import Reason
@@ -88,10 +89,13 @@ def run_step(task: Task) -> None:
             if provider is None:
                 raise PermanentProviderError("provider_unavailable", services.MESSAGES["provider_unavailable"])
             request = GenerationRequest.from_task(task)
+            job_provider = _job_provider(provider, request)
             if task.provider_job is not None:
-                _check(task, provider, request)
-            elif _runs_as_job(provider, request):
-                _submit(task, provider, request)
+                if job_provider is None:  # reconfigured since the job was submitted
+                    raise PermanentProviderError("provider_unavailable", services.MESSAGES["provider_unavailable"])
+                _check(task, job_provider, request)
+            elif job_provider is not None:
+                _submit(task, job_provider, request)
             else:
                 _generate(task, provider, request)
     except TransientProviderError as error:
@@ -111,13 +115,16 @@ def run_step(task: Task) -> None:
 # --- the three kinds of step -----------------------------------------------------------
 
 
-def _runs_as_job(provider, request: GenerationRequest) -> bool:
-    """Providers without vendor jobs (the offline sketcher, plain HTTP ones) need not say so."""
+def _job_provider(provider: Provider, request: GenerationRequest) -> AsyncProvider | None:
+    """The provider as an AsyncProvider when it runs this request as a vendor job. Providers
+    without jobs (the offline sketcher, plain HTTP ones) need not implement runs_as_job."""
     runs_as_job = getattr(provider, "runs_as_job", None)
-    return bool(runs_as_job(request)) if runs_as_job is not None else False
+    if runs_as_job is not None and runs_as_job(request):
+        return cast(AsyncProvider, provider)
+    return None
 
 
-def _generate(task: Task, provider, request: GenerationRequest) -> None:
+def _generate(task: Task, provider: Provider, request: GenerationRequest) -> None:
     logger.info("task %s generating provider=%s attempt=%s", task.pk, task.provider, task.attempts)
     task.set_progress(10)
     results = provider.generate(request, progress=lambda p: task.set_progress(10 + p * 60 // 100))
@@ -129,7 +136,7 @@ def _generate(task: Task, provider, request: GenerationRequest) -> None:
 def _submit(task: Task, provider: AsyncProvider, request: GenerationRequest) -> None:
     """Send the job once; from the vendor's first answer on, the task only watches it."""
     now = timezone.now()
-    job = {
+    job: dict[str, Any] = {
         "state": {},
         "submitted_at": now.isoformat(),
         "deadline": (now + timedelta(seconds=provider.poll_deadline)).isoformat(),
@@ -150,7 +157,7 @@ def _submit(task: Task, provider: AsyncProvider, request: GenerationRequest) -> 
         _look_again_later(task, job, error)  # part of it did: finish the submission by looking
         return
     _record_request_id(task, job["state"])
-    task.watch_job(job, timezone.now() + timedelta(seconds=job["interval"]), progress=10)
+    task.watch_job(job, timezone.now() + timedelta(seconds=provider.poll_interval), progress=10)
 
 
 def _check(task: Task, provider: AsyncProvider, request: GenerationRequest) -> None:
@@ -206,7 +213,7 @@ def _record_request_id(task: Task, state: dict) -> None:
         Task.objects.filter(pk=task.pk).update(provider_request_id=request_id[:128])
 
 
-def _finish(task: Task, provider, results: list[GeneratedImage], *, failed: int) -> None:
+def _finish(task: Task, provider: Provider | AsyncProvider, results: list[GeneratedImage], *, failed: int) -> None:
     request_ids = [result.request_id for result in results if result.request_id]
     if request_ids:
         Task.objects.filter(pk=task.pk).update(provider_request_id=request_ids[0][:128])
