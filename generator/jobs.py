@@ -9,9 +9,9 @@ from __future__ import annotations
 from django_q.exceptions import TimeoutException
 
 from . import services
-from .ops import maintenance, recovery
+from .ops import maintenance
 from .reasons import Reason
-from .scheduler import steps
+from .scheduler import recovery, steps
 
 
 def dispatch() -> str:

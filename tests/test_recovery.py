@@ -1,4 +1,4 @@
-"""Taking back tasks whose worker died (generator.ops.recovery), in process.
+"""Taking back tasks whose worker died (generator.scheduler.recovery), in process.
 
 A worker holding a task beats every HEARTBEAT_SECONDS; a hold whose beat is older than
 HEARTBEAT_TIMEOUT_SECONDS is taken back. Woken workers run inline here (Q_CLUSTER sync), so a
@@ -20,8 +20,9 @@ from django_q.models import Schedule
 
 from generator import jobs
 from generator.models import Task
-from generator.ops import recovery, schedules
-from generator.ops.recovery import recover_tasks, take_back_stale
+from generator.ops import schedules
+from generator.scheduler import recovery
+from generator.scheduler.recovery import recover_tasks, take_back_stale
 
 from .factories import TaskFactory
 
@@ -176,9 +177,9 @@ def test_a_dry_run_reports_the_same_tasks_and_changes_nothing(lost_tasks):
 
 
 def test_each_transition_logs_one_info_line_with_the_task_id_and_never_the_prompt(lost_tasks, caplog):
-    with caplog.at_level(logging.INFO, logger="generator.ops.recovery"):
+    with caplog.at_level(logging.INFO, logger="generator.scheduler.recovery"):
         take_back_stale()
-    lines = [record.getMessage() for record in caplog.records if record.name == "generator.ops.recovery"]
+    lines = [record.getMessage() for record in caplog.records if record.name == "generator.scheduler.recovery"]
     for name, task in lost_tasks.items():
         assert len([line for line in lines if str(task.pk) in line]) == 1, (name, lines)
     assert lines[-1] == "recovery: Recovered 3 tasks: 1 retrying, 1 failed, 1 resumed."

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from generator import services
 from generator.models import ProviderCall, Task
-from generator.ops.recovery import take_back_stale
+from generator.scheduler.recovery import take_back_stale
 from generator.providers import PermanentProviderError, TransientProviderError
 from generator.providers.base import JobCheck
 from generator.scheduler import claim, limits, steps

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from generator import services
 from generator.models import Image, Task
-from generator.ops.recovery import recover_tasks
+from generator.scheduler.recovery import recover_tasks
 from generator.services import TaskSettings
 
 from .cluster import QCluster, _report, launch_qcluster, wait_for_final

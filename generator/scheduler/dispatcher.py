@@ -22,8 +22,7 @@ from django.utils import timezone
 from django_q.conf import Conf
 
 from ..models import Task
-from ..ops import recovery
-from . import claim, limits
+from . import claim, limits, recovery
 from .queue import queued_messages, wake
 
 logger = logging.getLogger(__name__)

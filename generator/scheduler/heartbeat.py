@@ -1,5 +1,5 @@
 """A worker's sign of life while it holds a task, so a dead worker's task is taken back in
-seconds (generator.ops.recovery.take_back_stale) instead of after TASK_TIMEOUT."""
+seconds (generator.scheduler.recovery.take_back_stale) instead of after TASK_TIMEOUT."""
 
 from __future__ import annotations
 

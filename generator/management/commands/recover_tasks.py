@@ -1,10 +1,10 @@
-"""manage.py recover_tasks: take back tasks held by workers that stopped (see generator.ops.recovery)."""
+"""manage.py recover_tasks: take back tasks held by workers that stopped (see generator.scheduler.recovery)."""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from generator.ops.recovery import recover_tasks
+from generator.scheduler.recovery import recover_tasks
 
 
 class Command(BaseCommand):

@@ -34,8 +34,8 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import Task, error_fields
 from ..reasons import Reason
-from ..scheduler import claim
-from ..scheduler.queue import wake
+from . import claim
+from .queue import wake
 
 logger = logging.getLogger(__name__)
 
