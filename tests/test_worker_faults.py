@@ -123,9 +123,11 @@ def test_a_task_whose_cluster_was_killed_is_taken_back_and_completed_by_a_new_on
     doomed = start_doomed_qcluster(OFFLINE_DELAY_SECONDS=3, **HEARTBEATS)
     task = create(num_images=2)
     task = wait_for_status(task, "processing")
-    time.sleep(BEAT * 1.5)  # at least one heartbeat from the doomed worker
-    held = Task.objects.get(pk=task.pk)
-    assert held.held_by and held.heartbeat_at > held.claimed_at
+    deadline = time.monotonic() + 2.5  # the worker beats while it draws (3 s)
+    while not ((held := Task.objects.get(pk=task.pk)).heartbeat_at > held.claimed_at):
+        assert time.monotonic() < deadline, "the holding worker never beat"
+        time.sleep(0.05)
+    assert held.held_by and held.status == "processing"
 
     kill_hard(doomed)  # mid-generation: the provider is still drawing, nothing stored yet
     killed_at = time.monotonic()
