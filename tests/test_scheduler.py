@@ -13,11 +13,11 @@ from django.utils import timezone
 
 from generator import services
 from generator.models import ProviderCall, Task
-from generator.scheduler.recovery import take_back_stale
 from generator.providers import PermanentProviderError, TransientProviderError
 from generator.providers.base import JobCheck
-from generator.scheduler import claim, limits, steps
+from generator.scheduler import claim, dispatcher, limits, steps
 from generator.scheduler.inline import run_task
+from generator.scheduler.recovery import take_back_stale
 
 from .factories import TaskFactory, UserFactory, claimed
 from .fakes import ScriptedJobProvider
@@ -314,3 +314,37 @@ def test_only_waiting_tasks_count_against_the_queue_cap(user, settings):
     assert str(refused.value).startswith("You already have 2 tasks waiting to run.")
     Task.objects.filter(owner=user, status="retrying").update(status="failed")
     assert services.create_task(user, services.settings_of(TaskFactory.build())).pk
+
+
+# --- the dispatcher ------------------------------------------------------------------------------
+
+
+def test_the_dispatcher_counts_only_what_may_run_now(provider_limits, jobs):
+    provider_limits(offline={"CONCURRENCY": 2}, scripted={"CONCURRENCY": 4, "RATE": "1/m"}, jobs={"CONCURRENCY": 1})
+    person = UserFactory()
+    claimed(TaskFactory(owner=person))  # offline: 1 of 2 in flight
+    for _ in range(3):
+        TaskFactory(owner=person)  # offline: 1 slot free
+    for _ in range(3):
+        TaskFactory(owner=person, provider="scripted", model="fixed")  # at most one call per minute
+    watched = TaskFactory(owner=person, provider="jobs", model="job-model")
+    steps.run_step(claimed(watched))  # a vendor job, its next look not yet due
+    TaskFactory(owner=person, provider="jobs", model="job-model")  # jobs: full
+    later = TaskFactory(owner=person, status="retrying")
+    Task.objects.filter(pk=later.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=1))
+    now = timezone.now()
+
+    assert dispatcher.runnable_now(now) == 1 + 1
+    assert dispatcher.runnable_now(now + timedelta(seconds=2)) == 1 + 1 + 1  # the look fell due
+
+
+def test_a_tick_tops_the_queue_up_to_one_message_per_free_worker(monkeypatch, provider_limits):
+    provider_limits(offline={"CONCURRENCY": 10})
+    for _ in range(6):
+        TaskFactory()
+    sent: list[int] = []
+    monkeypatch.setattr(dispatcher, "wake", lambda count, broker=None: sent.append(count))
+    monkeypatch.setattr(dispatcher, "queued_messages", lambda broker=None: 1)
+
+    assert dispatcher.tick(workers=4) == 3  # 6 runnable, 4 workers, 1 message already waiting
+    assert sent == [3]

@@ -19,11 +19,12 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.db.models import Count
 from django.utils import timezone
+from django_q.brokers import Broker
 from django_q.conf import Conf
 
 from ..models import Task
 from . import claim, limits, recovery
-from .queue import queued_messages, wake
+from .queue import connect, queued_messages, wake
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +48,14 @@ def runnable_now(now: datetime) -> int:
     return checks + sendable
 
 
-def tick(workers: int) -> int:
+def tick(workers: int, broker: Broker | None = None) -> int:
     """One look: take back dead workers' tasks, then wake workers for what may run. Messages sent."""
     now = timezone.now()
     recovery.take_back_stale(now)
     wanted = min(runnable_now(now), workers)
-    missing = wanted - queued_messages()
+    missing = wanted - queued_messages(broker)
     if missing > 0:
-        wake(missing)
+        wake(missing, broker)
         return missing
     return 0
 
@@ -67,11 +68,12 @@ def prune_calls(now: datetime) -> None:
 def run(keep_going: Callable[[], bool], workers: int | None = None) -> None:
     """Tick while keep_going(); database trouble is logged and tried again on the next tick."""
     workers = workers or Conf.WORKERS
+    broker = connect()
     last_prune = 0.0
     logger.info("dispatcher started workers=%s interval=%ss", workers, settings.DISPATCH_INTERVAL_SECONDS)
     while keep_going():
         try:
-            tick(workers)
+            tick(workers, broker)
             if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
                 prune_calls(timezone.now())
                 last_prune = time.monotonic()

@@ -6,18 +6,28 @@ else) and a lost one only delays work until the dispatcher's next look.
 
 from __future__ import annotations
 
-from django_q.brokers import get_broker
+from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
 DISPATCH = "generator.jobs.dispatch"
 
 
-def wake(count: int = 1) -> None:
-    """Ask `count` free workers to claim work. django-q2 keeps no result for these."""
+def wake(count: int = 1, broker: Broker | None = None) -> None:
+    """Ask `count` free workers to claim work. django-q2 keeps no result for these.
+
+    A long-lived caller (the dispatcher) passes its broker: each new one opens a connection.
+    """
     for _ in range(count):
-        async_task(DISPATCH, task_name="dispatch", save=False)
+        if broker is None:
+            async_task(DISPATCH, task_name="dispatch", save=False)
+        else:
+            async_task(DISPATCH, task_name="dispatch", save=False, broker=broker)
 
 
-def queued_messages() -> int:
+def queued_messages(broker: Broker | None = None) -> int:
     """Messages waiting on the broker for a worker (ORM or Redis)."""
-    return get_broker().queue_size()
+    return (broker or get_broker()).queue_size()
+
+
+def connect() -> Broker:
+    return get_broker()
