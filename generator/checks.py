@@ -1,5 +1,6 @@
 """System checks: a half-configured provider is reported by name and variable, and so is a
-cloud provider whose key would travel in clear text."""
+cloud provider whose key would travel in clear text, or a provider limit that cannot be read
+or falls back to nowhere."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from django.core.checks import CheckMessage, Error, register
 from django.core.checks import Warning as CheckWarning  # not the builtin Warning
 from django.utils.module_loading import import_string
 
-from .providers import registry
+from .providers import enabled_providers, registry
 from .providers.base import ProviderConfig
+from .scheduler.limits import Fallback, InvalidLimit, Rate
 
 
 @register()
@@ -100,3 +102,55 @@ def rate_limit_cache_is_shared(app_configs=None, **kwargs) -> list[Error]:
             )
         ]
     return []
+
+
+LIMIT_HINTS = {
+    "RATE": "Use calls per period such as 10/m or 5/10s (s, m, h or d), or leave it empty for no limit.",
+    "FALLBACK": "Use provider:model, such as offline:sketch-v1, or leave it empty for no fallback.",
+}
+
+
+@register()
+def provider_limits_are_readable(app_configs=None, **kwargs) -> list[CheckMessage]:
+    """Every <PREFIX>RATE and <PREFIX>FALLBACK must parse (the scheduler reads them for each
+    claim), and a fallback should lead to an enabled provider's model."""
+    messages: list[CheckMessage] = []
+    for name, values in getattr(settings, "PROVIDER_LIMITS", {}).items():
+        prefix = ProviderConfig.from_settings(settings, name).env_prefix
+        try:
+            Rate.parse(str(values.get("RATE") or ""))
+        except InvalidLimit as error:
+            messages.append(_unreadable(name, prefix, "RATE", error))
+        try:
+            fallback = Fallback.parse(str(values.get("FALLBACK") or ""))
+        except InvalidLimit as error:
+            messages.append(_unreadable(name, prefix, "FALLBACK", error))
+            continue
+        if fallback is not None:
+            messages += _unreachable_fallback(name, prefix + "FALLBACK", fallback)
+    return messages
+
+
+def _unreadable(name: str, prefix: str, key: str, error: InvalidLimit) -> Error:
+    return Error(f"{prefix}{key} cannot be read: {error}.", hint=LIMIT_HINTS[key], id="atelier.E004", obj=name)
+
+
+def _unreachable_fallback(name: str, variable: str, fallback: Fallback) -> list[CheckMessage]:
+    """A fallback to a provider that is off, or to a model it does not offer, is never used."""
+    provider = enabled_providers().get(fallback.provider)
+    if fallback.provider not in registry():
+        problem = f"names {fallback.provider}, which is not a provider Atelier knows"
+        hint = f"Use one of: {', '.join(registry())}."
+    elif provider is None:
+        problem = f"names the {fallback.provider} provider, which is not enabled"
+        hint = f"Configure {fallback.provider}, or point {variable} at an enabled provider."
+    elif fallback.model not in {model.id for model in provider.models()}:
+        problem = f"names the model {fallback.model}, which {fallback.provider} does not offer"
+        hint = f"Use one of {fallback.provider}'s models: {', '.join(model.id for model in provider.models())}."
+    else:
+        return []
+    return [
+        CheckWarning(
+            f"{variable} {problem}: tasks on {name} will not fail over.", hint=hint, id="atelier.W002", obj=name
+        )
+    ]

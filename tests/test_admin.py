@@ -17,9 +17,11 @@ from django.utils import timezone
 from generator.admin import overview as admin_overview
 from generator.models import Image, Task
 from generator.ops import health, schedules
+from generator.reasons import Reason
+from generator.scheduler import steps
 from generator.services import TaskSettings, settings_of
 
-from .factories import FinishedTaskFactory, TagFactory, TaskFactory, UserFactory
+from .factories import FinishedTaskFactory, TagFactory, TaskFactory, UserFactory, claimed
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 CHANGELIST = "admin:generator_task_changelist"
@@ -117,6 +119,35 @@ def test_tag_list_counts_images(staff_client, completed_task):
 def test_tasks_and_images_cannot_be_added_by_hand(staff_client, db):
     assert staff_client.get(reverse("admin:generator_task_add")).status_code == 403
     assert staff_client.get(reverse("admin:generator_image_add")).status_code == 403
+
+
+def test_task_change_page_shows_the_schedulers_fields_read_only(staff_client, db):
+    task = claimed(TaskFactory(provider="dashscope", model="wanx2.1-t2i-turbo"), worker="web-1:4242")
+    moved_from = {"provider": "dashscope", "model": "wanx2.1-t2i-turbo", "code": "timeout", "reason": None}
+    assert task.move_to("offline", "sketch-v1", {}, moved_from)
+    claimed(task, worker="web-1:4242")
+    assert task.watch_job({"state": {"id": "job-77"}, "interval": 2}, timezone.now() + timedelta(seconds=2))
+    Task.objects.filter(pk=task.pk).update(
+        held_by="web-2:99",
+        heartbeat_at=timezone.now(),
+        note=Reason(steps.PARTIAL, {"failed": 1, "wanted": 2}).as_json(),
+    )
+    url = reverse("admin:generator_task_change", args=[task.pk])
+    response = staff_client.get(url)
+    assert response.status_code == 200
+    html = response.content.decode()
+    for label in ("Next attempt", "Held by", "Heartbeat", "Provider job", "Failed over from", "Note"):
+        assert f"<label>{label}:</label>" in html, label
+    assert "web-2:99" in html and "job-77" in html and "wanx2.1-t2i-turbo" in html
+    assert "First tried dashscope (wanx2.1-t2i-turbo): timeout" in html
+    assert "1 of 2 pictures failed at the provider; the others were kept." in html
+    form_fields = response.context["adminform"].form.fields
+    assert not {"next_attempt_at", "held_by", "heartbeat_at", "provider_job", "failed_over_from", "note"} & set(
+        form_fields
+    )
+    staff_client.post(url, {"held_by": "", "note": "null", "provider_job": "null"})
+    task.refresh_from_db()
+    assert task.held_by == "web-2:99" and task.provider_job["state"] == {"id": "job-77"} and task.note
 
 
 def test_task_change_page_is_read_only(staff_client, db):
@@ -221,8 +252,8 @@ def test_retry_creates_new_tasks_with_the_same_settings_and_owner(staff_client, 
     assert "Retried 2 tasks" in text and "Skipped 2 tasks that are not failed or canceled" in text
 
 
-def test_retry_respects_the_active_task_cap(staff_client, user, settings):
-    settings.MAX_ACTIVE_TASKS_PER_USER = 1
+def test_retry_respects_the_queued_task_cap(staff_client, user, settings):
+    settings.MAX_QUEUED_TASKS_PER_USER = 1
     TaskFactory(owner=user, status=Task.Status.PENDING)
     failed = TaskFactory(owner=user, status=Task.Status.FAILED)
     other_failed = TaskFactory(status=Task.Status.FAILED)  # another owner, under the cap
@@ -232,7 +263,7 @@ def test_retry_respects_the_active_task_cap(staff_client, user, settings):
     assert Task.objects.filter(owner=user).count() == 2  # refused: nothing new for the capped owner
     assert Task.objects.filter(owner=other_failed.owner).count() == 2  # retried
     text = messages_of(response)
-    assert "Retried 1 task" in text and "Refused 1 task" in text and "maximum of 1 active task" in text
+    assert "Retried 1 task" in text and "Refused 1 task" in text and "maximum of 1 waiting task" in text
 
 
 def test_retried_tasks_run_once_committed(staff_client, user, django_capture_on_commit_callbacks):
@@ -263,6 +294,16 @@ def test_cancel_stops_pending_and_retrying_tasks_only(staff_client, db):
     assert "Canceled 2 tasks" in text
     assert "1 task still generating could not be canceled" in text
     assert "Skipped 1 task already finished" in text
+
+
+def test_cancel_also_stops_a_task_whose_vendor_job_is_watched(staff_client, db, django_capture_on_commit_callbacks):
+    watched = claimed(TaskFactory())
+    assert watched.watch_job({"state": {"id": "job-5"}}, timezone.now() + timedelta(seconds=2))
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = run_action(staff_client, "cancel_tasks", [watched])
+    assert Task.objects.get(pk=watched.pk).status == Task.Status.CANCELED
+    assert len(callbacks) == 1  # the vendor job is canceled at the provider after the commit
+    assert "Canceled 1 task." in messages_of(response)
 
 
 # --- deletion with files ------------------------------------------------------------------------
@@ -493,6 +534,37 @@ def test_overview_flags_an_overdue_sweeper_and_no_workers(db, monkeypatch):
     assert overview.sweeper.overdue
     assert any("overdue" in problem for problem in overview.problems)
     assert any("No django-q2 cluster" in problem for problem in overview.problems)
+
+
+def test_overview_shows_each_providers_limits_and_load(staff_client, db, scripted, settings):
+    settings.PROVIDER_LIMITS = {
+        "offline": {"CONCURRENCY": 2, "RATE": "", "FALLBACK": ""},
+        "scripted": {"CONCURRENCY": 1, "RATE": "1/h", "FALLBACK": "offline:sketch-v1"},
+    }
+    claimed(TaskFactory())
+    TaskFactory(status=Task.Status.PROCESSING)  # offline at its limit: 2 of 2 in flight
+    TaskFactory.create_batch(3)
+    TaskFactory(status=Task.Status.RETRYING)
+    TaskFactory(provider="scripted", model="fixed")
+    TaskFactory(status=Task.Status.COMPLETED)
+
+    response = staff_client.get(reverse(OVERVIEW))
+
+    rows = {row["name"]: row for row in response.context["overview"].providers}
+    assert {name: (row["concurrency"], row["in_flight"], row["queued"]) for name, row in rows.items()} == {
+        "offline": (2, 2, 4),
+        "scripted": (1, 0, 1),
+    }
+    assert rows["scripted"]["rate"] == "1/h" and rows["scripted"]["fallback"] == "offline:sketch-v1"
+    html = response.content.decode()
+    table = html.split('id="overview-providers"')[1].split("</table>")[0]
+    for header in ("Provider", "Concurrency limit", "Rate", "Fallback", "In flight", "Queued"):
+        assert f'<th scope="col">{header}</th>' in table
+    offline = table.split('id="provider-offline"')[1].split("</tr>")[0]
+    assert [cell.split("</td>")[0] for cell in offline.split("<td>")[1:]] == ["2", "—", "—", "2", "4"]
+    scripted_row = table.split('id="provider-scripted"')[1].split("</tr>")[0]
+    assert "<code>1/h</code>" in scripted_row and "<code>offline:sketch-v1</code>" in scripted_row
+    assert f"{reverse(CHANGELIST)}?provider__exact=offline" in table
 
 
 def test_overview_runs_a_constant_number_of_queries(staff_client, db):

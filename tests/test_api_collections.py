@@ -6,11 +6,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from generator import providers
 from generator.models import Image, Tag, Task
 from generator.scheduler.inline import run_task
 
-from .factories import TagFactory, TaskFactory
+from .factories import TagFactory, TaskFactory, claimed
 
 
 def completed(user, **fields) -> Task:
@@ -142,15 +145,67 @@ def test_another_persons_image_tags_are_404(other_client, user):
 
 
 def test_system_info_reports_version_providers_and_my_limits(auth_client, user, settings):
-    settings.MAX_ACTIVE_TASKS_PER_USER = 3
+    settings.MAX_QUEUED_TASKS_PER_USER = 3
     TaskFactory(owner=user)
     auth_client.post("/api/v1/generate", {"prompt": "a"}, content_type="application/json")
     data = auth_client.get("/api/v1/system/info").json()
     assert data["version"] == settings.ATELIER_VERSION
     assert [p["name"] for p in data["providers"]] == ["offline"]
-    assert data["limits"]["active_tasks"] == {"used": 2, "max": 3}
+    assert data["limits"]["queued_tasks"] == {"used": 2, "max": 3}
     assert data["limits"]["generate_rate"]["rate"] == settings.GENERATE_RATE
     assert data["limits"]["generate_rate"]["used"] == 1
+
+
+def test_system_info_shows_a_provider_at_its_limit_and_counts_only_my_waiting_tasks(
+    auth_client, user, other_user, settings
+):
+    settings.PROVIDER_LIMITS = {"offline": {"CONCURRENCY": 2, "RATE": "30/m", "FALLBACK": ""}}
+    settings.MAX_QUEUED_TASKS_PER_USER = 5
+    claimed(TaskFactory(owner=user))  # generating: in flight, but no longer waiting
+    TaskFactory(owner=other_user, status=Task.Status.PROCESSING)
+    TaskFactory(owner=user)
+    TaskFactory(owner=user, status=Task.Status.RETRYING)
+    TaskFactory(owner=other_user)
+    TaskFactory(owner=user, status=Task.Status.FAILED)
+    data = auth_client.get("/api/v1/system/info").json()
+    assert data["providers"] == [
+        {
+            "name": "offline",
+            "label": "Offline sketch",
+            "is_sketch": True,
+            "concurrency": 2,
+            "rate": "30/m",
+            "in_flight": 2,
+            "queued": 3,
+        }
+    ]
+    assert data["limits"]["queued_tasks"] == {"used": 2, "max": 5}
+
+
+def test_system_info_has_no_limit_for_a_provider_without_a_rate(auth_client, settings):
+    settings.PROVIDER_LIMITS = {"offline": {"CONCURRENCY": 3, "RATE": "", "FALLBACK": ""}}
+    [offline] = auth_client.get("/api/v1/system/info").json()["providers"]
+    assert offline["concurrency"] == 3 and offline["rate"] is None
+    assert offline["in_flight"] == 0 and offline["queued"] == 0
+
+
+def test_system_info_costs_the_same_queries_however_many_providers(auth_client, user, scripted, settings):
+    settings.PROVIDER_LIMITS = {
+        "offline": {"CONCURRENCY": 1, "RATE": "1/h", "FALLBACK": ""},
+        "scripted": {"CONCURRENCY": 1, "RATE": "1/h", "FALLBACK": ""},
+    }
+    TaskFactory(owner=user, status=Task.Status.PROCESSING)
+    TaskFactory(owner=user, provider="scripted", model="fixed", status=Task.Status.PROCESSING)
+    auth_client.get("/api/v1/system/info")  # the session and the user, once
+    with CaptureQueriesContext(connection) as two_providers:
+        data = auth_client.get("/api/v1/system/info").json()
+    assert [p["in_flight"] for p in data["providers"]] == [1, 1]
+    settings.EXTRA_PROVIDERS = {}
+    providers.reset_cache()
+    with CaptureQueriesContext(connection) as one_provider:
+        data = auth_client.get("/api/v1/system/info").json()
+    assert [p["name"] for p in data["providers"]] == ["offline"]
+    assert len(two_providers) == len(one_provider)
 
 
 def test_health_is_public(client, db):

@@ -45,7 +45,7 @@ def test_a_token_over_the_api_rate_gets_429_and_changes_nothing(walked, user, ow
     response = call(client, method, url, **bearer)
     assert response.status_code == 429, f"{method} {url}: {response.status_code}"
     body = response.json()
-    assert body["error"] == "rate_limit_exceeded" and body["retry_after"] >= 1
+    assert body["error"] == "rate_limit_exceeded" and body["reason"] == "api_rate" and body["retry_after"] >= 1
     assert "faster than this server allows" in body["message"]
     assert int(response["Retry-After"]) == body["retry_after"]
     assert snapshot(user) == before

@@ -276,10 +276,10 @@ def test_generate_refuses_an_unknown_or_deactivated_user(db):
     assert not Task.objects.exists()
 
 
-def test_generate_respects_the_active_task_cap(user, settings):
-    settings.MAX_ACTIVE_TASKS_PER_USER = 1
+def test_generate_respects_the_queued_task_cap(user, settings):
+    settings.MAX_QUEUED_TASKS_PER_USER = 1
     TaskFactory(owner=user)  # pending
-    with pytest.raises(CommandError, match="You already have 1 task waiting or generating"):
+    with pytest.raises(CommandError, match="You already have 1 task waiting to run"):
         run("generate", "fox", "--user", user.username)
     assert Task.objects.count() == 1
 

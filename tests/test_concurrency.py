@@ -17,7 +17,7 @@ from .test_limits import api_session
 
 @pytest.mark.cluster
 def test_fifty_concurrent_requests_from_five_people_with_a_running_worker(live_server, start_qcluster, settings):
-    settings.MAX_ACTIVE_TASKS_PER_USER = 100
+    settings.MAX_QUEUED_TASKS_PER_USER = 100
     settings.GENERATE_RATE = "100/m"
     start_qcluster(Q_WORKERS="2")
     people = [UserFactory() for _ in range(5)]

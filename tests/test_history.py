@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from generator.lib.keyset import decode_cursor, encode_cursor
 from generator.models import Image, Task
+from generator.reasons import Reason
+from generator.scheduler import steps
 from generator.views.history import HISTORY_PAGE_SIZE
 from generator.views.tasks import RETRIED
 
@@ -280,6 +282,36 @@ def test_an_active_row_polls_and_a_finished_one_stops(auth_client, user):
     assert '<meta http-equiv="refresh"' not in auth_client.get(HISTORY).content.decode()
 
 
+def test_a_retrying_row_says_when_it_tries_next(auth_client, user, settings):
+    settings.TIME_ZONE = "UTC"
+    task = claimed(TaskFactory(owner=user))
+    why = Reason(steps.RETRYING, {"reason": "The provider timed out.", "delay": "4", "attempt": 1, "attempts": 3})
+    assert task.mark_retrying("timeout", why, datetime(2026, 12, 4, 7, 5, 9, tzinfo=UTC))
+    row = auth_client.get(row_url(task), HTTP_HX_REQUEST="true").content.decode()
+    assert "Trying again in 4 s (attempt 1 of 3)." in row and "Next attempt at 07:05:09" in row
+    assert "hx-trigger" in row
+
+
+def test_a_row_watching_its_vendor_job_says_so_and_offers_cancel(auth_client, user):
+    task = claimed(TaskFactory(owner=user))
+    assert task.watch_job({"state": {"id": "job-1"}}, timezone.now() + timedelta(seconds=3), progress=10)
+    row = auth_client.get(row_url(task), HTTP_HX_REQUEST="true").content.decode()
+    assert "Generating at the provider (job submitted)." in row and "Generating… " not in row
+    assert f'action="{reverse("generator:task_cancel", args=[task.pk])}"' in row and "hx-trigger" in row
+    response = auth_client.post(reverse("generator:task_cancel", args=[task.pk]), {"next": HISTORY})
+    assert response.status_code == 302 and Task.objects.get(pk=task.pk).status == Task.Status.CANCELED
+
+
+def test_a_completed_row_shows_its_note_and_where_it_ran_first(auth_client, user):
+    task = claimed(TaskFactory(owner=user, provider="openai", model="dall-e-3", num_images=3))
+    moved_from = {"provider": "openai", "model": "dall-e-3", "code": "timeout", "reason": None, "attempts": 2}
+    assert task.move_to("offline", "sketch-v1", {}, moved_from)
+    assert claimed(task).mark_completed(note=Reason(steps.PARTIAL, {"failed": 1, "wanted": 3}))
+    row = auth_client.get(row_url(task), HTTP_HX_REQUEST="true").content.decode()
+    assert "1 of 3 pictures failed at the provider; the others were kept." in row
+    assert "First tried openai (dall-e-3): timeout" in row  # no stored reason: its code
+
+
 @pytest.mark.parametrize("status", ["completed", "failed", "canceled"])
 def test_finished_rows_do_not_poll(auth_client, user, status):
     task = TaskFactory(owner=user, status=status)
@@ -381,14 +413,14 @@ def test_retry_is_refused_for_other_statuses(auth_client, user, status):
 
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
-def test_retry_is_refused_at_the_active_task_cap(auth_client, user, settings, htmx):
-    settings.MAX_ACTIVE_TASKS_PER_USER = 2
+def test_retry_is_refused_at_the_queued_task_cap(auth_client, user, settings, htmx):
+    settings.MAX_QUEUED_TASKS_PER_USER = 2
     failed = TaskFactory(owner=user, status="failed")
     TaskFactory.create_batch(2, owner=user)
     headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
     response = auth_client.post(reverse("generator:task_retry", args=[failed.pk]), **headers)
     assert response.status_code == 429 and response["Retry-After"]
-    assert "You already have 2 tasks waiting or generating." in response.content.decode()
+    assert "You already have 2 tasks waiting to run." in response.content.decode()
     if htmx:
         assert response["HX-Retarget"] == "#form-problem"  # the history page has that box
     else:  # the history again, with the message and nothing else wrong

@@ -23,11 +23,10 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from generator import services
 from generator.models import Task
-from generator.ops import recovery
 from generator.providers.http import error_for_status
 from generator.reasons import WITH_DETAIL, Reason
+from generator.scheduler import recovery, steps
 from generator.scheduler.inline import run_task
 
 from .factories import TaskFactory
@@ -185,7 +184,7 @@ def test_a_task_whose_worker_was_lost_is_explained_in_the_readers_language(user,
 def test_the_retry_note_translates_the_reason_inside_it(user, chinese_catalogue):
     task = TaskFactory(owner=user, status=Task.Status.PROCESSING)
     inner = error_for_status(400, detail=VENDOR_WORDS).reason
-    note = Reason(services.RETRYING, {"reason": inner, "delay": "2", "attempt": 2, "attempts": 3})
+    note = Reason(steps.RETRYING, {"reason": inner, "delay": "2", "attempt": 2, "attempts": 3})
     assert task.mark_retrying("invalid_request", note)
     task.refresh_from_db()
     assert task.error_message == f"{ENGLISH_REASON} Trying again in 2 s (attempt 2 of 3)."
@@ -206,7 +205,7 @@ def test_a_translation_with_a_broken_placeholder_falls_back_to_the_original(sett
 
 
 def test_a_stored_reason_survives_the_round_trip_through_json():
-    reason = Reason(services.RETRYING, {"reason": Reason(NOT_ACCEPTED), "delay": "1", "attempt": 2, "attempts": 3})
+    reason = Reason(steps.RETRYING, {"reason": Reason(NOT_ACCEPTED), "delay": "1", "attempt": 2, "attempts": 3})
     assert Reason.from_json(reason.as_json()) == reason
     assert Reason.from_json({"unexpected": True}) is None and Reason.from_json(None) is None
 

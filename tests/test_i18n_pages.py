@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,12 +21,13 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy
 
 from accounts.tokens import create_token
 from generator.models import Task
 from generator.reasons import Reason
+from generator.scheduler import steps
 from generator.scheduler.inline import run_task
 
 from .factories import PASSWORD, TagFactory, TaskFactory, UserFactory, claimed
@@ -279,12 +281,12 @@ def test_form_errors_and_answers_to_actions_are_chinese(world):
 
 
 def test_too_many_tasks_is_said_in_chinese(world, settings):
-    settings.MAX_ACTIVE_TASKS_PER_USER = 1  # the pending and running tasks already exceed it
+    settings.MAX_QUEUED_TASKS_PER_USER = 1  # the waiting (pending) task already reaches it
     client, data = world["client"], data_of(world)
     form = {"prompt": "又一座灯塔", "model": "offline:sketch-v1", "size": "256x256", "num_images": "1"}
     response = client.post(reverse("generator:create"), form, HTTP_HX_REQUEST="true")
     assert response.status_code == 429
-    problems = assert_chinese(response, data, "the active-task cap")
+    problems = assert_chinese(response, data, "the queued-task cap")
     body = {"prompt": "又一座灯塔", "provider": "offline", "model": "sketch-v1", "width": 256, "height": 256}
     api = client.post(reverse("api:generate"), body, content_type="application/json", **CHINESE)
     assert api.status_code == 429
@@ -310,6 +312,41 @@ def test_staff_pages_are_chinese(world):
         response = client.get(url)
         assert response.status_code == 200, f"GET {url}: {response.status_code}"
         problems += assert_chinese(response, data, f"GET {url}")
+    assert not problems, "Untranslated English:\n" + "\n".join(sorted(set(problems)))
+
+
+def test_what_the_scheduler_says_about_a_task_is_chinese(world):
+    """A retry's next attempt, a vendor job being watched, a partial result's note and a
+    failover, on the card, the task page, the history and the staff's task page."""
+    person, client = world["person"], world["client"]
+    retrying = claimed(TaskFactory(owner=person, prompt="夜晚的港口"))
+    busy = Reason(gettext_lazy("The provider is busy (rate limit reached)."))
+    again = Reason(steps.RETRYING, {"reason": busy, "delay": "8", "attempt": 1, "attempts": 3})
+    retrying.mark_retrying("rate_limited", again, timezone.now() + timedelta(seconds=8))
+    watching = claimed(TaskFactory(owner=person, prompt="秋天的稻田"))
+    watching.watch_job({"state": {"id": "job-1"}}, timezone.now() + timedelta(seconds=3), progress=20)
+    moved = claimed(TaskFactory(owner=person, prompt="冬日的湖面", provider="dashscope", model="wanx2.1-t2i-turbo"))
+    moved_from = {
+        "provider": "dashscope",
+        "model": "wanx2.1-t2i-turbo",
+        "code": "rate_limited",
+        "reason": busy.as_json(),
+    }
+    moved.move_to("offline", "sketch-v1", {}, moved_from)
+    claimed(moved).mark_completed(note=Reason(steps.PARTIAL, {"failed": 1, "wanted": 2}))
+    data = data_of(world) | {task.prompt for task in (retrying, watching, moved)} | {"dashscope", "wanx2.1-t2i-turbo"}
+    problems = []
+    for task in (retrying, watching, moved):
+        for url in (reverse("generator:task_card", args=[task.pk]), reverse("generator:task_detail", args=[task.pk])):
+            problems += assert_chinese(client.get(url), data, f"GET {url}")
+    history = client.get(reverse("generator:history"))
+    html = history.content.decode()
+    assert "下次尝试时间" in html and "正在服务商处生成" in html and "先尝试了dashscope" in html
+    problems += assert_chinese(history, data, "the history")
+    staff = world["staff_client"]
+    for task in (watching, moved):
+        url = reverse("admin:generator_task_change", args=[task.pk])
+        problems += assert_chinese(staff.get(url), data | {"管理员", "state", "job-1"}, f"GET {url}")
     assert not problems, "Untranslated English:\n" + "\n".join(sorted(set(problems)))
 
 

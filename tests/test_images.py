@@ -144,7 +144,7 @@ def test_vary_creates_a_task_with_the_same_settings_and_a_random_seed(
 
 
 def test_vary_goes_through_the_limits(auth_client, user, task, image, settings):
-    settings.MAX_ACTIVE_TASKS_PER_USER = 1
+    settings.MAX_QUEUED_TASKS_PER_USER = 1
     TaskFactory(owner=user)  # one already waiting
     fields = form_fields(auth_client.get(detail_url(image)).content.decode(), "image-vary")
     response = auth_client.post(reverse("generator:create"), fields)

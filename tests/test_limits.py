@@ -1,4 +1,4 @@
-"""Per-person limits on generating: an active-task cap and a request rate. Both 429."""
+"""Per-person limits on generating: a cap on waiting tasks and a request rate. Both 429."""
 
 from __future__ import annotations
 
@@ -25,38 +25,49 @@ def generate(client: Client, **extra):
     )
 
 
-def test_the_active_task_cap_answers_429_and_creates_nothing(auth_client, user, settings):
-    settings.MAX_ACTIVE_TASKS_PER_USER = 2
+def test_the_queued_task_cap_answers_429_and_creates_nothing(auth_client, user, settings):
+    settings.MAX_QUEUED_TASKS_PER_USER = 2
     TaskFactory(owner=user)
-    TaskFactory(owner=user, status=Task.Status.PROCESSING)
+    TaskFactory(owner=user, status=Task.Status.RETRYING)
+    TaskFactory(owner=user, status=Task.Status.PROCESSING)  # generating: no longer waiting
     TaskFactory(owner=user, status=Task.Status.COMPLETED)  # finished tasks do not count
     response = generate(auth_client)
     assert response.status_code == 429
     assert response["Retry-After"] == "5"
     body = response.json()
-    assert body["error"] == "too_many_active_tasks" and body["retry_after"] == 5
-    assert "2 tasks waiting or generating" in body["message"]
-    assert Task.objects.filter(owner=user).count() == 3
+    assert body["error"] == "rate_limit_exceeded" and body["reason"] == "too_many_queued_tasks"
+    assert body["retry_after"] == 5
+    assert "2 tasks waiting to run" in body["message"]
+    assert Task.objects.filter(owner=user).count() == 4
+
+
+def test_tasks_already_generating_do_not_count_against_the_cap(auth_client, user, settings):
+    settings.MAX_QUEUED_TASKS_PER_USER = 1
+    TaskFactory(owner=user, status=Task.Status.PROCESSING)
+    TaskFactory(owner=user, status=Task.Status.PROCESSING, provider_job={"state": {"id": "job-1"}})
+    assert generate(auth_client).status_code == 201
+    refused = generate(auth_client)
+    assert refused.status_code == 429 and refused.json()["reason"] == "too_many_queued_tasks"
 
 
 def test_the_cap_is_per_person(auth_client, other_client, user, settings):
-    settings.MAX_ACTIVE_TASKS_PER_USER = 1
+    settings.MAX_QUEUED_TASKS_PER_USER = 1
     TaskFactory(owner=user)
     assert generate(auth_client).status_code == 429
     assert generate(other_client).status_code == 201
 
 
 def test_the_cap_shows_in_place_on_the_page(auth_client, user, settings):
-    settings.MAX_ACTIVE_TASKS_PER_USER = 1
+    settings.MAX_QUEUED_TASKS_PER_USER = 1
     TaskFactory(owner=user)
     form = {"prompt": "a kite", "model": "offline:sketch-v1", "size": "512x512", "num_images": "1"}
     htmx = auth_client.post(reverse("generator:create"), form, HTTP_HX_REQUEST="true")
     assert htmx.status_code == 429 and htmx["HX-Retarget"] == "#form-problem"
-    assert "Wait for one to finish" in htmx.content.decode()
+    assert "Wait for one to start" in htmx.content.decode()
     page = auth_client.post(reverse("generator:create"), form)
     assert page.status_code == 429 and page["Retry-After"] == "5"
     html = page.content.decode()
-    assert "Wait for one to finish" in html and "a kite" in html  # the typed prompt is kept
+    assert "Wait for one to start" in html and "a kite" in html  # the typed prompt is kept
 
 
 # The wait is what is left of the person's rate window: 1 second at its very end ("second"),
@@ -66,13 +77,13 @@ def test_the_generate_rate_is_limited_per_person(
     auth_client, other_client, user, settings, ratelimit_clock, seconds_left, unit
 ):
     settings.GENERATE_RATE = "3/m"
-    settings.MAX_ACTIVE_TASKS_PER_USER = 100
+    settings.MAX_QUEUED_TASKS_PER_USER = 100
     ratelimit_clock.stop_before_window_end(str(user.pk), 60, seconds_left)
     assert [generate(auth_client).status_code for _ in range(3)] == [201, 201, 201]
     refused = generate(auth_client)
     assert refused.status_code == 429
     body = refused.json()
-    assert body["error"] == "rate_limit_exceeded"
+    assert body["error"] == "rate_limit_exceeded" and body["reason"] == "generate_rate"
     assert 1 <= body["retry_after"] <= 60 and refused["Retry-After"] == str(body["retry_after"])
     assert body["retry_after"] == seconds_left
     assert body["message"].endswith(f" Try again in {seconds_left} {unit}."), body["message"]
@@ -142,7 +153,7 @@ def api_session(live_server, user) -> requests.Session:
 
 
 def test_concurrent_submissions_stop_exactly_at_the_cap(live_server, transactional_db, settings):
-    settings.MAX_ACTIVE_TASKS_PER_USER = 4
+    settings.MAX_QUEUED_TASKS_PER_USER = 4
     settings.GENERATE_RATE = "100/m"
     user = UserFactory()
     session = api_session(live_server, user)
@@ -154,7 +165,7 @@ def test_concurrent_submissions_stop_exactly_at_the_cap(live_server, transaction
     from django_q.conf import Conf
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Conf, "SYNC", False)  # queue them; no worker runs, so they stay active
+        patch.setattr(Conf, "SYNC", False)  # queue them; no worker runs, so they stay waiting
         with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
             codes = list(pool.map(submit, range(20)))
     assert sorted(codes) == [201] * 4 + [429] * 16

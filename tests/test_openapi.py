@@ -62,7 +62,7 @@ def wsgi_app():
 @pytest.fixture
 def signed_in_headers(db, settings):
     settings.GENERATE_RATE = "10000/m"
-    settings.MAX_ACTIVE_TASKS_PER_USER = 10000
+    settings.MAX_QUEUED_TASKS_PER_USER = 10000
     user = UserFactory()
     task = TaskFactory(owner=user)
     run_task(str(task.pk))

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from generator.models import Task
+from generator.providers.errors import MESSAGES as PROVIDER_MESSAGES
+from generator.reasons import Reason
+from generator.scheduler import steps
 
 from .factories import TaskFactory, claimed
 
@@ -165,3 +171,77 @@ def test_a_poll_after_the_session_ended_redirects_the_whole_page(client, user):
     assert response.status_code == 200
     assert response["HX-Redirect"].startswith(reverse("login"))
     assert response.content == b""
+
+
+# --- what the scheduler tells the person ------------------------------------------------------
+
+BUSY = Reason(PROVIDER_MESSAGES["rate_limited.http_429"])
+
+
+def card_and_detail(client, task: Task) -> list[str]:
+    urls = [reverse("generator:task_card", args=[task.pk]), reverse("generator:task_detail", args=[task.pk])]
+    return [client.get(url).content.decode() for url in urls]
+
+
+@pytest.mark.parametrize(
+    ("time_zone", "local"), [("UTC", "2026-12-04T18:42:10"), ("Asia/Shanghai", "2026-12-05T02:42:10")]
+)
+def test_a_retrying_task_says_when_it_tries_next(auth_client, user, settings, time_zone, local):
+    settings.TIME_ZONE = time_zone
+    task = claimed(TaskFactory(owner=user))
+    retrying = Reason(steps.RETRYING, {"reason": BUSY, "delay": "12", "attempt": 1, "attempts": 3})
+    assert task.mark_retrying("rate_limited", retrying, datetime(2026, 12, 4, 18, 42, 10, tzinfo=UTC))
+    for html in card_and_detail(auth_client, task):
+        assert f'<time datetime="{local}' in html and f"Next attempt at {local[11:]}</time>" in html
+        assert "The provider is busy (rate limit reached). Trying again in 12 s (attempt 1 of 3)." in html
+        assert "hx-get" in html  # still polled while it waits
+
+
+def test_a_task_watching_its_vendor_job_says_so_and_can_be_canceled(auth_client, user):
+    task = claimed(TaskFactory(owner=user))
+    held_card = auth_client.get(reverse("generator:task_card", args=[task.pk])).content.decode()
+    assert "at the provider" not in held_card
+    assert reverse("generator:task_cancel", args=[task.pk]) not in held_card  # a worker is mid-call
+
+    assert task.watch_job({"state": {"id": "job-1"}}, timezone.now() + timedelta(seconds=3), progress=10)
+    cancel_url = reverse("generator:task_cancel", args=[task.pk])
+    for html in card_and_detail(auth_client, task):
+        assert "Generating at the provider (job submitted)." in html
+        assert f'action="{cancel_url}"' in html
+        assert 'hx-trigger="load delay:1s"' in html  # the card keeps polling
+
+    response = auth_client.post(cancel_url, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "Canceled" in response.content.decode()
+    assert "hx-get" not in response.content.decode()
+    assert Task.objects.get(pk=task.pk).status == Task.Status.CANCELED
+
+
+def test_a_completed_task_shows_its_note(auth_client, user):
+    task = claimed(TaskFactory(owner=user, num_images=4))
+    assert task.mark_completed(note=Reason(steps.PARTIAL, {"failed": 2, "wanted": 4}))
+    for html in card_and_detail(auth_client, task):
+        assert "2 of 4 pictures failed at the provider; the others were kept." in html
+    plain = claimed(TaskFactory(owner=user))
+    assert plain.mark_completed()
+    assert (
+        "failed at the provider"
+        not in auth_client.get(reverse("generator:task_card", args=[plain.pk])).content.decode()
+    )
+
+
+@pytest.mark.parametrize("finish", [None, "completed"])
+def test_a_failed_over_task_says_where_it_ran_first(auth_client, user, finish):
+    task = claimed(TaskFactory(owner=user, provider="dashscope", model="wanx2.1-t2i-turbo"))
+    moved_from = {
+        "provider": "dashscope",
+        "model": "wanx2.1-t2i-turbo",
+        "code": "rate_limited",
+        "reason": BUSY.as_json(),
+        "attempts": 3,
+        "at": timezone.now().isoformat(),
+    }
+    assert task.move_to("offline", "sketch-v1", {}, moved_from)
+    if finish:
+        claimed(task).mark_completed()
+    for html in card_and_detail(auth_client, task):
+        assert "First tried dashscope (wanx2.1-t2i-turbo): The provider is busy (rate limit reached)." in html

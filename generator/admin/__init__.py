@@ -126,6 +126,14 @@ class TaskAdmin(admin.ModelAdmin):
         "finished_at",
         "claimed_at",
         "enqueued_at",
+        # The scheduler's columns (generator.scheduler): read-only like everything else here.
+        # The failover and the note are stored untranslated (reasons.Reason): shown translated.
+        "next_attempt_at",
+        "held_by",
+        "heartbeat_at",
+        "provider_job",
+        "failed_over_from_text",
+        "note_text",
     )
     readonly_fields = fields
     inlines = (ImageInline,)
@@ -134,6 +142,14 @@ class TaskAdmin(admin.ModelAdmin):
     @admin.display(description=_("Error message (in your language)"))
     def error_text(self, task: Task) -> str:
         return task.error_text
+
+    @admin.display(description=_("failed over from"))
+    def failed_over_from_text(self, task: Task) -> str:
+        return task.failover_text
+
+    @admin.display(description=_("note"))
+    def note_text(self, task: Task) -> str:
+        return task.note_text
 
     @admin.display(description=_("Prompt"))
     def short_prompt(self, task: Task) -> str:
@@ -200,7 +216,7 @@ class TaskAdmin(admin.ModelAdmin):
         level = messages.SUCCESS if retried and not (skipped or refused) else messages.WARNING
         self.message_user(request, " ".join(parts), level)
 
-    @admin.action(permissions=["change"], description=_("Cancel pending or retrying tasks"))
+    @admin.action(permissions=["change"], description=_("Cancel waiting tasks and jobs generating at a provider"))
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         canceled, processing, finished = 0, 0, 0
         for task in queryset.order_by("created_at", "pk"):

@@ -2,7 +2,9 @@
 
 Tasks by status and failures by error code are one aggregate query each; the queue length is
 one query on the ORM broker (a Redis LLEN otherwise); worker heartbeats come from django-q2's
-cluster statistics in the cache; the sweeper's schedule is one query, its last run one more.
+cluster statistics in the cache; the sweeper's schedule is one query, its last run one more;
+the providers' load is two grouped counts, plus one or two per provider that has a RATE
+(generator.scheduler.limits.snapshot).
 Anything outside the database (broker, cache) that fails is shown as unavailable, never a 500.
 """
 
@@ -26,6 +28,7 @@ from ..models import Task
 from ..ops import health
 from ..ops.schedules import RECOVERY_SCHEDULE_NAME
 from ..reasons import Reason
+from ..scheduler import limits as provider_limits
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +106,9 @@ class Overview:
     heartbeats: Heartbeats
     sweeper: SweeperSchedule
     readiness: list[tuple[str, dict]] = field(default_factory=list)  # what /readyz checks: (label, result)
+    # Each enabled provider's limits and load (provider_limits.snapshot): name, concurrency,
+    # rate, fallback, in_flight, queued, rate_wait_seconds.
+    providers: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -238,5 +244,6 @@ def build(now: datetime | None = None) -> Overview:
         heartbeats=heartbeats,
         sweeper=sweeper,
         readiness=[(str(READINESS_LABELS.get(name, name)), result) for name, result in health.run_checks().items()],
+        providers=provider_limits.snapshot(now),
         problems=problems,
     )

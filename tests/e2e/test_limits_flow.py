@@ -13,11 +13,11 @@ from .conftest import marker_survives, set_marker, sign_in
 pytestmark = pytest.mark.browser
 
 
-def test_the_active_task_cap_is_explained_above_the_form(page, live_server, settings, monkeypatch):
+def test_the_queued_task_cap_is_explained_above_the_form(page, live_server, settings, monkeypatch):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", False)  # no worker runs: the first task stays pending
-    settings.MAX_ACTIVE_TASKS_PER_USER = 1
+    settings.MAX_QUEUED_TASKS_PER_USER = 1
     user = UserFactory()
     sign_in(page, live_server, user, PASSWORD)
     set_marker(page)
@@ -28,7 +28,7 @@ def test_the_active_task_cap_is_explained_above_the_form(page, live_server, sett
     page.get_by_role("button", name="Generate").click()
     problem = page.locator("#form-problem")
     expect(problem).to_be_visible()
-    expect(problem).to_contain_text("You already have 1 task waiting or generating.")
+    expect(problem).to_contain_text("You already have 1 task waiting to run.")
     expect(page.locator("#task-list .task-card")).to_have_count(1)
     assert marker_survives(page)
     assert Task.objects.filter(owner=user).count() == 1
