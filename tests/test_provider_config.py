@@ -34,6 +34,8 @@ def test_env_example_lists_every_variable(settings):
     read_in_settings = set(re.findall(r'env\.\w+\(\s*"([A-Z0-9_]+)"', (ROOT / "config" / "settings.py").read_text()))
     for config in settings.PROVIDER_CONFIG.values():
         read_in_settings |= {config["ENV_PREFIX"] + key for key in config if key not in ("ENV_PREFIX", "SET")}
+        read_in_settings |= {config["ENV_PREFIX"] + key for key in ("CONCURRENCY", "RATE", "FALLBACK")}
+    read_in_settings |= {"OFFLINE_" + key for key in ("CONCURRENCY", "RATE", "FALLBACK")}
     assert read_in_settings - listed == set()
 
 
