@@ -4,6 +4,8 @@ or falls back to nowhere."""
 
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 from django.core.checks import Warning as CheckWarning  # not the builtin Warning
@@ -153,4 +155,22 @@ def _unreachable_fallback(name: str, variable: str, fallback: Fallback) -> list[
         CheckWarning(
             f"{variable} {problem}: tasks on {name} will not fail over.", hint=hint, id="atelier.W002", obj=name
         )
+    ]
+
+
+# Variables Atelier no longer reads, and what replaced them: a silent no-op would surprise.
+RENAMED_VARIABLES = {
+    "MAX_ACTIVE_TASKS_PER_USER": (
+        "MAX_QUEUED_TASKS_PER_USER counts waiting tasks (default 20); how many run at once is the "
+        "scheduler's fair share (docs/SCHEDULING.md)."
+    ),
+}
+
+
+@register()
+def renamed_variables_are_not_set(app_configs=None, **kwargs) -> list[CheckMessage]:
+    return [
+        CheckWarning(f"{name} is set but no longer read.", hint=hint, id="atelier.W003")
+        for name, hint in RENAMED_VARIABLES.items()
+        if name in os.environ
     ]

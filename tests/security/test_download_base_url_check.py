@@ -150,3 +150,11 @@ def test_manage_py_check_refuses_an_unreadable_rate(settings):
     out = io.StringIO()
     with pytest.raises(SystemCheckError, match="SILICONFLOW_RATE"):
         call_command("check", stdout=out, stderr=out)
+
+
+def test_the_old_active_task_cap_variable_is_named_as_no_longer_read(monkeypatch, db):
+    monkeypatch.setenv("MAX_ACTIVE_TASKS_PER_USER", "4")
+    warnings = [message for message in checks.run_checks() if message.id == "atelier.W003"]
+    assert [message.msg for message in warnings] == ["MAX_ACTIVE_TASKS_PER_USER is set but no longer read."]
+    monkeypatch.delenv("MAX_ACTIVE_TASKS_PER_USER")
+    assert not [message for message in checks.run_checks() if message.id == "atelier.W003"]
