@@ -29,7 +29,7 @@ from .lib import imaging
 from .models import CLAIMABLE_STATUSES, Image, Tag, Task
 from .providers import GeneratedImage, PermanentProviderError, get_provider
 from .reasons import Reason
-from .scheduler.queue import wake
+from .scheduler.queue import wake_unless_queued
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def create_task(owner: User, task_settings: TaskSettings) -> Task:
         if Task.objects.filter(owner=owner, status__in=CLAIMABLE_STATUSES).count() >= limit:
             raise TooManyQueuedTasks(limit)
         task = Task.objects.create(owner=owner, **task_settings.__dict__)
-        transaction.on_commit(wake)
+        transaction.on_commit(wake_unless_queued)
     if settings.LOG_PROMPTS:
         logger.info("task %s created provider=%s model=%s prompt=%r", task.pk, task.provider, task.model, task.prompt)
     else:

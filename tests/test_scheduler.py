@@ -89,6 +89,22 @@ def test_someone_new_goes_before_people_who_have_been_served_all_along():
     assert claim.claim_next("w").pk == newcomer.pk
 
 
+def test_one_picture_does_not_wait_behind_batches_of_people_not_yet_served():
+    # Two workers took the first tasks of two of four people who each queued four; then someone
+    # queues one picture. When the workers free up, it goes before the two unserved batches.
+    people = [UserFactory() for _ in range(4)]
+    for n, person in enumerate(people):
+        for k in range(4):
+            queued(person, 60 - n - k / 10)
+    first, second = claim.claim_next("w1"), claim.claim_next("w2")
+    assert {first.owner_id, second.owner_id} == {people[0].pk, people[1].pk}
+    newcomer = queued(UserFactory(), 0)
+    Task.objects.filter(status="processing").update(status="completed", held_by="")
+
+    assert claim.claim_next("w1").pk == newcomer.pk
+    assert claim.claim_next("w2").owner_id == people[2].pk  # then the oldest of the unserved
+
+
 def test_a_provider_at_its_concurrency_is_passed_over_for_another_providers_task(provider_limits, scripted):
     provider_limits(offline={"CONCURRENCY": 1}, scripted={"CONCURRENCY": 4})
     person = UserFactory()

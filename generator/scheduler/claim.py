@@ -4,9 +4,10 @@ A queue message only says "a worker is free" (generator.jobs.dispatch); the data
 what it runs. Runnable are: tasks waiting to be sent (pending, or retrying once their
 next_attempt_at is due) whose provider is under its limits, and vendor jobs whose next look is
 due (in `processing`, held by nobody; they already count against their provider's limit, so
-they are never held back by it). Fair order: the person with the fewest tasks running first,
-then the person whose last task started longest ago (someone new goes before a person who has
-been served all along), then the oldest task.
+they are never held back by it). Fair order: the person with the fewest tasks running first;
+then the person whose last task started longest ago (someone never served first); then the
+person with fewer tasks waiting (one picture does not wait behind a batch); then the oldest
+task.
 
 Claims are serialised so the limits cannot be overshot: SQLite's IMMEDIATE transactions take
 the write lock at BEGIN (config/settings.py); on PostgreSQL a transaction-level advisory lock
@@ -61,6 +62,13 @@ def fair_order(tasks: QuerySet[Task], now: datetime) -> QuerySet[Task]:
         .annotate(n=Count("pk"))
         .values("n")
     )
+    waiting = (
+        Task.objects.filter(owner=OuterRef("owner"), status__in=CLAIMABLE_STATUSES)
+        .order_by()
+        .values("owner")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     last_start = (
         Task.objects.filter(owner=OuterRef("owner"), created_at__gte=now - RECENT_START_WINDOW)
         .order_by()
@@ -71,7 +79,8 @@ def fair_order(tasks: QuerySet[Task], now: datetime) -> QuerySet[Task]:
     return tasks.annotate(
         running=Coalesce(Subquery(running, output_field=IntegerField()), Value(0)),
         owner_last_start=Subquery(last_start),
-    ).order_by("running", F("owner_last_start").asc(nulls_first=True), "created_at", "id")
+        owner_waiting=Coalesce(Subquery(waiting, output_field=IntegerField()), Value(0)),
+    ).order_by("running", F("owner_last_start").asc(nulls_first=True), "owner_waiting", "created_at", "id")
 
 
 def claim_next(worker: str, now: datetime | None = None) -> Task | None:

@@ -7,6 +7,7 @@ else) and a lost one only delays work until the dispatcher's next look.
 from __future__ import annotations
 
 from django_q.brokers import Broker, get_broker
+from django_q.conf import Conf
 from django_q.tasks import async_task
 
 DISPATCH = "generator.jobs.dispatch"
@@ -22,6 +23,13 @@ def wake(count: int = 1, broker: Broker | None = None) -> None:
             async_task(DISPATCH, task_name="dispatch", save=False)
         else:
             async_task(DISPATCH, task_name="dispatch", save=False, broker=broker)
+
+
+def wake_unless_queued() -> None:
+    """One message for a new task, unless enough already wait for the workers: every message
+    makes a worker claim (and, on SQLite, take the write lock), and one claim serves any task."""
+    if Conf.SYNC or queued_messages() < Conf.WORKERS:
+        wake()
 
 
 def queued_messages(broker: Broker | None = None) -> int:
