@@ -23,6 +23,10 @@ class Profile:
     # OFFLINE_DELAY_SECONDS=2 at each worker count, `scaling_rounds` tasks per worker
     scaling_workers: tuple[int, ...]
     scaling_rounds: int
+    # the scheduling phase: OFFLINE_DELAY_SECONDS of the fairness run, and how long each fake
+    # DashScope job runs at the vendor
+    fairness_task_seconds: float
+    vendor_job_seconds: float
     results_file: str
 
 
@@ -39,6 +43,8 @@ FULL = Profile(
     pipeline_tasks=200,
     scaling_workers=(1, 2, 4, 8),
     scaling_rounds=8,
+    fairness_task_seconds=1.5,
+    vendor_job_seconds=6.0,
     results_file="results.json",
 )
 
@@ -55,5 +61,7 @@ QUICK = Profile(
     pipeline_tasks=20,
     scaling_workers=(1, 8),
     scaling_rounds=2,
+    fairness_task_seconds=1.0,
+    vendor_job_seconds=4.0,
     results_file="results-quick.json",
 )

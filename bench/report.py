@@ -32,7 +32,21 @@ TARGETS = {
     "queue_overhead_redis_ms": ("figure", "<=", 30.0),
     "worker_peak_rss_mb": ("figure", "<", 300.0),
     "download_rss_increase_over_file_size": ("figure", "<=", 2.0),
+    # scheduling: a newcomer waits about one task, not behind the queue; vendor jobs hold no worker
+    "fairness_wait_over_task_seconds": ("figure", "<=", 1.5),
+    "async_jobs_in_flight_max": ("figure", ">=", 8),
+    "async_makespan_over_job_seconds": ("figure", "<=", 2.0),
+    "async_submissions_per_job": ("figure", "==", 1.0),
 }
+SCHEDULING_FIGURES = (
+    "fairness_wait_seconds",
+    "fairness_wait_over_task_seconds",
+    "fifo_wait_seconds_estimate",
+    "fairness_latecomer_wait_over_task_seconds",
+    "async_jobs_in_flight_max",
+    "async_makespan_over_job_seconds",
+    "async_submissions_per_job",
+)
 
 
 def summarize_web(runs: dict[str, list[dict]]) -> dict[str, dict]:
@@ -104,7 +118,31 @@ def overhead_against_loop_ms(broker: dict, loop: dict) -> float:
     return round(broker["sequential"]["p50_ms"] - loop["p50_ms"], 1)
 
 
-def figures(pipeline: dict, memory: dict) -> dict[str, float]:
+def fifo_wait_seconds(tasks_ahead: int, workers: int, task_seconds: float) -> float:
+    """What first come, first served made the newcomer wait: every task queued before its own,
+    `workers` at a time."""
+    return tasks_ahead / workers * task_seconds
+
+
+def scheduling_figures(scheduling: dict) -> dict[str, float]:
+    """The newcomer's wait behind four people's queues, and nine vendor jobs on two workers."""
+    fairness, jobs = scheduling["fairness"], scheduling["async"]
+    task_seconds, job_seconds = fairness["task_seconds"], jobs["job_seconds"]
+    return {
+        "fairness_wait_seconds": fairness["wait_seconds"],
+        "fairness_wait_over_task_seconds": round(fairness["wait_seconds"] / task_seconds, 3),
+        "fifo_wait_seconds_estimate": round(
+            fifo_wait_seconds(fairness["tasks_ahead"], fairness["workers"], task_seconds), 2
+        ),
+        # context: a sixth person, queued once every one of the crowd had been served
+        "fairness_latecomer_wait_over_task_seconds": round(fairness["latecomer"]["wait_seconds"] / task_seconds, 3),
+        "async_jobs_in_flight_max": jobs["vendor"]["in_flight_max"],
+        "async_makespan_over_job_seconds": round(jobs["seconds"] / job_seconds, 3),
+        "async_submissions_per_job": round(jobs["vendor"]["submissions"] / jobs["tasks"], 3) if jobs["tasks"] else 0.0,
+    }
+
+
+def figures(pipeline: dict, memory: dict, scheduling: dict) -> dict[str, float]:
     loop = pipeline["orm"]["loop"]
     return {
         "queue_overhead_orm_ms": queue_overhead_ms(pipeline["orm"]),
@@ -113,6 +151,7 @@ def figures(pipeline: dict, memory: dict) -> dict[str, float]:
         "latency_over_loop_redis_ms": overhead_against_loop_ms(pipeline["redis"], loop),
         "worker_peak_rss_mb": round(memory["worker_peak_rss_kb"] / 1024, 1),
         "download_rss_increase_over_file_size": memory["download"]["increase_over_file_size"],
+        **scheduling_figures(scheduling),
     }
 
 
@@ -120,7 +159,7 @@ def check_targets(ratios: dict[str, float], measured: dict[str, float]) -> dict[
     results = {}
     for name, (kind, op, bound) in TARGETS.items():
         value = ratios[name] if kind == "ratio" else measured[name]
-        passed = {">=": value >= bound, "<=": value <= bound, "<": value < bound}[op]
+        passed = {">=": value >= bound, "<=": value <= bound, "<": value < bound, "==": value == bound}[op]
         results[name] = {"value": value, "target": f"{op} {bound:g}", "pass": passed}
     return results
 
@@ -183,7 +222,44 @@ def table(results: dict) -> str:
         f"{_verdict(targets['download_rss_increase_over_file_size'])}  "
         f"({download['increase_kb'] / 1024:.1f} MiB for a {download['file_bytes'] / 2**20:.1f} MiB image)"
     )
+    lines.append("")
+    lines += scheduling_table(results["scheduling"], results["figures"], targets)
     return "\n".join(lines)
+
+
+def scheduling_table(scheduling: dict, figures: dict, targets: dict) -> list[str]:
+    fairness, jobs = scheduling["fairness"], scheduling["async"]
+    vendor, newcomer = jobs["vendor"], fairness["newcomer"]
+    task_seconds, job_seconds = fairness["task_seconds"], jobs["job_seconds"]
+    width = max(38, *(len(name) for name in SCHEDULING_FIGURES))
+
+    def row(name: str, note: str = "") -> str:
+        verdict = f"  {_verdict(targets[name])}" if name in targets else ""
+        return f"{name:<{width}} {figures[name]:>8}{verdict}{'  ' + note if note else ''}"
+
+    return [
+        f"scheduling (phase {scheduling['seconds']:g} s): {fairness['people']} people x {fairness['tasks_each']} "
+        f"tasks of {task_seconds:g} s on {fairness['workers']} workers, then a newcomer with 1; "
+        f"{jobs['tasks']} vendor jobs of {job_seconds:g} s on {jobs['workers']} workers",
+        row(
+            "fairness_wait_seconds",
+            f"(started {fairness['start_position']} of {fairness['tasks']}, after "
+            f"{', '.join(newcomer['started_ahead']) or 'nobody'}; {newcomer['crowd_unserved_when_queued']} of the "
+            f"crowd not yet served when it queued)",
+        ),
+        row("fairness_wait_over_task_seconds"),
+        row(
+            "fairness_latecomer_wait_over_task_seconds",
+            f"(one more person, queued once all {fairness['people']} of the crowd had been served)",
+        ),
+        row(
+            "fifo_wait_seconds_estimate",
+            f"({fairness['tasks_ahead']} ahead / {fairness['workers']} workers x {task_seconds:g} s)",
+        ),
+        row("async_jobs_in_flight_max", f"(at the vendor; {jobs['workers']} workers)"),
+        row("async_makespan_over_job_seconds", f"(all done in {jobs['seconds']:g} s)"),
+        row("async_submissions_per_job", f"({vendor['submissions']} submissions, {vendor['looks']} looks)"),
+    ]
 
 
 def _verdict(target: dict) -> str:

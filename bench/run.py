@@ -1,7 +1,8 @@
 """The one entry point: `python -m bench [--quick] [--strict]` (make bench, make bench-quick).
 
 Phases, in one run on one machine: seed -> web (app and baseline under wrk) -> pipeline on
-the ORM and the Redis broker against a plain loop -> scaling with a 2 s provider -> memory.
+the ORM and the Redis broker against a plain loop -> scaling with a 2 s provider ->
+scheduling (a newcomer behind four queues; vendor jobs on a fake DashScope) -> memory.
 Writes bench/results.json (results-quick.json with --quick) and prints the table.
 
 Exit status: 0 when the harness measured everything validly (targets may still miss; see
@@ -24,12 +25,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import processes, report, servers, web, workers
+from .fake_dashscope import FakeDashScope
 from .load import LoadSettings, write_status_script
 from .profiles import FULL, QUICK, Profile
 from .workdir import BASE_DIR, PYTHON, WorkDir
 
 BENCH_DIR = Path(__file__).resolve().parent
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+# The scheduling phase (docs/PERFORMANCE.md): the embedded default of 2 workers; 4 people with 4
+# tasks each, then a newcomer, under OFFLINE_CONCURRENCY=4; 9 vendor jobs under
+# DASHSCOPE_CONCURRENCY=9, looked at from 0.5 s on.
+SCHEDULING_WORKERS = 2
+FAIRNESS_PEOPLE = 4
+FAIRNESS_TASKS_EACH = 4
+FAIRNESS_CONCURRENCY = 4
+VENDOR_JOBS = 9
+VENDOR_POLL_SECONDS = 0.5
 _started = time.monotonic()
 
 
@@ -113,7 +124,9 @@ def scaling_phase(profile: Profile, workdir: WorkDir, peaks: list[int]) -> dict:
     for count in profile.scaling_workers:
         tasks = count * profile.scaling_rounds
         log(f"scaling: {tasks} tasks on {count} workers, provider {delay:g} s")
-        env = {"Q_WORKERS": count, "OFFLINE_DELAY_SECONDS": delay}
+        # Workers are measured here, not the provider's limit (4 by default, and the seed's
+        # polled task sits in `processing`, holding one of them): room for every worker.
+        env = {"Q_WORKERS": count, "OFFLINE_DELAY_SECONDS": delay, "OFFLINE_CONCURRENCY": count + 1}
         with workers.qcluster(workdir, f"scale-{count}", **env) as sampler:
             argv = [
                 "bench.pipeline",
@@ -132,6 +145,81 @@ def scaling_phase(profile: Profile, workdir: WorkDir, peaks: list[int]) -> dict:
         results[str(count)] = run
         log(f"  {count} workers: {run['tasks_per_second']:.2f} tasks/s, efficiency {run['efficiency']:.3f}")
     return results
+
+
+def scheduling_phase(profile: Profile, workdir: WorkDir, peaks: list[int]) -> dict:
+    started = time.monotonic()
+    fairness = fairness_run(profile, workdir, peaks)
+    jobs = vendor_jobs_run(profile, workdir, peaks)
+    return {"fairness": fairness, "async": jobs, "seconds": round(time.monotonic() - started, 1)}
+
+
+def fairness_run(profile: Profile, workdir: WorkDir, peaks: list[int]) -> dict:
+    """4 people queue 4 tasks each; once the first are running a fifth queues one: its wait. A
+    sixth (context) queues one once all four have been served (bench/scheduling.py)."""
+    delay, workers_count = profile.fairness_task_seconds, SCHEDULING_WORKERS
+    queued = FAIRNESS_PEOPLE * FAIRNESS_TASKS_EACH
+    log(
+        f"scheduling: {FAIRNESS_PEOPLE} people queue {FAIRNESS_TASKS_EACH} tasks each ({delay:g} s provider, "
+        f"{workers_count} workers), then a newcomer queues one"
+    )
+    env = {"Q_WORKERS": workers_count, "OFFLINE_DELAY_SECONDS": delay, "OFFLINE_CONCURRENCY": FAIRNESS_CONCURRENCY}
+    with workers.qcluster(workdir, "fairness", **env) as sampler:
+        argv = [
+            "bench.scheduling",
+            "fairness",
+            "--people",
+            str(FAIRNESS_PEOPLE),
+            "--each",
+            str(FAIRNESS_TASKS_EACH),
+            "--workers",
+            str(workers_count),
+            "--timeout",
+            str(60 + queued * delay),
+        ]
+        run = workers.client(workdir, argv, "fairness", **env)
+    peaks.append(sampler.peak_kb)
+    run.update(task_seconds=delay, offline_concurrency=FAIRNESS_CONCURRENCY)
+    fifo = report.fifo_wait_seconds(run["tasks_ahead"], run["workers"], delay)
+    log(
+        f"  the newcomer waited {run['wait_seconds']:.2f} s ({run['wait_seconds'] / delay:.2f} tasks; "
+        f"first come, first served: about {fifo:g} s), started {run['start_position']} of {run['tasks']}; "
+        f"the latecomer {run['latecomer']['wait_seconds']:.2f} s"
+    )
+    return run
+
+
+def vendor_jobs_run(profile: Profile, workdir: WorkDir, peaks: list[int]) -> dict:
+    """9 DashScope jobs on 2 workers against a fake vendor whose jobs take J seconds."""
+    seconds, workers_count = profile.vendor_job_seconds, SCHEDULING_WORKERS
+    log(f"scheduling: {VENDOR_JOBS} vendor jobs of {seconds:g} s on {workers_count} workers (a fake DashScope)")
+    workdir.logs.mkdir(parents=True, exist_ok=True)
+    with FakeDashScope(seconds, log_path=workdir.logs / "fake-dashscope.log") as vendor:
+        env = {
+            "Q_WORKERS": workers_count,
+            "DASHSCOPE_API_KEY": "x",
+            "DASHSCOPE_BASE_URL": vendor.base_url,
+            "DASHSCOPE_SELF_HOSTED": "true",
+            "DASHSCOPE_POLL_INTERVAL_SECONDS": VENDOR_POLL_SECONDS,
+            "DASHSCOPE_CONCURRENCY": VENDOR_JOBS,
+        }
+        with workers.qcluster(workdir, "vendor-jobs", **env) as sampler:
+            argv = ["bench.scheduling", "jobs", "--jobs", str(VENDOR_JOBS), "--timeout", str(60 + 4 * seconds)]
+            run = workers.client(workdir, argv, "vendor-jobs", **env)
+        peaks.append(sampler.peak_kb)
+        run.update(
+            job_seconds=seconds,
+            workers=workers_count,
+            concurrency=VENDOR_JOBS,
+            poll_interval_seconds=VENDOR_POLL_SECONDS,
+            vendor=vendor.stats(),
+        )
+    stats = run["vendor"]
+    log(
+        f"  {stats['in_flight_max']} jobs at the vendor at once, all {run['tasks']} done in {run['seconds']:.2f} s "
+        f"({run['seconds'] / seconds:.2f} jobs), {stats['submissions']} submissions, {stats['looks']} looks"
+    )
+    return run
 
 
 def download_phase(workdir: WorkDir) -> dict:
@@ -170,10 +258,11 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
     peaks: list[int] = []
     pipeline = pipeline_phase(profile, workdir, peaks)
     scaling = scaling_phase(profile, workdir, peaks)
+    scheduling = scheduling_phase(profile, workdir, peaks)
     memory = {"worker_peak_rss_kb": max(peaks), "download": download_phase(workdir)}
     web_summary = report.summarize_web(web_runs)
     ratios = report.compute_ratios(web_summary, pipeline, scaling)
-    measured = report.figures(pipeline, memory)
+    measured = report.figures(pipeline, memory, scheduling)
     return {
         "profile": profile.name,
         "started_at": started_at,
@@ -191,6 +280,7 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
         "web": web_summary,
         "pipeline": pipeline,
         "scaling": scaling,
+        "scheduling": scheduling,
         "memory": memory,
         "seed": {key: value for key, value in seed.items() if key not in ("session_key", "api_token")},
     }
@@ -218,6 +308,17 @@ def problems_in(results: dict) -> list[str]:
     ]:
         problems += [f"{name} {mode}: {run['failed']} tasks failed" for mode, run in runs.items() if run["failed"]]
     problems += [f"ratios: missing or unexpected key {key}" for key in report.missing_ratio_keys(results)]
+    scheduling = results["scheduling"]
+    problems += [
+        f"scheduling {name}: {scheduling[name]['failed']} tasks failed"
+        for name in ("fairness", "async")
+        if scheduling[name]["failed"]
+    ]
+    problems += [
+        f"scheduling async: the fake DashScope was asked {request}"
+        for request in scheduling["async"]["vendor"]["unexpected_requests"]
+    ]
+    problems += [f"figures: missing {key}" for key in report.SCHEDULING_FIGURES if key not in results["figures"]]
     return problems
 
 

@@ -98,6 +98,18 @@ def sample_results() -> tuple[dict, dict, dict, dict]:
     return web, pipeline, scaling, memory
 
 
+def sample_scheduling(newcomer_wait: float = 1.2, submissions: int = 9) -> dict:
+    fairness = {
+        "tasks_ahead": 16,
+        "workers": 2,
+        "task_seconds": 1.5,
+        "wait_seconds": newcomer_wait,
+        "latecomer": {"wait_seconds": 1.5},
+    }
+    jobs = {"tasks": 9, "seconds": 7.5, "job_seconds": 6.0, "vendor": {"in_flight_max": 9, "submissions": submissions}}
+    return {"fairness": fairness, "async": jobs}
+
+
 def test_each_round_compares_an_endpoint_with_the_baseline_runs_around_it():
     runs = {
         "baseline_template": [
@@ -148,7 +160,7 @@ def test_queue_overhead_is_each_tasks_latency_minus_its_own_work():
 def test_targets_pass_and_miss_on_their_bounds():
     web, pipeline, scaling, memory = sample_results()
     ratios = report.compute_ratios(web, pipeline, scaling)
-    measured = report.figures(pipeline, memory)
+    measured = report.figures(pipeline, memory, sample_scheduling())
     assert measured["queue_overhead_orm_ms"] == 40.0
     assert measured["queue_overhead_redis_ms"] == 9.0
     assert measured["latency_over_loop_redis_ms"] == 15.0  # 95 - 80, reported beside it
@@ -166,3 +178,23 @@ def test_results_must_carry_exactly_the_eight_ratio_keys():
     partial = {"ratios": {**complete["ratios"], "extra": 1.0}}
     del partial["ratios"]["thumbnail"]
     assert report.missing_ratio_keys(partial) == ["thumbnail", "extra"]
+
+
+def test_scheduling_figures_compare_the_newcomers_wait_with_the_queue_it_skipped():
+    measured = report.scheduling_figures(sample_scheduling(newcomer_wait=1.8))
+    assert set(measured) == set(report.SCHEDULING_FIGURES)
+    assert measured["fairness_wait_over_task_seconds"] == 1.2  # 1.8 s of 1.5 s tasks
+    assert measured["fifo_wait_seconds_estimate"] == 12.0  # 16 ahead / 2 workers x 1.5 s
+    assert measured["fairness_latecomer_wait_over_task_seconds"] == 1.0
+    assert measured["async_makespan_over_job_seconds"] == 1.25  # 7.5 s for 6 s jobs
+    assert measured["async_submissions_per_job"] == 1.0
+
+
+def test_a_vendor_job_submitted_twice_misses_its_target():
+    web, pipeline, scaling, memory = sample_results()
+    ratios = report.compute_ratios(web, pipeline, scaling)
+    once = report.check_targets(ratios, report.figures(pipeline, memory, sample_scheduling()))
+    assert once["async_submissions_per_job"] == {"value": 1.0, "target": "== 1", "pass": True}
+    assert once["fairness_wait_over_task_seconds"]["pass"]
+    twice = report.check_targets(ratios, report.figures(pipeline, memory, sample_scheduling(submissions=10)))
+    assert not twice["async_submissions_per_job"]["pass"]  # 10 submissions for 9 jobs
