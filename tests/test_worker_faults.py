@@ -185,3 +185,16 @@ def test_sigterm_lets_the_running_task_finish_before_the_cluster_exits(start_qcl
     assert task.attempts == 1
     assert_files_match_rows(task, media_root)
     assert Image.objects.filter(task=task).count() == 2
+
+
+def test_sigterm_finishes_the_running_step_and_claims_nothing_more(start_qcluster, media_root):
+    cluster = start_qcluster(OFFLINE_DELAY_SECONDS=2, Q_WORKERS=1)
+    first = create(num_images=1)
+    wait_for_status(first, "processing")
+    waiting = [create(num_images=1) for _ in range(3)]
+
+    code = cluster.stop()  # SIGTERM: without the stop flag the worker would go on claiming for minutes
+
+    assert code in (0, -signal.SIGTERM)
+    assert Task.objects.get(pk=first.pk).status == Task.Status.COMPLETED
+    assert [Task.objects.get(pk=task.pk).status for task in waiting] == ["pending"] * 3

@@ -85,9 +85,10 @@ def fair_order(tasks: QuerySet[Task], now: datetime) -> QuerySet[Task]:
 
 def claim_next(worker: str, now: datetime | None = None) -> Task | None:
     """Take the next runnable task for `worker`, or None when nothing may run now."""
-    now = now or timezone.now()
     with transaction.atomic():
         _serialise_claims()
+        # Read the clock once the lock is ours: a rate's window counts the real start.
+        now = now or timezone.now()
         providers = set(
             Task.objects.filter(waiting_to_send(now)).values_list("provider", flat=True).distinct().order_by()
         )

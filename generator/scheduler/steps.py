@@ -14,6 +14,7 @@ import random
 import socket
 import time
 from datetime import datetime, timedelta
+from multiprocessing.synchronize import Event
 from typing import Any, cast
 
 from django.conf import settings
@@ -56,6 +57,9 @@ def worker_name() -> str:
 
 # The task this process holds right now: jobs.dispatch fails it if django-q2 stops the step.
 current: Task | None = None
+# Set when the cluster is told to stop (manage.py qcluster shares it with its forked workers):
+# a worker then finishes its step and claims no more.
+stopping: Event | None = None
 
 
 def work(budget_seconds: float | None = None) -> int:
@@ -67,6 +71,8 @@ def work(budget_seconds: float | None = None) -> int:
     budget = settings.TASK_TIMEOUT / 4 if budget_seconds is None else budget_seconds
     started, steps, worker = time.monotonic(), 0, worker_name()
     while True:
+        if stopping is not None and stopping.is_set():
+            return steps
         task = claim.claim_next(worker)
         if task is None:
             return steps

@@ -4,19 +4,22 @@ The same command name and options as django-q2's (generator comes before django_
 INSTALLED_APPS), so the Procfile, compose file and docs keep `manage.py qcluster`. django-q2's
 own command starts the cluster and returns, leaving the main process idle until the sentinel
 stops; here that process runs the dispatcher (generator.scheduler.dispatcher) meanwhile.
-SIGTERM and SIGINT still stop the cluster (django-q2's handler), and the loop ends with it.
+SIGTERM and SIGINT still stop the cluster (django-q2's handler), and the loop ends with it; they
+also tell the workers to claim nothing more once their step ends (steps.stopping).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
 from typing import Any
 
 from django.conf import settings
 from django_q.cluster import Cluster
 from django_q.management.commands import qcluster
 
-from generator.scheduler import dispatcher
+from generator.scheduler import dispatcher, steps
 
 
 class Command(qcluster.Command):
@@ -26,7 +29,17 @@ class Command(qcluster.Command):
         settings.SECRET_KEY  # noqa: B018 - the cluster signs its messages: fail now without one
         if options.get("cluster_name"):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
+        # Created before the cluster forks its workers, so they share it (django-q2 forks).
+        steps.stopping = multiprocessing.get_context("fork").Event()
         cluster = Cluster()
+
+        def stop(signum: int, frame: Any) -> None:
+            if steps.stopping is not None:
+                steps.stopping.set()  # workers finish their step and claim nothing more
+            cluster.sig_handler(signum, frame)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         cluster.start()
         if options.get("run_once", False):
             cluster.stop()
