@@ -25,7 +25,7 @@ from django.db.models import Count, F, IntegerField, Max, OuterRef, Q, QuerySet,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ..models import ACTIVE_STATUSES, CLAIMABLE_STATUSES, Task, error_fields
+from ..models import CLAIMABLE_STATUSES, Task, error_fields
 from . import limits
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,3 @@ def stale_holds(now: datetime, timeout: float) -> QuerySet[Task]:
         .exclude(held_by="")
         .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, claimed_at__lt=cutoff))
     )
-
-
-def still_active(task_id) -> bool:
-    return Task.objects.filter(pk=task_id, status__in=ACTIVE_STATUSES).exists()

@@ -91,10 +91,6 @@ def waiting() -> dict[str, int]:
     return {row["provider"]: row["n"] for row in rows}
 
 
-def calls_since(provider: str, since: datetime) -> int:
-    return ProviderCall.objects.filter(provider=provider, started_at__gt=since).count()
-
-
 def rate_wait(limit: ProviderLimit, now: datetime) -> float:
     """Seconds until the provider's rate allows one more call (0: it allows one now)."""
     if limit.rate is None:

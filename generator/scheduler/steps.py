@@ -13,7 +13,7 @@ import os
 import random
 import socket
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from multiprocessing.synchronize import Event
 from typing import Any, cast
 
@@ -335,13 +335,3 @@ def _fail(task: Task, code: str, message: Reason, request_id: str = "") -> None:
         Task.objects.filter(pk=task.pk).update(provider_request_id=request_id[:128])
     if task.mark_failed(code, message):
         logger.info("task %s failed code=%s", task.pk, code)
-
-
-def next_due(now: datetime) -> datetime | None:
-    """When the earliest waiting step becomes due (None: nothing is waiting on the clock)."""
-    return (
-        Task.objects.filter(status__in=("retrying", "processing"), held_by="", next_attempt_at__gt=now)
-        .order_by("next_attempt_at")
-        .values_list("next_attempt_at", flat=True)
-        .first()
-    )
