@@ -102,3 +102,6 @@ def _submit_and_wait_for_new_form(page) -> None:
     page.get_by_role("button", name="Generate").click()
     expect(page.locator("#generate-form")).to_have_count(1)
     expect(page.locator("#generate-form[data-submitted]")).to_have_count(0)
+    # htmx wires up swapped-in content only when it settles (20 ms later, when it drops the
+    # htmx-added class); a click before that would be a native submit and a page load.
+    expect(page.locator("#generate-form.htmx-added")).to_have_count(0)

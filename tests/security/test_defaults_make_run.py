@@ -110,6 +110,21 @@ def make(target: str, project: Path, home: Path, port: int) -> Iterator[Path]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        # make exits at once; gunicorn and the cluster shut down gracefully after it, and a
+        # second start must not find the first one's server still holding the port.
+        wait_until_gone(process.pid)
+
+
+def wait_until_gone(group: int, seconds: float = 40) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
 
 
 def test_make_run_is_safe_by_default_and_serves_pages_with_static_files(fresh_copy, tmp_path):
