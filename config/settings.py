@@ -430,20 +430,22 @@ def provider_env(prefix: str, **spec: tuple[type, object]) -> dict:
     return values
 
 
-def openai_compatible_env(prefix: str, base_url: str, models: list[str]) -> dict:
+def openai_compatible_env(prefix: str, base_url: str, **extra: tuple[type, object]) -> dict:
     return provider_env(
         prefix,
         API_KEY=(str, ""),
         BASE_URL=(str, base_url),
-        MODELS=(list, models),
+        MODELS=(list, []),
         SELF_HOSTED=(bool, False),
-        TIMEOUT_SECONDS=(float, 120.0),
+        TIMEOUT_SECONDS=(float, None),
         FLAVOR=(str, ""),
+        **extra,
     )
 
 
 # A provider is offered once its required variables are set (see each provider module);
-# `manage.py check` names what is missing from a half-configured one.
+# `manage.py check` names what is missing from a half-configured one. Each provider module
+# owns its default MODELS and TIMEOUT_SECONDS (docs/PROVIDERS.md): unset, those apply.
 PROVIDER_CONFIG = {
     "volcengine": provider_env(
         "VOLCENGINE_",
@@ -454,23 +456,24 @@ PROVIDER_CONFIG = {
         SERVICE=(str, "cv"),
         MODELS=(list, []),
         SELF_HOSTED=(bool, False),
-        TIMEOUT_SECONDS=(float, 90.0),
+        TIMEOUT_SECONDS=(float, None),
         POLL_INTERVAL_SECONDS=(float, 1.0),
         POLL_DEADLINE_SECONDS=(float, 180.0),
     ),
-    "openai": openai_compatible_env("OPENAI_", "https://api.openai.com/v1", ["gpt-image-1", "dall-e-3"]),
-    "ark": openai_compatible_env(
-        "ARK_", "https://ark.cn-beijing.volces.com/api/v3", ["doubao-seedream-3-0-t2i-250415"]
+    "openai": openai_compatible_env(
+        "OPENAI_", "https://api.openai.com/v1", ORGANIZATION=(str, ""), PROJECT=(str, "")
     ),
-    "siliconflow": openai_compatible_env("SILICONFLOW_", "https://api.siliconflow.cn/v1", ["Kwai-Kolors/Kolors"]),
+    "ark": openai_compatible_env("ARK_", "https://ark.cn-beijing.volces.com/api/v3"),
+    "siliconflow": openai_compatible_env("SILICONFLOW_", "https://api.siliconflow.cn/v1"),
     "dashscope": provider_env(
         "DASHSCOPE_",
         API_KEY=(str, ""),
-        BASE_URL=(str, "https://dashscope.aliyuncs.com/api/v1"),
+        BASE_URL=(str, ""),  # empty: the documented endpoint of DASHSCOPE_REGION
+        REGION=(str, "cn-beijing"),
         WORKSPACE=(str, ""),
-        MODELS=(list, ["wan2.2-t2i-flash", "wan2.2-t2i-plus", "qwen-image"]),
+        MODELS=(list, []),
         SELF_HOSTED=(bool, False),
-        TIMEOUT_SECONDS=(float, 30.0),
+        TIMEOUT_SECONDS=(float, None),
         POLL_INTERVAL_SECONDS=(float, 1.0),
         POLL_DEADLINE_SECONDS=(float, 240.0),
         PROMPT_EXTEND=(bool, False),
@@ -483,7 +486,7 @@ PROVIDER_CONFIG = {
         MODELS=(list, []),
         SAMPLER=(str, "Euler a"),
         STEPS=(int, 25),
-        TIMEOUT_SECONDS=(float, 240.0),
+        TIMEOUT_SECONDS=(float, None),
     ),
 }
 

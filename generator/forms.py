@@ -12,9 +12,11 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
+from .catalogue import is_retired, offered_models
 from .models import Image, Task
 from .providers import enabled_providers
 from .providers.base import guidance_range_error, steps_range_error
+from .providers.errors import MESSAGES
 from .services import TaskSettings
 
 MAX_PROMPT_LENGTH = 2000
@@ -72,7 +74,7 @@ def model_choices() -> list[tuple[str | Promise, list[tuple[str, str | Promise, 
     """Grouped choices for the page's provider/model select: value "provider:model", label,
     and the model's limits as JSON (the page's script narrows sizes and counts with them)."""
     return [
-        (provider.label, [(f"{name}:{m.id}", m.label, json.dumps(m.as_dict())) for m in provider.models()])
+        (provider.label, [(f"{name}:{m.id}", m.label, json.dumps(m.as_dict())) for m in offered_models(name, provider)])
         for name, provider in enabled_providers().items()
     ]
 
@@ -81,8 +83,8 @@ def size_choices() -> list[tuple[str, str]]:
     """The presets, then every fixed size an enabled model makes that is not a preset."""
     choices = list(SIZE_PRESETS)
     known = {value for value, _label in choices}
-    for provider in enabled_providers().values():
-        for model in provider.models():
+    for name, provider in enabled_providers().items():
+        for model in offered_models(name, provider):
             for width, height in model.sizes:
                 value = f"{width}x{height}"
                 if value not in known:
@@ -188,8 +190,11 @@ class GenerateForm(forms.Form):
                 % {"name": name, "choices": choices},
             )
             return
-        models = {m.id: m for m in provider.models()}
-        model = model or next(iter(models))
+        models = {m.id: m for m in offered_models(name, provider)}
+        model = model or next(iter(models), "")
+        if model and is_retired(name, model):
+            self.add_error("model", MESSAGES["model_retired"])
+            return
         if model not in models:
             self.add_error(
                 "model",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django_q.exceptions import TimeoutException
 
-from . import services
+from . import catalogue, services
 from .ops import maintenance
 from .reasons import Reason
 from .scheduler import recovery, steps
@@ -43,3 +43,8 @@ def recover_tasks() -> str:
 def retention_cleanup() -> str:
     """The nightly retention schedule (when RETENTION_DAYS is set)."""
     return maintenance.retention_cleanup()
+
+
+def check_providers() -> str:
+    """The hourly catalogue schedule, and the worker's check at start-up."""
+    return "; ".join(result.summary() for result in catalogue.refresh()) or "no providers"

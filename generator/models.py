@@ -445,3 +445,35 @@ def image_url(name: str, pk: uuid.UUID) -> str:
 def _forget_url_patterns(*, setting: str, **kwargs) -> None:
     if setting == "ROOT_URLCONF":
         _url_pattern.cache_clear()
+
+
+class ProviderStatus(models.Model):
+    """What the last catalogue check (generator.catalogue) found for one configured provider.
+
+    One row per provider, replaced at each check: whether it answered, and which of its
+    configured models it no longer offers (those are hidden and their tasks fail at once).
+    """
+
+    provider = models.CharField(_("provider"), max_length=64, unique=True)
+    checked_at = models.DateTimeField(_("checked"), default=timezone.now)
+    reachable = models.BooleanField(_("reachable"), default=True)
+    error_code = models.CharField(_("error code"), max_length=64, blank=True, default="")
+    # Why the check failed, untranslated (reasons.Reason.as_json()).
+    error_reason = models.JSONField(_("error reason"), null=True, blank=True, editable=False)
+    # The model ids the provider listed at its last successful listing; null when it cannot list them.
+    listed_models = models.JSONField(_("listed models"), null=True, blank=True, editable=False)
+    # Configured model ids missing from that listing, sorted.
+    retired_models = models.JSONField(_("retired models"), default=list, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("provider status")
+        verbose_name_plural = _("provider statuses")
+        ordering = ["provider"]
+
+    def __str__(self) -> str:
+        return self.provider
+
+    @property
+    def error_text(self) -> str:
+        reason = Reason.from_json(self.error_reason)
+        return reason.render() if reason else ""

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from generator import providers
+from generator import catalogue, providers
 from generator.models import Task
 from generator.scheduler.inline import run_task
 
@@ -22,8 +22,10 @@ def media_root(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def fresh_providers():
     providers.reset_cache()
+    catalogue.forget()
     yield
     providers.reset_cache()
+    catalogue.forget()
 
 
 @pytest.fixture
@@ -67,6 +69,7 @@ def scripted(settings):
     settings.EXTRA_PROVIDERS = {"scripted": "tests.fakes.ScriptedProvider"}
     ScriptedProvider.script = []
     ScriptedProvider.calls = 0
+    ScriptedProvider.listing = None
     return ScriptedProvider
 
 

@@ -17,6 +17,8 @@ class ScriptedProvider:
     # run before drawing, or None to draw normally.
     script: list[ProviderError | list[GeneratedImage] | Callable[[], None] | None] = []
     calls = 0
+    # What check() answers: the model ids on offer (None: it cannot list them), or an error to raise.
+    listing: frozenset[str] | None | ProviderError = None
 
     @classmethod
     def from_settings(cls, settings, name: str = "scripted") -> ScriptedProvider:
@@ -25,8 +27,10 @@ class ScriptedProvider:
     def models(self) -> list[ModelInfo]:
         return [ModelInfo(id="fixed", label="Fixed sizes", sizes=((256, 192), (512, 512)), max_images=2)]
 
-    def check(self) -> None:
-        return None
+    def check(self) -> frozenset[str] | None:
+        if isinstance(type(self).listing, ProviderError):
+            raise type(self).listing
+        return type(self).listing
 
     def generate(self, request: GenerationRequest, progress=None) -> list[GeneratedImage]:
         type(self).calls += 1

@@ -13,8 +13,10 @@ import pytest
 from PIL import Image as PILImage
 from werkzeug import Request, Response
 
+from generator import catalogue
 from generator.models import Image, Task
-from generator.providers import PermanentProviderError, ProviderError
+from generator.providers import ProviderError
+from generator.providers.automatic1111 import TITLE_HASH_RE as TITLE_HASH
 from generator.providers.base import GenerationRequest
 from generator.providers.http import DownloadPolicy
 from generator.scheduler.inline import run_task
@@ -425,15 +427,25 @@ def test_check_asks_for_the_model_list_with_credentials(webui, httpserver):
     assert len(httpserver.log) == 1
 
 
-def test_check_names_configured_checkpoints_the_box_does_not_have(webui, httpserver):
-    provider = webui(MODELS=[CHECKPOINT, "typo_model"])
+def test_check_lists_the_boxs_checkpoints_so_a_missing_one_is_retired(webui, httpserver, db):
+    provider = webui(MODELS=[CHECKPOINT, "dreamshaper_8.safetensors", "typo_model"])
+    httpserver.expect_request(SD_MODELS).respond_with_json(sd_models(CHECKPOINT, "dreamshaper_8.safetensors"))
+    listing = provider.check()
+    # A title is known with and without its hash; "typo_model" is not there.
+    assert {CHECKPOINT, TITLE_HASH.sub("", CHECKPOINT), "dreamshaper_8.safetensors"} <= listing
+    assert "typo_model" not in listing
+    [result] = catalogue.refresh(["automatic1111"])
+    assert result.retired == ("typo_model",)
+    assert [model.id for model in catalogue.offered_models("automatic1111", provider)] == [
+        CHECKPOINT,
+        "dreamshaper_8.safetensors",
+    ]
+
+
+def test_without_models_the_loaded_checkpoint_is_never_retired(webui, httpserver, db):
+    provider = webui()
     httpserver.expect_request(SD_MODELS).respond_with_json(sd_models(CHECKPOINT))
-    with pytest.raises(PermanentProviderError) as caught:
-        provider.check()
-    assert caught.value.code == "model_not_found"
-    assert caught.value.message == (
-        "The WebUI has no checkpoint named typo_model. An administrator needs to check AUTOMATIC1111_MODELS."
-    )
+    assert "default" in provider.check()
 
 
 @pytest.mark.parametrize(

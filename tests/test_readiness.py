@@ -57,7 +57,7 @@ def get_readyz(client):
 
 def assert_only_failing(body: dict, *names: str) -> None:
     assert body["status"] == "unavailable"
-    assert set(body["checks"]) == {"database", "broker", "storage", "worker"}
+    assert set(body["checks"]) == {"database", "broker", "storage", "worker", "providers"}
     failing = {name for name, check in body["checks"].items() if not check["ok"]}
     assert failing == set(names)
     for name in names:

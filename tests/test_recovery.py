@@ -226,9 +226,10 @@ def test_setup_schedules_installs_the_sweeper_once_however_often_it_runs(db):
     call_command("setup_schedules", stdout=out)
     call_command("setup_schedules", stdout=out)
 
+    # The hourly provider check (tests/test_catalogue.py) is installed alongside.
     assert out.getvalue().splitlines() == [
-        "Schedules: 1 created, 0 updated (atelier-recover-tasks).",
-        "Schedules: 0 created, 1 updated (atelier-recover-tasks).",
+        "Schedules: 1 created, 1 updated (atelier-check-providers, atelier-recover-tasks).",
+        "Schedules: 0 created, 2 updated (atelier-check-providers, atelier-recover-tasks).",
     ]
     schedule = Schedule.objects.get(name="atelier-recover-tasks")
     assert schedule.func == "generator.jobs.recover_tasks"
@@ -245,7 +246,10 @@ def test_setup_schedules_repairs_an_edited_or_duplicated_schedule_and_leaves_oth
     Schedule.objects.create(name=schedules.RECOVERY_SCHEDULE_NAME, func="math.floor", schedule_type=Schedule.HOURLY)
     other = Schedule.objects.create(name="someone-elses", func="math.floor", schedule_type=Schedule.DAILY)
 
-    assert schedules.install_schedules() == {schedules.RECOVERY_SCHEDULE_NAME: False}
+    assert schedules.install_schedules() == {
+        schedules.RECOVERY_SCHEDULE_NAME: False,
+        schedules.CATALOGUE_SCHEDULE_NAME: False,
+    }
 
     schedule = Schedule.objects.get(name=schedules.RECOVERY_SCHEDULE_NAME)
     assert (schedule.func, schedule.args, schedule.schedule_type, schedule.minutes) == (

@@ -40,6 +40,7 @@ READINESS_LABELS = {
     "broker": gettext_lazy("Broker"),
     "storage": gettext_lazy("Media storage"),
     "worker": gettext_lazy("Worker"),
+    "providers": gettext_lazy("Providers"),
 }
 
 
@@ -217,6 +218,26 @@ def sweeper_schedule(now: datetime) -> SweeperSchedule:
     )
 
 
+def catalogue_problems(providers_check: dict) -> list[str]:
+    """What the providers' last catalogue checks found wrong, from readiness's providers check."""
+    problems = []
+    for name, found in sorted(providers_check.get("providers", {}).items()):
+        if not found["reachable"]:
+            problems.append(
+                _("%(provider)s failed its last check: %(error)s")
+                % {"provider": name, "error": found.get("message") or found.get("error", "")}
+            )
+        if found["retired_models"]:
+            problems.append(
+                _(
+                    "%(provider)s no longer offers %(models)s: hidden from the create page and the API until the "
+                    "model list is changed."
+                )
+                % {"provider": name, "models": ", ".join(found["retired_models"])}
+            )
+    return problems
+
+
 def build(now: datetime | None = None) -> Overview:
     now = now or timezone.now()
     statuses = task_counts()
@@ -234,6 +255,8 @@ def build(now: datetime | None = None) -> Overview:
         problems.append(_("The sweeper schedule is not installed: run `manage.py migrate`."))
     elif sweeper.overdue:
         problems.append(_("The sweeper's next run is overdue: no cluster is running schedules."))
+    readiness = health.run_checks()
+    problems += catalogue_problems(readiness.get("providers", {}))
     return Overview(
         generated_at=now,
         statuses=statuses,
@@ -243,7 +266,7 @@ def build(now: datetime | None = None) -> Overview:
         queue=queue,
         heartbeats=heartbeats,
         sweeper=sweeper,
-        readiness=[(str(READINESS_LABELS.get(name, name)), result) for name, result in health.run_checks().items()],
+        readiness=[(str(READINESS_LABELS.get(name, name)), result) for name, result in readiness.items()],
         providers=provider_limits.snapshot(now),
         problems=problems,
     )

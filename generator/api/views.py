@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from accounts.http import AuthenticatedHttpRequest
 
 from .. import limits, services, tags
+from ..catalogue import offered_models
 from ..forms import GenerateForm
 from ..models import CLAIMABLE_STATUSES, FINISHED_STATUSES, Image, Tag, Task, prompt_matches
 from ..ownership import owned
@@ -94,7 +95,7 @@ def models(request: AuthenticatedHttpRequest) -> JsonResponse:
                     "name": name,
                     "label": str(provider.label),
                     "is_sketch": provider.is_sketch,
-                    "models": [model.as_dict() for model in provider.models()],
+                    "models": [model.as_dict() for model in offered_models(name, provider)],
                 }
                 for name, provider in enabled_providers().items()
             ]

@@ -116,11 +116,34 @@ def check_worker() -> dict:
     )
 
 
+def check_providers() -> dict:
+    """What the catalogue's last checks found (no provider is called here). A provider that is
+    down or has retired a model leaves the site ready, since the others still work: it is named
+    under "degraded"."""
+    from .. import catalogue  # the catalogue reads the provider registry; load it on first use
+
+    providers, degraded = {}, []
+    for status in catalogue.statuses():
+        entry: dict[str, object] = {
+            "reachable": status.reachable,
+            "checked_at": status.checked_at.isoformat(),
+            "retired_models": status.retired_models,
+        }
+        if not status.reachable:
+            entry["error"] = status.error_code
+            entry["message"] = status.error_text  # Atelier's own sentence, never an exception's text
+        if not status.reachable or status.retired_models:
+            degraded.append(status.provider)
+        providers[status.provider] = entry
+    return {"ok": True, "providers": providers, "degraded": degraded}
+
+
 CHECKS: dict[str, Check] = {
     "database": check_database,
     "broker": check_broker,
     "storage": check_storage,
     "worker": check_worker,
+    "providers": check_providers,
 }
 
 

@@ -1,4 +1,5 @@
-"""Atelier's django-q2 schedules: the minute-by-minute sweeper and the optional nightly retention.
+"""Atelier's django-q2 schedules: the minute-by-minute sweeper, the hourly provider catalogue
+check and the optional nightly retention.
 
 `migrate` installs them (post_migrate, wired in apps.py), and so does `manage.py
 setup_schedules`. Each is kept by name, created or updated in place; the functions they run
@@ -19,6 +20,8 @@ RECOVERY_SCHEDULE_NAME = "atelier-recover-tasks"
 RECOVERY_SCHEDULE_FUNC = "generator.jobs.recover_tasks"
 RETENTION_SCHEDULE_NAME = "atelier-retention-cleanup"
 RETENTION_SCHEDULE_FUNC = "generator.jobs.retention_cleanup"
+CATALOGUE_SCHEDULE_NAME = "atelier-check-providers"
+CATALOGUE_SCHEDULE_FUNC = "generator.jobs.check_providers"
 
 
 def wanted_schedules() -> dict[str, dict[str, Any]]:
@@ -31,6 +34,7 @@ def wanted_schedules() -> dict[str, dict[str, Any]]:
             "schedule_type": Schedule.MINUTES,
             "minutes": 1,
         },
+        CATALOGUE_SCHEDULE_NAME: {**common, "func": CATALOGUE_SCHEDULE_FUNC, "schedule_type": Schedule.HOURLY},
     }
     if retention_days():
         wanted[RETENTION_SCHEDULE_NAME] = {**common, "func": RETENTION_SCHEDULE_FUNC, "schedule_type": Schedule.DAILY}

@@ -18,7 +18,7 @@ import requests
 from django.utils.translation import gettext_lazy as _
 
 from ..reasons import Reason
-from .base import ConfiguredProvider, GeneratedImage, GenerationRequest, ModelInfo, ProgressCallback
+from .base import ConfiguredProvider, GeneratedImage, GenerationRequest, ModelInfo, ModelListing, ProgressCallback
 from .errors import MESSAGES, PermanentProviderError, ProviderError, TransientProviderError
 from .http import DownloadPolicy, error_for_status, json_body, origin, retry_after, send
 
@@ -34,8 +34,17 @@ MAX_REASON_LENGTH = 200
 UNDECODABLE = _("The WebUI returned an image Atelier could not decode.")
 
 
+def _listed_checkpoints(body: Any) -> frozenset[str]:
+    """Every name a configured checkpoint may go by: title (with its hash), title without the
+    hash, and model name; and DEFAULT_MODEL, which is whatever is loaded."""
+    items = [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []
+    names = {str(item[key]) for item in items for key in ("title", "model_name") if item.get(key)}
+    return frozenset(names | {TITLE_HASH_RE.sub("", name) for name in names} | {DEFAULT_MODEL})
+
+
 class Automatic1111Provider(ConfiguredProvider):
     REQUIRED = ("BASE_URL",)
+    DEFAULT_TIMEOUT_SECONDS = 240.0
     # Basic auth needs both; one without the other is a configuration mistake.
     REQUIRED_TOGETHER = (("USERNAME", "PASSWORD"),)
     label = "Stable Diffusion WebUI"
@@ -62,18 +71,13 @@ class Automatic1111Provider(ConfiguredProvider):
             progress(100)
         return results
 
-    def check(self) -> None:
+    def check(self) -> ModelListing:
+        """The checkpoints the WebUI has (sd-models): a configured title it lacks is retired by
+        the catalogue, since the WebUI would quietly use another checkpoint instead."""
         response = send("GET", self.base_url + MODELS_PATH, timeout=CHECK_TIMEOUT, **self._auth())
         if response.status_code != 200:
             raise self._error(response)
-        if unknown := self._unknown_checkpoints(json_body(response)):
-            # An unknown title does not fail a generation: as far as I know the WebUI loads a
-            # fallback checkpoint instead (not in the notes), so name the typo here.
-            raise PermanentProviderError(
-                "model_not_found",
-                _("The WebUI has no checkpoint named %(names)s. An administrator needs to check %(variable)s."),
-                params={"names": ", ".join(unknown), "variable": f"{self.config.env_prefix}MODELS"},
-            )
+        return _listed_checkpoints(json_body(response))
 
     # --- request ---------------------------------------------------------------------------
 
@@ -102,14 +106,6 @@ class Automatic1111Provider(ConfiguredProvider):
     def _auth(self) -> dict[str, Any]:
         username, password = self.config.get("USERNAME"), self.config.get("PASSWORD")
         return {"auth": requests.auth.HTTPBasicAuth(username, password)} if username and password else {}
-
-    def _unknown_checkpoints(self, body: Any) -> list[str]:
-        wanted = [str(title) for title in self.config.get("MODELS", [])]
-        if not wanted or not isinstance(body, list):
-            return []
-        items = [item for item in body if isinstance(item, dict)]
-        known = {str(item[key]) for item in items for key in ("title", "model_name") if item.get(key)}
-        return [title for title in wanted if title not in known]
 
     # --- errors ----------------------------------------------------------------------------
 

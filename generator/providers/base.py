@@ -13,6 +13,8 @@ from ..reasons import Reason
 from .http import DownloadPolicy, origin
 
 ProgressCallback = Callable[[int], None]
+# What check() found: the model ids a provider offers now, or None when it cannot list them.
+ModelListing = frozenset[str] | None
 
 
 @dataclass(frozen=True)
@@ -239,8 +241,15 @@ class Provider(Protocol):
         self, request: GenerationRequest, progress: ProgressCallback | None = None
     ) -> list[GeneratedImage]: ...
 
-    def check(self) -> None:
-        """Raise ProviderError when the provider cannot be reached (readiness)."""
+    def check(self) -> ModelListing:
+        """Ask the provider what it offers now, cheaply and without making a picture.
+
+        Returns the ids of the models it offers (a model it lists as shut down is left out),
+        or None when it has no way to list them and only reachability was proven. Raises
+        ProviderError when it cannot be reached or refuses the credentials. The catalogue
+        (generator.catalogue) calls this at start-up, hourly and from `manage.py check_providers`,
+        and hides a configured model missing from the listing.
+        """
 
     # Only providers that may return result URLs need this: the worker fetches them under it.
     @property
@@ -311,9 +320,13 @@ class ConfiguredProvider:
             trusted_origin=origin(self.base_url) if self.base_url else "",
         )
 
+    # Seconds to wait for an answer, fitted to the vendor's real latency; <PREFIX>TIMEOUT_SECONDS overrides.
+    DEFAULT_TIMEOUT_SECONDS = 120.0
+    CONNECT_TIMEOUT_SECONDS = 10.0
+
     @property
     def timeout(self) -> tuple[float, float]:
-        return (10.0, float(self.config.get("TIMEOUT_SECONDS", 120.0)))
+        return (self.CONNECT_TIMEOUT_SECONDS, float(self.config.get("TIMEOUT_SECONDS", self.DEFAULT_TIMEOUT_SECONDS)))
 
     # For asynchronous providers: first wait between status checks, and the whole budget.
     @property

@@ -12,12 +12,23 @@ store (Task.error_reason), so rewording one is a translation change, not a refac
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from ..reasons import Reason
+from ..reasons import Reason, with_detail
+
+
+class Kind(StrEnum):
+    """What a failure asks of whom: the four classes every vendor's error table is sorted into."""
+
+    TRANSIENT = "transient"  # worth another attempt (busy, down, a dropped connection)
+    ACCOUNT = "account"  # an administrator must act: key, billing, quota, model access, retirement
+    CONTENT = "content"  # the person can reword the prompt (moderation)
+    REQUEST = "request"  # a setting the provider refused; the message names it
+    PROVIDER = "provider"  # the vendor failed the job or sent an answer Atelier cannot use
 
 
 class ProviderError(Exception):
@@ -51,6 +62,10 @@ class ProviderError(Exception):
         """The reason in the active language."""
         return self.reason.render()
 
+    @property
+    def kind(self) -> Kind:
+        return Kind.TRANSIENT if self.transient else kind_of(self.code)
+
 
 class TransientProviderError(ProviderError):
     transient = True
@@ -63,10 +78,34 @@ class PermanentProviderError(ProviderError):
 # Codes a retry can cure, for providers that pick the error class from the code alone.
 TRANSIENT_CODES = frozenset({"rate_limited", "provider_unavailable", "timeout"})
 
+KIND_OF_CODE: dict[str, Kind] = {
+    **{code: Kind.ACCOUNT for code in ("authentication_failed", "permission_denied", "quota_exhausted")},
+    **{code: Kind.ACCOUNT for code in ("model_not_found", "model_retired", "unexpected_redirect")},
+    **{code: Kind.CONTENT for code in ("content_rejected", "output_rejected")},
+    "invalid_request": Kind.REQUEST,
+    **{code: Kind.TRANSIENT for code in TRANSIENT_CODES | {"connection_error"}},
+}
+
+
+def kind_of(code: str) -> Kind:
+    return KIND_OF_CODE.get(code, Kind.PROVIDER)
+
+
+# The vendor's own words are added to these codes' messages (an authentication error is left
+# out: its text can echo part of the API key).
+CODES_WITH_DETAIL = frozenset(
+    {"invalid_request", "permission_denied", "quota_exhausted", "model_not_found", "provider_error"}
+)
+MAX_DETAIL_CHARS = 200
+
 MESSAGES: dict[str, Promise] = {
     # --- reaching the provider
     "timeout": _("The provider did not answer in time."),
     "timeout.unfinished": _("The provider did not finish the picture in time."),
+    "timeout.not_resent": _(
+        "The provider did not answer within %(seconds)s seconds. Atelier did not send the request again, because "
+        "the provider may still have made (and charged for) the pictures."
+    ),
     "timeout.unfinished_after": _("The provider did not finish the picture within %(seconds)s seconds."),
     "connection_error": _("Atelier could not reach the provider."),
     "connection_error.failed": _("The connection to the provider failed."),
@@ -98,12 +137,36 @@ MESSAGES: dict[str, Promise] = {
         "The provider account may not use this model (access denied, or the service is not activated for it)."
     ),
     "quota_exhausted": _("The provider account has run out of credit or quota."),
+    "quota_exhausted.usage_cap": _(
+        "The provider account reached the usage limit set in the provider's console. An administrator needs to "
+        "raise the limit or turn off the safe-experience mode there."
+    ),
+    "quota_exhausted.free_quota": _(
+        "The provider account's free quota is used up. An administrator needs to turn on paid use in the "
+        "provider's console."
+    ),
+    "quota_exhausted.billing": _(
+        "The provider account has an unpaid bill or has not bought this service. An administrator needs to settle "
+        "it in the provider's console."
+    ),
     # --- the request
     "invalid_request": _("The provider did not accept these settings."),
     "invalid_request.image_count": _("%(model)s makes 1 to %(max)s images at once."),
     "model_not_found": _("The provider does not know this model. An administrator needs to check the model list."),
     "model_not_found.not_offered": _("The provider does not offer this model."),
+    "model_retired": _(
+        "This model was retired by the provider. Choose another model; an administrator needs to update the model list."
+    ),
+    "permission_denied.verification": _(
+        "The provider requires the account's organization to be verified before it may use this model. An "
+        "administrator needs to verify it in the provider's console."
+    ),
+    "provider_unavailable.endpoint_closed": _("The provider's endpoint for this model is closed for the moment."),
     "content_rejected": _("The provider rejected this prompt as sensitive content."),
+    "content_rejected.intellectual_property": _(
+        "The provider refused this prompt as a possible infringement of someone's intellectual property (a brand, "
+        "a character, an artwork). Try rewording it."
+    ),
     "output_rejected": _(
         "The provider's safety check rejected the generated picture. Try rewording the prompt or another seed."
     ),
@@ -147,3 +210,28 @@ MESSAGES: dict[str, Promise] = {
 def code_of(key: str) -> str:
     """The error code a catalogue key is shown under: "rate_limited.http_429" -> "rate_limited"."""
     return key.partition(".")[0]
+
+
+def short_detail(value: Any) -> str:
+    """A vendor message, made short and single-line for people to read."""
+    text = " ".join(str(value or "").split())
+    return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 1] + "…"
+
+
+def error_for(
+    key: str,
+    *,
+    detail: str = "",
+    request_id: str = "",
+    retry_after: float | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> ProviderError:
+    """The error for a catalogue key (MESSAGES), transient or not by its code, with the vendor's
+    words added where they are safe to show (CODES_WITH_DETAIL)."""
+    code = code_of(key)
+    message: Promise | Reason = MESSAGES[key]
+    if detail and code in CODES_WITH_DETAIL:
+        message = with_detail(message, short_detail(detail))
+    if code in TRANSIENT_CODES:
+        return TransientProviderError(code, message, params=params, request_id=request_id, retry_after=retry_after)
+    return PermanentProviderError(code, message, params=params, request_id=request_id)

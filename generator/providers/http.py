@@ -38,10 +38,23 @@ def session() -> requests.Session:
     return _session
 
 
-def send(method: str, url: str, *, timeout: tuple[float, float], **kwargs: Any) -> requests.Response:
-    """requests, with transport failures turned into transient provider errors."""
+def send(
+    method: str, url: str, *, timeout: tuple[float, float], resend_safe: bool = True, **kwargs: Any
+) -> requests.Response:
+    """requests, with transport failures turned into transient provider errors.
+
+    `resend_safe=False` marks a paid call that a vendor may carry out although its answer never
+    arrived: a read timeout then fails for good, saying so, rather than sending (and paying for)
+    it again. A connect timeout sent nothing, so it stays worth another attempt.
+    """
     try:
         return session().request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
+    except requests.ReadTimeout as exc:
+        if not resend_safe:
+            raise PermanentProviderError(
+                "timeout", MESSAGES["timeout.not_resent"], params={"seconds": f"{timeout[1]:g}"}
+            ) from exc
+        raise TransientProviderError("timeout", MESSAGES["timeout"]) from exc
     except requests.Timeout as exc:
         raise TransientProviderError("timeout", MESSAGES["timeout"]) from exc
     except requests.ConnectionError as exc:
@@ -58,8 +71,20 @@ def json_body(response: requests.Response) -> Any:
         return None
 
 
+def should_retry(response: requests.Response) -> bool | None:
+    """The server's own verdict on retrying (OpenAI's x-should-retry header), or None."""
+    value = response.headers.get("x-should-retry", "").strip().lower()
+    return {"true": True, "false": False}.get(value)
+
+
 def retry_after(response: requests.Response) -> float | None:
-    """The Retry-After header in seconds (delta-seconds or an HTTP date), or None."""
+    """How long the server asked us to wait, in seconds, or None: retry-after-ms (OpenAI's
+    milliseconds), else Retry-After (delta-seconds or an HTTP date)."""
+    milliseconds = response.headers.get("retry-after-ms", "").strip()
+    try:
+        return max(0.0, float(milliseconds) / 1000)
+    except ValueError:
+        pass
     value = response.headers.get("Retry-After", "").strip()
     if not value:
         return None

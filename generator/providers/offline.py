@@ -17,7 +17,7 @@ from functools import lru_cache
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageDraw, ImageFont
 
-from .base import GeneratedImage, GenerationRequest, ModelInfo, ProgressCallback
+from .base import GeneratedImage, GenerationRequest, ModelInfo, ModelListing, ProgressCallback
 
 MAX_SEED = 2**32 - 1
 
@@ -50,8 +50,8 @@ class OfflineProvider:
             ),
         ]
 
-    def check(self) -> None:
-        return None
+    def check(self) -> ModelListing:
+        return None  # built in: nothing to reach, nothing to retire
 
     def generate(self, request: GenerationRequest, progress: ProgressCallback | None = None) -> list[GeneratedImage]:
         base_seed = request.seed if request.seed is not None else random.SystemRandom().randint(0, MAX_SEED)

@@ -23,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django_q.conf import Conf
 
-from .. import services
+from .. import catalogue, services
 from ..lib import imaging
 from ..models import Task
 from ..providers import (
@@ -94,6 +94,8 @@ def run_step(task: Task) -> None:
         with heartbeat.beating(task, enabled=not Conf.SYNC):
             if provider is None:
                 raise PermanentProviderError("provider_unavailable", services.MESSAGES["provider_unavailable"])
+            if task.provider_job is None and catalogue.is_retired(task.provider, task.model):
+                raise PermanentProviderError("model_retired", PROVIDER_MESSAGES["model_retired"])
             request = GenerationRequest.from_task(task)
             job_provider = _job_provider(provider, request)
             if task.provider_job is not None:

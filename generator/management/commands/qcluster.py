@@ -10,16 +10,22 @@ also tell the workers to claim nothing more once their step ends (steps.stopping
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
+import threading
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 from django_q.cluster import Cluster
 from django_q.management.commands import qcluster
 
+from generator import jobs
 from generator.scheduler import dispatcher, steps
+
+logger = logging.getLogger(__name__)
 
 
 class Command(qcluster.Command):
@@ -41,7 +47,19 @@ class Command(qcluster.Command):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         cluster.start()
+        # The catalogue check calls every provider (seconds, at worst each one's timeout): in
+        # the background, so the dispatcher starts waking workers at once.
+        threading.Thread(target=check_catalogue, name="atelier-catalogue", daemon=True).start()
         if options.get("run_once", False):
             cluster.stop()
             return
         dispatcher.run(keep_going=lambda: cluster.sentinel is not None and cluster.sentinel.is_alive())
+
+
+def check_catalogue() -> None:
+    try:
+        logger.info("provider catalogue: %s", jobs.check_providers())
+    except Exception:
+        logger.exception("provider catalogue check failed")
+    finally:
+        connections.close_all()  # this thread's own connections
