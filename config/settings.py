@@ -405,7 +405,7 @@ PROVIDER_MAX_ATTEMPTS = env.int("PROVIDER_MAX_ATTEMPTS", default=3)
 PROVIDER_RETRY_BACKOFF_SECONDS = env.float("PROVIDER_RETRY_BACKOFF_SECONDS", default=2.0)
 THUMBNAIL_SIZE = env.int("THUMBNAIL_SIZE", default=384)
 # Seconds one task may run in a worker before django-q2 stops it.
-TASK_TIMEOUT = env.int("TASK_TIMEOUT", default=600)
+TASK_TIMEOUT = env.int("TASK_TIMEOUT", default=720)
 # Seconds past TASK_TIMEOUT before the sweeper treats a generating task as lost (django-q2
 # kills a worker 3 s after its timeout, so keep this well above 3).
 RECOVERY_GRACE_SECONDS = env.int("RECOVERY_GRACE_SECONDS", default=60)

@@ -174,3 +174,31 @@ def renamed_variables_are_not_set(app_configs=None, **kwargs) -> list[CheckMessa
         for name, hint in RENAMED_VARIABLES.items()
         if name in os.environ
     ]
+
+
+# What a step needs beyond the provider's answer: downloading results, thumbnails, saving.
+STEP_MARGIN_SECONDS = 60
+
+
+@register()
+def provider_timeouts_fit_in_a_step(app_configs=None, **kwargs) -> list[CheckMessage]:
+    """django-q2 stops a step after TASK_TIMEOUT: a provider allowed to take longer to answer
+    would have its (paid) call cut off by the worker being stopped instead of by its own timeout."""
+    warnings: list[CheckMessage] = []
+    for name, provider in enabled_providers().items():
+        timeout = getattr(provider, "timeout", None)
+        if not isinstance(timeout, tuple):
+            continue
+        needed = sum(timeout) + STEP_MARGIN_SECONDS
+        if needed > settings.TASK_TIMEOUT:
+            prefix = ProviderConfig.from_settings(settings, name).env_prefix
+            warnings.append(
+                CheckWarning(
+                    f"The {name} provider may take {sum(timeout):g} s to answer, which with "
+                    f"{STEP_MARGIN_SECONDS} s for the results does not fit in TASK_TIMEOUT ({settings.TASK_TIMEOUT} s).",
+                    hint=f"Raise TASK_TIMEOUT to at least {needed:g}, or lower {prefix}TIMEOUT_SECONDS.",
+                    id="atelier.W004",
+                    obj=name,
+                )
+            )
+    return warnings

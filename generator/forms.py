@@ -80,12 +80,12 @@ def model_choices() -> list[tuple[str | Promise, list[tuple[str, str | Promise, 
 
 
 def size_choices() -> list[tuple[str, str]]:
-    """The presets, then every fixed size an enabled model makes that is not a preset."""
+    """The presets, then every fixed or suggested size of an offered model that is not a preset."""
     choices = list(SIZE_PRESETS)
     known = {value for value, _label in choices}
     for name, provider in enabled_providers().items():
         for model in offered_models(name, provider):
-            for width, height in model.sizes:
+            for width, height in model.sizes + model.suggested_sizes:
                 value = f"{width}x{height}"
                 if value not in known:
                     known.add(value)

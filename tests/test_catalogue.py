@@ -11,6 +11,7 @@ from django.urls import reverse
 from django_q.models import Schedule
 
 from generator import catalogue, jobs
+from generator.checks import provider_timeouts_fit_in_a_step
 from generator.models import ProviderStatus, Task
 from generator.ops.schedules import CATALOGUE_SCHEDULE_FUNC, CATALOGUE_SCHEDULE_NAME, install_schedules
 from generator.providers.errors import MESSAGES, TransientProviderError, error_for
@@ -141,3 +142,12 @@ def test_a_starting_worker_checks_the_providers_in_the_background(start_qcluster
     while not ProviderStatus.objects.filter(provider="offline", reachable=True).exists():
         assert time.monotonic() < deadline, "the worker did not check the providers at start-up"
         time.sleep(0.1)
+
+
+def test_a_provider_timeout_longer_than_a_step_is_named_by_the_check(configure_provider, settings):
+    configure_provider("openai", API_KEY="k")  # 600 s by default, as OpenAI's own client waits
+    assert provider_timeouts_fit_in_a_step() == []
+    settings.TASK_TIMEOUT = 600
+    [warning] = provider_timeouts_fit_in_a_step()
+    assert warning.id == "atelier.W004" and warning.obj == "openai"
+    assert "TASK_TIMEOUT to at least 670" in warning.hint

@@ -35,6 +35,7 @@ from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.status import Stat
 
+from .. import catalogue
 from ..limits import count_request
 
 logger = logging.getLogger(__name__)
@@ -120,8 +121,6 @@ def check_providers() -> dict:
     """What the catalogue's last checks found (no provider is called here). A provider that is
     down or has retired a model leaves the site ready, since the others still work: it is named
     under "degraded"."""
-    from .. import catalogue  # the catalogue reads the provider registry; load it on first use
-
     providers, degraded = {}, []
     for status in catalogue.statuses():
         entry: dict[str, object] = {

@@ -35,6 +35,9 @@ class ModelInfo:
     guidance_range: tuple[float, float] | None = None  # when narrower than the form's 0–30
     steps_range: tuple[int, int] | None = None  # when narrower than the form's 1–150
     sizes: tuple[tuple[int, int], ...] = ()  # fixed sizes only, when the model has them
+    # The vendor's own presets for a model that takes any size within its limits: offered in
+    # the size menu, without restricting it.
+    suggested_sizes: tuple[tuple[int, int], ...] = ()
     # Area and shape limits, for models that bound the pixel count rather than each side.
     min_pixels: int | None = None
     max_pixels: int | None = None
@@ -90,6 +93,7 @@ class ModelInfo:
             "max_size": self.max_size,
             "size_multiple": self.size_multiple,
             "sizes": [f"{w}x{h}" for w, h in self.sizes],
+            "suggested_sizes": [f"{w}x{h}" for w, h in self.suggested_sizes],
             "max_images": self.max_images,
             "supports_negative_prompt": self.supports_negative_prompt,
             "supports_seed": self.supports_seed,

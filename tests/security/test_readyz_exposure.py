@@ -39,7 +39,7 @@ def test_anonymous_callers_get_the_status_without_details(client, db, settings, 
 def test_the_token_shows_every_check(client, db, settings, worker_seen):
     settings.READYZ_TOKEN = TOKEN
     body = client.get(READYZ, HTTP_AUTHORIZATION=f"Bearer {TOKEN}").json()
-    assert set(body["checks"]) == {"database", "broker", "storage", "worker"}
+    assert set(body["checks"]) == {"database", "broker", "storage", "worker", "providers"}
     wrong = client.get(READYZ, HTTP_AUTHORIZATION=f"Bearer {TOKEN}x").json()
     assert "checks" not in wrong
 
