@@ -2,14 +2,20 @@
 
 - OpenAI's images API, synchronously: POST /v1/images/generations answers after `sync_delay`
   seconds with {"data": [{"b64_json": <PNG>}, ...]} (providers.md §5).
-- DashScope's asynchronous jobs: POST /api/v1/services/aigc/text2image/image-synthesis (with
-  X-DashScope-Async: enable) starts a job that runs `job_seconds`; GET /api/v1/tasks/{id} says
-  PENDING, RUNNING, then SUCCEEDED with result URLs served by this same server (a real PNG);
-  POST /api/v1/tasks/{id}/cancel cancels it (providers.md §3).
+- DashScope's asynchronous jobs: POST /api/v1/services/aigc/text2image/image-synthesis (Wan 2.5
+  and older, qwen-image: `input.prompt`) or /api/v1/services/aigc/image-generation/generation
+  (Wan 2.6: `input.messages`), with X-DashScope-Async: enable, starts a job that runs
+  `job_seconds`; GET /api/v1/tasks/{id} says PENDING, RUNNING, then SUCCEEDED with result URLs
+  served by this same server (a real PNG), as `results[].url` or `choices[].message.content[].image`
+  like the route it came by; POST /api/v1/tasks/{id}/cancel cancels it. Without the async header
+  both answer 403 AccessDenied, as DashScope does. POST
+  /api/v1/services/aigc/multimodal-generation/generation (qwen-image-max, qwen-image-2.0) answers
+  synchronously after `job_seconds` with the `choices` shape. (providers.md §3.)
 
 Tasks put a unique token (`token()`) in their prompt; the server counts per token, so a test
 knows how often each task reached the vendor. Errors can be scripted per token (or for every
-prompt with token ""): `fail_generations` and `fail_status_checks`.
+prompt with token ""): `fail_generations` (OpenAI), `fail_submissions`, `fail_status_checks`
+and `fail_jobs` (DashScope), in the vendors' own error bodies.
 
     def test_something(fake_vendor, start_qcluster):
         fake_vendor.sync_delay = 2
@@ -46,19 +52,27 @@ _tokens = itertools.count(1)
 OPENAI_PREFIX = "/v1"
 DASHSCOPE_PREFIX = "/api/v1"
 SUBMIT_PATH = DASHSCOPE_PREFIX + "/services/aigc/text2image/image-synthesis"
+MESSAGES_SUBMIT_PATH = DASHSCOPE_PREFIX + "/services/aigc/image-generation/generation"
+SYNC_PATH = DASHSCOPE_PREFIX + "/services/aigc/multimodal-generation/generation"
 TASK_PATH = re.compile(rf"^{DASHSCOPE_PREFIX}/tasks/([^/]+)(/cancel)?$")
 RESULT_PATH = re.compile(r"^/results/([^/]+)/(\d+)\.png$")
 
-# Error bodies as the vendors send them (providers.md §3.4, §5).
+# Error bodies as the vendors send them (providers.md §3.4, §5; DashScope's from its error-code
+# page, alibabacloud.com/help/en/model-studio/error-code).
 OPENAI_ERRORS = {
     429: {"message": "Rate limit reached for images per minute.", "type": "requests", "code": "rate_limit_exceeded"},
     500: {"message": "The server had an error processing your request.", "type": "server_error", "code": None},
     503: {"message": "The engine is currently overloaded.", "type": "server_error", "code": None},
 }
 DASHSCOPE_ERRORS = {
+    400: {"code": "InvalidParameter", "message": "Required parameter(s) missing or invalid."},
+    403: {"code": "AccessDenied", "message": "Access denied."},
     429: {"code": "Throttling.RateQuota", "message": "Requests rate limit exceeded, please try again later."},
-    500: {"code": "InternalError", "message": "An internal error has occured, please try again later."},
-    503: {"code": "InternalError.Algo", "message": "Service temporarily unavailable."},
+    500: {
+        "code": "InternalError",
+        "message": "An internal error has occured, try again later or contact service support.",
+    },
+    503: {"code": "ModelUnavailable", "message": "Model is unavailable, try again later."},
 }
 
 
@@ -81,12 +95,22 @@ def png_bytes(size: int = 64, colour: tuple[int, int, int] = (40, 120, 200)) -> 
 @dataclass
 class Failure:
     """A scripted error answer: `status` for prompts with `token` ("" = every prompt), `times` more
-    times (None = always), with a Retry-After header when `retry_after` is set."""
+    times (None = always), with a Retry-After header when `retry_after` is set. For DashScope,
+    `code` and `message` replace the status's usual body (DASHSCOPE_ERRORS); for a failed job they
+    are the job's own."""
 
     token: str
     status: int
     times: int | None
     retry_after: float | None = None
+    code: str = ""
+    message: str = ""
+
+    def dashscope_body(self) -> dict:
+        body = dict(DASHSCOPE_ERRORS.get(self.status, DASHSCOPE_ERRORS[500]))
+        if self.code:
+            body = {"code": self.code, "message": self.message}
+        return {**body, "request_id": "req-error"}
 
     def take(self, tok: str) -> bool:
         if self.token not in ("", tok) or self.times == 0:
@@ -104,14 +128,25 @@ class Job:
     submitted: float  # time.monotonic()
     runs_for: float
     canceled: bool = False
+    choices: bool = False  # results as output.choices (the messages routes), not output.results
+    failure: Failure | None = None  # the job ends FAILED with this code (fail_jobs)
 
     def status(self, now: float) -> str:
         if self.canceled:
             return "CANCELED"
         elapsed = now - self.submitted
         if elapsed >= self.runs_for:
-            return "SUCCEEDED"
+            return "FAILED" if self.failure is not None else "SUCCEEDED"
         return "PENDING" if elapsed < self.runs_for / 4 else "RUNNING"
+
+    def results(self, base_url: str) -> dict:
+        """What a finished job's output holds besides its status, in its route's shape."""
+        urls = [f"{base_url}/results/{self.id}/{i}.png" for i in range(self.count)]
+        if self.choices:
+            message = {"role": "assistant", "content": [{"image": url, "type": "image"} for url in urls]}
+            return {"choices": [{"finish_reason": "stop", "message": message}], "finished": True}
+        metrics = {"TOTAL": self.count, "SUCCEEDED": self.count, "FAILED": 0}
+        return {"results": [{"url": url} for url in urls], "task_metrics": metrics}
 
 
 @dataclass
@@ -136,7 +171,8 @@ class FakeVendor:
     # and the most there ever were at once.
     in_flight: int = 0
     max_in_flight: int = 0
-    # DashScope job submissions received per token (each one would be a paid job).
+    # DashScope job submissions received per token (each one would be a paid job; a synchronous
+    # multimodal-generation call counts here too), scripted error answers included.
     submissions: Counter = field(default_factory=Counter)
     # (time.time(), token) of each submission, on arrival.
     submission_times: list[tuple[float, str]] = field(default_factory=list)
@@ -152,6 +188,8 @@ class FakeVendor:
     jobs: dict[str, Job] = field(default_factory=dict, repr=False)
     _generation_failures: list[Failure] = field(default_factory=list, repr=False)
     _status_failures: list[Failure] = field(default_factory=list, repr=False)
+    _submission_failures: list[Failure] = field(default_factory=list, repr=False)
+    _job_failures: list[Failure] = field(default_factory=list, repr=False)
 
     # --- scripting ---
 
@@ -163,11 +201,38 @@ class FakeVendor:
             self._generation_failures.append(Failure(tok, status, times, retry_after))
 
     def fail_status_checks(
-        self, tok: str, status: int, times: int | None = None, retry_after: float | None = None
+        self,
+        tok: str,
+        status: int,
+        times: int | None = None,
+        retry_after: float | None = None,
+        code: str = "",
+        message: str = "",
     ) -> None:
         """Answer DashScope status checks of the job for `tok` ("" = all jobs) with `status`."""
         with self.lock:
-            self._status_failures.append(Failure(tok, status, times, retry_after))
+            self._status_failures.append(Failure(tok, status, times, retry_after, code, message))
+
+    def fail_submissions(
+        self,
+        tok: str,
+        status: int,
+        times: int | None = None,
+        retry_after: float | None = None,
+        code: str = "",
+        message: str = "",
+    ) -> None:
+        """Answer DashScope submissions (and synchronous calls) for `tok` ("" = all) with `status`
+        and DashScope's body for it, or `code` and `message` (e.g. 429 Throttling.AllocationQuota,
+        "Free allocated quota exceeded.")."""
+        with self.lock:
+            self._submission_failures.append(Failure(tok, status, times, retry_after, code, message))
+
+    def fail_jobs(self, tok: str, code: str, message: str = "", times: int | None = None) -> None:
+        """Let the next `times` jobs for `tok` ("" = all) end FAILED with DashScope's `code`
+        (e.g. InternalError.Algo, IPInfringementSuspect) once they have run."""
+        with self.lock:
+            self._job_failures.append(Failure(tok, 200, times, None, code, message))
 
     # --- environments for a qcluster ---
 
@@ -208,6 +273,12 @@ class FakeVendor:
 
     def _status_failure(self, tok: str) -> Failure | None:
         return next((failure for failure in self._status_failures if failure.take(tok)), None)
+
+    def _submission_failure(self, tok: str) -> Failure | None:
+        return next((failure for failure in self._submission_failures if failure.take(tok)), None)
+
+    def _job_failure(self, tok: str) -> Failure | None:
+        return next((failure for failure in self._job_failures if failure.take(tok)), None)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -257,8 +328,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         if self.path == OPENAI_PREFIX + "/images/generations":
             self._generate()
-        elif self.path == SUBMIT_PATH:
-            self._submit()
+        elif self.path in (SUBMIT_PATH, MESSAGES_SUBMIT_PATH):
+            self._submit(choices=self.path == MESSAGES_SUBMIT_PATH)
+        elif self.path == SYNC_PATH:
+            self._generate_now()
         elif (match := TASK_PATH.match(self.path)) and match[2]:
             self._cancel(match[1])
         else:
@@ -298,20 +371,50 @@ class _Handler(BaseHTTPRequestHandler):
         picture = base64.b64encode(vendor.png).decode()
         self._send(200, {"created": int(time.time()), "data": [{"b64_json": picture} for _ in range(count)]})
 
-    def _submit(self) -> None:
+    def _submit(self, *, choices: bool) -> None:
         vendor, body = self.server.vendor, self._body()
         if self.headers.get("X-DashScope-Async") != "enable":
-            self._send(400, {"code": "InvalidParameter", "message": "does not support synchronous calls"})
+            refusal = {"code": "AccessDenied", "message": "current user api does not support synchronous calls."}
+            self._send(403, {**refusal, "request_id": "req-refused"})
             return
-        tok = token_in(str((body.get("input") or {}).get("prompt") or ""))
+        tok = token_in(_dashscope_prompt(body))
         count = int((body.get("parameters") or {}).get("n") or 1)
-        job = Job(id=str(uuid.uuid4()), token=tok, count=count, submitted=time.monotonic(), runs_for=0)
+        job = Job(id=str(uuid.uuid4()), token=tok, count=count, submitted=time.monotonic(), runs_for=0, choices=choices)
         with vendor.lock:
-            job.runs_for = vendor.job_seconds
-            vendor.jobs[job.id] = job
             vendor.submissions[tok] += 1
             vendor.submission_times.append((time.time(), tok))
+            failure = vendor._submission_failure(tok)
+            if failure is None:
+                job.runs_for = vendor.job_seconds
+                job.failure = vendor._job_failure(tok)
+                vendor.jobs[job.id] = job
+        if failure is not None:
+            self._send(failure.status, failure.dashscope_body(), retry_after=failure.retry_after)
+            return
         self._send(200, {"output": {"task_id": job.id, "task_status": "PENDING"}, "request_id": f"req-{job.id[:8]}"})
+
+    def _generate_now(self) -> None:
+        """The synchronous route: the pictures come in the answer, `job_seconds` later."""
+        vendor, body = self.server.vendor, self._body()
+        if self.headers.get("X-DashScope-Async") == "enable":
+            refusal = {"code": "AccessDenied", "message": "current user api does not support asynchronous calls."}
+            self._send(403, {**refusal, "request_id": "req-refused"})
+            return
+        tok = token_in(_dashscope_prompt(body))
+        count = int((body.get("parameters") or {}).get("n") or 1)
+        job = Job(id=str(uuid.uuid4()), token=tok, count=count, submitted=time.monotonic(), runs_for=0, choices=True)
+        with vendor.lock:
+            vendor.submissions[tok] += 1
+            vendor.submission_times.append((time.time(), tok))
+            failure = vendor._submission_failure(tok)
+            if failure is None:
+                vendor.jobs[job.id] = job  # kept so its result links can be downloaded
+            delay = vendor.job_seconds
+        if failure is not None:
+            self._send(failure.status, failure.dashscope_body(), retry_after=failure.retry_after)
+            return
+        time.sleep(delay)
+        self._send(200, {"output": job.results(vendor.url), "request_id": f"req-{job.id[:8]}"})
 
     def _status(self, job_id: str) -> None:
         vendor = self.server.vendor
@@ -321,8 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
             vendor.status_checks[tok] += 1
             failure = vendor._status_failure(tok) if job else None
         if failure is not None:
-            error = DASHSCOPE_ERRORS.get(failure.status, DASHSCOPE_ERRORS[500])
-            self._send(failure.status, {**error, "request_id": "req-error"}, retry_after=failure.retry_after)
+            self._send(failure.status, failure.dashscope_body(), retry_after=failure.retry_after)
             return
         if job is None:  # DashScope's answer for an id it does not know (also check()'s probe)
             self._send(200, {"output": {"task_id": job_id, "task_status": "UNKNOWN"}, "request_id": "req-unknown"})
@@ -330,8 +432,9 @@ class _Handler(BaseHTTPRequestHandler):
         status = job.status(time.monotonic())
         output: dict = {"task_id": job.id, "task_status": status}
         if status == "SUCCEEDED":
-            output["results"] = [{"url": f"{vendor.url}/results/{job.id}/{i}.png"} for i in range(job.count)]
-            output["task_metrics"] = {"TOTAL": job.count, "SUCCEEDED": job.count, "FAILED": 0}
+            output |= job.results(vendor.url)
+        elif status == "FAILED" and job.failure is not None:
+            output |= {"code": job.failure.code, "message": job.failure.message}
         self._send(200, {"output": output, "request_id": f"req-{job.id[:8]}"})
 
     def _cancel(self, job_id: str) -> None:
@@ -354,6 +457,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"code": "NotFound"})
             return
         self._send(200, vendor.png, kind="png")
+
+
+def _dashscope_prompt(body: dict) -> str:
+    """The prompt of either body shape: input.prompt, or input.messages[0].content[*].text."""
+    given = body.get("input")
+    if not isinstance(given, dict):
+        return ""
+    if given.get("prompt"):
+        return str(given["prompt"])
+    for message in given.get("messages") or []:
+        for part in (message.get("content") if isinstance(message, dict) else None) or []:
+            if isinstance(part, dict) and part.get("text"):
+                return str(part["text"])
+    return ""
 
 
 class _Server(ThreadingHTTPServer):

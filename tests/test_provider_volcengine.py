@@ -1,5 +1,9 @@
 """The VolcEngine visual (即梦 / CV) provider: its V4 signer, and whole tasks run against a
 local stand-in for visual.volcengineapi.com (pytest-httpserver) that checks every signature.
+
+The signer's test vector and the wire notes are the developers' copies in docs/reference/
+(volc_signer_test_vector.json, providers.md §1, provider-audit.md §5); model limits and error
+codes are the vendor's pages cited in generator/providers/volcengine.py.
 """
 
 from __future__ import annotations
@@ -23,19 +27,26 @@ from werkzeug import Request, Response
 from generator.models import Image, Task
 from generator.providers import PermanentProviderError, ProviderError, TransientProviderError
 from generator.providers.base import GenerationRequest
+from generator.providers.errors import MESSAGES, Kind, code_of
 from generator.providers.volcengine import (
+    DEFAULT_MODELS,
+    ERROR_TABLE,
     MAX_SEED,
+    PAID_ACTIONS,
+    VolcEngineProvider,
     canonical_request,
     credential_scope,
     sign_request,
     signed_headers,
     string_to_sign,
+    vendor_error,
 )
 from generator.scheduler.inline import run_task
 
 from .factories import TaskFactory
 
-VECTOR = json.loads((Path(__file__).parent / "data" / "volc_signer_test_vector.json").read_text())
+REFERENCE = Path(__file__).parents[1] / "docs" / "reference"
+VECTOR = json.loads((REFERENCE / "volc_signer_test_vector.json").read_text())
 AK, SK = "AKLTlocaltest", "c2VjcmV0LWZvci10ZXN0cw=="
 VERSION = "2022-08-31"
 SIGNED = "content-type;host;x-content-sha256;x-date"
@@ -325,6 +336,12 @@ def test_the_provider_module_does_not_use_the_sdk_at_run_time():
     assert "volcengine" not in imported
 
 
+def test_the_provider_cites_the_notes_kept_in_the_repository():
+    source = (Path(__file__).parents[1] / "generator" / "providers" / "volcengine.py").read_text()
+    assert "/work/shared" not in source and "docs/reference/" in source
+    assert (REFERENCE / "providers.md").is_file() and (REFERENCE / "provider-audit.md").is_file()
+
+
 # --- configuration and models ------------------------------------------------------------------
 
 
@@ -336,37 +353,86 @@ def test_it_is_offered_only_with_both_keys(configure_provider):
     assert provider.download_policy.allow_private is False  # result links must be public https
 
 
-def test_by_default_it_offers_general_2_1_jimeng_3_0_and_4_0_with_their_limits(configure_provider):
+def test_by_default_it_offers_the_jimeng_image_models_sold_now(configure_provider):
     provider = configure_provider("volcengine", ACCESS_KEY=AK, SECRET_KEY=SK)
-    general, jimeng30, jimeng40 = provider.models()
-    assert [m.id for m in provider.models()] == ["high_aes_general_v21_L", "jimeng_t2i_v30", "jimeng_t2i_v40"]
+    assert [m.id for m in provider.models()] == list(DEFAULT_MODELS)
+    assert DEFAULT_MODELS == ("jimeng_seedream46_cvtob", "jimeng_t2i_v40", "jimeng_t2i_v31")
+    v46, v40, v31 = provider.models()
+    assert (v46.label, v40.label, v31.label) == ("Jimeng 4.6 (即梦4.6)", "Jimeng 4.0 (即梦4.0)", "Jimeng 3.1 (即梦3.1)")
     for model in provider.models():
-        assert model.max_images == 4 and model.max_seed == MAX_SEED == 2**31 - 1
-        assert model.supports_seed and not model.supports_negative_prompt
-    assert (general.min_size, general.max_size) == (256, 768)
-    assert general.supports_steps and general.supports_guidance
-    assert general.size_error(768, 256) is None and general.size_error(776, 512)
-    assert (jimeng30.min_size, jimeng30.max_size) == (512, 2048)
-    assert not jimeng30.supports_steps and not jimeng30.supports_guidance
-    assert jimeng30.size_error(2048, 512) is None and jimeng30.size_error(504, 512)
-    assert (jimeng40.min_pixels, jimeng40.max_pixels, jimeng40.max_aspect_ratio) == (1024**2, 4096**2, 3.0)
-    assert jimeng40.size_error(2048, 2048) is None and jimeng40.size_error(4096, 4096) is None
-    assert jimeng40.size_error(3072, 1024) is None and "aspect ratio" in jimeng40.size_error(3200, 1024)
-    assert "at least" in jimeng40.size_error(1000, 1000) and "at most" in jimeng40.size_error(4104, 4096)
-    assert not jimeng40.supports_guidance  # its `scale` is 0–1, not a CFG scale
+        assert model.max_images == 4 and not model.supports_negative_prompt
+        assert not model.supports_steps and not model.supports_guidance
+        assert provider.runs_as_job(GenerationRequest(prompt="p", model=model.id, width=2048, height=2048))
 
 
-def test_models_lists_the_operators_choice_in_order_with_generic_limits_for_unknown_ones(configure_provider):
-    listed = ["jimeng_t2i_v31", "high_aes_general_v20_L", "jimeng_high_aes_general_v21_L", "future_key"]
+@pytest.mark.parametrize("req_key", ["jimeng_seedream46_cvtob", "jimeng_t2i_v40"])
+def test_jimeng_4_x_is_bounded_by_area_and_shape_as_its_page_says(configure_provider, req_key):
+    # volcengine.com/docs/85621/2275082 (4.6) and /1817045 (4.0): width×height in [1024², 4096²],
+    # width/height within the default min_ratio 1/3 and max_ratio 3; no seed field.
+    provider = configure_provider("volcengine", ACCESS_KEY=AK, SECRET_KEY=SK, MODELS=[req_key])
+    [model] = provider.models()
+    assert (model.min_pixels, model.max_pixels, model.max_aspect_ratio) == (1024**2, 4096**2, 3.0)
+    # The side limits follow, in multiples of 8: 7080×2360 is the longest 3:1 picture of at most
+    # 4096², 592×1776 the narrowest of at least 1024².
+    assert (model.min_size, model.max_size) == (592, 7080)
+    assert not model.supports_seed  # neither page documents one
+    for width, height in [(1024, 1024), (2048, 2048), (4096, 4096), (2560, 1440), (3024, 1296), (7080, 2360)]:
+        assert model.size_error(width, height) is None, (width, height)
+    assert model.size_error(1776, 592) is None  # the narrowest 3:1 picture of at least 1024²
+    assert "at least" in model.size_error(1000, 1000) and "at most" in model.size_error(4104, 4096)
+    assert "aspect ratio" in model.size_error(3200, 1024)
+
+
+def test_jimeng_3_x_is_bounded_by_area_and_shape_and_takes_a_seed(configure_provider):
+    # volcengine.com/docs/85621/1756900: width×height in [512², 2048²], ratio 1:3 to 3:1, seed -1 random.
+    provider = configure_provider(
+        "volcengine", ACCESS_KEY=AK, SECRET_KEY=SK, MODELS=["jimeng_t2i_v31", "jimeng_t2i_v30"]
+    )
+    for model in provider.models():
+        assert (model.min_pixels, model.max_pixels, model.max_aspect_ratio) == (512**2, 2048**2, 3.0)
+        assert (model.min_size, model.max_size) == (296, 3536)
+        assert model.supports_seed and model.max_seed == MAX_SEED == 2**31 - 1
+        for width, height in [
+            (1328, 1328),
+            (1664, 936),
+            (2016, 864),
+            (2048, 2048),
+            (3024, 1296),
+            (3536, 1184),
+            (296, 888),
+        ]:
+            assert model.size_error(width, height) is None, (width, height)
+        assert "at least" in model.size_error(504, 512) and "at most" in model.size_error(2056, 2048)
+        assert "aspect ratio" in model.size_error(1600, 512)
+
+
+def test_the_legacy_2_x_models_can_still_be_listed_with_their_limits(configure_provider):
+    listed = ["high_aes_general_v21_L", "high_aes_general_v20_L", "jimeng_high_aes_general_v21_L"]
     provider = configure_provider("volcengine", ACCESS_KEY=AK, SECRET_KEY=SK, MODELS=listed)
-    v31, v20, jimeng21, future = provider.models()
+    general21, general20, jimeng21 = provider.models()
+    assert general20.label == "General 2.0 Pro (通用2.0 Pro)" and jimeng21.label == "Jimeng 2.1 (即梦2.1)"
+    for model in provider.models():
+        assert (model.min_size, model.max_size) == (256, 768) and model.supports_seed
+        assert model.size_error(768, 256) is None and model.size_error(776, 512)
+        assert not provider.runs_as_job(GenerationRequest(prompt="p", model=model.id, width=512, height=512))
+    assert general21.supports_steps and general21.supports_guidance and general20.supports_steps
+    assert not jimeng21.supports_steps and not jimeng21.supports_guidance
+
+
+def test_an_unknown_req_key_gets_its_familys_documented_limits(configure_provider):
+    listed = ["jimeng_seedream50_cvtob", "jimeng_t2i_v32", "high_aes_general_v22_L", "jimeng_t2i_v31"]
+    provider = configure_provider("volcengine", ACCESS_KEY=AK, SECRET_KEY=SK, MODELS=listed)
+    future4, future3, future2, v31 = provider.models()
+    assert [m.id for m in provider.models()] == listed and future4.label == "jimeng_seedream50_cvtob"
+    # A key of no known family is taken for the current one, 4.x: its general limits, not the smallest.
+    assert (future4.min_pixels, future4.max_pixels, future4.max_aspect_ratio) == (1024**2, 4096**2, 3.0)
+    assert future4.size_error(4096, 4096) is None and not future4.supports_seed
+    assert (future3.min_pixels, future3.max_pixels, future3.supports_seed) == (512**2, 2048**2, True)
+    assert (future2.min_size, future2.max_size, future2.min_pixels) == (256, 768, None)
     assert v31.label == "Jimeng 3.1 (即梦3.1)"
-    assert v20.label == "General 2.0 Pro (通用2.0 Pro)"
-    assert jimeng21.label == "Jimeng 2.1 (即梦2.1)"
-    assert (v31.min_size, v31.max_size, v20.max_size, jimeng21.max_size) == (512, 2048, 768, 768)
-    assert v20.supports_steps and not jimeng21.supports_steps and not jimeng21.supports_guidance
-    assert (future.id, future.label, future.min_size, future.max_size) == ("future_key", "future_key", 512, 768)
-    assert not future.supports_steps and not future.supports_guidance and not future.supports_negative_prompt
+    for model in provider.models():
+        assert not model.supports_steps and not model.supports_guidance and not model.supports_negative_prompt
+        assert provider.runs_as_job(GenerationRequest(prompt="p", model=model.id, width=512, height=512))
 
 
 # --- synchronous models (CVProcess) -------------------------------------------------------------
@@ -507,16 +573,35 @@ def test_jimeng_3_submits_then_polls_until_done(volc, user, media_root):
     assert image.seed == 9 and PILImage.open(image.file.path).getpixel((0, 0)) == (128, 0, 128)
 
 
-def test_jimeng_4_asks_for_a_single_picture_and_may_answer_with_a_link(volc, httpserver, user):
-    _, fake = volc()
-    httpserver.expect_request("/v40.png").respond_with_data(png("navy"), content_type="image/png")
-    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-40"}))
-    fake.on("CVSync2AsyncGetResult", polled("done", image_urls=[httpserver.url_for("/v40.png")]))
-    task = run(user, model="jimeng_t2i_v40", width=2048, height=1152, seed=3, num_images=2)
+@pytest.mark.parametrize("req_key", ["jimeng_seedream46_cvtob", "jimeng_t2i_v40"])
+def test_jimeng_4_x_asks_for_a_single_picture_sends_no_seed_and_may_answer_with_a_link(volc, httpserver, user, req_key):
+    _, fake = volc(MODELS=[req_key])
+    httpserver.expect_request("/v4.png").respond_with_data(png("navy"), content_type="image/png")
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-4"}))
+    fake.on("CVSync2AsyncGetResult", polled("done", image_urls=[httpserver.url_for("/v4.png")]))
+    task = run(user, model=req_key, width=2048, height=1152, seed=None, num_images=2)
     assert task.status == Task.Status.COMPLETED, task.error_message
-    expected = {"req_key": "jimeng_t2i_v40", "prompt": task.prompt, "width": 2048, "height": 1152, "force_single": True}
-    assert fake.bodies("CVSync2AsyncSubmitTask") == [{**expected, "seed": 3}, {**expected, "seed": 4}]
-    assert [image.seed for image in task.ordered_images] == [3, 4]
+    # force_single: otherwise one job may make (and bill) up to 15 pictures. No seed: none is documented.
+    expected = {"req_key": req_key, "prompt": task.prompt, "width": 2048, "height": 1152, "force_single": True}
+    assert fake.bodies("CVSync2AsyncSubmitTask") == [expected, expected]
+    assert [image.seed for image in task.ordered_images] == [None, None]
+
+
+def test_a_saved_4_x_job_without_a_seed_is_looked_at_again(volc):
+    provider, fake = volc(MODELS=["jimeng_seedream46_cvtob"])
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}))
+    request = GenerationRequest(prompt="p", model="jimeng_seedream46_cvtob", width=2048, height=2048, seed=7)
+    state = provider.submit(request, lambda state: None)
+    assert state == {
+        "req_key": "jimeng_seedream46_cvtob",
+        "jobs": [{"task_id": "t-1", "seed": None}],
+        "count": 1,
+        "first_seed": None,
+    }
+    fake.on("CVSync2AsyncGetResult", polled("done", binary_data_base64=[b64(png())]))
+    check = provider.check_job(request, json.loads(json.dumps(state)), must_not_save)
+    assert check.finished and [image.seed for image in check.images] == [None]
+    assert "seed" not in fake.bodies("CVSync2AsyncSubmitTask")[0]
 
 
 def test_progress_rises_as_the_pictures_jobs_move_through_queue_and_generation(volc):
@@ -696,6 +781,18 @@ def test_a_job_whose_picture_failed_is_counted_when_another_succeeded(volc):
     assert [image.seed for image in check.images] == [5, 7]
 
 
+def test_a_job_that_ended_in_an_internal_error_is_failed_not_looked_at_forever(volc):
+    # "done" with a failing code is the job's own outcome: looking again would find the same.
+    provider, fake = volc()
+    status, internal = failure(500, 50500, "Internal Error", request_id="req-500")
+    fake.on("CVSync2AsyncGetResult", (status, {**internal, "data": {"status": "done"}}))
+    with pytest.raises(PermanentProviderError) as raised:
+        provider.check_job(jimeng_request(), three_jobs(), must_not_save)
+    assert (raised.value.code, raised.value.request_id) == ("generation_failed", "req-500")
+    assert "(Internal Error)" in raised.value.message
+    assert len(fake.bodies("CVSync2AsyncGetResult")) == 3
+
+
 def test_jobs_that_all_failed_raise_the_first_failure(volc):
     provider, fake = volc()
     status, rejected = failure(400, 50511, "Post Img Risk Not Pass", request_id="req-risk")
@@ -791,17 +888,26 @@ def test_a_passing_failure_while_generate_polls_does_not_resubmit(volc):
 # --- errors ------------------------------------------------------------------------------------
 
 SERVICE_ERRORS = [
+    # The business error table on the Jimeng image pages (/2275082, /1817045, /1756900).
     (400, 50411, "Pre Img Risk Not Pass", "content_rejected", False),
     (400, 50412, "Text Risk Not Pass", "content_rejected", False),
     (400, 50413, "Post Text Risk Not Pass", "content_rejected", False),
+    (400, 50518, "Pre Img Risk Not Pass: Copyright", "content_rejected", False),
     (400, 50511, "Post Img Risk Not Pass", "output_rejected", False),
     (400, 50512, "Post Text Risk Not Pass", "output_rejected", False),
+    (400, 50519, "Post Img Risk Not Pass: Copyright", "output_rejected", False),
+    (400, 50520, "Risk Internal Error", "generation_failed", False),
+    (400, 50521, "Antidirt Internal Error", "generation_failed", False),
+    (400, 50522, "Image Copyright Internal Error", "generation_failed", False),
     (429, 50429, "Request Has Reached API Limit, Please Try Later", "rate_limited", True),
     (429, 50430, "Request Has Reached API Concurrent Limit, Please Try Later", "rate_limited", True),
     (500, 50500, "Internal Error", "provider_unavailable", True),
     (500, 50501, "Internal RPC Error", "provider_unavailable", True),
     (400, 50215, "Input invalid for this service.", "invalid_request", False),
-    (400, 50400, "Something else", "invalid_request", False),
+    # The account: keys without the service, or a req_key it has not activated.
+    (401, 50400, "Access Denied: Internal Error", "permission_denied", False),
+    # Not in the table: by the HTTP status.
+    (400, 50999, "Something else", "invalid_request", False),
 ]
 
 
@@ -818,21 +924,74 @@ def test_service_error_codes_end_the_task_as_documented(
     assert task.provider_request_id == "req-50"
     if our_code == "content_rejected":
         assert task.error_message == "The provider rejected this prompt as sensitive content."
-    if our_code == "invalid_request":
+    if our_code in ("invalid_request", "permission_denied"):
         assert f"({message.rstrip('.')})" in task.error_message
+    if code == 50400:
+        assert "not activated" in task.error_message
+
+
+def test_50400_is_an_account_problem_not_a_bad_request():
+    error = vendor_error(ERROR_TABLE[50400], detail="Access Denied: Internal Error")
+    assert (error.code, error.kind, error.transient) == ("permission_denied", Kind.ACCOUNT, False)
+
+
+@pytest.mark.parametrize("code", list(ERROR_TABLE))
+def test_every_vendor_code_is_classified_once_with_its_source(code):
+    entry = ERROR_TABLE[code]
+    assert entry.key in MESSAGES and entry.source
+    assert entry.kind in (Kind.TRANSIENT, Kind.ACCOUNT, Kind.CONTENT, Kind.REQUEST, Kind.PROVIDER)
+    assert entry.vendor_retry in ("retry", "no retry", "")
+    error = vendor_error(entry, detail="words", request_id="r-1")
+    assert error.kind is entry.kind and error.code == code_of(entry.key) and error.request_id == "r-1"
+    assert error.transient is (entry.kind is Kind.TRANSIENT)
+
+
+def test_the_table_holds_every_code_of_the_jimeng_pages_and_the_gateways_common_ones():
+    jimeng = {50411, 50412, 50413, 50511, 50512, 50518, 50519, 50520, 50521, 50522, 50429, 50430, 50500, 50501}
+    gateway = {
+        "MissingParameter",
+        "MissingAuthenticationToken",
+        "MissingRequestInfo",
+        "MissingSignature",
+        "InvalidTimestamp",
+        "ServiceNotFound",
+        "InvalidActionOrVersion",
+        "InvalidAccessKey",
+        "SignatureDoesNotMatch",
+        "LackPolicy",
+        "AccessDenied",
+        "InternalError",
+        "FailToConnect",
+        "InternalServiceTimeout",
+        "FlowLimitExceeded",
+        "ServiceUnavailableTemp",
+        "InternalServiceError",
+    }
+    assert jimeng | gateway | {50215, 50400} <= set(ERROR_TABLE)
+    kinds = {code: ERROR_TABLE[code].kind for code in ERROR_TABLE}
+    assert {kinds[50429], kinds[50430], kinds["FlowLimitExceeded"]} == {Kind.TRANSIENT}
+    assert {kinds[code] for code in (50411, 50412, 50413, 50511, 50512, 50518, 50519)} == {Kind.CONTENT}
+    assert {kinds[code] for code in (50400, "AccessDenied", "SignatureDoesNotMatch", "InvalidTimestamp")} == {
+        Kind.ACCOUNT
+    }
 
 
 GATEWAY_ERRORS = [
     (401, "SignatureDoesNotMatch", "authentication_failed", False),
     (401, "InvalidAccessKey", "authentication_failed", False),
     (401, "MissingAuthenticationToken", "authentication_failed", False),
+    (401, "InvalidSecretToken", "authentication_failed", False),
     (400, "InvalidTimestamp", "authentication_failed", False),
     (403, "AccessDenied", "permission_denied", False),
     (403, "LackPolicy", "permission_denied", False),
     (429, "FlowLimitExceeded", "rate_limited", True),
-    (400, "Throttling", "rate_limited", True),
+    (400, "Throttling", "rate_limited", True),  # another gateway's name: matched by its shape
     (404, "InvalidActionOrVersion", "invalid_request", False),
+    (404, "ServiceNotFound", "invalid_request", False),
+    (400, "MissingParameter", "invalid_request", False),
     (500, "InternalError", "provider_unavailable", True),
+    (503, "ServiceUnavailableTemp", "provider_unavailable", True),
+    (502, "FailToConnect", "provider_unavailable", True),
 ]
 
 
@@ -848,6 +1007,8 @@ def test_gateway_errors_end_the_task_as_documented(
     assert task.provider_request_id == "gw-req-1"
     if code == "InvalidTimestamp":
         assert "clock" in task.error_message
+    if code in ("InvalidActionOrVersion", "ServiceNotFound"):
+        assert "base URL" in task.error_message
 
 
 def test_a_body_that_is_not_json_is_classified_by_its_status(volc, user, media_root, settings):
@@ -871,28 +1032,126 @@ def test_an_unreadable_200_answer_is_a_provider_error(volc, user, media_root):
     assert_failed(task, "provider_error", media_root)
 
 
-def test_a_slow_answer_times_out_after_the_configured_attempts(volc, user, media_root, settings):
+# --- paid calls are never sent twice; timeouts ----------------------------------------------------
+
+
+def test_the_paid_calls_are_the_ones_that_make_pictures():
+    assert PAID_ACTIONS == {"CVProcess", "CVSync2AsyncSubmitTask"}
+
+
+def slow(seconds: float, answer):
+    def respond():
+        time.sleep(seconds)
+        return answer
+
+    return respond
+
+
+def test_a_cvprocess_answer_that_times_out_is_not_sent_again(volc, user, media_root, settings):
+    # The vendor may have made (and billed) the picture although its answer never arrived.
     settings.PROVIDER_MAX_ATTEMPTS = 3
-    _, fake = volc(TIMEOUT_SECONDS=0.1)
-
-    def slow():
-        time.sleep(0.2)
-        return ok({"binary_data_base64": [b64(png())]})
-
-    fake.on("CVProcess", slow)
+    _, fake = volc(TIMEOUT_SECONDS=0.2)
+    fake.on("CVProcess", slow(0.5, ok({"binary_data_base64": [b64(png())]})))
     task = run(user)
-    assert_failed(task, "timeout", media_root, attempts=3)
+    assert_failed(task, "timeout", media_root, attempts=1)
+    assert len(fake.bodies("CVProcess")) == 1
+    assert "did not send the request again" in task.error_message
+
+
+def test_a_submission_that_times_out_is_not_sent_again(volc):
+    provider, fake = volc(TIMEOUT_SECONDS=0.2)
+    fake.on("CVSync2AsyncSubmitTask", slow(0.5, ok({"task_id": "t-1"})))
+    saved: list[dict] = []
+    with pytest.raises(PermanentProviderError) as raised:
+        provider.submit(jimeng_request(num_images=1), saved.append)
+    assert raised.value.code == "timeout" and saved == []
+    assert len(fake.bodies("CVSync2AsyncSubmitTask")) == 1
+
+
+def test_a_status_call_that_times_out_is_looked_at_again(volc):
+    provider, fake = volc(TIMEOUT_SECONDS=0.2)
+    fake.on("CVSync2AsyncGetResult", slow(0.5, polled("generating")))
+    with pytest.raises(TransientProviderError) as raised:
+        provider.check_job(jimeng_request(), three_jobs(), must_not_save)
+    assert raised.value.code == "timeout"
+    assert fake.bodies("CVSync2AsyncSubmitTask") == []
+
+
+@pytest.mark.parametrize("answer", [gateway(504, "InternalServiceTimeout"), (504, "<html>Gateway Time-out</html>")])
+def test_a_paid_call_the_gateway_stopped_waiting_for_is_not_sent_again(volc, user, media_root, settings, answer):
+    settings.PROVIDER_MAX_ATTEMPTS = 3
+    _, fake = volc()
+    fake.on("CVProcess", answer)
+    task = run(user)
+    assert_failed(task, "timeout", media_root, attempts=1)
+    assert len(fake.bodies("CVProcess")) == 1
+
+
+def test_a_status_call_the_gateway_stopped_waiting_for_is_looked_at_again(volc):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncGetResult", gateway(504, "InternalServiceTimeout"))
+    with pytest.raises(TransientProviderError) as raised:
+        provider.check_job(jimeng_request(), three_jobs(), must_not_save)
+    assert raised.value.code == "provider_unavailable"
+
+
+def test_a_failed_later_submission_cancels_the_jobs_already_running(volc):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncSubmitTask", ok({"task_id": "t-1"}), failure(400, 50412, "Text Risk Not Pass"))
+    fake.on("CVCancelTask", ok({}))
+    saved: list[dict] = []
+    with pytest.raises(PermanentProviderError) as raised:
+        provider.submit(jimeng_request(), saved.append)
+    assert raised.value.code == "content_rejected" and saved == [three_jobs(saved=1)]
+    assert fake.bodies("CVCancelTask") == [{"req_key": "jimeng_t2i_v30", "task_id": "t-1"}]
+
+
+def test_the_job_calls_wait_30_seconds_and_cvprocess_90_unless_configured(configure_provider):
+    provider = configure_provider("volcengine", ACCESS_KEY=AK, SECRET_KEY=SK)
+    assert VolcEngineProvider.DEFAULT_TIMEOUT_SECONDS == 90.0
+    assert provider.call_timeout("CVProcess") == (10.0, 90.0)
+    for action in ("CVSync2AsyncSubmitTask", "CVSync2AsyncGetResult", "CVCancelTask"):
+        assert provider.call_timeout(action) == (10.0, 30.0)
+    configured = configure_provider("volcengine", ACCESS_KEY=AK, SECRET_KEY=SK, TIMEOUT_SECONDS=45.0)
+    assert {configured.call_timeout(a) for a in ("CVProcess", "CVSync2AsyncGetResult")} == {(10.0, 45.0)}
 
 
 # --- the readiness probe -----------------------------------------------------------------------
 
 
-def test_check_asks_for_a_result_that_does_not_exist_and_accepts_any_service_answer(volc):
+def test_check_asks_for_a_result_that_does_not_exist_and_lists_nothing(volc):
     provider, fake = volc()
     fake.on("CVSync2AsyncGetResult", polled("not_found"))
-    provider.check()
-    assert fake.bodies("CVSync2AsyncGetResult") == [{"req_key": "high_aes_general_v21_L", "task_id": "0"}]
+    assert provider.check() is None  # the visual API has no model listing
+    assert fake.bodies("CVSync2AsyncGetResult") == [{"req_key": "jimeng_seedream46_cvtob", "task_id": "0"}]
+    assert [name for name, _, _ in fake.received] == ["CVSync2AsyncGetResult"]  # free: nothing is made
     assert fake.signature_problems == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        failure(400, 50215, "Input invalid for this service."),
+        failure(429, 50429, "Request Has Reached API Limit, Please Try Later"),
+        failure(500, 50500, "Internal Error"),
+    ],
+)
+def test_check_accepts_any_other_service_answer(volc, answer):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncGetResult", answer)
+    assert provider.check() is None
+
+
+def test_check_reports_an_account_without_the_service(volc):
+    provider, fake = volc()
+    fake.on("CVSync2AsyncGetResult", failure(401, 50400, "Access Denied: Internal Error", request_id="req-acl"))
+    with pytest.raises(PermanentProviderError) as raised:
+        provider.check()
+    assert (raised.value.code, raised.value.kind, raised.value.request_id) == (
+        "permission_denied",
+        Kind.ACCOUNT,
+        "req-acl",
+    )
 
 
 def test_check_reports_refused_credentials(volc):

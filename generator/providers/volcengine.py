@@ -1,12 +1,16 @@
 """VolcEngine visual API (火山引擎 视觉智能, the 即梦 "CV" models), over plain HTTPS.
 
 Every call is a signed POST to `/?Action=<X>&Version=2022-08-31` with a JSON body whose
-`req_key` names the model. The 2.x general models answer in one call (CVProcess); the
-jimeng 3.x/4.0 models (and req_keys we do not know) run as vendor jobs: submitted once
+`req_key` names the model. The legacy 2.x models answer in one call (CVProcess); the Jimeng
+3.x/4.x models (and req_keys we do not know) run as vendor jobs: submitted once
 (CVSync2AsyncSubmitTask) and then looked at in short steps (CVSync2AsyncGetResult) by the
 scheduler, or polled by generate() for direct callers. One call or job makes one picture,
-so N pictures are N calls or jobs with seeds seed, seed+1, … Wire facts:
-/work/shared/reference/providers.md §1.
+so N pictures are N calls or jobs (with seeds seed, seed+1, … where the model takes a seed).
+
+Sources: the developers' notes in docs/reference/ (providers.md §1, provider-audit.md §5,
+volc_signer_test_vector.json) and the vendor's pages, cited where each fact is used:
+the Jimeng image pages volcengine.com/docs/85621/2275082 (4.6), /1817045 (4.0), /1756900 (3.1),
+and the OpenAPI common error codes volcengine.com/docs/6369/68677.
 
 No SDK at run time: the official `volcengine` package is a process-wide singleton with
 fixed timeouts and unreadable errors. `sign_request` below reproduces its SignerV4 byte
@@ -21,6 +25,8 @@ import hashlib
 import hmac
 import json
 import logging
+import math
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -32,7 +38,7 @@ import requests
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from ..reasons import Reason, with_detail
+from ..reasons import with_detail
 from . import http
 from .base import (
     ConfiguredProvider,
@@ -41,16 +47,18 @@ from .base import (
     JobCheck,
     JobState,
     ModelInfo,
+    ModelListing,
     ProgressCallback,
     SaveJob,
 )
 from .errors import (
     MESSAGES,
-    TRANSIENT_CODES,
+    Kind,
     PermanentProviderError,
     ProviderError,
     TransientProviderError,
     code_of,
+    error_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,9 +68,13 @@ API_VERSION = "2022-08-31"
 CANCEL_VERSION = "2024-06-06"
 SUCCESS = 10000
 ALGORITHM = "HMAC-SHA256"
-# No response echoes the seed used, so we always send one. The documented range is not
-# published (UNCONFIRMED); a non-negative int32 is accepted by every sample seen.
+# The models that take a seed document it as an int, -1 for random (e.g. /1756900); no upper
+# bound is published (UNCONFIRMED), and a non-negative int32 is accepted by every sample seen.
+# No response echoes the seed used, so we always send one.
 MAX_SEED = 2**31 - 1
+# The calls that make (and bill) pictures. A read timeout on one of them is not resent: the
+# vendor may have made the pictures although its answer never arrived (http.send, resend_safe).
+PAID_ACTIONS = frozenset({"CVProcess", "CVSync2AsyncSubmitTask"})
 
 # --- signing (providers.md §1.2) --------------------------------------------------------
 
@@ -159,7 +171,7 @@ def x_date_now() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-# --- models (providers.md §1.3) ---------------------------------------------------------
+# --- models (providers.md §1.3, and the vendor's page for each family) ------------------------
 
 
 @dataclass(frozen=True)
@@ -169,7 +181,68 @@ class VolcModel:
     fixed_fields: dict = field(default_factory=dict)  # sent unchanged with every job
 
 
-def _general_2x(req_key: str, label: str, fixed_fields: dict, *, tunable: bool) -> VolcModel:
+SIZE_STEP = 8  # ModelInfo's size_multiple
+
+
+def area_bounded(
+    req_key: str, label: str, *, min_pixels: int, max_pixels: int, max_ratio: float, supports_seed: bool
+) -> ModelInfo:
+    """A model bounded by area and shape, not by side. The side limits only follow from those:
+    the longest side of a max_ratio:1 picture of at most max_pixels, the shortest of one of at
+    least min_pixels, both with sides in multiples of SIZE_STEP."""
+
+    def fits_longest(side: int) -> bool:  # with the narrowest other side the ratio allows
+        return side * (math.ceil(side / max_ratio / SIZE_STEP) * SIZE_STEP) <= max_pixels
+
+    def fits_shortest(side: int) -> bool:  # with the longest other side the ratio allows
+        return side * (math.floor(side * max_ratio / SIZE_STEP) * SIZE_STEP) >= min_pixels
+
+    longest = math.isqrt(int(max_pixels * max_ratio)) // SIZE_STEP * SIZE_STEP
+    while not fits_longest(longest):
+        longest -= SIZE_STEP
+    shortest = math.ceil(math.sqrt(min_pixels / max_ratio) / SIZE_STEP) * SIZE_STEP
+    while not fits_shortest(shortest):
+        shortest += SIZE_STEP
+    return ModelInfo(
+        id=req_key,
+        label=label,
+        min_size=shortest,
+        max_size=longest,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+        max_aspect_ratio=max_ratio,
+        supports_negative_prompt=False,
+        supports_seed=supports_seed,
+        max_seed=MAX_SEED,
+    )
+
+
+def jimeng_4x(req_key: str, label: str) -> VolcModel:
+    """Jimeng 4.0 (/1817045) and 4.6 (/2275082), both Seedream 4.0 based: width×height in
+    [1024², 4096²] with width/height in [min_ratio, max_ratio], 1/3 and 3 unless sent otherwise;
+    no seed field; `scale` weighs the prompt against input images (0–1 on 4.0, 1–100 on 4.6), so
+    it is no guidance scale for text alone. Without force_single a job may return up to 15
+    pictures, each billed."""
+    info = area_bounded(
+        req_key, label, min_pixels=1024 * 1024, max_pixels=4096 * 4096, max_ratio=3.0, supports_seed=False
+    )
+    return VolcModel(info, asynchronous=True, fixed_fields={"force_single": True})
+
+
+def jimeng_3x(req_key: str, label: str) -> VolcModel:
+    """Jimeng text-to-image 3.1 (/1756900): width×height in [512², 2048²], aspect ratio 1:3 to
+    3:1, default 1328×1328; `seed` (-1 random) and `use_pre_llm` (prompt rewriting, on by
+    default). No steps or guidance. The 3.0 page was not in the stored copies; third-party
+    schemas for jimeng_t2i_v30 give the same fields and limits."""
+    info = area_bounded(req_key, label, min_pixels=512 * 512, max_pixels=2048 * 2048, max_ratio=3.0, supports_seed=True)
+    return VolcModel(info, asynchronous=True)
+
+
+def legacy_2x(req_key: str, label: str, fixed_fields: dict, *, tunable: bool, asynchronous: bool) -> VolcModel:
+    """The older 2.x keys (general 2.0 Pro/2.1, docs/6791/1339374 and /1359424; Jimeng 2.1):
+    sides 256–768 (2.1's own page is not stored: UNCONFIRMED, like the ddim_steps and scale
+    ranges, which no stored page states). `use_sr` would double width and height; the picture
+    should have the size asked for."""
     info = ModelInfo(
         id=req_key,
         label=label,
@@ -180,90 +253,137 @@ def _general_2x(req_key: str, label: str, fixed_fields: dict, *, tunable: bool) 
         supports_guidance=tunable,
         max_seed=MAX_SEED,
     )
-    # use_sr would double width and height; the picture should have the size asked for.
-    return VolcModel(info, asynchronous=False, fixed_fields={**fixed_fields, "use_sr": False})
-
-
-def _jimeng_3x(req_key: str, label: str) -> VolcModel:
-    info = ModelInfo(
-        id=req_key, label=label, min_size=512, max_size=2048, supports_negative_prompt=False, max_seed=MAX_SEED
-    )
-    return VolcModel(info, asynchronous=True)
+    return VolcModel(info, asynchronous=asynchronous, fixed_fields={**fixed_fields, "use_sr": False})
 
 
 KNOWN_MODELS: dict[str, VolcModel] = {
     model.info.id: model
     for model in (
-        _general_2x(
-            "high_aes_general_v20_L",
-            "General 2.0 Pro (通用2.0 Pro)",
-            {"model_version": "general_v2.0_L", "req_schedule_conf": "general_v20_9B_rephraser"},
-            tunable=True,
-        ),
-        _general_2x(
+        jimeng_4x("jimeng_seedream46_cvtob", "Jimeng 4.6 (即梦4.6)"),
+        jimeng_4x("jimeng_t2i_v40", "Jimeng 4.0 (即梦4.0)"),
+        jimeng_3x("jimeng_t2i_v31", "Jimeng 3.1 (即梦3.1)"),
+        jimeng_3x("jimeng_t2i_v30", "Jimeng 3.0 (即梦3.0)"),
+        legacy_2x("jimeng_high_aes_general_v21_L", "Jimeng 2.1 (即梦2.1)", {}, tunable=False, asynchronous=False),
+        legacy_2x(
             "high_aes_general_v21_L",
             "General 2.1 (通用2.1)",
             {"model_version": "general_v2.1_L", "req_schedule_conf": "general_v20_9B_pe"},
             tunable=True,
+            asynchronous=False,
         ),
-        _general_2x("jimeng_high_aes_general_v21_L", "Jimeng 2.1 (即梦2.1)", {}, tunable=False),
-        _jimeng_3x("jimeng_t2i_v30", "Jimeng 3.0 (即梦3.0)"),
-        _jimeng_3x("jimeng_t2i_v31", "Jimeng 3.1 (即梦3.1)"),
-        VolcModel(
-            ModelInfo(
-                id="jimeng_t2i_v40",
-                label="Jimeng 4.0 (即梦4.0)",
-                # Bounded by area and shape; the side limits only follow from those:
-                # 4096·√3 ≈ 7094 is the longest side a 3:1 picture of at most 4096² can have.
-                min_size=512,
-                max_size=7088,
-                min_pixels=1024 * 1024,
-                max_pixels=4096 * 4096,
-                max_aspect_ratio=3.0,
-                supports_negative_prompt=False,
-                max_seed=MAX_SEED,
-            ),
-            asynchronous=True,
-            # Otherwise 4.0 may decide to make up to 15 pictures, each billed.
-            fixed_fields={"force_single": True},
+        legacy_2x(
+            "high_aes_general_v20_L",
+            "General 2.0 Pro (通用2.0 Pro)",
+            {"model_version": "general_v2.0_L", "req_schedule_conf": "general_v20_9B_rephraser"},
+            tunable=True,
+            asynchronous=False,
         ),
     )
 }
-DEFAULT_MODELS = ("high_aes_general_v21_L", "jimeng_t2i_v30", "jimeng_t2i_v40")
+# The image models the Jimeng product sells now (its API overview, volcengine.com/docs/85621/1544716):
+# 4.6, 4.0 and 3.1, newest first. Each must be activated for the account on its own.
+DEFAULT_MODELS = ("jimeng_seedream46_cvtob", "jimeng_t2i_v40", "jimeng_t2i_v31")
+
+_JIMENG_3X_KEY = re.compile(r"^jimeng_t2i_v3\d")
+_LEGACY_2X_KEY = re.compile(r"high_aes_general_v2\d")
 
 
 def generic_model(req_key: str) -> VolcModel:
-    """An operator-listed req_key we know nothing about: sizes every family accepts, and the
-    async pair, which serves both the jimeng keys and the older general ones.
-    """
-    info = ModelInfo(
-        id=req_key, label=req_key, min_size=512, max_size=768, supports_negative_prompt=False, max_seed=MAX_SEED
-    )
-    return VolcModel(info, asynchronous=True)
+    """An operator-listed req_key we have no entry for gets the documented limits of the
+    family its name belongs to: jimeng_t2i_v3* the 3.x ones, *high_aes_general_v2* the 2.x
+    ones (as a job: the async pair serves those too, providers.md §1.3), and any other key
+    the current 4.x family's, force_single included, so a new key cannot bill 15 pictures."""
+    if _JIMENG_3X_KEY.match(req_key):
+        return jimeng_3x(req_key, req_key)
+    if _LEGACY_2X_KEY.search(req_key):
+        return legacy_2x(req_key, req_key, {}, tunable=False, asynchronous=True)
+    return jimeng_4x(req_key, req_key)
 
 
-# --- errors (providers.md §1.5) ---------------------------------------------------------
+# --- errors (providers.md §1.5, provider-audit.md §5) -----------------------------------------
 
-# Service codes with a meaning of their own, as catalogue keys; other failing codes go by the status.
-_SERVICE_ERRORS: dict[int, str] = {
-    50411: "content_rejected",  # input image
-    50412: "content_rejected",
-    50413: "content_rejected",
-    50518: "content_rejected",  # copyrighted input
-    50511: "output_rejected",
-    50512: "output_rejected",
-    50519: "output_rejected",  # copyrighted output
-    50520: "generation_failed.safety_check",
-    50521: "generation_failed.safety_check",
-    50522: "generation_failed.safety_check",
-    50429: "rate_limited",
-    50430: "rate_limited",
-    50500: "provider_unavailable",
-    50501: "provider_unavailable",
+# Where each entry of ERROR_TABLE comes from.
+JIMENG_TABLE = "业务错误码 table on the Jimeng image pages: volcengine.com/docs/85621/2275082, /1817045, /1756900"
+OPENAPI_TABLE = "OpenAPI 公共错误码: volcengine.com/docs/6369/68677 (the gateway's ResponseMetadata.Error.Code)"
+JIMENG_EXAMPLE = "error example on volcengine.com/docs/85621/1817045 and /2275082"
+# The visual API's common table (通用返回字段及错误码, volcengine.com/docs/6444/69728) was not in
+# any stored copy; what 50400 means comes from the vendor's own repository.
+ACCESS_DENIED_REPORT = (
+    "volcengine/volc-sdk-python#39: 50400 'Access Denied: Internal Error' (HTTP 401) for keys without the "
+    "service, or a req_key the account has not activated"
+)
+
+
+@dataclass(frozen=True)
+class VendorError:
+    """What one vendor code means to Atelier."""
+
+    kind: Kind  # who must act: kept equal to the kind of the error it makes (tests check)
+    key: str  # the MESSAGES entry it is shown with
+    vendor_retry: str  # the vendor's own word on retrying: "retry", "no retry", or "" where it says none
+    source: str
+    message: Promise | None = None  # shown instead of MESSAGES[key]
+    outcome_unknown: bool = False  # the vendor may have done the work: a paid call is not resent
+
+
+BASE_URL_MESSAGE = _("The provider does not offer this API action; check the VolcEngine base URL.")
+
+# Every documented code, service-level (the envelope's int `code`) and gateway-level
+# (ResponseMetadata.Error.Code), in one table. Codes not here go by their HTTP status.
+ERROR_TABLE: dict[int | str, VendorError] = {
+    # --- moderation: the person can reword the prompt
+    50411: VendorError(Kind.CONTENT, "content_rejected", "no retry", JIMENG_TABLE),  # input image
+    50412: VendorError(Kind.CONTENT, "content_rejected", "no retry", JIMENG_TABLE),  # the prompt
+    50413: VendorError(Kind.CONTENT, "content_rejected", "no retry", JIMENG_TABLE),  # sensitive or copyrighted words
+    50518: VendorError(Kind.CONTENT, "content_rejected", "no retry", JIMENG_TABLE),  # copyrighted input image
+    # The vendor marks 50511/50519 retryable: another sample may pass. Atelier does not retry
+    # by itself (a retry of a seeded model repeats the seed, and so the refusal); the person can.
+    50511: VendorError(Kind.CONTENT, "output_rejected", "retry", JIMENG_TABLE),  # the picture
+    50512: VendorError(Kind.CONTENT, "output_rejected", "no retry", JIMENG_TABLE),  # text in the output
+    50519: VendorError(Kind.CONTENT, "output_rejected", "retry", JIMENG_TABLE),  # copyrighted picture
+    # The moderation services themselves failed; the vendor says not to retry.
+    50520: VendorError(Kind.PROVIDER, "generation_failed.safety_check", "no retry", JIMENG_TABLE),
+    50521: VendorError(Kind.PROVIDER, "generation_failed.safety_check", "no retry", JIMENG_TABLE),
+    50522: VendorError(Kind.PROVIDER, "generation_failed.safety_check", "no retry", JIMENG_TABLE),
+    # --- rate and concurrency limits
+    50429: VendorError(Kind.TRANSIENT, "rate_limited", "retry", JIMENG_TABLE),  # QPS
+    50430: VendorError(Kind.TRANSIENT, "rate_limited", "retry", JIMENG_TABLE),  # jobs running at once
+    # --- the vendor's own failures. The image pages say "no retry", older pages "retry". A
+    # refused call made nothing, so another attempt (bounded by PROVIDER_MAX_ATTEMPTS) is safe;
+    # a status look that fails so is looked at again, and never leads to a second submission.
+    50500: VendorError(Kind.TRANSIENT, "provider_unavailable", "no retry", JIMENG_TABLE),
+    50501: VendorError(Kind.TRANSIENT, "provider_unavailable", "no retry", JIMENG_TABLE),
+    # --- the request and the account
+    50215: VendorError(Kind.REQUEST, "invalid_request", "", JIMENG_EXAMPLE),  # "Input invalid for this service."
+    50400: VendorError(Kind.ACCOUNT, "permission_denied.service_activation", "", ACCESS_DENIED_REPORT),
+    # --- the gateway
+    "MissingParameter": VendorError(Kind.REQUEST, "invalid_request", "", OPENAPI_TABLE),
+    "MissingRequestInfo": VendorError(Kind.REQUEST, "invalid_request", "", OPENAPI_TABLE),
+    "MethodNotAllowed": VendorError(Kind.REQUEST, "invalid_request", "", OPENAPI_TABLE),
+    "ServiceNotFound": VendorError(Kind.REQUEST, "invalid_request", "", OPENAPI_TABLE, BASE_URL_MESSAGE),
+    "InvalidActionOrVersion": VendorError(Kind.REQUEST, "invalid_request", "", OPENAPI_TABLE, BASE_URL_MESSAGE),
+    "MissingAuthenticationToken": VendorError(Kind.ACCOUNT, "authentication_failed", "", OPENAPI_TABLE),
+    "MissingSignature": VendorError(Kind.ACCOUNT, "authentication_failed", "", OPENAPI_TABLE),
+    "InvalidAuthorization": VendorError(Kind.ACCOUNT, "authentication_failed", "", OPENAPI_TABLE),
+    "InvalidCredential": VendorError(Kind.ACCOUNT, "authentication_failed", "", OPENAPI_TABLE),
+    "InvalidAccessKey": VendorError(Kind.ACCOUNT, "authentication_failed", "", OPENAPI_TABLE),
+    "SignatureDoesNotMatch": VendorError(Kind.ACCOUNT, "authentication_failed", "", OPENAPI_TABLE),
+    "InvalidSecretToken": VendorError(Kind.ACCOUNT, "authentication_failed", "", OPENAPI_TABLE),
+    "InvalidTimestamp": VendorError(Kind.ACCOUNT, "authentication_failed.clock", "", OPENAPI_TABLE),
+    "LackPolicy": VendorError(Kind.ACCOUNT, "permission_denied.service_activation", "", OPENAPI_TABLE),
+    "AccessDenied": VendorError(Kind.ACCOUNT, "permission_denied.service_activation", "", OPENAPI_TABLE),
+    "LackProjectPolicy": VendorError(Kind.ACCOUNT, "permission_denied.service_activation", "", OPENAPI_TABLE),
+    "FlowLimitExceeded": VendorError(Kind.TRANSIENT, "rate_limited", "", OPENAPI_TABLE),
+    "ServiceUnavailableTemp": VendorError(Kind.TRANSIENT, "provider_unavailable", "", OPENAPI_TABLE),
+    "InternalError": VendorError(Kind.TRANSIENT, "provider_unavailable", "", OPENAPI_TABLE),
+    "InternalServiceError": VendorError(Kind.TRANSIENT, "provider_unavailable", "", OPENAPI_TABLE),
+    "FailToConnect": VendorError(Kind.TRANSIENT, "provider_unavailable", "", OPENAPI_TABLE),  # never reached it
+    # The gateway stopped waiting for the service, which may still make the pictures.
+    "InternalServiceTimeout": VendorError(
+        Kind.TRANSIENT, "provider_unavailable", "", OPENAPI_TABLE, outcome_unknown=True
+    ),
 }
-_AUTH_CODES = {"MissingAuthenticationToken", "MissingSignature", "InvalidAccessKey", "SignatureDoesNotMatch"}
-_PERMISSION_CODES = {"AccessDenied", "LackPolicy"}
-_THROTTLING_MARKERS = ("Throttl", "LimitExceeded", "TooManyRequests")  # gateway names vary
+_THROTTLING_MARKERS = ("Throttl", "LimitExceeded", "TooManyRequests")  # other gateways' names
 _STILL_WORKING = {"in_queue": 30, "generating": 60}  # status -> progress within one job
 _GONE = {"not_found", "expired"}
 
@@ -274,54 +394,58 @@ def _short(text: object) -> str:
     return words if len(words) <= 160 else words[:157] + "…"
 
 
-def _with_detail(message: str | Promise, detail: str) -> Reason:
-    return with_detail(message, detail.rstrip("."))
-
-
 def _not_understood(request_id: str) -> PermanentProviderError:
     return PermanentProviderError("provider_error", MESSAGES["provider_error.not_understood"], request_id=request_id)
 
 
-def gateway_error(error: Mapping, status: int, request_id: str, retry_after: float | None = None) -> ProviderError:
+def vendor_error(
+    entry: VendorError, *, detail: str = "", request_id: str = "", retry_after: float | None = None
+) -> ProviderError:
+    """The error one ERROR_TABLE entry stands for (the vendor's words added where safe)."""
+    if entry.message is not None:
+        return PermanentProviderError(code_of(entry.key), entry.message, request_id=request_id)
+    return error_for(entry.key, detail=detail.rstrip("."), request_id=request_id, retry_after=retry_after)
+
+
+def not_resent(error: ProviderError) -> PermanentProviderError:
+    """A paid call whose outcome is unknown ends here: sending it again could pay twice."""
+    return PermanentProviderError("timeout", MESSAGES["timeout"], request_id=error.request_id)
+
+
+def gateway_error(
+    error: Mapping, status: int, request_id: str, retry_after: float | None = None, *, paid: bool = False
+) -> ProviderError:
     """The API gateway's verdict (auth, permissions, throttling): ResponseMetadata.Error."""
     code = str(error.get("Code") or "")
-    if code == "InvalidTimestamp":
-        return PermanentProviderError(
-            "authentication_failed", MESSAGES["authentication_failed.clock"], request_id=request_id
-        )
-    if code in _AUTH_CODES:
-        return PermanentProviderError("authentication_failed", MESSAGES["authentication_failed"], request_id=request_id)
-    if code in _PERMISSION_CODES:
-        return PermanentProviderError(
-            "permission_denied", MESSAGES["permission_denied.service_activation"], request_id=request_id
-        )
+    entry = ERROR_TABLE.get(code)
+    if entry is not None:
+        found = vendor_error(entry, detail=_short(error.get("Message")), request_id=request_id, retry_after=retry_after)
+        return not_resent(found) if paid and entry.outcome_unknown else found
     if status == 429 or any(marker in code for marker in _THROTTLING_MARKERS):
         return TransientProviderError(
             "rate_limited", MESSAGES["rate_limited"], request_id=request_id, retry_after=retry_after
         )
-    if code == "InvalidActionOrVersion":
-        return PermanentProviderError(
-            "invalid_request",
-            _("The provider does not offer this API action; check the VolcEngine base URL."),
-            request_id=request_id,
-        )
     if status >= 300:
-        return http.error_for_status(status, request_id=request_id, detail=code, retry_after=retry_after)
-    message = _with_detail(MESSAGES["provider_error.not_understood"], code)
+        return status_error(status, request_id, detail=code, retry_after=retry_after, paid=paid)
+    message = with_detail(MESSAGES["provider_error.not_understood"], code)
     return PermanentProviderError("provider_error", message, request_id=request_id)
+
+
+def status_error(
+    status: int, request_id: str, *, detail: str = "", retry_after: float | None = None, paid: bool = False
+) -> ProviderError:
+    """By the HTTP status alone. A 504 is a proxy that stopped waiting: the work may be done."""
+    error = http.error_for_status(status, request_id=request_id, detail=detail, retry_after=retry_after)
+    return not_resent(error) if paid and status == 504 else error
 
 
 def service_error(
     code: object, detail: str, status: int, request_id: str, *, unknown: str, retry_after: float | None = None
 ) -> ProviderError:
     """A service-level failure: the envelope's `code` is not 10000."""
-    known = _SERVICE_ERRORS.get(code) if isinstance(code, int) else None
-    if known:
-        if code_of(known) in TRANSIENT_CODES:
-            return TransientProviderError(
-                code_of(known), MESSAGES[known], request_id=request_id, retry_after=retry_after
-            )
-        return PermanentProviderError(code_of(known), MESSAGES[known], request_id=request_id)
+    entry = ERROR_TABLE.get(code) if isinstance(code, int) else None
+    if entry is not None:
+        return vendor_error(entry, detail=detail, request_id=request_id, retry_after=retry_after)
     if status == 429:
         return TransientProviderError(
             "rate_limited", MESSAGES["rate_limited"], request_id=request_id, retry_after=retry_after
@@ -331,10 +455,10 @@ def service_error(
             "provider_unavailable", MESSAGES["provider_unavailable"], request_id=request_id, retry_after=retry_after
         )
     if 400 <= status < 500:
-        message = _with_detail(MESSAGES["invalid_request"], detail)
+        message = with_detail(MESSAGES["invalid_request"], detail.rstrip("."))
         return PermanentProviderError("invalid_request", message, request_id=request_id)
     # The caller names the code: a polled job that failed is a failed generation, a refused call is not.
-    message = _with_detail(MESSAGES["generation_failed"], detail)
+    message = with_detail(MESSAGES["generation_failed"], detail.rstrip("."))
     return PermanentProviderError(unknown, message, request_id=request_id)
 
 
@@ -373,24 +497,25 @@ class Answer:
         )
 
 
-def read_answer(response: requests.Response) -> Answer:
-    """The service envelope, or the error a gateway reply or an unreadable reply stands for."""
+def read_answer(response: requests.Response, *, paid: bool = False) -> Answer:
+    """The service envelope, or the error a gateway reply or an unreadable reply stands for.
+    `paid`: the call makes pictures, so a reply that leaves its outcome unknown is not resent."""
     body = http.json_body(response)
     wait = http.retry_after(response)  # a 429 or 503 may say how long to stay away
     metadata = body.get("ResponseMetadata") if isinstance(body, dict) else None
     request_id = str(metadata.get("RequestId") or "") if isinstance(metadata, dict) else ""
     if isinstance(metadata, dict) and isinstance(metadata.get("Error"), dict):
-        raise gateway_error(metadata["Error"], response.status_code, request_id, retry_after=wait)
+        raise gateway_error(metadata["Error"], response.status_code, request_id, retry_after=wait, paid=paid)
     if not isinstance(body, dict) or "code" not in body:
         if response.status_code >= 300:
-            raise http.error_for_status(response.status_code, request_id=request_id, retry_after=wait)
+            raise status_error(response.status_code, request_id, retry_after=wait, paid=paid)
         raise _not_understood(request_id)
     if request_id and not body.get("request_id"):
         body["request_id"] = request_id
     return Answer(body=body, status=response.status_code, retry_after=wait)
 
 
-def image_from(answer: Answer, seed: int, extra: dict | None = None) -> GeneratedImage:
+def image_from(answer: Answer, seed: int | None, extra: dict | None = None) -> GeneratedImage:
     """The first picture of a successful reply: its base64 bytes when present, else its link."""
     data = answer.data
     encoded = [item for item in data.get("binary_data_base64") or [] if isinstance(item, str) and item]
@@ -404,7 +529,7 @@ def image_from(answer: Answer, seed: int, extra: dict | None = None) -> Generate
                 "invalid_image", MESSAGES["invalid_image"], request_id=answer.request_id
             ) from exc
     elif links:
-        result.url = links[0]  # a pre-signed link valid 1–24 h: the service fetches it at once
+        result.url = links[0]  # a pre-signed link valid 1–24 h: the worker fetches it at once
     else:
         raise PermanentProviderError(
             "generation_failed", MESSAGES["generation_failed.no_picture"], request_id=answer.request_id
@@ -444,6 +569,12 @@ def share_of(progress: ProgressCallback | None, index: int, count: int) -> Calla
 
 class VolcEngineProvider(ConfiguredProvider):
     REQUIRED = ("ACCESS_KEY", "SECRET_KEY")
+    # CVProcess makes the picture inside the call: the SDK's own 30 s read timeout is too short
+    # for large or tunable ones (providers.md §1.6 asks for at least 60 s).
+    DEFAULT_TIMEOUT_SECONDS = 90.0
+    # The job calls (submit, status, cancel) answer at once: the pages' samples took 0.04–0.5 s
+    # (time_elapsed on /1817045, /2275082), so the SDK's 30 s (VisualService) is ample.
+    JOB_CALL_TIMEOUT_SECONDS = 30.0
     label = "VolcEngine (Jimeng)"
 
     @property
@@ -460,11 +591,18 @@ class VolcEngineProvider(ConfiguredProvider):
     def model(self, req_key: str) -> VolcModel:
         return KNOWN_MODELS.get(req_key) or generic_model(req_key)
 
-    def check(self) -> None:
+    def check(self) -> ModelListing:
         """Prove the host answers and accepts our signature, without making a picture: ask
-        for the result of a task that does not exist. Any service-level answer will do.
+        for the result of a task that does not exist. The visual API lists no models, so this
+        returns None. Any service-level answer will do, except one saying the account may not
+        use the service (50400): that is for an administrator to fix, and so to see.
         """
-        read_answer(self.call("CVSync2AsyncGetResult", {"req_key": self.model_ids()[0], "task_id": "0"}))
+        answer = self.ask("CVSync2AsyncGetResult", {"req_key": self.model_ids()[0], "task_id": "0"})
+        if answer.code != SUCCESS:
+            error = answer.error()
+            if error.kind is Kind.ACCOUNT:
+                raise error
+        return None
 
     def generate(self, request: GenerationRequest, progress: ProgressCallback | None = None) -> list[GeneratedImage]:
         model = self.model(request.model)
@@ -473,8 +611,8 @@ class VolcEngineProvider(ConfiguredProvider):
         first_seed = pick_first_seed(request, model)
         results = []
         for index in range(request.num_images):
-            seed = (first_seed + index) % (model.info.max_seed + 1)
-            answer = read_answer(self.call("CVProcess", {**job_fields(model, request, seed), "return_url": True}))
+            seed = nth_seed(model, first_seed, index)
+            answer = self.ask("CVProcess", {**job_fields(model, request, seed), "return_url": True})
             results.append(image_from(answer.require_success(), seed))
             share_of(progress, index, request.num_images)(100)
         return results
@@ -517,22 +655,26 @@ class VolcEngineProvider(ConfiguredProvider):
             if not task_id:
                 continue
             try:
-                answer = read_answer(
-                    self.call("CVCancelTask", {"req_key": req_key, "task_id": task_id}, version=CANCEL_VERSION)
-                )
+                answer = self.ask("CVCancelTask", {"req_key": req_key, "task_id": task_id}, version=CANCEL_VERSION)
                 logger.info("volcengine cancel task_id=%s code=%s", task_id, answer.code)
             except Exception as exc:  # best effort: nothing about a cancel may change how the task ends
                 logger.info("volcengine cancel task_id=%s failed: %s", task_id, exc)
 
     def submit_missing(self, model: VolcModel, request: GenerationRequest, plan: JobPlan, save: SaveJob) -> None:
         """Submit the pictures the plan has no job for yet, saving after each: a worker that
-        dies between two submissions leaves a state from which the next look goes on."""
+        dies between two submissions leaves a state from which the next look goes on. When a
+        submission fails for good, the jobs already running are canceled: the task ends."""
         while len(plan.jobs) < plan.count:
-            seed = (plan.first_seed + len(plan.jobs)) % (model.info.max_seed + 1)
-            submitted = read_answer(self.call("CVSync2AsyncSubmitTask", job_fields(model, request, seed)))
-            task_id = str(submitted.require_success().data.get("task_id") or "")
-            if not task_id:
-                raise _not_understood(submitted.request_id)
+            seed = nth_seed(model, plan.first_seed, len(plan.jobs))
+            try:
+                submitted = self.ask("CVSync2AsyncSubmitTask", job_fields(model, request, seed))
+                task_id = str(submitted.require_success().data.get("task_id") or "")
+                if not task_id:
+                    raise _not_understood(submitted.request_id)
+            except PermanentProviderError:
+                if plan.jobs:
+                    self.cancel_job(plan.as_state())
+                raise
             logger.info("volcengine submitted req_key=%s task_id=%s", model.info.id, task_id)
             plan.jobs.append({"task_id": task_id, "seed": seed})
             save(plan.as_state())
@@ -540,19 +682,25 @@ class VolcEngineProvider(ConfiguredProvider):
     def look(self, req_key: str, job: dict) -> JobLook:
         """One CVSync2AsyncGetResult. Transient failures (50429/50430, 5xx, a dropped
         connection) raise: the job is looked at again later, never submitted again."""
-        task_id, seed = str(job["task_id"]), int(job["seed"])
+        task_id, seed = str(job["task_id"]), job.get("seed")
         # req_json is a JSON-encoded *string*, not an object.
         body = {"req_key": req_key, "task_id": task_id, "req_json": json.dumps({"return_url": True})}
-        answer = read_answer(self.call("CVSync2AsyncGetResult", body))
+        answer = self.ask("CVSync2AsyncGetResult", body)
         status = answer.data.get("status")
         if status in _GONE:
             raise PermanentProviderError("task_expired", MESSAGES["task_expired.retry"], request_id=answer.request_id)
         if answer.code != SUCCESS:
             # "done" means finished, not succeeded: the code tells which.
             error = answer.error(unknown="generation_failed")
-            if error.transient:
-                raise error
-            return JobLook(progress=100, error=error)
+            if not error.transient:
+                return JobLook(progress=100, error=error)
+            if status != "done":
+                raise error  # the look failed, not (as far as we know) the job
+            # The job itself ended in a passing failure: looking again would find the same.
+            failed = with_detail(MESSAGES["generation_failed"], _short(answer.body.get("message")).rstrip("."))
+            return JobLook(
+                progress=100, error=PermanentProviderError("generation_failed", failed, request_id=answer.request_id)
+            )
         if status in _STILL_WORKING:
             return JobLook(progress=_STILL_WORKING[status], working=True)
         if status != "done":
@@ -593,8 +741,19 @@ class VolcEngineProvider(ConfiguredProvider):
             # Back off from ~1 s to ~3 s: long jobs need not be asked about every second.
             interval = min(interval * 1.5, self.poll_interval * 3)
 
+    def ask(self, action: str, fields: dict, *, version: str = API_VERSION) -> Answer:
+        """One call, read: its service envelope, or the error its reply stands for."""
+        return read_answer(self.call(action, fields, version=version), paid=action in PAID_ACTIONS)
+
+    def call_timeout(self, action: str) -> tuple[float, float]:
+        """(connect, read) seconds for one action; <PREFIX>TIMEOUT_SECONDS, when set, for all."""
+        if action == "CVProcess" or self.config.get("TIMEOUT_SECONDS") is not None:
+            return self.timeout
+        return (self.CONNECT_TIMEOUT_SECONDS, self.JOB_CALL_TIMEOUT_SECONDS)
+
     def call(self, action: str, fields: dict, *, version: str = API_VERSION) -> requests.Response:
-        """One signed POST; the body sent is exactly the bytes that were hashed."""
+        """One signed POST; the body sent is exactly the bytes that were hashed. A paid one
+        (PAID_ACTIONS) whose answer times out is never sent again."""
         endpoint = endpoint_for(self.base_url)
         query = {"Action": action, "Version": version}
         payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
@@ -613,7 +772,14 @@ class VolcEngineProvider(ConfiguredProvider):
             x_date=x_date_now(),
         )
         url = f"{endpoint.origin}{quote(endpoint.path, safe='/')}?{canonical_query(query)}"
-        return http.send("POST", url, timeout=self.timeout, data=payload, headers=headers)
+        return http.send(
+            "POST",
+            url,
+            timeout=self.call_timeout(action),
+            resend_safe=action not in PAID_ACTIONS,
+            data=payload,
+            headers=headers,
+        )
 
 
 @dataclass
@@ -622,7 +788,7 @@ class JobPlan:
 
     req_key: str
     count: int  # pictures asked for: fewer saved jobs mean the submission is unfinished
-    first_seed: int
+    first_seed: int | None  # None for a model that takes no seed
     jobs: list[dict] = field(default_factory=list)  # {"task_id", "seed"}, in submission order
 
     def as_state(self) -> JobState:
@@ -635,11 +801,12 @@ class JobPlan:
         state = state if isinstance(state, dict) else {}
         saved = state.get("jobs")
         jobs: list[dict] = [
-            {"task_id": str(job["task_id"]), "seed": int(job["seed"])}
+            {"task_id": str(job["task_id"]), "seed": job.get("seed")}
             for job in (saved if isinstance(saved, list) else [])
-            if isinstance(job, dict) and job.get("task_id") and isinstance(job.get("seed"), int)
+            if isinstance(job, dict) and job.get("task_id") and isinstance(job.get("seed"), int | None)
         ]
         saved_seed, count = state.get("first_seed"), state.get("count")
+        first_seed: int | None
         if isinstance(saved_seed, int):
             first_seed = saved_seed
         else:
@@ -662,23 +829,29 @@ class JobLook:
     error: ProviderError | None = None
 
 
-def pick_first_seed(request: GenerationRequest, model: VolcModel) -> int:
-    # No response echoes the seed used, so a random one is chosen here and recorded.
+def pick_first_seed(request: GenerationRequest, model: VolcModel) -> int | None:
+    """The first picture's seed; None for a model without one. No response echoes the seed
+    used, so a random one is chosen here and recorded."""
+    if not model.info.supports_seed:
+        return None
     return request.seed if request.seed is not None else secrets.randbelow(model.info.max_seed + 1)
 
 
-def job_fields(model: VolcModel, request: GenerationRequest, seed: int) -> dict:
-    """The body of one job. There is no negative prompt field; steps and guidance go only
-    to the models documented to take them (`ddim_steps`, `scale`).
+def nth_seed(model: VolcModel, first_seed: int | None, index: int) -> int | None:
+    """Picture `index`'s seed: first_seed + index, wrapping at the model's maximum."""
+    if first_seed is None or not model.info.supports_seed:
+        return None
+    return (first_seed + index) % (model.info.max_seed + 1)
+
+
+def job_fields(model: VolcModel, request: GenerationRequest, seed: int | None) -> dict:
+    """The body of one job. There is no negative prompt field; seed, steps and guidance go
+    only to the models documented to take them (`seed`, `ddim_steps`, `scale`).
     """
-    fields: dict = {
-        "req_key": model.info.id,
-        "prompt": request.prompt,
-        "seed": seed,
-        "width": request.width,
-        "height": request.height,
-        **model.fixed_fields,
-    }
+    fields: dict = {"req_key": model.info.id, "prompt": request.prompt}
+    if seed is not None:
+        fields["seed"] = seed
+    fields |= {"width": request.width, "height": request.height, **model.fixed_fields}
     if model.info.supports_steps and request.steps is not None:
         fields["ddim_steps"] = request.steps
     if model.info.supports_guidance and request.guidance_scale is not None:
