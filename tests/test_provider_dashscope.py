@@ -139,13 +139,13 @@ def assert_failed_cleanly(task: Task, media_root: Path, code: str) -> None:
 
 def test_it_offers_the_default_models_with_their_limits(dashscope):
     models = {model.id: model for model in dashscope().models()}
-    assert list(models) == ["wan2.2-t2i-flash", "wan2.2-t2i-plus", "qwen-image"]
+    assert list(models) == ["wan2.6-t2i", "wan2.2-t2i-flash", "qwen-image-plus"]
     flash = models["wan2.2-t2i-flash"]
     assert (flash.min_size, flash.max_size, flash.max_images, flash.max_seed) == (512, 1440, 4, MAX_SEED)
     assert flash.supports_negative_prompt and flash.supports_seed
     assert not flash.supports_steps and not flash.supports_guidance
     assert flash.size_error(1440, 512) is None and flash.size_error(1441, 512) and flash.size_error(511, 512)
-    qwen = models["qwen-image"]
+    qwen = models["qwen-image-plus"]
     assert qwen.max_images == 1
     assert qwen.size_error(1328, 1328) is None and qwen.size_error(1024, 1024)
 

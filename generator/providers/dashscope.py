@@ -76,7 +76,9 @@ logger = logging.getLogger(__name__)
 
 # Every model documents seeds in [0, 2147483647].
 MAX_SEED = 2_147_483_647
-DEFAULT_MODELS = ("wan2.2-t2i-flash", "wan2.2-t2i-plus", "qwen-image")
+# The vendor's current recommendations (Model Studio text-to-image overview, 2026): the newest Wan,
+# the fast and cheap Wan 2.2, and Qwen-Image Plus for text in pictures.
+DEFAULT_MODELS = ("wan2.6-t2i", "wan2.2-t2i-flash", "qwen-image-plus")
 # Any id works for check(): only the key and the network path are being tested.
 PROBE_TASK_ID = "00000000-0000-0000-0000-000000000000"
 

@@ -142,8 +142,8 @@ MESSAGES: dict[str, Promise] = {
         "raise the limit or turn off the safe-experience mode there."
     ),
     "quota_exhausted.free_quota": _(
-        "The provider account's free quota is used up. An administrator needs to turn on paid use in the "
-        "provider's console."
+        "The provider account's free quota for this model is used up. An administrator needs to turn on paid "
+        "use in the provider's console, or offer another model."
     ),
     "quota_exhausted.billing": _(
         "The provider account has an unpaid bill or has not bought this service. An administrator needs to settle "
