@@ -461,7 +461,12 @@ PROVIDER_CONFIG = {
         POLL_DEADLINE_SECONDS=(float, 180.0),
     ),
     "openai": openai_compatible_env(
-        "OPENAI_", "https://api.openai.com/v1", ORGANIZATION=(str, ""), PROJECT=(str, "")
+        "OPENAI_",
+        "https://api.openai.com/v1",
+        ORGANIZATION=(str, ""),
+        PROJECT=(str, ""),
+        QUALITY=(str, ""),
+        BACKGROUND=(str, ""),
     ),
     "ark": openai_compatible_env("ARK_", "https://ark.cn-beijing.volces.com/api/v3"),
     "siliconflow": openai_compatible_env("SILICONFLOW_", "https://api.siliconflow.cn/v1"),

@@ -193,7 +193,7 @@ class GenerateForm(forms.Form):
         models = {m.id: m for m in offered_models(name, provider)}
         model = model or next(iter(models), "")
         if model and is_retired(name, model):
-            self.add_error("model", MESSAGES["model_retired"])
+            self.add_error("model", str(MESSAGES["model_retired"]))
             return
         if model not in models:
             self.add_error(

@@ -60,15 +60,18 @@ def test_baseline_a_healthy_provider_completes(provider, httpserver, user, media
     assert task.status == Task.Status.COMPLETED and len(stored_files(media_root)) == 2
 
 
-def test_provider_timeout_is_retried_then_fails_readably(provider, httpserver, user, media_root):
+def test_a_paid_call_that_times_out_is_not_sent_again_and_says_so(provider, httpserver, user, media_root):
     def slow(request):
         time.sleep(0.8)
         return Response("{}", content_type="application/json")
 
     httpserver.expect_request(PATH).respond_with_handler(slow)
     task = run(user)
-    assert (task.status, task.error_code, task.attempts) == (Task.Status.FAILED, "timeout", 2)
-    assert task.error_message == "The provider did not answer in time."
+    assert (task.status, task.error_code, task.attempts) == (Task.Status.FAILED, "timeout", 1)
+    assert task.error_message == (
+        "The provider did not answer within 0.5 seconds. Atelier did not send the request again, because the "
+        "provider may still have made (and charged for) the pictures."
+    )
     assert stored_files(media_root) == []
 
 

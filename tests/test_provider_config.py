@@ -101,7 +101,7 @@ def test_models_endpoint_lists_enabled_providers_and_limits(auth_client, configu
     data = auth_client.get("/api/v1/models").json()
     openai = next(p for p in data["providers"] if p["name"] == "openai")
     assert openai["is_sketch"] is False
-    assert {m["id"] for m in openai["models"]} == {"gpt-image-1", "dall-e-3"}
+    assert [m["id"] for m in openai["models"]] == ["gpt-image-2.6-flare", "gpt-image-2.6-sunburst", "gpt-image-2"]
     assert all("max_images" in m and "sizes" in m for m in openai["models"])
 
 
@@ -142,7 +142,7 @@ def test_settings_a_model_would_ignore_are_not_recorded(auth_client, configure_p
         auth_client,
         prompt="a",
         provider="openai",
-        model="gpt-image-1",
+        model="gpt-image-2",
         width=1024,
         height=1024,
         negative_prompt="blur",

@@ -15,8 +15,8 @@ from werkzeug import Request, Response
 from generator.models import Image, Task
 from generator.providers import ProviderError
 from generator.providers.base import GenerationRequest
-from generator.providers.errors import MESSAGES
-from generator.providers.openai_compatible import SEEDREAM_3, SEEDREAM_4
+from generator.providers.errors import CODES_WITH_DETAIL, MESSAGES
+from generator.providers.flavors.ark import SEEDREAM_4, SEEDREAM_5_FLASH, SEEDREAM_5_LITE, SEEDREAM_5_PRO
 from generator.scheduler.inline import run_task
 
 from .factories import TaskFactory
@@ -84,18 +84,21 @@ def assert_failed(task: Task, code: str, message: str, *, attempts: int, media_r
 
 def test_each_service_offers_its_default_models_with_their_limits(configure):
     openai = {m.id: m for m in configure("openai").models()}
-    assert list(openai) == ["gpt-image-1", "dall-e-3"]
-    assert openai["gpt-image-1"].sizes == ((1024, 1024), (1536, 1024), (1024, 1536))
-    assert openai["dall-e-3"].sizes == ((1024, 1024), (1792, 1024), (1024, 1792))
+    assert list(openai) == ["gpt-image-2.6-flare", "gpt-image-2.6-sunburst", "gpt-image-2"]
     for model in openai.values():
-        assert not model.supports_seed and not model.supports_negative_prompt and model.max_images == 4
+        assert not model.supports_seed and not model.supports_negative_prompt and model.max_images == 10
+        assert model.size_error(1536, 1024) is None and model.size_error(3840, 1280) is None
+        assert model.size_error(1000, 1000)  # not a multiple of 16
 
-    (seedream,) = configure("ark").models()
-    assert (seedream.id, seedream.min_size, seedream.max_size) == (SEEDREAM_3, 512, 2048)
-    assert seedream.supports_seed and seedream.max_seed == 2_147_483_647 and seedream.supports_guidance
-    assert not seedream.supports_negative_prompt
+    seedream = {m.id: m for m in configure("ark").models()}
+    assert list(seedream) == [SEEDREAM_5_LITE, SEEDREAM_5_PRO, SEEDREAM_5_FLASH]
+    lite = seedream[SEEDREAM_5_LITE]
+    assert (lite.min_pixels, lite.max_pixels, lite.max_aspect_ratio) == (2560 * 1440, 4096 * 4096, 16)
+    for model in seedream.values():
+        assert not model.supports_seed and not model.supports_guidance and not model.supports_negative_prompt
 
-    (kolors,) = configure("siliconflow").models()
+    kolors, qwen = configure("siliconflow").models()
+    assert qwen.id == "Qwen/Qwen-Image" and qwen.steps_range == (1, 100)
     assert kolors.id == "Kwai-Kolors/Kolors" and (960, 1280) in kolors.sizes
     assert kolors.max_seed == 9_999_999_999 and kolors.supports_negative_prompt
     assert kolors.supports_steps and kolors.supports_guidance and kolors.max_images == 4
@@ -113,14 +116,17 @@ def test_the_models_list_selects_and_orders_and_unknown_ids_get_careful_limits(c
     assert ark[SEEDREAM_4].min_pixels == 1280 * 720 and ark[SEEDREAM_4].max_pixels == 4096 * 4096
     assert ark[SEEDREAM_4].max_aspect_ratio == 16 and not ark[SEEDREAM_4].supports_seed
     assert ark[SEEDREAM_4].size_error(4096, 4096) is None and ark[SEEDREAM_4].size_error(1024, 512)
-    endpoint = ark["ep-20250101-abcde"]
+    endpoint = ark["ep-20250101-abcde"]  # the family's documented range, not the narrowest model's
     assert not endpoint.supports_seed and not endpoint.supports_guidance
-    assert endpoint.size_error(1024, 1024) is None and endpoint.size_error(4096, 4096)
+    assert endpoint.size_error(1280, 720) is None and endpoint.size_error(4096, 4096) is None
+    assert endpoint.size_error(1024, 512) and endpoint.size_error(4096, 4100)
 
     flux = configure("siliconflow", MODELS=["Qwen/Qwen-Image", "black-forest-labs/FLUX.1-schnell"]).models()
     assert [m.id for m in flux] == ["Qwen/Qwen-Image", "black-forest-labs/FLUX.1-schnell"]
     assert flux[0].sizes[0] == (1328, 1328) and flux[0].supports_guidance
-    assert flux[1].sizes == ((1024, 1024),) and not flux[1].supports_negative_prompt and not flux[1].supports_steps
+    # The general limits of SiliconFlow's page: every documented size, steps, negative prompt.
+    assert (1024, 1024) in flux[1].sizes and (1328, 1328) in flux[1].sizes and not flux[1].supports_guidance
+    assert flux[1].supports_negative_prompt and flux[1].steps_range == (1, 100)
 
 
 def test_it_is_not_offered_without_an_api_key(configure_provider):
@@ -130,7 +136,7 @@ def test_it_is_not_offered_without_an_api_key(configure_provider):
 def test_flavor_points_an_instance_at_another_dialect(configure, httpserver):
     provider = configure("openai", FLAVOR="siliconflow")
     assert provider.label == "openai (SiliconFlow-compatible)"
-    assert [m.id for m in provider.models()] == ["Kwai-Kolors/Kolors"]
+    assert [m.id for m in provider.models()] == ["Kwai-Kolors/Kolors", "Qwen/Qwen-Image"]
     answer(httpserver, {"images": [{"url": httpserver.url_for("/a.png")}], "seed": 3})
     request = GenerationRequest(prompt="a fox", model="Kwai-Kolors/Kolors", width=1024, height=1024, seed=3)
     provider.generate(request)
@@ -144,26 +150,28 @@ def test_an_unknown_flavor_turns_the_instance_off(configure):
 # --- OpenAI ---------------------------------------------------------------------------------
 
 
-def test_gpt_image_1_makes_several_images_in_one_call_without_response_format(configure, httpserver, user, media_root):
+def test_a_gpt_image_model_makes_several_images_in_one_call_without_response_format(
+    configure, httpserver, user, media_root
+):
     configure("openai")
     answer(
         httpserver,
         {"created": 1, "data": [{"b64_json": b64_png("red")}, {"b64_json": b64_png("blue")}]},
         headers={"x-request-id": "req_abc"},
     )
-    task = run(user, "openai", "gpt-image-1", width=1536, height=1024, num_images=2, seed=77, negative_prompt="fog")
+    task = run(user, "openai", "gpt-image-2", width=1536, height=1024, num_images=2, seed=77, negative_prompt="fog")
     assert task.status == Task.Status.COMPLETED and task.provider_request_id == "req_abc"
     (sent,) = generation_requests(httpserver)
     assert sent.headers["Authorization"] == f"Bearer {KEY}"
     assert sent.headers["Content-Type"] == "application/json"
-    # No seed, no negative prompt, and no response_format (gpt-image-1 always answers base64).
-    assert sent.get_json() == {"model": "gpt-image-1", "prompt": task.prompt, "size": "1536x1024", "n": 2}
+    # No seed, no negative prompt, and no response_format (GPT image models always answer base64).
+    assert sent.get_json() == {"model": "gpt-image-2", "prompt": task.prompt, "size": "1536x1024", "n": 2}
     assert [image.seed for image in task.ordered_images] == [None, None]
     assert len(files_under(media_root)) == 4
 
 
 def test_dall_e_3_makes_one_image_per_call_as_base64(configure, httpserver, user):
-    configure("openai")
+    configure("openai", MODELS=["dall-e-3"])  # retired by OpenAI; still understood by gateways
     answer(httpserver, {"data": [{"b64_json": b64_png(), "revised_prompt": "a fox"}]})
     task = run(user, "openai", "dall-e-3", width=1792, height=1024, num_images=2)
     assert task.status == Task.Status.COMPLETED and task.images.count() == 2
@@ -172,7 +180,7 @@ def test_dall_e_3_makes_one_image_per_call_as_base64(configure, httpserver, user
 
 
 def test_progress_is_reported_per_call(configure, httpserver):
-    provider = configure("openai")
+    provider = configure("openai", MODELS=["dall-e-3"])
     answer(httpserver, {"data": [{"b64_json": b64_png()}]})
     seen: list[int] = []
     results = provider.generate(
@@ -182,12 +190,12 @@ def test_progress_is_reported_per_call(configure, httpserver):
 
 
 def test_an_unknown_openai_model_gets_no_response_format_and_its_link_is_downloaded(configure, httpserver, user):
-    configure("openai", MODELS=["dall-e-2"])
+    configure("openai", MODELS=["gateway-image"])
     answer(httpserver, {"data": [{"url": httpserver.url_for("/blob/1.png")}]})
     httpserver.expect_request("/blob/1.png").respond_with_data(png(), content_type="image/png")
-    task = run(user, "openai", "dall-e-2", width=1024, height=1024)
+    task = run(user, "openai", "gateway-image", width=1024, height=1024)
     assert task.status == Task.Status.COMPLETED
-    assert bodies(httpserver) == [{"model": "dall-e-2", "prompt": task.prompt, "size": "1024x1024"}]
+    assert bodies(httpserver) == [{"model": "gateway-image", "prompt": task.prompt, "size": "1024x1024", "n": 1}]
 
 
 OPENAI_ERRORS = [
@@ -198,6 +206,7 @@ OPENAI_ERRORS = [
     (401, "invalid_api_key", "invalid_request_error", "authentication_failed", False),
     (403, None, "invalid_request_error", "permission_denied", False),
     (429, "rate_limit_exceeded", "requests", "rate_limited", True),
+    (409, None, "invalid_request_error", "provider_unavailable", True),  # a lock timeout: the SDK retries it
     (500, None, "server_error", "provider_unavailable", True),
     (503, None, "server_error", "provider_unavailable", True),
 ]
@@ -210,8 +219,8 @@ def test_openai_errors_end_the_task_as_documented(
     configure("openai")
     vendor = {"message": "Vendor says no.", "type": kind, "param": None, "code": vendor_code}
     answer(httpserver, {"error": vendor}, status=status, headers={"x-request-id": "req_err"})
-    task = run(user, "openai", "gpt-image-1", width=1024, height=1024)
-    message = MESSAGES[code] + (" (Vendor says no.)" if code == "permission_denied" else "")
+    task = run(user, "openai", "gpt-image-2", width=1024, height=1024)
+    message = MESSAGES[code] + (" (Vendor says no.)" if code in CODES_WITH_DETAIL else "")
     assert_failed(task, code, message, attempts=3 if transient else 1, media_root=media_root)
     assert task.provider_request_id == "req_err"
     assert len(generation_requests(httpserver)) == task.attempts
@@ -231,21 +240,21 @@ def test_an_openai_bad_parameter_shows_the_vendors_reason_but_never_the_key(conf
         },
         status=400,
     )
-    task = run(user, "openai", "gpt-image-1", width=1024, height=1024)
+    task = run(user, "openai", "gpt-image-2", width=1024, height=1024)
     message = MESSAGES["invalid_request"] + " (Invalid value: 'hd'. Supported values are: 'low'.)"
     assert_failed(task, "invalid_request", message, attempts=1, media_root=media_root)
 
     answer_401 = {"error": {"message": f"Incorrect API key provided: {KEY}.", "code": "invalid_api_key"}}
     httpserver.clear()
     answer(httpserver, answer_401, status=401)
-    task = run(user, "openai", "gpt-image-1", width=1024, height=1024)
+    task = run(user, "openai", "gpt-image-2", width=1024, height=1024)
     assert task.error_code == "authentication_failed" and KEY not in task.error_message
 
 
 def test_an_answer_that_is_not_json_is_classified_by_status(configure, httpserver, user, media_root):
     configure("openai")
     httpserver.expect_request(GENERATIONS).respond_with_data("<html>Bad gateway</html>", status=502)
-    task = run(user, "openai", "gpt-image-1", width=1024, height=1024)
+    task = run(user, "openai", "gpt-image-2", width=1024, height=1024)
     assert_failed(task, "provider_unavailable", MESSAGES["provider_unavailable"], attempts=3, media_root=media_root)
 
 
@@ -259,19 +268,28 @@ def test_a_wrong_base_url_is_told_apart_from_an_unknown_model(configure, httpser
 def test_an_unreadable_success_fails_without_retrying(configure, httpserver, user, media_root):
     configure("openai")
     httpserver.expect_request(GENERATIONS).respond_with_data("surprise", status=200)
-    task = run(user, "openai", "gpt-image-1", width=1024, height=1024)
+    task = run(user, "openai", "gpt-image-2", width=1024, height=1024)
     assert_failed(task, "provider_error", MESSAGES["provider_error.unreadable"], attempts=1, media_root=media_root)
 
 
 def test_fewer_images_than_asked_for_fail_the_task(configure, httpserver, user, media_root):
     configure("openai")
     answer(httpserver, {"data": [{"b64_json": b64_png()}]})
-    task = run(user, "openai", "gpt-image-1", width=1024, height=1024, num_images=2)
+    task = run(user, "openai", "gpt-image-2", width=1024, height=1024, num_images=2)
     assert_failed(task, "provider_error", MESSAGES["provider_error.too_few_images"], attempts=1, media_root=media_root)
 
 
-def test_a_slow_provider_times_out_after_every_attempt(configure, httpserver, user, media_root):
-    configure("openai", TIMEOUT_SECONDS=0.1)
+@pytest.mark.parametrize(
+    "service,model,size",
+    [
+        ("openai", "gpt-image-2", (1024, 1024)),
+        ("ark", "doubao-seedream-5-0-pro-260628", (2048, 2048)),
+        ("siliconflow", "Kwai-Kolors/Kolors", (1024, 1024)),
+    ],
+)
+def test_a_slow_paid_call_is_not_sent_again(configure, httpserver, user, media_root, service, model, size):
+    # The vendor may still make (and bill) the pictures of a call whose answer never came.
+    configure(service, TIMEOUT_SECONDS=0.1)
 
     def slow(request: Request) -> Response:
         time.sleep(0.15)
@@ -279,20 +297,22 @@ def test_a_slow_provider_times_out_after_every_attempt(configure, httpserver, us
 
     httpserver.expect_request(GENERATIONS).respond_with_handler(slow)
     started = time.monotonic()
-    task = run(user, "openai", "gpt-image-1", width=1024, height=1024)
-    assert_failed(task, "timeout", "The provider did not answer in time.", attempts=3, media_root=media_root)
+    task = run(user, service, model, width=size[0], height=size[1])
+    message = MESSAGES["timeout.not_resent"] % {"seconds": "0.1"}
+    assert_failed(task, "timeout", message, attempts=1, media_root=media_root)
     assert time.monotonic() - started < 2
-    # The one-threaded server is still working through the abandoned calls; let it finish
-    # so they are not logged into the next test.
+    # The one-threaded server is still working through the abandoned call; let it finish
+    # so it is not logged into the next test.
     deadline = time.monotonic() + 2
-    while len(httpserver.log) < 3 and time.monotonic() < deadline:
+    while not httpserver.log and time.monotonic() < deadline:
         time.sleep(0.02)
+    assert len(generation_requests(httpserver)) == 1
 
 
 def test_check_lists_models_with_the_key(configure, httpserver):
     provider = configure("openai")
     httpserver.expect_request("/v1/models", headers={"Authorization": f"Bearer {KEY}"}).respond_with_json({"data": []})
-    assert provider.check() is None
+    assert provider.check() == frozenset()
     httpserver.clear()
     httpserver.expect_request("/v1/models").respond_with_json({"error": {"code": "invalid_api_key"}}, status=401)
     with pytest.raises(ProviderError) as raised:
@@ -307,63 +327,48 @@ def test_check_reports_a_wrong_base_url(configure, httpserver):
     assert raised.value.code == "provider_error" and raised.value.message == MESSAGES["provider_error.no_such_path"]
 
 
-def test_check_is_free_of_calls_for_ark(configure, httpserver):
-    assert configure("ark").check() is None
-    assert httpserver.log == []
+def test_check_lists_ark_models_at_its_models_route(configure, httpserver):
+    httpserver.expect_request("/v1/models", method="GET").respond_with_json({"object": "list", "data": []})
+    assert configure("ark").check() == frozenset()
+    assert [request.path for request, _ in httpserver.log] == ["/v1/models"]
 
 
 # --- VolcEngine Ark (Seedream) --------------------------------------------------------------
 
 
-def test_seedream_3_makes_one_image_per_call_with_consecutive_seeds(configure, httpserver, user, media_root):
+def test_seedream_makes_one_image_per_call_and_sends_no_seed_or_guidance(configure, httpserver, user, media_root):
     configure("ark")
     answer(
         httpserver,
         {
-            "model": SEEDREAM_3,
+            "model": SEEDREAM_5_LITE,
             "created": 1,
-            "data": [{"b64_json": b64_png(), "size": "1248x832"}],
+            "data": [{"b64_json": b64_png(), "size": "2848x1600"}],
             "usage": {"generated_images": 1},
         },
-        headers={"x-request-id": "2025ark01"},
+        headers={"x-request-id": "2026ark01"},
     )
     task = run(
         user,
         "ark",
-        SEEDREAM_3,
-        width=1248,
-        height=832,
+        SEEDREAM_5_LITE,
+        width=2848,
+        height=1600,
         num_images=2,
         seed=41,
         guidance_scale=5.5,
         negative_prompt="fog",
     )
-    assert task.status == Task.Status.COMPLETED and task.provider_request_id == "2025ark01"
+    assert task.status == Task.Status.COMPLETED and task.provider_request_id == "2026ark01"
     assert generation_requests(httpserver)[0].headers["Authorization"] == f"Bearer {KEY}"
-    common = {
-        "model": SEEDREAM_3,
-        "prompt": task.prompt,
-        "size": "1248x832",
-        "response_format": "b64_json",
-        "watermark": False,
-        "guidance_scale": 5.5,
-    }
-    assert bodies(httpserver) == [{**common, "seed": 41}, {**common, "seed": 42}]  # no n, no negative_prompt
-    assert [image.seed for image in task.ordered_images] == [41, 42]
+    # No n, no seed, no guidance_scale, no negative_prompt: the current Seedream page has none.
+    sent = {"model": SEEDREAM_5_LITE, "prompt": task.prompt, "size": "2848x1600", **ARK_FIXED}
+    assert bodies(httpserver) == [sent, sent]
+    assert [image.seed for image in task.ordered_images] == [None, None]
     assert len(files_under(media_root)) == 4
 
 
-def test_seedream_3_picks_and_records_a_random_seed(configure, httpserver, user):
-    configure("ark")
-    answer(httpserver, {"data": [{"b64_json": b64_png()}]})
-    task = run(user, "ark", SEEDREAM_3, width=1024, height=1024, num_images=2, seed=None)
-    sent = [body["seed"] for body in bodies(httpserver)]
-    assert 0 <= sent[0] <= 2_147_483_647 and sent[1] == (sent[0] + 1) % 2_147_483_648
-    assert [image.seed for image in task.ordered_images] == sent
-    assert "guidance_scale" not in bodies(httpserver)[0]
-
-
-def test_seedream_4_and_endpoints_send_no_seed(configure, httpserver, user):
+def test_seedream_4_and_endpoints_send_the_same_body(configure, httpserver, user):
     configure("ark", MODELS=[SEEDREAM_4, "ep-20250101-abcde"])
     answer(httpserver, {"data": [{"b64_json": b64_png()}]})
     task = run(user, "ark", SEEDREAM_4, width=2560, height=1440, seed=5, guidance_scale=3)
@@ -380,15 +385,15 @@ def test_an_ark_link_is_downloaded_when_the_answer_carries_urls(configure, https
     configure("ark")
     answer(httpserver, {"data": [{"url": httpserver.url_for("/tos/1.jpeg"), "size": "1024x1024"}]})
     httpserver.expect_request("/tos/1.jpeg").respond_with_data(png(), content_type="image/png")
-    task = run(user, "ark", SEEDREAM_3, width=1024, height=1024, seed=9)
-    assert task.status == Task.Status.COMPLETED and task.images.get().seed == 9
+    task = run(user, "ark", SEEDREAM_5_PRO, width=1024, height=1024, seed=9)
+    assert task.status == Task.Status.COMPLETED and task.images.get().seed is None
     assert len(files_under(media_root)) == 2
 
 
 def test_an_ark_link_to_a_private_address_is_refused(configure, httpserver, user, media_root):
     configure("ark", SELF_HOSTED=False)
     answer(httpserver, {"data": [{"url": httpserver.url_for("/tos/1.jpeg")}]})
-    task = run(user, "ark", SEEDREAM_3, width=1024, height=1024)
+    task = run(user, "ark", SEEDREAM_5_PRO, width=1024, height=1024)
     assert task.status == Task.Status.FAILED and task.error_code == "unsafe_image_url" and task.attempts == 1
     assert not Image.objects.exists() and files_under(media_root) == []
     assert [request.path for request, _ in httpserver.log] == [GENERATIONS]
@@ -397,57 +402,65 @@ def test_an_ark_link_to_a_private_address_is_refused(configure, httpserver, user
 def test_a_failed_image_inside_data_fails_the_task(configure, httpserver, user, media_root):
     configure("ark")
     failed = {"error": {"code": "OutputImageSensitiveContentDetected", "message": "The output may be sensitive."}}
-    answer(httpserver, {"data": [failed]}, headers={"x-request-id": "2025ark02"})
-    task = run(user, "ark", SEEDREAM_3, width=1024, height=1024)
+    answer(httpserver, {"data": [failed]}, headers={"x-request-id": "2026ark02"})
+    task = run(user, "ark", SEEDREAM_5_PRO, width=1024, height=1024)
     assert_failed(task, "output_rejected", MESSAGES["output_rejected"], attempts=1, media_root=media_root)
-    assert task.provider_request_id == "2025ark02"
+    assert task.provider_request_id == "2026ark02"
 
 
 ARK_ERRORS = [
-    # (status, Ark code, our code, transient)
+    # (status, Ark code, our catalogue key, transient): volcengine.com/docs/82379/1299023
     (400, "InputTextSensitiveContentDetected", "content_rejected", False),
     (400, "SensitiveContentDetected.SevereViolation", "content_rejected", False),
+    (400, "InputTextSensitiveContentDetected.PolicyViolation", "content_rejected.intellectual_property", False),
     (400, "OutputImageSensitiveContentDetected", "output_rejected", False),
+    # "currently closed or temporarily unavailable": retried, not taken for an unknown model
+    (400, "InvalidEndpoint.ClosedEndpoint", "provider_unavailable.endpoint_closed", True),
     (401, "AuthenticationError", "authentication_failed", False),
-    (403, "AccountOverdueError", "quota_exhausted", False),
-    (403, "AccessDenied", "permission_denied", False),
+    (403, "AccountOverdueError", "quota_exhausted.billing", False),
+    (403, "AccessDenied", "permission_denied.http_403", False),
     (404, "InvalidEndpointOrModel.NotFound", "model_not_found", False),
-    (404, "ModelNotOpen", "permission_denied", False),
+    (404, "ModelNotOpen", "permission_denied.model_activation", False),
     (429, "RateLimitExceeded.EndpointRPMExceeded", "rate_limited", True),
+    # The console's usage cap (safe-experience mode): an administrator must act, so no retry.
+    (429, "SetLimitExceeded", "quota_exhausted.usage_cap", False),
     (429, "ServerOverloaded", "provider_unavailable", True),
     (500, "InternalServiceError", "provider_unavailable", True),
 ]
 
 
-@pytest.mark.parametrize("status,vendor_code,code,transient", ARK_ERRORS)
+@pytest.mark.parametrize("status,vendor_code,key,transient", ARK_ERRORS)
 def test_ark_errors_end_the_task_as_documented(
-    configure, httpserver, user, media_root, status, vendor_code, code, transient
+    configure, httpserver, user, media_root, status, vendor_code, key, transient
 ):
     configure("ark")
-    vendor = {"code": vendor_code, "message": "Vendor says no. Request id: 2025ark03", "param": "", "type": "Bad"}
-    answer(httpserver, {"error": vendor}, status=status, headers={"x-request-id": "2025ark03"})
-    task = run(user, "ark", SEEDREAM_3, width=1024, height=1024)
-    detail = " (Vendor says no. Request id: 2025ark03)" if code in ("permission_denied", "model_not_found") else ""
-    assert_failed(task, code, MESSAGES[code] + detail, attempts=3 if transient else 1, media_root=media_root)
-    assert task.provider_request_id == "2025ark03"
+    vendor = {"code": vendor_code, "message": "Vendor says no. Request id: 2026ark03", "param": "", "type": "Bad"}
+    answer(httpserver, {"error": vendor}, status=status, headers={"x-request-id": "2026ark03"})
+    task = run(user, "ark", SEEDREAM_5_PRO, width=1024, height=1024)
+    code = key.partition(".")[0]
+    detail = " (Vendor says no. Request id: 2026ark03)" if code in CODES_WITH_DETAIL else ""
+    assert_failed(task, code, MESSAGES[key] + detail, attempts=3 if transient else 1, media_root=media_root)
+    assert task.provider_request_id == "2026ark03"
 
 
 def test_an_ark_invalid_parameter_shows_the_vendors_reason(configure, httpserver, user, media_root):
     configure("ark")
     vendor = {"code": "InvalidParameter", "message": "The parameter `size` is not valid.", "param": "size"}
     answer(httpserver, {"error": vendor}, status=400)
-    task = run(user, "ark", SEEDREAM_3, width=1024, height=1024)
+    task = run(user, "ark", SEEDREAM_5_PRO, width=1024, height=1024)
     message = MESSAGES["invalid_request"] + " (The parameter `size` is not valid.)"
     assert_failed(task, "invalid_request", message, attempts=1, media_root=media_root)
 
 
-def test_settings_outside_the_models_range_fail_before_any_call(configure, httpserver, user, media_root):
+def test_sizes_outside_the_models_range_fail_before_any_call(configure, httpserver, user, media_root):
     configure("ark")
-    task = run(user, "ark", SEEDREAM_3, width=1024, height=1024, guidance_scale=12)
-    message = "Seedream 3.0 takes a guidance scale from 1 to 10."
+    task = run(user, "ark", SEEDREAM_5_LITE, width=1024, height=1024)  # under 5.0 lite's 3,686,400 pixels
+    message = "Seedream 5.0 Lite needs at least 3,686,400 pixels (width × height)."
     assert_failed(task, "invalid_request", message, attempts=1, media_root=media_root)
-    task = run(user, "ark", SEEDREAM_3, width=4096, height=1024)
-    assert task.error_code == "invalid_request" and "between 512 and 2048" in task.error_message
+    task = run(user, "ark", SEEDREAM_5_PRO, width=2048, height=2304)  # over 5.0 pro's 4,624,220
+    assert task.error_code == "invalid_request" and "at most 4,624,220 pixels" in task.error_message
+    task = run(user, "ark", SEEDREAM_5_PRO, width=4352, height=256)  # 17:1
+    assert task.error_code == "invalid_request" and "aspect ratio of at most 16:1" in task.error_message
     assert httpserver.log == []
 
 
@@ -558,29 +571,33 @@ def test_a_siliconflow_link_to_a_private_address_is_refused(configure, httpserve
 
 
 SILICONFLOW_ERRORS = [
-    # (status, body message, body code, our code, transient, vendor text shown)
-    (400, "Model does not exist. Please check it carefully.", 20012, "model_not_found", False, True),
-    (400, "image_size is invalid", 20015, "invalid_request", False, True),
-    (400, "The prompt contains sensitive content.", 20040, "content_rejected", False, False),
-    (401, "Invalid token", 20001, "authentication_failed", False, False),
-    (403, "Real-name verification is required to use this model.", 30011, "permission_denied", False, True),
-    (403, "Sorry, your account balance is insufficient.", 30001, "quota_exhausted", False, False),
-    (429, "Request was rejected due to rate limiting. Details: IPM limit reached.", 50001, "rate_limited", True, False),
-    (503, "Model service overloaded. Please try again later.", 50505, "provider_unavailable", True, False),
-    (504, "Gateway timeout", 50504, "provider_unavailable", True, False),
-    (500, "Unknown error", 50500, "provider_unavailable", True, False),
+    # (status, body message, body code, our catalogue key, transient): docs.siliconflow.cn/faqs/error-code
+    (400, "Model does not exist. Please check it carefully.", 20012, "model_not_found", False),
+    (400, "image_size is invalid", 20015, "invalid_request", False),
+    (400, "The prompt contains sensitive content.", 20040, "content_rejected", False),
+    (401, "Token is invalid.", 30014, "authentication_failed", False),
+    (401, "Invalid token", None, "authentication_failed", False),
+    (403, "Real-name verification is required to use this model.", 30011, "permission_denied.http_403", False),
+    (403, "Sorry, your account balance is insufficient", 30001, "quota_exhausted", False),
+    (402, "Sorry, your account balance is insufficient", 30001, "quota_exhausted", False),
+    (403, "The model is disabled.", 30003, "permission_denied", False),
+    (429, "Request was rejected due to rate limiting. Details: IPM limit reached.", None, "rate_limited", True),
+    (503, "Model service overloaded. Please try again later.", 50505, "provider_unavailable", True),
+    (504, "Gateway timeout", 50504, "provider_unavailable", True),
+    (500, "Unknown error", 50500, "provider_unavailable", True),
 ]
 
 
-@pytest.mark.parametrize("status,vendor_message,vendor_code,code,transient,detailed", SILICONFLOW_ERRORS)
+@pytest.mark.parametrize("status,vendor_message,vendor_code,key,transient", SILICONFLOW_ERRORS)
 def test_siliconflow_errors_end_the_task_as_documented(
-    configure, httpserver, user, media_root, status, vendor_message, vendor_code, code, transient, detailed
+    configure, httpserver, user, media_root, status, vendor_message, vendor_code, key, transient
 ):
     configure("siliconflow")
     body = {"code": vendor_code, "message": vendor_message, "data": None}
     answer(httpserver, body, status=status, headers={"x-siliconcloud-trace-id": "trace-err"})
     task = run(user, "siliconflow", "Kwai-Kolors/Kolors", width=1024, height=1024)
-    message = MESSAGES[code] + (f" ({vendor_message})" if detailed else "")
+    code = key.partition(".")[0]
+    message = MESSAGES[key] + (f" ({vendor_message})" if code in CODES_WITH_DETAIL else "")
     assert_failed(task, code, message, attempts=3 if transient else 1, media_root=media_root)
     assert task.provider_request_id == "trace-err"
 
@@ -591,7 +608,7 @@ RETRY_AFTER_CASES = [
     # (service, model, status, body, header, our code, seconds)
     (
         "openai",
-        "gpt-image-1",
+        "gpt-image-2",
         429,
         {"error": {"message": "Slow down.", "code": "rate_limit_exceeded"}},
         "20",
@@ -600,7 +617,7 @@ RETRY_AFTER_CASES = [
     ),
     (
         "openai",
-        "gpt-image-1",
+        "gpt-image-2",
         503,
         {"error": {"message": "Overloaded.", "type": "server_error"}},
         "4",
@@ -609,7 +626,7 @@ RETRY_AFTER_CASES = [
     ),
     (
         "ark",
-        SEEDREAM_3,
+        SEEDREAM_5_PRO,
         429,
         {"error": {"code": "RateLimitExceeded.EndpointIPMExceeded", "message": "IPM"}},
         "60",
@@ -649,7 +666,7 @@ def test_a_retry_after_date_is_turned_into_seconds(configure, httpserver):
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
     answer(httpserver, {"error": {"code": "rate_limit_exceeded"}}, status=429, headers={"Retry-After": later})
     with pytest.raises(ProviderError) as raised:
-        provider.generate(GenerationRequest(prompt="p", model="gpt-image-1", width=1024, height=1024))
+        provider.generate(GenerationRequest(prompt="p", model="gpt-image-2", width=1024, height=1024))
     assert raised.value.transient and 80 <= raised.value.retry_after <= 90
 
 
@@ -657,7 +674,7 @@ def test_without_retry_after_a_transient_error_names_no_wait(configure, httpserv
     provider = configure("openai")
     answer(httpserver, {"error": {"code": "rate_limit_exceeded"}}, status=429)
     with pytest.raises(ProviderError) as raised:
-        provider.generate(GenerationRequest(prompt="p", model="gpt-image-1", width=1024, height=1024))
+        provider.generate(GenerationRequest(prompt="p", model="gpt-image-2", width=1024, height=1024))
     assert raised.value.transient and raised.value.retry_after is None
 
 
@@ -666,6 +683,6 @@ def test_retry_after_does_not_make_a_permanent_error_transient(configure, httpse
     body = {"error": {"message": "You exceeded your current quota.", "code": "insufficient_quota"}}
     answer(httpserver, body, status=429, headers={"Retry-After": "20"})
     with pytest.raises(ProviderError) as raised:
-        provider.generate(GenerationRequest(prompt="p", model="gpt-image-1", width=1024, height=1024))
+        provider.generate(GenerationRequest(prompt="p", model="gpt-image-2", width=1024, height=1024))
     assert not raised.value.transient and raised.value.code == "quota_exhausted"
     assert raised.value.retry_after is None

@@ -2,7 +2,8 @@
 
 All three take POST {BASE_URL}/images/generations with a Bearer key and a JSON body and
 answer synchronously. They differ in field names, in how many images one call makes, in
-seeds, in how results come back and in their error bodies (providers.md §2, §4, §5, §7).
+seeds, in how results come back and in their error bodies (docs/reference/providers.md §2, §4,
+§5, §7); each service's models, error table and dialect are in its module under flavors/.
 
 One class serves all three. The registry makes one instance per service ("openai", "ark",
 "siliconflow"); the instance's name picks the flavour, and its FLAVOR variable may name
@@ -15,316 +16,31 @@ import base64
 import binascii
 import logging
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
+import requests
 from django.conf import settings
-from django.utils.functional import Promise
 
-from ..reasons import Reason, with_detail
+from ..reasons import Reason
 from . import http
 from .base import (
     ConfiguredProvider,
     GeneratedImage,
     GenerationRequest,
     ModelInfo,
+    ModelListing,
     ProgressCallback,
     ProviderConfig,
     guidance_range_error,
     steps_range_error,
 )
-from .errors import (
-    MESSAGES,
-    TRANSIENT_CODES,
-    PermanentProviderError,
-    ProviderError,
-    TransientProviderError,
-    code_of,
-)
+from .errors import MESSAGES, PermanentProviderError, ProviderError, TransientProviderError, error_for
+from .flavors import ModelSpec, ark, openai, siliconflow
 
 logger = logging.getLogger(__name__)
 
-# The vendor's own words are added only where they help and are safe to show: an
-# authentication error, for one, can echo part of the API key.
-CODES_WITH_DETAIL = frozenset({"invalid_request", "permission_denied", "model_not_found", "provider_error"})
-MAX_DETAIL_CHARS = 200
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model's limits (shown by the form) plus what the request body needs for it."""
-
-    info: ModelInfo
-    per_call: int = 1  # images one call can make (n / batch_size); otherwise one call per image
-    guidance: tuple[float, float] | None = None  # accepted range, when the model takes guidance
-    guidance_field: str = "guidance_scale"
-    steps: tuple[int, int] | None = None  # accepted num_inference_steps range
-    fixed_fields: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Flavor:
-    """What differs between the three services speaking this protocol."""
-
-    name: str
-    label: str
-    known_models: dict[str, ModelSpec]
-    default_models: tuple[str, ...]  # offered when MODELS is unset (mirrors config/settings.py)
-    generic_model: Callable[[str], ModelSpec]  # conservative limits for a model id we do not know
-    classify: Callable[[int, Any], tuple[str, str]]  # (status, body) -> (our code, vendor's message)
-    size_field: str = "size"
-    count_field: str = "n"
-    fixed_fields: dict[str, Any] = field(default_factory=dict)
-    results_key: str = "data"
-    request_id_header: str = "x-request-id"
-    check_path: str = ""  # a free GET that proves key and reachability; "" means none is known
-
-
-# --- OpenAI (providers.md §5) -------------------------------------------------------------
-
-
-def _openai_generic(model_id: str) -> ModelSpec:
-    # Every OpenAI image model makes 1024x1024 and takes n=1; the response format is left
-    # to the model (gpt-image models refuse the parameter, dall-e-2 defaults to links).
-    return ModelSpec(
-        ModelInfo(
-            id=model_id,
-            label=model_id,
-            sizes=((1024, 1024),),
-            supports_negative_prompt=False,
-            supports_seed=False,
-        )
-    )
-
-
-OPENAI_MODELS = {
-    "gpt-image-1": ModelSpec(
-        ModelInfo(
-            id="gpt-image-1",
-            label="GPT Image 1",
-            sizes=((1024, 1024), (1536, 1024), (1024, 1536)),
-            max_images=4,
-            supports_negative_prompt=False,
-            supports_seed=False,
-        ),
-        per_call=4,  # gpt-image-1 always answers base64: response_format must not be sent
-    ),
-    "dall-e-3": ModelSpec(
-        ModelInfo(
-            id="dall-e-3",
-            label="DALL·E 3",
-            sizes=((1024, 1024), (1792, 1024), (1024, 1792)),
-            max_images=4,
-            supports_negative_prompt=False,
-            supports_seed=False,
-        ),
-        # n must be 1, so several images are several calls; base64 spares a download of a
-        # link that expires in an hour.
-        fixed_fields={"response_format": "b64_json"},
-    ),
-}
-
-
-def _classify_openai(status: int, body: Any) -> tuple[str, str]:
-    error = _error_object(body)
-    code, kind, message = str(error.get("code") or ""), str(error.get("type") or ""), _text(error.get("message"))
-    if code in ("content_policy_violation", "moderation_blocked"):
-        return "content_rejected", message
-    # 429 insufficient_quota looks like a rate limit but retrying never helps.
-    if code in ("insufficient_quota", "billing_hard_limit_reached") or kind == "insufficient_quota":
-        return "quota_exhausted", message
-    if code == "model_not_found":
-        return "model_not_found", message
-    return _by_status(status), message
-
-
-# --- VolcEngine Ark, Seedream (providers.md §2) -------------------------------------------
-
-ARK_MAX_SEED = 2_147_483_647
-SEEDREAM_3 = "doubao-seedream-3-0-t2i-250415"
-SEEDREAM_4 = "doubao-seedream-4-0-250828"
-
-
-def _ark_generic(model_id: str) -> ModelSpec:
-    # An endpoint id ("ep-...") may serve Seedream 3.0 or 4.0: offer only what both accept,
-    # and send neither seed nor guidance (4.0 may ignore or refuse them).
-    return ModelSpec(
-        ModelInfo(
-            id=model_id,
-            label=model_id,
-            min_size=512,
-            max_size=2048,
-            min_pixels=1280 * 720,
-            supports_negative_prompt=False,
-            supports_seed=False,
-        )
-    )
-
-
-ARK_MODELS = {
-    SEEDREAM_3: ModelSpec(
-        ModelInfo(
-            id=SEEDREAM_3,
-            label="Seedream 3.0",
-            min_size=512,
-            max_size=2048,
-            supports_negative_prompt=False,
-            supports_guidance=True,
-            max_seed=ARK_MAX_SEED,
-        ),
-        guidance=(1.0, 10.0),
-    ),
-    SEEDREAM_4: ModelSpec(
-        ModelInfo(
-            # Bounded by area and shape: 1280x720 to 4096x4096 pixels, aspect ratio up to 16:1
-            # (so the shortest side is at least 240). Whether 4.0 honours seed is unconfirmed.
-            id=SEEDREAM_4,
-            label="Seedream 4.0",
-            min_size=240,
-            max_size=4096,
-            min_pixels=1280 * 720,
-            max_pixels=4096 * 4096,
-            max_aspect_ratio=16,
-            supports_negative_prompt=False,
-            supports_seed=False,
-        )
-    ),
-}
-
-
-# Ark error codes (volcengine.com/docs/82379/1299023), matched whole or as a dotted prefix.
-ARK_CODES = (
-    ("AuthenticationError", "authentication_failed"),
-    ("AccountOverdueError", "quota_exhausted"),
-    ("AccessDenied", "permission_denied"),
-    ("ModelNotOpen", "permission_denied"),  # the model is not activated in the Ark console
-    ("InvalidEndpointOrModel", "model_not_found"),
-    ("InvalidEndpoint", "model_not_found"),  # e.g. InvalidEndpoint.ClosedEndpoint
-    ("RateLimitExceeded", "rate_limited"),
-    ("ServerOverloaded", "provider_unavailable"),
-    ("InternalServiceError", "provider_unavailable"),
-    ("InvalidParameter", "invalid_request"),
-    ("MissingParameter", "invalid_request"),
-)
-
-
-def _classify_ark(status: int, body: Any) -> tuple[str, str]:
-    error = _error_object(body)
-    code, message = str(error.get("code") or ""), _text(error.get("message"))
-    if code.startswith("OutputImage") and ("Sensitive" in code or "Risk" in code):
-        return "output_rejected", message
-    if "SensitiveContentDetected" in code or "RiskDetection" in code:
-        return "content_rejected", message
-    for prefix, ours in ARK_CODES:
-        if code == prefix or code.startswith(prefix + "."):
-            return ours, message
-    return _by_status(status), message
-
-
-# --- SiliconFlow (providers.md §4) --------------------------------------------------------
-
-SILICONFLOW_MAX_SEED = 9_999_999_999
-
-
-def _siliconflow_generic(model_id: str) -> ModelSpec:
-    # The API takes image_size and seed for every text-to-image model; negative prompt,
-    # steps and guidance vary by model, so they are not offered.
-    return ModelSpec(
-        ModelInfo(
-            id=model_id,
-            label=model_id,
-            sizes=((1024, 1024),),
-            supports_negative_prompt=False,
-            max_seed=SILICONFLOW_MAX_SEED,
-        )
-    )
-
-
-SILICONFLOW_MODELS = {
-    "Kwai-Kolors/Kolors": ModelSpec(
-        ModelInfo(
-            id="Kwai-Kolors/Kolors",
-            label="Kolors",
-            sizes=((1024, 1024), (960, 1280), (768, 1024), (720, 1440), (720, 1280)),
-            max_images=4,
-            supports_steps=True,
-            supports_guidance=True,
-            max_seed=SILICONFLOW_MAX_SEED,
-        ),
-        per_call=4,
-        guidance=(0.0, 20.0),
-        steps=(1, 100),
-    ),
-    "Qwen/Qwen-Image": ModelSpec(
-        ModelInfo(
-            id="Qwen/Qwen-Image",
-            label="Qwen-Image",
-            sizes=((1328, 1328), (1664, 928), (928, 1664), (1472, 1140), (1140, 1472), (1584, 1056), (1056, 1584)),
-            max_images=4,
-            supports_steps=True,
-            supports_guidance=True,
-            max_seed=SILICONFLOW_MAX_SEED,
-        ),
-        guidance=(0.1, 20.0),
-        guidance_field="cfg",
-        steps=(1, 100),
-    ),
-}
-
-# Balance and moderation errors have no documented code: recognised by their wording.
-BALANCE_WORDS = ("balance", "insufficient")
-MODERATION_WORDS = ("sensitive", "moderation", "inappropriate")
-
-
-def _classify_siliconflow(status: int, body: Any) -> tuple[str, str]:
-    body = body if isinstance(body, dict) else {}
-    message = _text(body.get("message"))
-    wording = message.lower()
-    if body.get("code") == 20012:  # "Model does not exist"
-        return "model_not_found", message
-    if status in (400, 402, 403) and any(word in wording for word in BALANCE_WORDS):
-        return "quota_exhausted", message
-    if status == 400 and any(word in wording for word in MODERATION_WORDS):
-        return "content_rejected", message
-    return _by_status(status), message
-
-
-FLAVORS = {
-    "openai": Flavor(
-        name="openai",
-        label="OpenAI",
-        known_models=OPENAI_MODELS,
-        default_models=("gpt-image-1", "dall-e-3"),
-        generic_model=_openai_generic,
-        classify=_classify_openai,
-        check_path="/models",
-    ),
-    "ark": Flavor(
-        name="ark",
-        label="VolcEngine Ark (Seedream)",
-        known_models=ARK_MODELS,
-        default_models=(SEEDREAM_3,),
-        generic_model=_ark_generic,
-        classify=_classify_ark,
-        count_field="",  # no n: one image per call
-        # watermark defaults to true (an "AI生成" mark); base64 spares downloading a link.
-        fixed_fields={"response_format": "b64_json", "watermark": False},
-    ),
-    "siliconflow": Flavor(
-        name="siliconflow",
-        label="SiliconFlow",
-        known_models=SILICONFLOW_MODELS,
-        default_models=("Kwai-Kolors/Kolors",),
-        generic_model=_siliconflow_generic,
-        classify=_classify_siliconflow,
-        size_field="image_size",
-        count_field="batch_size",
-        results_key="images",
-        request_id_header="x-siliconcloud-trace-id",
-        check_path="/models",
-    ),
-}
+FLAVORS = {flavor.name: flavor for flavor in (openai.FLAVOR, ark.FLAVOR, siliconflow.FLAVOR)}
 
 
 # --- the provider -------------------------------------------------------------------------
@@ -376,6 +92,12 @@ class OpenAICompatibleProvider(ConfiguredProvider):
     def _spec(self, model_id: str) -> ModelSpec:
         return self.flavor.known_models.get(model_id) or self.flavor.generic_model(model_id)
 
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """<PREFIX>TIMEOUT_SECONDS, else the flavour's own read timeout (OpenAI's SDK waits 600 s)."""
+        default = self.flavor.timeout_seconds or self.DEFAULT_TIMEOUT_SECONDS
+        return (self.CONNECT_TIMEOUT_SECONDS, float(self.config.get("TIMEOUT_SECONDS", default)))
+
     # --- generation ---
 
     def generate(self, request: GenerationRequest, progress: ProgressCallback | None = None) -> list[GeneratedImage]:
@@ -396,13 +118,14 @@ class OpenAICompatibleProvider(ConfiguredProvider):
             "POST",
             f"{self.base_url}/images/generations",
             timeout=self.timeout,
+            resend_safe=self.flavor.resend_after_read_timeout,
             headers=self._headers(),
             json=self._body(spec, request, count, seed),
         )
         request_id = response.headers.get(self.flavor.request_id_header, "")
         body = http.json_body(response)
         if response.status_code != 200 or (isinstance(body, dict) and body.get("error")):
-            raise self._error(response.status_code, body, request_id, retry_after=http.retry_after(response))
+            raise self._answer_error(response, body, request_id, spec)
         if not isinstance(body, dict):
             raise _provider_error("provider_error.unreadable", request_id)
         items = self._items(body, request_id)
@@ -423,7 +146,12 @@ class OpenAICompatibleProvider(ConfiguredProvider):
         return items
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.config.get('API_KEY')}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {self.config.get('API_KEY')}", "Accept": "application/json"}
+        for key, header in self.flavor.setting_headers:
+            value = str(self.config.get(key, "")).strip()
+            if value:
+                headers[header] = value
+        return headers
 
     def _body(self, spec: ModelSpec, request: GenerationRequest, count: int, seed: int | None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -443,33 +171,89 @@ class OpenAICompatibleProvider(ConfiguredProvider):
             body["num_inference_steps"] = request.steps
         if spec.guidance and request.guidance_scale is not None:
             body[spec.guidance_field] = request.guidance_scale
+        for name, accepted in spec.options.items():
+            value = str(self.config.get(name.upper(), "")).strip()
+            if value in accepted:
+                body[name] = value
+            elif value:
+                logger.warning(
+                    "%s%s=%s is not a value %s takes; not sent",
+                    self.config.env_prefix,
+                    name.upper(),
+                    value,
+                    spec.info.id,
+                )
         return body
 
-    def _error(self, status: int, body: Any, request_id: str, *, retry_after: float | None = None) -> ProviderError:
-        """`retry_after`: the answer's Retry-After header, kept on a transient error (429, 503)."""
-        if 300 <= status < 400:
-            return http.error_for_status(status, request_id=request_id)
-        if status == 404 and not isinstance(body, dict):
-            # Not the vendor's JSON error for an unknown model: the path itself is wrong.
-            return _provider_error("provider_error.no_such_path", request_id)
-        key, detail = self.flavor.classify(status, body)
-        if key == "provider_error" and not detail and status == 200:
-            key = "provider_error.unreadable"
-        return _provider_error(key, request_id, detail, retry_after=retry_after)
+    def _answer_error(
+        self, response: requests.Response, body: Any, request_id: str, spec: ModelSpec | None = None
+    ) -> ProviderError:
+        """The error for a refused call, with the answer's Retry-After and, for a vendor that
+        sends one, its own x-should-retry verdict."""
+        return self._error(
+            response.status_code,
+            body,
+            request_id,
+            retry_after=http.retry_after(response),
+            should_retry=http.should_retry(response) if self.flavor.obeys_should_retry else None,
+            spec=spec,
+        )
 
-    def check(self) -> None:
-        """List the models (free): proves the base URL, the network path and the key."""
+    def _error(
+        self,
+        status: int,
+        body: Any,
+        request_id: str,
+        *,
+        retry_after: float | None = None,
+        should_retry: bool | None = None,
+        spec: ModelSpec | None = None,
+    ) -> ProviderError:
+        """`retry_after`: the answer's Retry-After, kept on a transient error (429, 503).
+        `should_retry`: the server's verdict (x-should-retry), which wins over the status and the
+        error table either way, as in OpenAI's SDK. `spec`: the model asked for; "model not found"
+        for one its flavour records as shut down is told as a retirement."""
+        if 300 <= status < 400:
+            error = http.error_for_status(status, request_id=request_id)
+        elif status == 404 and not isinstance(body, dict):
+            # Not the vendor's JSON error for an unknown model: the path itself is wrong.
+            error = _provider_error("provider_error.no_such_path", request_id)
+        else:
+            key, detail = self.flavor.classify(status, body)
+            if key == "provider_error" and not detail and status == 200:
+                key = "provider_error.unreadable"
+            if key == "model_not_found" and spec is not None and spec.is_shut_down():
+                key = "model_retired"
+            error = _provider_error(key, request_id, detail, retry_after=retry_after)
+        if should_retry is None or should_retry == error.transient:
+            return error
+        if should_retry:
+            return TransientProviderError(error.code, error.reason, request_id=request_id, retry_after=retry_after)
+        return PermanentProviderError(error.code, error.reason, request_id=request_id)
+
+    def check(self) -> ModelListing:
+        """List the models (free): proves the base URL, the network path and the key, and tells
+        the catalogue which models the service offers now."""
         if not self.flavor.check_path:
-            return  # Ark documents no free endpoint; a generation would cost money
+            return None  # no free listing is known; a generation would cost money
+        # A listing answers in seconds: no need to wait as long as for a picture.
+        connect, read = self.timeout
         response = http.send(
-            "GET", f"{self.base_url}{self.flavor.check_path}", timeout=self.timeout, headers=self._headers()
+            "GET",
+            f"{self.base_url}{self.flavor.check_path}",
+            timeout=(connect, min(read, self.DEFAULT_TIMEOUT_SECONDS)),
+            headers=self._headers(),
         )
+        body = http.json_body(response)
         if response.status_code == 200:
-            return
+            listing = self.flavor.read_listing(body)
+            if listing is None:
+                return None
+            return listing | {model_id for model_id in self._model_ids() if not self.flavor.listing_judges(model_id)}
+        if response.status_code == 404 and self.flavor.listing_optional:
+            return None
         request_id = response.headers.get(self.flavor.request_id_header, "")
-        raise self._error(
-            response.status_code, http.json_body(response), request_id, retry_after=http.retry_after(response)
-        )
+        raise self._answer_error(response, body, request_id)
 
 
 def flavor_name(config: ProviderConfig) -> str:
@@ -545,42 +329,5 @@ def _decode(encoded: str, request_id: str) -> bytes:
         raise _provider_error("provider_error.unreadable", request_id) from exc
 
 
-def _error_object(body: Any) -> dict:
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, dict) else {}
-
-
-def _text(value: Any) -> str:
-    """A vendor message, made short and single-line for people to read."""
-    text = " ".join(str(value or "").split())
-    return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 1] + "…"
-
-
-def _by_status(status: int) -> str:
-    """Our code from the HTTP status alone, when the body names nothing we know."""
-    if status == 401:
-        return "authentication_failed"
-    if status == 402:
-        return "quota_exhausted"
-    if status == 403:
-        return "permission_denied"
-    if status == 404:
-        return "model_not_found"
-    if status == 429:
-        return "rate_limited"
-    if status in (408, 425) or status >= 500:
-        return "provider_unavailable"
-    if 400 <= status < 500:
-        return "invalid_request"
-    return "provider_error"
-
-
 def _provider_error(key: str, request_id: str, detail: str = "", *, retry_after: float | None = None) -> ProviderError:
-    """The error for a catalogue key; the vendor's words are added only where they are safe."""
-    code = code_of(key)
-    message: Promise | Reason = MESSAGES[key]
-    if code in CODES_WITH_DETAIL:
-        message = with_detail(message, detail)
-    if code in TRANSIENT_CODES:
-        return TransientProviderError(code, message, request_id=request_id, retry_after=retry_after)
-    return PermanentProviderError(code, message, request_id=request_id)
+    return error_for(key, detail=detail, request_id=request_id, retry_after=retry_after)
