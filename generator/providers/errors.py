@@ -64,7 +64,12 @@ class ProviderError(Exception):
 
     @property
     def kind(self) -> Kind:
-        return Kind.TRANSIENT if self.transient else kind_of(self.code)
+        if self.transient:
+            return Kind.TRANSIENT
+        kind = kind_of(self.code)
+        # A busy answer the server said not to retry (x-should-retry: false), or a paid call
+        # that timed out after it was sent: permanent, and nobody's to fix.
+        return Kind.PROVIDER if kind is Kind.TRANSIENT else kind
 
 
 class TransientProviderError(ProviderError):
