@@ -111,6 +111,10 @@ MESSAGES: dict[str, Promise] = {
         "The provider did not answer within %(seconds)s seconds. Atelier did not send the request again, because "
         "the provider may still have made (and charged for) the pictures."
     ),
+    "timeout.outcome_unknown": _(
+        "The provider stopped waiting for its own answer. Atelier did not send the request again, because the "
+        "provider may still have made (and charged for) the pictures."
+    ),
     "timeout.unfinished_after": _("The provider did not finish the picture within %(seconds)s seconds."),
     "connection_error": _("Atelier could not reach the provider."),
     "connection_error.failed": _("The connection to the provider failed."),

@@ -409,7 +409,7 @@ def vendor_error(
 
 def not_resent(error: ProviderError) -> PermanentProviderError:
     """A paid call whose outcome is unknown ends here: sending it again could pay twice."""
-    return PermanentProviderError("timeout", MESSAGES["timeout"], request_id=error.request_id)
+    return PermanentProviderError("timeout", MESSAGES["timeout.outcome_unknown"], request_id=error.request_id)
 
 
 def gateway_error(
