@@ -10,6 +10,7 @@ import hashlib
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -55,6 +56,32 @@ def create_token(user: User, name: str, *, expires_in_days: int | None = None) -
     )
     logger.info("API token %s (%s…) created for user %s", token.pk, token.prefix, user.pk)
     return NewToken(token=token, plaintext=plaintext)
+
+
+# The account page shows a new token once, after the redirect that follows its creation: it waits
+# in the person's session (server-side) under this key until that page takes it, at most this long.
+SHOWN_ONCE_KEY = "accounts:new-api-token"
+SHOWN_ONCE_SECONDS = 300
+
+
+def show_once(request: HttpRequest, new: NewToken) -> None:
+    request.session[SHOWN_ONCE_KEY] = {
+        "id": str(new.token.pk),
+        "plaintext": new.plaintext,
+        "until": time.time() + SHOWN_ONCE_SECONDS,
+    }
+
+
+def take_shown_once(request: HttpRequest) -> NewToken | None:
+    """The token show_once() left for this person, removed from the session; None if there is
+    none, it is too old, or the token was revoked meanwhile."""
+    waiting = request.session.pop(SHOWN_ONCE_KEY, None)
+    if not isinstance(waiting, dict) or not time.time() < waiting.get("until", 0):
+        return None
+    token = ApiToken.objects.filter(pk=waiting.get("id"), owner=request.user, revoked_at__isnull=True).first()
+    if token is None or digest(str(waiting.get("plaintext", ""))) != token.digest:
+        return None
+    return NewToken(token=token, plaintext=waiting["plaintext"])
 
 
 def verify_token(plaintext: str) -> ApiToken | None:

@@ -116,22 +116,28 @@ def _page(
     return render(request, "registration/account.html", context, status=status)
 
 
-@never_cache
+@never_cache  # the one page that carries a new token must not be kept by any cache
 @require_GET
 def account(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return _page(request, TokenForm())
+    return _page(request, TokenForm(), new_token=tokens.take_shown_once(request))
 
 
-@never_cache  # the one response that carries a new token must not be kept by any cache
-@require_POST
+@never_cache
+@require_http_methods(["GET", "POST"])
 def token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Post/Redirect/Get: the new token goes to the account page through the session and is shown
+    there once, so a reload or the language switcher (which comes back here with a GET) never
+    makes a second token."""
+    if request.method == "GET":
+        return redirect("account")
     form = TokenForm(request.POST)
     if not form.is_valid():
         return _page(request, form, status=400)
     new_token = tokens.create_token(
         request.user, form.cleaned_data["name"], expires_in_days=form.cleaned_data["expires_in"]
     )
-    return _page(request, TokenForm(), new_token=new_token, status=201)
+    tokens.show_once(request, new_token)
+    return redirect(reverse("account") + "#new-token-box")
 
 
 @require_POST

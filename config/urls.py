@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import last_modified
@@ -8,6 +8,7 @@ from django.views.decorators.vary import vary_on_headers
 from django.views.i18n import JavaScriptCatalog, set_language
 
 from accounts.views import admin_login
+from generator.views.errors import api_not_found
 
 # The scripts' translations (djangojs) change only with a deploy, that is a restart: browsers keep
 # the catalogue, ask again on each page with If-Modified-Since and mostly get a 304. It is in the
@@ -25,6 +26,8 @@ urlpatterns = [
     path("", include("generator.urls")),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("generator.api.urls")),
+    # Any other /api/ address: the API's JSON 404, whatever DEBUG says.
+    re_path(r"^api/(?P<path>.*)$", api_not_found),
     # The admin's sign-in, counted by the same sign-in limits as /accounts/login/ (it must come
     # before admin.site.urls, which would otherwise answer this path unlimited).
     path("admin/login/", admin_login),

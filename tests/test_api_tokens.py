@@ -52,8 +52,10 @@ def bearer(plaintext: str) -> dict:
 
 
 def create_on_page(client: Client, name: str = "laptop script") -> str:
-    response = client.post(reverse("api_token_create"), {"name": name})
-    assert response.status_code == 201
+    created = client.post(reverse("api_token_create"), {"name": name})
+    assert created.status_code == 302 and created["Location"] == reverse("account") + "#new-token-box"
+    assert not TOKEN.search(created.content.decode())
+    response = client.get(reverse("account"))
     assert response["Cache-Control"].startswith("max-age=0") and "no-store" in response["Cache-Control"]
     found = TOKEN.findall(response.content.decode())
     assert len(found) == 1, "the new token is on the page exactly once"
@@ -104,8 +106,31 @@ def test_a_token_needs_a_name_of_at_most_100_characters(auth_client, name):
     assert not ApiToken.objects.exists()
 
 
-def test_creating_needs_a_post(auth_client):
-    assert auth_client.get(reverse("api_token_create")).status_code == 405
+def test_creating_needs_a_post_and_a_get_goes_to_the_account_page(auth_client):
+    response = auth_client.get(reverse("api_token_create"))
+    assert response.status_code == 302 and response["Location"] == reverse("account")
+    assert not ApiToken.objects.exists()
+
+
+def test_reloading_or_switching_language_after_creating_never_makes_a_second_token(auth_client, user):
+    plaintext = create_on_page(auth_client, "my script")
+    # A reload of the page the browser shows (the account page, after the redirect): no token
+    # is made, and the new one is not shown again.
+    again = auth_client.get(reverse("account"))
+    assert again.status_code == 200 and not TOKEN.search(again.content.decode())
+    # The language switcher sends the browser back to where it was with a GET.
+    switched = auth_client.post(
+        reverse("set_language"), {"language": "zh-hans", "next": reverse("api_token_create")}, follow=True
+    )
+    assert switched.status_code == 200 and switched.redirect_chain[-1][0] == reverse("account")
+    assert plaintext not in switched.content.decode()
+    assert ApiToken.objects.filter(owner=user).count() == 1
+
+
+def test_a_token_revoked_before_its_page_is_seen_is_not_shown(auth_client, user):
+    auth_client.post(reverse("api_token_create"), {"name": "oops"})
+    ApiToken.objects.get(owner=user).revoke()
+    assert not TOKEN.search(auth_client.get(reverse("account")).content.decode())
 
 
 def test_the_page_shows_only_my_own_tokens(auth_client, other_user):

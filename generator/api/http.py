@@ -71,11 +71,14 @@ def api_view(*methods: str, page_asset: bool = False) -> Callable[[View], View]:
                 request.user = user
                 counted = True
             else:
+                # Not signed in is a 401 whatever the method: a script that forgot its token is
+                # told so, not asked for a CSRF token. Without a session there is nothing for a
+                # forged request to ride on; a signed-in session still needs the CSRF token.
+                if not request.user.is_authenticated:
+                    return error(401, "not_authenticated", _("Sign in to use the API."))
                 rejected = _csrf_check(request)
                 if rejected is not None:
                     return rejected
-                if not request.user.is_authenticated:
-                    return error(401, "not_authenticated", _("Sign in to use the API."))
                 counted = not page_asset
             if counted and (exceeded := limits.api_rate_exceeded(request)) is not None:
                 return too_many_requests(exceeded)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views import defaults
 from django.views.csrf import csrf_failure as default_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from django_htmx.http import reswap, retarget
 
 from ..api.http import error
@@ -23,6 +25,14 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     if request.path.startswith("/api/"):
         return error(404, "not_found", _("No such endpoint or object."))
     return render(request, "404.html", status=404)
+
+
+@csrf_exempt  # it changes nothing: any method gets the same 404
+@login_not_required
+def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Every /api/ path no API route matches, signed in or not, with DEBUG on too (handler404
+    only answers with DEBUG off; Django's technical page is HTML)."""
+    return error(404, "not_found", _("No such endpoint or object."))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
