@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponseRedirect
+from django.templatetags.static import static
 from django.urls import include, path, re_path
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
@@ -21,7 +23,17 @@ javascript_catalog = vary_on_headers("Accept-Language", "Cookie")(
     )
 )
 
+
+@login_not_required
+@cache_control(max_age=86400)
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """/favicon.ico, which browsers ask for on pages without a <link rel=icon> (and some always):
+    the app's icon. Temporary, so a new icon's hashed name is followed after a deploy."""
+    return HttpResponseRedirect(static("icons/atelier.svg"))
+
+
 urlpatterns = [
+    path("favicon.ico", favicon),
     # /healthz and /readyz are answered by generator.ops.health.HealthMiddleware, before routing.
     path("", include("generator.urls")),
     path("accounts/", include("accounts.urls")),

@@ -189,13 +189,16 @@ class Task(models.Model):
 
     @property
     def seed_label(self) -> str:
-        """The seed asked for, or the seeds actually used once a random-seed task is done."""
-        if self.seed is not None:
-            return str(self.seed)
+        """The seeds the images carry once there are images (a fixed seed 42 for 3 images is
+        42–44), else the seed asked for, or "random"."""
         seeds = [image.seed for image in self.ordered_images if image.seed is not None]
         if not seeds:
-            return pgettext("seed", "random")
-        return str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+            return str(self.seed) if self.seed is not None else pgettext("seed", "random")
+        if len(seeds) == 1:
+            return str(seeds[0])
+        if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+            return f"{seeds[0]}–{seeds[-1]}"
+        return ", ".join(str(seed) for seed in seeds)  # not a run (a provider's own seeds, a wrap)
 
     @property
     def size_label(self) -> str:

@@ -480,7 +480,8 @@ def test_overview_shows_queue_workers_and_sweeper(staff_client, db, monkeypatch)
     assert [(c.cluster_id, c.host, c.workers, c.reincarnations) for c in overview.heartbeats.clusters] == [
         ("c0ffee", "worker-1", 2, 1)
     ]
-    assert overview.heartbeats.remembered_seconds_ago == pytest.approx(4, abs=2)
+    # Readiness runs first and sees the live cluster: the sighting is now, not 4 s ago.
+    assert overview.heartbeats.remembered_seconds_ago == 0
     assert overview.sweeper.installed and not overview.sweeper.overdue
     assert overview.sweeper.last_run_success is True and overview.sweeper.last_run_started == started
     assert not overview.problems
@@ -588,7 +589,7 @@ def test_overview_runs_a_constant_number_of_queries(staff_client, db):
 
     small, large = queries_for(1), queries_for(6)
     assert small == large
-    assert large <= 10
+    assert large <= 11, large  # 11: the sign-ups waiting for approval
 
 
 def test_overview_is_linked_from_the_admin_index_and_task_list(staff_client, db):

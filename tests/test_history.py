@@ -481,7 +481,10 @@ def test_delete_removes_the_rows_then_the_files(auth_client, user, completed_tas
     assert "Task deleted with its 2 images." in auth_client.get(HISTORY).content.decode()
 
 
-def test_delete_with_htmx_removes_the_row_in_place(auth_client, completed_task, django_capture_on_commit_callbacks):
+def test_delete_with_htmx_removes_the_row_in_place(
+    auth_client, user, completed_task, django_capture_on_commit_callbacks
+):
+    kept = TaskFactory(owner=user, status="failed")  # the page still lists a task afterwards
     paths = files_of(completed_task)
     with django_capture_on_commit_callbacks(execute=True):
         response = auth_client.post(
@@ -491,7 +494,7 @@ def test_delete_with_htmx_removes_the_row_in_place(auth_client, completed_task, 
     html = response.content.decode().strip()
     # Nothing for the row (outerHTML: it goes), and the news in the status line.
     assert html == '<p id="history-status" hx-swap-oob="innerHTML">Task deleted with its 2 images.</p>'
-    assert not Task.objects.exists() and not any(path.exists() for path in paths)
+    assert list(Task.objects.all()) == [kept] and not any(path.exists() for path in paths)
 
 
 def test_an_off_site_next_is_ignored(auth_client, user):

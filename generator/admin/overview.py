@@ -4,7 +4,7 @@ Tasks by status and failures by error code are one aggregate query each; the que
 one query on the ORM broker (a Redis LLEN otherwise); worker heartbeats come from django-q2's
 cluster statistics in the cache; the sweeper's schedule is one query, its last run one more;
 the providers' load is two grouped counts, plus one or two per provider that has a RATE
-(generator.scheduler.limits.snapshot).
+(generator.scheduler.limits.snapshot); the sign-ups waiting for approval one more.
 Anything outside the database (broker, cache) that fails is shown as unavailable, never a 500.
 """
 
@@ -14,8 +14,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db.models import Count, JSONField, Max, OuterRef, Subquery
+from django.db.models import Count, JSONField, Max, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -33,6 +35,7 @@ from ..scheduler import limits as provider_limits
 logger = logging.getLogger(__name__)
 
 FAILURE_WINDOW = timedelta(hours=24)
+WAITING_SHOWN = 20  # sign-ups listed by name; the rest are counted
 # A schedule whose next run is this far in the past is not being run: no cluster is up.
 SCHEDULE_OVERDUE_AFTER = timedelta(minutes=2)
 READINESS_LABELS = {
@@ -97,6 +100,20 @@ class SweeperSchedule:
 
 
 @dataclass(frozen=True)
+class WaitingAccount:
+    pk: int
+    username: str
+    date_joined: datetime
+
+
+@dataclass(frozen=True)
+class Signups:
+    mode: str  # settings.SIGNUP: open, approval or closed
+    waiting: list[WaitingAccount]  # the oldest first, at most WAITING_SHOWN
+    waiting_count: int
+
+
+@dataclass(frozen=True)
 class Overview:
     generated_at: datetime
     statuses: list[StatusCount]
@@ -111,6 +128,7 @@ class Overview:
     # rate, fallback, in_flight, queued, rate_wait_seconds.
     providers: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    signups: Signups | None = None
 
 
 def task_counts() -> list[StatusCount]:
@@ -194,7 +212,8 @@ def _remembered_sighting(now: datetime) -> float | None:
     except Exception:
         logger.warning("overview: cache read failed", exc_info=True)
         return None
-    return round(now.timestamp() - seen, 1) if isinstance(seen, (int, float)) else None
+    # Readiness may have seen a cluster a moment after `now` (build runs it first): that is now.
+    return max(0.0, round(now.timestamp() - seen, 1)) if isinstance(seen, (int, float)) else None
 
 
 def sweeper_schedule(now: datetime) -> SweeperSchedule:
@@ -215,6 +234,23 @@ def sweeper_schedule(now: datetime) -> SweeperSchedule:
         last_run_stopped=last.stopped if last else None,
         last_run_success=last.success if last else None,
         last_run_result=str(last.result) if last and last.result is not None else "",
+    )
+
+
+def waiting_for_approval() -> QuerySet[User]:
+    """Sign-ups waiting for staff (SIGNUP=approval makes them inactive): inactive accounts that
+    never signed in. A person staff turned off after they had used the site is not listed."""
+    return User.objects.filter(is_active=False, last_login__isnull=True, is_staff=False)
+
+
+def signups() -> Signups:
+    waiting = waiting_for_approval()
+    rows = list(waiting.order_by("date_joined", "pk").values_list("pk", "username", "date_joined")[:WAITING_SHOWN])
+    return Signups(
+        mode=settings.SIGNUP,
+        waiting=[WaitingAccount(pk, username, joined) for pk, username, joined in rows],
+        # Counted only when the list is full: one query in the usual case.
+        waiting_count=len(rows) if len(rows) < WAITING_SHOWN else waiting.count(),
     )
 
 
@@ -242,6 +278,9 @@ def build(now: datetime | None = None) -> Overview:
     now = now or timezone.now()
     statuses = task_counts()
     queue = queue_length()
+    # Readiness first: its worker check records a live cluster as seen, so the sighting read
+    # with the heartbeats below is this moment's, not an older one (or none, before any /readyz).
+    readiness = health.run_checks()
     heartbeats = worker_heartbeats(now)
     sweeper = sweeper_schedule(now)
     problems = []
@@ -255,7 +294,6 @@ def build(now: datetime | None = None) -> Overview:
         problems.append(_("The sweeper schedule is not installed: run `manage.py migrate`."))
     elif sweeper.overdue:
         problems.append(_("The sweeper's next run is overdue: no cluster is running schedules."))
-    readiness = health.run_checks()
     problems += catalogue_problems(readiness.get("providers", {}))
     return Overview(
         generated_at=now,
@@ -269,4 +307,5 @@ def build(now: datetime | None = None) -> Overview:
         readiness=[(str(READINESS_LABELS.get(name, name)), result) for name, result in readiness.items()],
         providers=provider_limits.snapshot(now),
         problems=problems,
+        signups=signups(),
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.db.models import QuerySet
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -52,12 +52,17 @@ class Filters:
 
 
 def _filters(request: AuthenticatedHttpRequest) -> Filters:
-    status = request.GET.get("status", "all") or "all"
+    return filters_from(request.GET)
+
+
+def filters_from(params: QueryDict) -> Filters:
+    """The filters a history address asks for (its query string)."""
+    status = params.get("status", "all") or "all"
     problem = ""
     if status not in STATUS_FILTERS:
         status, problem = "all", _("Unknown status filter; showing tasks of every status.")
     # NUL cannot be stored or compared in PostgreSQL text; nobody types it on purpose.
-    q = " ".join(request.GET.get("q", "").replace("\x00", "").split())
+    q = " ".join(params.get("q", "").replace("\x00", "").split())
     if len(q) > MAX_QUERY_LENGTH:
         problem = _("Searches are limited to %(max)s characters; yours was shortened.") % {"max": MAX_QUERY_LENGTH}
         q = q[:MAX_QUERY_LENGTH]

@@ -7,8 +7,11 @@ history page and go back to it.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
-from django.http import HttpResponse
+from django.db.models import prefetch_related_objects
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -22,7 +25,7 @@ from .. import limits, services
 from ..models import Task
 from ..ownership import get_owned_or_404, owned
 from .errors import too_many_requests
-from .history import MAX_QUERY_LENGTH, Filters, page_context
+from .history import MAX_QUERY_LENGTH, Filters, filters_from, page_context
 from .http import safe_next
 
 RETRIED = gettext_noop("Retrying: a new task with the same settings was created.")  # translated when shown
@@ -31,12 +34,14 @@ RETRIED = gettext_noop("Retrying: a new task with the same settings was created.
 @require_GET
 def task_detail(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     task = get_owned_or_404(Task, request, task_id)
+    prefetch_related_objects([task], "images")  # one query, whatever the page asks of them
     return render(request, "generator/task_detail.html", {"task": task, "any_active": task.is_active})
 
 
 @require_GET
 def task_card(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     task = get_owned_or_404(Task, request, task_id)
+    prefetch_related_objects([task], "images")  # the thumbnails and the seed label share them
     return render(request, "generator/_task_card.html", {"task": task})
 
 
@@ -92,9 +97,18 @@ def task_delete(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse
     else:
         text = _("Task deleted.")
     if request.htmx:
-        return render(request, "generator/_history_deleted.html", {"message": text})
+        context = {"message": text, **_emptied_page(request, back)}
+        return render(request, "generator/_history_deleted.html", context)
     messages.success(request, text)
     return redirect(back)
+
+
+def _emptied_page(request: AuthenticatedHttpRequest, back: str) -> dict:
+    """When the delete removed the last task the history page (its filters and page) shows,
+    that page's list as it is now, to replace the emptied table: "No tasks match …"."""
+    query = QueryDict(urlsplit(back).query)
+    context = page_context(request, filters_from(query), query.get("after", ""))
+    return {**context, "oob": True} if not context["tasks"] else {}
 
 
 def _history_next(request: AuthenticatedHttpRequest) -> str:
