@@ -78,7 +78,9 @@ def take_shown_once(request: HttpRequest) -> NewToken | None:
     waiting = request.session.pop(SHOWN_ONCE_KEY, None)
     if not isinstance(waiting, dict) or not time.time() < waiting.get("until", 0):
         return None
-    token = ApiToken.objects.filter(pk=waiting.get("id"), owner=request.user, revoked_at__isnull=True).first()
+    token = ApiToken.objects.filter(
+        pk=str(waiting.get("id", "")), owner_id=request.user.pk, revoked_at__isnull=True
+    ).first()
     if token is None or digest(str(waiting.get("plaintext", ""))) != token.digest:
         return None
     return NewToken(token=token, plaintext=waiting["plaintext"])

@@ -18,6 +18,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from config.hosts import own_hosts
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.FileAwareEnv()
@@ -95,7 +97,9 @@ if not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY
         "different, and no django-insecure- prefix. Unset SECRET_KEY to use a generated per-install key, "
         "or set one made by: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
     )
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+# The host names requests may use (others get 400). Unset: localhost and this machine's own names
+# and addresses (config.hosts), so `BIND=0.0.0.0 make run` answers at http://<its LAN address>:8000/.
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[]) or own_hosts()
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 ATELIER_VERSION = "0.1.0"
