@@ -49,6 +49,8 @@ static: install
 # make run: DEBUG off, gunicorn on 127.0.0.1 only (BIND=0.0.0.0 for the network), plain http
 # (HTTPS=false: no redirect to https). make dev: the same with DEBUG=true, which wins over a .env
 # (honcho reads .env over the environment, then scripts/dev.env over .env).
+# honcho runs the Procfile through scripts/supervise.py: Ctrl-C lets a generation in progress
+# finish (up to STOP_GRACE_SECONDS, default 60; Ctrl-C again stops at once).
 run dev: export HTTPS ?= false
 dev: export DEBUG = true
 dev: HONCHO_ENV = .env,scripts/dev.env
@@ -59,7 +61,9 @@ run dev: migrate static
 	@echo "Starting the web server on http://localhost:$(PORT)/ and a worker; Ctrl-C stops both."
 	@if [ "$@" = dev ]; then echo "DEBUG=true (make dev): never expose this to a network."; \
 	else echo "DEBUG is off (make dev turns it on); listening on $${BIND:-127.0.0.1}."; fi
-	umask 027 && PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile -e $(HONCHO_ENV) -p $(PORT)
+	@case "$${BIND:-}" in 0.0.0.0*|::*|"[::]"*) $(BIN)/python -c 'from config.hosts import own_hosts; \
+	print("On your network:", " ".join(f"http://{host}:$(PORT)/" for host in own_hosts()[3:]))';; esac
+	umask 027 && PATH="$(abspath $(BIN)):$$PATH" exec $(BIN)/python scripts/supervise.py start -f Procfile -e $(HONCHO_ENV) -p $(PORT)
 
 test: install-test
 	$(BIN)/python -m pytest
