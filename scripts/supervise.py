@@ -20,18 +20,34 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import honcho.command
+import honcho.environ
 import honcho.manager
 
 DEFAULT_GRACE_SECONDS = 60.0
 REPEAT_AFTER_SECONDS = 1.0
 
 
-def grace_seconds() -> float:
-    raw = os.environ.get("STOP_GRACE_SECONDS", "").strip()
+def env_files(argv: list[str]) -> str:
+    """The files honcho's -e/--env names (default .env), comma-separated."""
+    for index, arg in enumerate(argv):
+        if arg in ("-e", "--env") and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--env="):
+            return arg.split("=", 1)[1]
+    return ".env"
+
+
+def grace_seconds(argv: list[str]) -> float:
+    """STOP_GRACE_SECONDS as the processes see it: from the env files over the environment."""
+    files = honcho.environ.parse(
+        "\n".join(Path(name.strip()).read_text() for name in env_files(argv).split(",") if Path(name.strip()).is_file())
+    )
+    raw = str(files.get("STOP_GRACE_SECONDS", os.environ.get("STOP_GRACE_SECONDS", ""))).strip()
     if not raw:
         return DEFAULT_GRACE_SECONDS
     try:
@@ -71,6 +87,11 @@ class GracefulManager(honcho.manager.Manager):
         signal.signal(signal.SIGTERM, stop)
         super()._start()
 
+    def _any_stopped(self) -> bool:
+        # honcho counts its wait from the first process that stopped; from the signal here, so
+        # the grace period bounds the stop even when no process stops on its own.
+        return bool(self._stop_requested) or super()._any_stopped()
+
     def _killall(self, force: bool = False) -> None:
         if force:  # SIGKILL to each process group: nothing may outlive the grace period
             super()._killall(force=True)
@@ -85,7 +106,7 @@ class GracefulManager(honcho.manager.Manager):
 
 
 def main(argv: list[str] | None = None) -> Any:
-    honcho.manager.KILL_WAIT = grace_seconds()
+    honcho.manager.KILL_WAIT = grace_seconds(sys.argv[1:] if argv is None else argv)
     honcho.command.Manager = GracefulManager  # type: ignore[attr-defined,misc]
     return honcho.command.main(argv)
 
