@@ -33,13 +33,13 @@ def favicon(request: HttpRequest) -> HttpResponseRedirect:
 
 
 urlpatterns = [
-    path("favicon.ico", favicon),
+    path("favicon.ico", favicon, name="favicon"),
     # /healthz and /readyz are answered by generator.ops.health.HealthMiddleware, before routing.
     path("", include("generator.urls")),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("generator.api.urls")),
     # Any other /api/ address: the API's JSON 404, whatever DEBUG says.
-    re_path(r"^api/(?P<path>.*)$", api_not_found),
+    re_path(r"^api/(?P<path>.*)$", api_not_found, name="api_not_found"),
     # The admin's sign-in, counted by the same sign-in limits as /accounts/login/ (it must come
     # before admin.site.urls, which would otherwise answer this path unlimited).
     path("admin/login/", admin_login),
