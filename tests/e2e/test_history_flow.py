@@ -153,3 +153,23 @@ def test_delete_a_task_from_its_row(page, live_server):
     assert not any(path.exists() for path in paths)
     assert Task.objects.filter(pk=keep.pk).exists()
     assert page.errors == []
+
+
+def test_deleting_the_last_match_of_a_search_shows_the_no_match_sentence(page, live_server):
+    user = UserFactory()
+    FinishedTaskFactory(owner=user, prompt="a lighthouse", num_images=1)
+    phone = FinishedTaskFactory(owner=user, prompt="an old phone", num_images=1)
+
+    sign_in(page, live_server, user, PASSWORD)
+    open_history(page, live_server, "?q=phone")
+    set_marker(page)
+    row = page.locator(f"#task-row-{phone.pk}")
+    row.locator("summary", has_text="Delete…").click()
+    row.get_by_role("button", name="Delete task").click()
+
+    expect(page.locator("#history-status")).to_have_text("Task deleted with its 1 image.")
+    expect(page.locator("table.history-table")).to_have_count(0)  # no headers over nothing
+    expect(page.locator("#history-list")).to_contain_text("No tasks match “phone”.")
+    expect(page.get_by_role("link", name="Clear filters").last).to_be_visible()
+    assert marker_survives(page), "in place, without a page load"
+    assert page.errors == []
