@@ -12,13 +12,24 @@ from django_htmx.http import reswap, retarget
 from accounts.http import AuthenticatedHttpRequest
 
 from .. import limits, services
-from ..forms import GenerateForm, model_choices, reuse_fields
+from ..forms import GenerateForm, model_choices, reuse_fields, task_fields
 from ..models import Image, Task
 from ..ownership import owned
 from .errors import too_many_requests
 
 RECENT_TASKS_ON_CREATE = 8
-FORM_FIELDS_FROM_QUERY = ("prompt", "negative_prompt", "model", "size", "num_images", "seed", "steps", "scale")
+FORM_FIELDS_FROM_QUERY = (
+    "prompt",
+    "negative_prompt",
+    "model",
+    "size",
+    "width",
+    "height",
+    "num_images",
+    "seed",
+    "steps",
+    "scale",
+)
 
 
 @require_http_methods(["GET", "POST"])
@@ -27,16 +38,16 @@ def create(request: AuthenticatedHttpRequest) -> HttpResponse:
         form = GenerateForm(initial=_initial_from_query(request))
         return render(request, "generator/create.html", _page_context(request, form))
     form = GenerateForm(request.POST)
-    # Every submission counts against GENERATE_RATE; the page keeps what the person typed.
-    if (exceeded := limits.generation_exceeded(request)) is not None:
-        return _refused(request, form, exceeded)
+    # Only a task really made counts against GENERATE_RATE: an invalid form or a refusal does not.
     if not form.is_valid():
         if request.htmx:
             response = render(request, "generator/_generate_form.html", _form_context(form))
             return reswap(retarget(response, "#generate-form"), "outerHTML")
         return render(request, "generator/create.html", _page_context(request, form), status=400)
     try:
-        task = services.create_task(request.user, form.task_settings())
+        task = services.create_task(request.user, form.task_settings(), rate=limits.GenerationRate(request))
+    except limits.RateExceeded as refused:
+        return _refused(request, form, refused.exceeded)
     except services.TooManyQueuedTasks as cap:
         return _refused(request, form, limits.queued_cap_exceeded(cap))
     if request.htmx:
@@ -60,11 +71,15 @@ def _form_context(form: GenerateForm) -> dict:
 
 
 def _initial_from_query(request: AuthenticatedHttpRequest) -> dict:
-    """The form as "Reuse settings" fills it (?reuse=<image id>, one of the person's own), or
-    from single fields in the address (?prompt=…&seed=…; a seed given means a fixed seed)."""
+    """The form as "Reuse settings" fills it (?from=<task id> or ?reuse=<image id>, the
+    person's own; anyone else's is ignored), or from single fields in the address
+    (?prompt=…&seed=…; a seed given means a fixed seed)."""
     reused = _reused_image(request)
     if reused is not None:
         return reuse_fields(reused)
+    task = _reused_task(request)
+    if task is not None:
+        return task_fields(task)
     initial: dict[str, object] = {key: request.GET[key] for key in FORM_FIELDS_FROM_QUERY if request.GET.get(key)}
     if "seed" in initial:
         initial["random_seed"] = False
@@ -77,3 +92,11 @@ def _reused_image(request: AuthenticatedHttpRequest) -> Image | None:
     except ValueError:
         return None
     return owned(Image, request).select_related("task").filter(pk=image_id).first()
+
+
+def _reused_task(request: AuthenticatedHttpRequest) -> Task | None:
+    try:
+        task_id = uuid.UUID(request.GET.get("from", ""))
+    except ValueError:
+        return None
+    return owned(Task, request).filter(pk=task_id).first()

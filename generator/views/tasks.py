@@ -58,10 +58,10 @@ def task_retry(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
         return {**page_context(request, Filters(), ""), "back_to": reverse("generator:history")}
 
     # A retry makes a new task: it counts against GENERATE_RATE like every other way of making one.
-    if (exceeded := limits.generation_exceeded(request)) is not None:
-        return too_many_requests(request, exceeded, template="generator/history.html", context=history_page)
     try:
-        services.retry_task(task)
+        services.retry_task(task, rate=limits.GenerationRate(request))
+    except limits.RateExceeded as refused:
+        return too_many_requests(request, refused.exceeded, template="generator/history.html", context=history_page)
     except services.TaskNotRetryable:
         messages.error(request, _("Only failed or canceled tasks can be retried; this one was left as it is."))
         return _go(request, _history_next(request))
