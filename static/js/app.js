@@ -61,6 +61,7 @@ window.interpolate = window.interpolate || function (format, values) {
     if (!option || !option.dataset.limits) return;
     var limits = JSON.parse(option.dataset.limits);
     narrow(form.querySelector("#id_size"), function (value) {
+      if (!value) return true; // "Custom": the width and height boxes (static/js/create.js)
       var parts = value.split("x");
       return sizeAllowed(limits, parseInt(parts[0], 10), parseInt(parts[1], 10));
     });
