@@ -4,6 +4,7 @@ on POST /api/v1/generate, and Rerun / Reuse settings for a task."""
 from __future__ import annotations
 
 import concurrent.futures
+import re
 from datetime import timedelta
 
 import pytest
@@ -349,3 +350,50 @@ def test_history_rows_and_the_task_page_offer_rerun_and_reuse(auth_client, user)
     for url in (reverse("generator:history"), task.get_absolute_url()):
         html = auth_client.get(url).content.decode()
         assert reuse in html and rerun in html and ">Rerun</button>" in html and "Reuse settings" in html
+
+
+# --- the create form's one-time token ------------------------------------------------------------
+
+
+def page_token(client: Client) -> str:
+    html = client.get(reverse("generator:create")).content.decode()
+    return re.search(r'name="submission" id="id_submission" value="([0-9a-f]{32})"', html).group(1)
+
+
+def test_the_same_form_posted_twice_makes_one_task(auth_client, user):
+    form = {**PAGE_FORM, "submission": page_token(auth_client)}
+    first = auth_client.post(reverse("generator:create"), form, HTTP_HX_REQUEST="true")
+    again = auth_client.post(reverse("generator:create"), form, HTTP_HX_REQUEST="true")
+    assert first.status_code == again.status_code == 201
+    assert "HX-Reswap" not in first and again["HX-Reswap"] == "none"  # its card is already there
+    assert Task.objects.filter(owner=user).count() == 1
+    assert used(auth_client) == 1
+    # Without JavaScript too (a browser resending the form).
+    form = {**PAGE_FORM, "submission": page_token(auth_client)}
+    assert [auth_client.post(reverse("generator:create"), form).status_code for _ in range(2)] == [302, 302]
+    assert Task.objects.filter(owner=user).count() == 2
+
+
+def test_each_task_made_brings_a_fresh_token_for_the_next_submission(auth_client, user):
+    token = page_token(auth_client)
+    response = auth_client.post(reverse("generator:create"), {**PAGE_FORM, "submission": token}, HTTP_HX_REQUEST="true")
+    fresh = re.search(r'value="([0-9a-f]{32})" hx-swap-oob="true"', response.content.decode()).group(1)
+    assert fresh != token
+    assert (
+        auth_client.post(
+            reverse("generator:create"), {**PAGE_FORM, "submission": fresh}, HTTP_HX_REQUEST="true"
+        ).status_code
+        == 201
+    )
+    assert Task.objects.filter(owner=user).count() == 2
+
+
+def test_a_token_with_other_fields_or_none_at_all_is_a_new_submission(auth_client, user):
+    token = page_token(auth_client)
+    assert auth_client.post(reverse("generator:create"), {**PAGE_FORM, "submission": token}).status_code == 302
+    changed = {**PAGE_FORM, "prompt": "another kite", "submission": token}
+    assert auth_client.post(reverse("generator:create"), changed).status_code == 302
+    for _ in range(2):  # forms without a token (Vary, older pages) work as before
+        assert auth_client.post(reverse("generator:create"), PAGE_FORM).status_code == 302
+    assert auth_client.post(reverse("generator:create"), {**PAGE_FORM, "submission": "forged"}).status_code == 302
+    assert Task.objects.filter(owner=user).count() == 5

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import uuid
 
 from django.http import HttpRequest, HttpResponse
@@ -18,6 +21,7 @@ from ..ownership import owned
 from .errors import too_many_requests
 
 RECENT_TASKS_ON_CREATE = 8
+PAGE_TOKEN = re.compile(r"[0-9a-f]{32}")
 FORM_FIELDS_FROM_QUERY = (
     "prompt",
     "negative_prompt",
@@ -45,14 +49,41 @@ def create(request: AuthenticatedHttpRequest) -> HttpResponse:
             return reswap(retarget(response, "#generate-form"), "outerHTML")
         return render(request, "generator/create.html", _page_context(request, form), status=400)
     try:
-        task = services.create_task(request.user, form.task_settings(), rate=limits.GenerationRate(request))
+        task, created = _create_once(request, form)
     except limits.RateExceeded as refused:
         return _refused(request, form, refused.exceeded)
     except services.TooManyQueuedTasks as cap:
         return _refused(request, form, limits.queued_cap_exceeded(cap))
     if request.htmx:
-        return render(request, "generator/_task_card.html", {"task": task}, status=201)
+        # A fresh one-time token for the form's next submission comes along (out of band).
+        response = render(
+            request, "generator/_task_created.html", {"task": task, "submission": _new_token()}, status=201
+        )
+        # The same submission again (sent twice): its task is already on the page.
+        return response if created else reswap(response, "none")
     return redirect("generator:create")
+
+
+def _create_once(request: AuthenticatedHttpRequest, form: GenerateForm) -> tuple[Task, bool]:
+    """The task for this submission. Each form carries a one-time token (`submission`): the
+    same form posted again with the same fields (a double click that got through, a browser
+    resending) answers with the task it made. A token seen with other fields is a new
+    submission (a form kept on the page): it makes a task as usual."""
+    rate = limits.GenerationRate(request)
+    token = request.POST.get("submission", "")
+    if not PAGE_TOKEN.fullmatch(token):
+        return services.create_task(request.user, form.task_settings(), rate=rate), True
+    fields = sorted((key, request.POST.getlist(key)) for key in request.POST if key != "csrfmiddlewaretoken")
+    fingerprint = hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+    once = services.Idempotency(key=f"page:{token}", fingerprint=fingerprint)
+    try:
+        return services.create_task_once(request.user, form.task_settings(), rate=rate, idempotency=once)
+    except services.IdempotencyKeyReused:
+        return services.create_task(request.user, form.task_settings(), rate=rate), True
+
+
+def _new_token() -> str:
+    return uuid.uuid4().hex
 
 
 def _refused(request: AuthenticatedHttpRequest, form: GenerateForm, exceeded: limits.Exceeded) -> HttpResponse:
@@ -67,7 +98,7 @@ def _page_context(request: HttpRequest, form: GenerateForm) -> dict:
 
 
 def _form_context(form: GenerateForm) -> dict:
-    return {"form": form, "model_choices": model_choices()}
+    return {"form": form, "model_choices": model_choices(), "submission": _new_token()}
 
 
 def _initial_from_query(request: AuthenticatedHttpRequest) -> dict:

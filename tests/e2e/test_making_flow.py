@@ -175,6 +175,12 @@ def test_a_double_click_on_generate_makes_one_task(page, live_server, settings):
     page.wait_for_timeout(500)
     expect(cards).to_have_count(1)
     assert Task.objects.filter(owner=user).count() == 1
+
+    # Pressing Generate again, on purpose and with the same fields, makes another task (the form
+    # got a fresh one-time token with the first card).
+    button.click()
+    expect(cards).to_have_count(2)
+    assert Task.objects.filter(owner=user).count() == 2
     assert marker_survives(page)
     assert page.errors == []
 
