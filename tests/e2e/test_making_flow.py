@@ -34,10 +34,10 @@ def plain_png(size=(64, 48)) -> bytes:
     return out.getvalue()
 
 
-def a1111_png() -> bytes:
-    """What AUTOMATIC1111 saves: a tEXt `parameters` chunk."""
+def a1111_png(*, compressed: bool = False) -> bytes:
+    """What AUTOMATIC1111 saves: a tEXt `parameters` chunk (zTXt when compressed, as other tools write)."""
     info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", A1111_PARAMETERS)
+    info.add_text("parameters", A1111_PARAMETERS, zip=compressed)
     out = io.BytesIO()
     PILImage.new("RGB", (64, 48), (200, 120, 40)).save(out, "PNG", pnginfo=info)
     return out.getvalue()
@@ -147,7 +147,7 @@ def test_a_png_without_settings_and_a_file_that_is_no_png_say_so(page, live_serv
     )
     expect(page.locator("#png-import-result")).to_contain_text("notes.png is not a PNG file")
     page.locator("#png-import-file").set_input_files(
-        files=[{"name": "fox.png", "mimeType": "image/png", "buffer": a1111_png()}]
+        files=[{"name": "fox.png", "mimeType": "image/png", "buffer": a1111_png(compressed=True)}]
     )
     expect(page.locator("#id_prompt")).to_have_value("a red fox in tall grass, golden hour")
     assert page.errors == []
