@@ -397,3 +397,14 @@ def test_a_token_with_other_fields_or_none_at_all_is_a_new_submission(auth_clien
         assert auth_client.post(reverse("generator:create"), PAGE_FORM).status_code == 302
     assert auth_client.post(reverse("generator:create"), {**PAGE_FORM, "submission": "forged"}).status_code == 302
     assert Task.objects.filter(owner=user).count() == 5
+
+
+def test_the_daily_cleanup_drops_expired_keys_and_keeps_current_ones(auth_client, user):
+    from generator import jobs
+
+    api(auth_client, key="old")
+    api(auth_client, {**BODY, "prompt": "new"}, key="new")
+    IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
+    jobs.retention_cleanup()
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+    assert Task.objects.filter(owner=user).count() == 2  # the tasks stay

@@ -342,6 +342,9 @@
       filled.push(interpolate(gettext("size %(width)s×%(height)s"), { width: width, height: height }, true));
     }
     var advanced = false;
+    // Atelier's own settings say when a picture had no steps or guidance: the provider's default.
+    if (settings.steps === null && form.querySelector("#id_steps")) form.querySelector("#id_steps").value = "";
+    if (settings.guidance_scale === null && form.querySelector("#id_scale")) form.querySelector("#id_scale").value = "";
     if (settings.steps !== undefined && settings.steps !== null && setField(form, "#id_steps", parseInt(settings.steps, 10))) { filled.push(gettext("steps")); advanced = true; }
     if (settings.guidance_scale !== undefined && settings.guidance_scale !== null && setField(form, "#id_scale", parseFloat(settings.guidance_scale))) { filled.push(gettext("guidance scale")); advanced = true; }
     if (advanced && form.querySelector("details.advanced")) form.querySelector("details.advanced").open = true;
