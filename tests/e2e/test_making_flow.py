@@ -227,3 +227,32 @@ def test_a_429_shows_next_to_the_button_and_goes_with_the_next_accepted_submissi
     expect(problem).to_be_hidden()
     assert Task.objects.filter(owner=user).count() == 2
     assert page.errors == []
+
+
+def test_presets_fill_the_size_boxes_and_the_lock_keeps_the_shape(page, live_server):
+    user = UserFactory()
+    sign_in(page, live_server, user, PASSWORD)
+    width, height, preset = page.locator("#id_width"), page.locator("#id_height"), page.locator("#id_size")
+    expect(page.locator("#size-help")).to_have_text("This model: 64 to 2048 pixels a side, in steps of 8.")
+    expect(width).to_have_attribute("step", "8")
+    preset.select_option("1280x720")
+    expect(width).to_have_value("1280")
+    expect(height).to_have_value("720")
+    page.get_by_label("Keep aspect ratio").check()
+    width.fill("640")
+    expect(height).to_have_value("360")
+    expect(preset).to_have_value("")  # no preset is 640×360: "Custom"
+    width.fill("1283")
+    width.blur()  # leaving the box rounds to the model's step
+    expect(width).to_have_value("1280")
+    expect(height).to_have_value("720")
+    expect(preset).to_have_value("1280x720")
+    page.get_by_label("Keep aspect ratio").uncheck()
+    height.fill("448")
+    width.fill("640")
+    page.get_by_label("Prompt", exact=True).fill("a wide harbour")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#task-list .task-card")).to_have_count(1)
+    task = Task.objects.get(owner=user)
+    assert (task.width, task.height) == (640, 448)
+    assert page.errors == []
