@@ -256,3 +256,19 @@ def test_presets_fill_the_size_boxes_and_the_lock_keeps_the_shape(page, live_ser
     task = Task.objects.get(owner=user)
     assert (task.width, task.height) == (640, 448)
     assert page.errors == []
+
+
+def test_a_server_failure_shows_next_to_the_button_once(page, live_server):
+    sign_in(page, live_server, UserFactory(), PASSWORD)
+    page.route(
+        f"{live_server.url}/",
+        lambda route: route.fulfill(status=500, body="") if route.request.method == "POST" else route.continue_(),
+    )
+    page.get_by_label("Prompt", exact=True).fill("a lantern")
+    page.get_by_role("button", name="Generate").click()
+    problem = page.locator("#form-problem")
+    expect(problem).to_have_text("The server answered 500. Please try again.")
+    expect(problem).to_be_in_viewport()
+    expect(page.locator("#problem")).to_have_count(0)  # not a second time at the top of the page
+    expect(page.get_by_role("button", name="Generate")).to_be_enabled()
+    assert page.errors == []
