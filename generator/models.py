@@ -510,6 +510,3 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
-
-    def is_current(self, now: Any) -> bool:
-        return self.created_at > now - IDEMPOTENCY_WINDOW
