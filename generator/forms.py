@@ -56,13 +56,20 @@ def fields_for(task: Task, **changes: object) -> dict[str, object]:
 
 
 def reuse_fields(image: Image) -> dict[str, object]:
-    """The form filled in with an image's settings, its seed kept ("Reuse settings"). The
-    form's size select takes a size, not a width and height."""
+    """The form filled in with an image's settings, its seed kept ("Reuse settings")."""
     task = image.task
     seed = image.seed if image.seed is not None else task.seed
-    fields = fields_for(task, width=None, height=None, size=f"{task.width}x{task.height}", seed=seed)
+    fields = fields_for(task, seed=seed)
     if "seed" in fields:
         fields["random_seed"] = False
+    return fields
+
+
+def task_fields(task: Task) -> dict[str, object]:
+    """The form filled in with a task's settings ("Reuse settings" on the history and the
+    task page): a fixed seed is kept, a random one stays random."""
+    fields = fields_for(task)
+    fields["random_seed"] = "seed" not in fields
     return fields
 
 
@@ -107,9 +114,11 @@ class GenerateForm(forms.Form):
     )
     provider = forms.CharField(label=_("Provider"), required=False)
     model = forms.CharField(label=_("Model"), required=False, max_length=128)
-    size = forms.ChoiceField(label=_("Size"), required=False, choices=SIZE_PRESETS, initial="1024x1024")
-    width = forms.IntegerField(label=_("Width"), required=False, min_value=1, max_value=100_000)
-    height = forms.IntegerField(label=_("Height"), required=False, min_value=1, max_value=100_000)
+    # The page's presets: a shortcut that fills width and height (static/js/app.js); when one is
+    # chosen it wins, so the page works without JavaScript. "" means the width and height given.
+    size = forms.ChoiceField(label=_("Size"), required=False, choices=SIZE_PRESETS, initial="")
+    width = forms.IntegerField(label=_("Width"), required=False, min_value=1, max_value=100_000, initial=1024)
+    height = forms.IntegerField(label=_("Height"), required=False, min_value=1, max_value=100_000, initial=1024)
     num_images = forms.IntegerField(
         label=_("Images"),
         min_value=1,
@@ -134,7 +143,8 @@ class GenerateForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.size_field.choices = self._with_requested_size(size_choices())
+        custom = ("", gettext("Custom: the width and height below"))
+        self.size_field.choices = [custom, *self._with_requested_size(size_choices())]
         # Messages with numbers in them: translated here, in the request's language.
         seed_range = gettext("The seed must be between 0 and %(max)s.") % {"max": MAX_SEED}
         self.fields["seed"].error_messages.update({"min_value": seed_range, "max_value": seed_range})
@@ -207,10 +217,12 @@ class GenerateForm(forms.Form):
 
     def _clean_size(self, data: dict) -> None:
         width, height = data.get("width"), data.get("height")
-        if "width" in self.errors or "height" in self.errors:
+        if "width" in self.errors or "height" in self.errors or "size" in self.errors:
             return
-        if width is None and height is None:
-            width, height = (int(v) for v in (data.get("size") or "1024x1024").split("x"))
+        if data.get("size"):  # a preset chosen on the page (the API sends width and height)
+            width, height = (int(v) for v in data["size"].split("x"))
+        elif width is None and height is None:
+            width, height = 1024, 1024
         elif width is None or height is None:
             self.add_error("width" if width is None else "height", gettext("Give both width and height."))
             return

@@ -1,7 +1,8 @@
 """Limits on generating and on the API: a request rate per person, counted in the shared cache.
 
 These functions only decide: each counts one request and answers None, or an Exceeded that
-says how long to wait and why. The views render it: JSON for the API (generator.api.http),
+says how long to wait and why. Generating is counted only for tasks really made
+(GenerationRate, checked and counted by services.create_task). The views render it: JSON for the API (generator.api.http),
 the page with the message for pages (generator.views.errors). Sign-in limits live in
 accounts.limits; the cap on waiting tasks is services.TooManyQueuedTasks.
 """
@@ -70,16 +71,42 @@ def count_request(
     return Exceeded(code="rate_limit_exceeded", message=message(retry_after), retry_after=retry_after, reason=reason)
 
 
-def generation_exceeded(request: HttpRequest) -> Exceeded | None:
-    """Count one submission of a generation (call it for submissions only, not page views)."""
-    return count_request(
-        request,
-        group=GENERATE_GROUP,
-        key="user",
-        rate=generate_rate,
-        message=_generating_too_fast,
-        reason=GENERATE_RATE,
-    )
+class GenerationRate:
+    """GENERATE_RATE for one submission: checked before a task is made, counted only once it
+    is. services.create_task calls both under the owner's lock, so a person's concurrent
+    submissions cannot slip past the rate together, and a refused one (invalid, over a limit,
+    a replayed Idempotency-Key) leaves the count as it was."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+
+    def check(self) -> None:
+        """Raise RateExceeded when this person has used up the window already."""
+        used = get_usage(self.request, group=GENERATE_GROUP, key="user", rate=generate_rate, increment=False)
+        if used is None:
+            return
+        if used["should_limit"] or used["count"] >= used["limit"]:
+            retry_after = max(1, math.ceil(used["time_left"]))
+            raise RateExceeded(
+                Exceeded(
+                    code="rate_limit_exceeded",
+                    message=_generating_too_fast(retry_after),
+                    retry_after=retry_after,
+                    reason=GENERATE_RATE,
+                )
+            )
+
+    def count(self) -> None:
+        """Count the task just made."""
+        get_usage(self.request, group=GENERATE_GROUP, key="user", rate=generate_rate, increment=True)
+
+
+class RateExceeded(Exception):
+    """A submission over GENERATE_RATE (GenerationRate.check): carries what to render."""
+
+    def __init__(self, exceeded: Exceeded) -> None:
+        super().__init__(exceeded.message)
+        self.exceeded = exceeded
 
 
 def api_rate_exceeded(request: HttpRequest) -> Exceeded | None:

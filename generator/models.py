@@ -480,3 +480,36 @@ class ProviderStatus(models.Model):
     def error_text(self) -> str:
         reason = Reason.from_json(self.error_reason)
         return reason.render() if reason else ""
+
+
+# How long an Idempotency-Key of POST /api/v1/generate stands for its task.
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
+
+class IdempotencyKey(models.Model):
+    """A key a client sent with POST /api/v1/generate (the Idempotency-Key header): the same
+    key from the same person within IDEMPOTENCY_WINDOW answers with the same task instead of
+    making another. Unique per owner, so two requests racing with one key make one task.
+    Deleting the task frees its key."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("owner")
+    )
+    key = models.CharField(_("key"), max_length=IDEMPOTENCY_KEY_MAX_LENGTH)
+    # sha256 of the request's JSON, canonical: the same key with another body is refused.
+    fingerprint = models.CharField(_("fingerprint"), max_length=64)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="+", verbose_name=_("task"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("idempotency key")
+        verbose_name_plural = _("idempotency keys")
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_owner_key")]
+        indexes = [
+            # services.create_task: a person's expired keys are pruned when they send a new one
+            models.Index(fields=["owner", "created_at"], name="idempotency_owner_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key

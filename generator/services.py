@@ -11,6 +11,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,7 +19,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -26,7 +27,7 @@ from django.utils.translation import ngettext
 from django_q.tasks import async_task
 
 from .lib import imaging
-from .models import CLAIMABLE_STATUSES, Image, Tag, Task
+from .models import CLAIMABLE_STATUSES, IDEMPOTENCY_WINDOW, IdempotencyKey, Image, Tag, Task
 from .providers import GeneratedImage, PermanentProviderError, get_provider
 from .reasons import Reason
 from .scheduler.queue import wake_unless_queued
@@ -78,26 +79,110 @@ class TaskSettings:
     seed: int | None = None
 
 
-def create_task(owner: User, task_settings: TaskSettings) -> Task:
+class Gate(Protocol):
+    """A limit create_task applies under the owner's lock: `check` may raise to refuse the
+    submission; `count` runs once the task is made (limits.GenerationRate)."""
+
+    def check(self) -> None: ...
+    def count(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An Idempotency-Key and the fingerprint of the request that carried it."""
+
+    key: str
+    fingerprint: str
+
+
+class IdempotencyKeyReused(Exception):
+    """The person used this Idempotency-Key within the window for a different request."""
+
+
+def replayed_task(owner: User, idempotency: Idempotency) -> Task | None:
+    """The task this person's current Idempotency-Key made, or None (not sent within
+    IDEMPOTENCY_WINDOW). Raises IdempotencyKeyReused when it came with another request."""
+    existing = (
+        IdempotencyKey.objects.select_related("task")
+        .filter(owner=owner, key=idempotency.key, created_at__gt=timezone.now() - IDEMPOTENCY_WINDOW)
+        .first()
+    )
+    if existing is None:
+        return None
+    if existing.fingerprint != idempotency.fingerprint:
+        raise IdempotencyKeyReused(idempotency.key)
+    return existing.task
+
+
+def create_task(owner: User, task_settings: TaskSettings, *, rate: Gate | None = None) -> Task:
     """Create a pending task and wake a worker once the transaction commits.
 
     Raises TooManyQueuedTasks when the owner already has the allowed number of tasks waiting
-    (how many run at once is the scheduler's fair share). The count and the insert share one
-    transaction, serialised per owner (a row lock on PostgreSQL; SQLite's IMMEDIATE
-    transactions serialise all writers), so concurrent submissions cannot overshoot the cap.
+    (how many run at once is the scheduler's fair share), and whatever `rate.check()` raises
+    (limits.RateExceeded); `rate.count()` counts only a task really made. The checks and the
+    insert share one transaction, serialised per owner (a row lock on PostgreSQL; SQLite's
+    IMMEDIATE transactions serialise all writers), so concurrent submissions cannot overshoot.
     """
+    task, _created = create_task_once(owner, task_settings, rate=rate)
+    return task
+
+
+def create_task_once(
+    owner: User, task_settings: TaskSettings, *, rate: Gate | None = None, idempotency: Idempotency | None = None
+) -> tuple[Task, bool]:
+    """create_task, and with an Idempotency-Key: the task that key made within
+    IDEMPOTENCY_WINDOW, unchanged and not counted again (False: not created now).
+
+    Raises IdempotencyKeyReused for a current key sent with a different request. An expired
+    key is reusable. The unique (owner, key) constraint backs the per-owner lock: a request
+    that loses a race for the key answers with the winner's task.
+    """
+    try:
+        return _create_task(owner, task_settings, rate, idempotency)
+    except IntegrityError:
+        if idempotency is None:
+            raise
+        # Another request made a task with this key between our look and our insert.
+        existing = IdempotencyKey.objects.select_related("task").filter(owner=owner, key=idempotency.key).first()
+        if existing is None:
+            raise
+        if existing.fingerprint != idempotency.fingerprint:
+            raise IdempotencyKeyReused(idempotency.key) from None
+        return existing.task, False
+
+
+def _create_task(
+    owner: User, task_settings: TaskSettings, rate: Gate | None, idempotency: Idempotency | None
+) -> tuple[Task, bool]:
     limit = settings.MAX_QUEUED_TASKS_PER_USER
     with transaction.atomic():
         get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+        now = timezone.now()
+        if idempotency is not None:
+            keys = IdempotencyKey.objects.filter(owner=owner)
+            keys.filter(created_at__lte=now - IDEMPOTENCY_WINDOW).delete()  # expired: reusable
+            existing = keys.select_related("task").filter(key=idempotency.key).first()
+            if existing is not None:
+                if existing.fingerprint != idempotency.fingerprint:
+                    raise IdempotencyKeyReused(idempotency.key)
+                return existing.task, False
+        if rate is not None:
+            rate.check()
         if Task.objects.filter(owner=owner, status__in=CLAIMABLE_STATUSES).count() >= limit:
             raise TooManyQueuedTasks(limit)
         task = Task.objects.create(owner=owner, **task_settings.__dict__)
+        if idempotency is not None:
+            IdempotencyKey.objects.create(
+                owner=owner, key=idempotency.key, fingerprint=idempotency.fingerprint, task=task, created_at=now
+            )
+        if rate is not None:
+            rate.count()
         transaction.on_commit(wake_unless_queued)
     if settings.LOG_PROMPTS:
         logger.info("task %s created provider=%s model=%s prompt=%r", task.pk, task.provider, task.model, task.prompt)
     else:
         logger.info("task %s created provider=%s model=%s", task.pk, task.provider, task.model)
-    return task
+    return task, True
 
 
 def cancel_task(task: Task) -> bool:
@@ -208,15 +293,15 @@ def delete_tasks(tasks: QuerySet[Task]) -> int:
     return len(task_ids)
 
 
-def retry_task(task: Task) -> Task:
+def retry_task(task: Task, *, rate: Gate | None = None) -> Task:
     """A new task with the same settings (the failed or canceled one stays in the history).
 
     Raises TaskNotRetryable for a task that is not failed or canceled, and
-    TooManyQueuedTasks like create_task.
+    TooManyQueuedTasks (or what `rate` raises) like create_task.
     """
     if not task.is_retryable:
         raise TaskNotRetryable(task.pk)
-    return create_task(task.owner, settings_of(task))
+    return create_task(task.owner, settings_of(task), rate=rate)
 
 
 def settings_of(task: Task, **changes: object) -> TaskSettings:

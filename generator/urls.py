@@ -11,6 +11,7 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/card", tasks.task_card, name="task_card"),
     path("tasks/<uuid:task_id>/cancel", tasks.task_cancel, name="task_cancel"),
     path("tasks/<uuid:task_id>/retry", tasks.task_retry, name="task_retry"),
+    path("tasks/<uuid:task_id>/rerun", tasks.task_rerun, name="task_rerun"),
     path("tasks/<uuid:task_id>/delete", tasks.task_delete, name="task_delete"),
     path("history/", history.history, name="history"),
     path("gallery/", gallery.gallery, name="gallery"),

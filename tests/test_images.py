@@ -98,7 +98,8 @@ def test_reuse_settings_opens_the_create_form_filled_in_with_this_images_seed(au
         "prompt": "A lighthouse <at> dawn & gulls",
         "negative_prompt": 'blurry, "text"',
         "model": "offline:sketch-v1",
-        "size": "320x192",
+        "width": 320,  # the width and height boxes; the preset select follows them in the browser
+        "height": 192,
         "num_images": 2,
         "seed": 42,
         "steps": 28,

@@ -69,6 +69,7 @@ ROUTES: dict[str, Route] = {
     "generator:gallery_download": Route(primary="POST"),
     "generator:history": Route(lists=True, queries=("", "?q=lighthouse", "?status=pending")),
     "generator:task_retry": Route(primary="POST", owned=True),
+    "generator:task_rerun": Route(primary="POST", owned=True),
     "generator:task_delete": Route(primary="POST", owned=True),
     "generator:image_detail": Route(owned=True),
     "generator:image_favorite": Route(primary="POST", owned=True),

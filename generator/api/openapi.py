@@ -33,6 +33,7 @@ def _errors(*statuses: int) -> dict:
         404: "No such object, or another person's",
         405: "Method not allowed",
         413: "Body too large",
+        422: "The Idempotency-Key was used in the last 24 hours for a different request (`idempotency_key_reused`)",
         429: "Over a limit (API_RATE, or generating's own limits; `reason` says which); see Retry-After",
     }
     return {str(status): _json(RATE_LIMITED if status == 429 else ERROR, described[status]) for status in statuses}
@@ -46,6 +47,16 @@ def _query(name: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+    "description": (
+        "Any 1 to 255 printable ASCII characters (a UUID is typical; a quoted string is unquoted). "
+        "Per person; stands for its task for 24 hours."
+    ),
+}
 PAGE_PARAMETERS = [
     _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "Results per page (default 20)."),
     _query("cursor", {"type": "string"}, "The `next` value of the previous page."),
@@ -281,13 +292,29 @@ def document() -> dict:
             "/api/v1/generate": {
                 "post": {
                     "operationId": "generate",
+                    "description": (
+                        "Only a task really made counts against GENERATE_RATE. With an Idempotency-Key, "
+                        "the same key from the same person within 24 hours answers with the task it made "
+                        "(201 again, with `Idempotent-Replayed: true`) and makes no other; the same key with "
+                        "a different body is refused (422). A refused request does not use up its key; "
+                        "deleting the task frees it."
+                    ),
+                    "parameters": [IDEMPOTENCY_KEY],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GenerateRequest"}}},
                     },
                     "responses": {
-                        "201": _json({"$ref": "#/components/schemas/Created"}, "Task created"),
-                        **_errors(400, 401, 403, 413, 429),
+                        "201": {
+                            **_json({"$ref": "#/components/schemas/Created"}, "Task created, or the key's task"),
+                            "headers": {
+                                "Idempotent-Replayed": {
+                                    "description": "`true` when the Idempotency-Key's earlier task is answered",
+                                    "schema": {"type": "string", "enum": ["true"]},
+                                }
+                            },
+                        },
+                        **_errors(400, 401, 403, 413, 422, 429),
                     },
                 }
             },

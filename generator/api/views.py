@@ -7,6 +7,8 @@ are served by generator.views.files, like every <img> on the pages.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 
 from django.conf import settings
@@ -20,7 +22,15 @@ from accounts.http import AuthenticatedHttpRequest
 from .. import limits, services, tags
 from ..catalogue import offered_models
 from ..forms import GenerateForm
-from ..models import CLAIMABLE_STATUSES, FINISHED_STATUSES, Image, Tag, Task, prompt_matches
+from ..models import (
+    CLAIMABLE_STATUSES,
+    FINISHED_STATUSES,
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    Image,
+    Tag,
+    Task,
+    prompt_matches,
+)
 from ..ownership import owned
 from ..providers import Provider, enabled_providers
 from ..scheduler import limits as provider_limits
@@ -43,6 +53,7 @@ JSON_FIELD_TYPES: dict[str, tuple[type, ...]] = {
 # json.loads joins escaped surrogate pairs into one character, so any surrogate left in a
 # string is a lone one ("\ud800"): no database can store it.
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]+")
 
 
 # --- generating -------------------------------------------------------------------------------
@@ -50,20 +61,74 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 @api_view("POST")
 def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
-    if (exceeded := limits.generation_exceeded(request)) is not None:
-        return too_many_requests(exceeded)
-    data, details = _json_form_data(json_object(request))
-    form = GenerateForm(data)
-    if details or not form.is_valid():
-        details = {**{field: list(messages) for field, messages in form.errors.items()}, **details}
-        return error(400, "validation_error", _("Some fields are not valid."), details)
+    """Only a task really made counts against GENERATE_RATE: an invalid body, a refusal or a
+    replayed Idempotency-Key does not (services.create_task_once checks and counts)."""
+    body = json_object(request)
+    idempotency = _idempotency(request, body)
     try:
-        task = services.create_task(request.user, form.task_settings())
+        if idempotency is not None and (task := services.replayed_task(request.user, idempotency)) is not None:
+            return _created(task, replayed=True)
+        data, details = _json_form_data(body)
+        form = GenerateForm(data)
+        if details or not form.is_valid():
+            details = {**{field: list(messages) for field, messages in form.errors.items()}, **details}
+            return error(400, "validation_error", _("Some fields are not valid."), details)
+        task, created = services.create_task_once(
+            request.user, form.task_settings(), rate=limits.GenerationRate(request), idempotency=idempotency
+        )
+    except services.IdempotencyKeyReused:
+        return error(
+            422,
+            "idempotency_key_reused",
+            _(
+                "This Idempotency-Key was used for a different request in the last 24 hours. "
+                "Send a new key with a new request."
+            ),
+        )
+    except limits.RateExceeded as refused:
+        return too_many_requests(refused.exceeded)
     except services.TooManyQueuedTasks as cap:
         return too_many_requests(limits.queued_cap_exceeded(cap))
-    return JsonResponse(
+    return _created(task, replayed=not created)
+
+
+def _created(task: Task, *, replayed: bool) -> JsonResponse:
+    """201 with the task; a replayed Idempotency-Key gets the same answer (its task as it is
+    now) and says so in Idempotent-Replayed."""
+    response = JsonResponse(
         {"task_id": str(task.pk), "status": task.status, "created_at": isoformat(task.created_at)}, status=201
     )
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _idempotency(request: AuthenticatedHttpRequest, body: dict) -> services.Idempotency | None:
+    """The Idempotency-Key header (1 to 255 printable ASCII characters; a quoted
+    structured-field string is unquoted) with the fingerprint of the body, or None without
+    one. BadRequest for a malformed key."""
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH or not IDEMPOTENCY_KEY.fullmatch(key):
+        raise BadRequest(
+            error(
+                400,
+                "validation_error",
+                _("The Idempotency-Key header is not valid."),
+                {
+                    "Idempotency-Key": [
+                        _("Use 1 to %(max)s printable ASCII characters, such as a UUID.")
+                        % {"max": IDEMPOTENCY_KEY_MAX_LENGTH}
+                    ]
+                },
+            )
+        )
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return services.Idempotency(key=key, fingerprint=hashlib.sha256(canonical.encode()).hexdigest())
 
 
 def _json_form_data(body: dict) -> tuple[dict, dict]:

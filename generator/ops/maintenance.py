@@ -30,7 +30,15 @@ from django.utils import timezone
 
 from .. import services
 from ..lib import imaging
-from ..models import ACTIVE_STATUSES, FINISHED_STATUSES, Image, Task, thumbnail_upload_to
+from ..models import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    IDEMPOTENCY_WINDOW,
+    IdempotencyKey,
+    Image,
+    Task,
+    thumbnail_upload_to,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +200,9 @@ def retention_days() -> int:
 
 
 def retention_cleanup() -> str:
-    """The daily schedule's entry point: delete finished tasks older than RETENTION_DAYS."""
+    """The daily schedule's entry point: delete finished tasks older than RETENTION_DAYS (and,
+    always, Idempotency-Keys past their 24 hours, for people who sent no key since)."""
+    IdempotencyKey.objects.filter(created_at__lte=timezone.now() - IDEMPOTENCY_WINDOW).delete()
     days = retention_days()
     if not days:
         return "Retention cleanup is off (RETENTION_DAYS is 0)."

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import uuid
 
 from django.http import HttpRequest, HttpResponse
@@ -12,13 +15,25 @@ from django_htmx.http import reswap, retarget
 from accounts.http import AuthenticatedHttpRequest
 
 from .. import limits, services
-from ..forms import GenerateForm, model_choices, reuse_fields
+from ..forms import GenerateForm, model_choices, reuse_fields, task_fields
 from ..models import Image, Task
 from ..ownership import owned
 from .errors import too_many_requests
 
 RECENT_TASKS_ON_CREATE = 8
-FORM_FIELDS_FROM_QUERY = ("prompt", "negative_prompt", "model", "size", "num_images", "seed", "steps", "scale")
+PAGE_TOKEN = re.compile(r"[0-9a-f]{32}")
+FORM_FIELDS_FROM_QUERY = (
+    "prompt",
+    "negative_prompt",
+    "model",
+    "size",
+    "width",
+    "height",
+    "num_images",
+    "seed",
+    "steps",
+    "scale",
+)
 
 
 @require_http_methods(["GET", "POST"])
@@ -27,21 +42,48 @@ def create(request: AuthenticatedHttpRequest) -> HttpResponse:
         form = GenerateForm(initial=_initial_from_query(request))
         return render(request, "generator/create.html", _page_context(request, form))
     form = GenerateForm(request.POST)
-    # Every submission counts against GENERATE_RATE; the page keeps what the person typed.
-    if (exceeded := limits.generation_exceeded(request)) is not None:
-        return _refused(request, form, exceeded)
+    # Only a task really made counts against GENERATE_RATE: an invalid form or a refusal does not.
     if not form.is_valid():
         if request.htmx:
             response = render(request, "generator/_generate_form.html", _form_context(form))
             return reswap(retarget(response, "#generate-form"), "outerHTML")
         return render(request, "generator/create.html", _page_context(request, form), status=400)
     try:
-        task = services.create_task(request.user, form.task_settings())
+        task, created = _create_once(request, form)
+    except limits.RateExceeded as refused:
+        return _refused(request, form, refused.exceeded)
     except services.TooManyQueuedTasks as cap:
         return _refused(request, form, limits.queued_cap_exceeded(cap))
     if request.htmx:
-        return render(request, "generator/_task_card.html", {"task": task}, status=201)
+        # A fresh one-time token for the form's next submission comes along (out of band).
+        response = render(
+            request, "generator/_task_created.html", {"task": task, "submission": _new_token()}, status=201
+        )
+        # The same submission again (sent twice): its task is already on the page.
+        return response if created else reswap(response, "none")
     return redirect("generator:create")
+
+
+def _create_once(request: AuthenticatedHttpRequest, form: GenerateForm) -> tuple[Task, bool]:
+    """The task for this submission. Each form carries a one-time token (`submission`): the
+    same form posted again with the same fields (a double click that got through, a browser
+    resending) answers with the task it made. A token seen with other fields is a new
+    submission (a form kept on the page): it makes a task as usual."""
+    rate = limits.GenerationRate(request)
+    token = request.POST.get("submission", "")
+    if not PAGE_TOKEN.fullmatch(token):
+        return services.create_task(request.user, form.task_settings(), rate=rate), True
+    fields = sorted((key, request.POST.getlist(key)) for key in request.POST if key != "csrfmiddlewaretoken")
+    fingerprint = hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+    once = services.Idempotency(key=f"page:{token}", fingerprint=fingerprint)
+    try:
+        return services.create_task_once(request.user, form.task_settings(), rate=rate, idempotency=once)
+    except services.IdempotencyKeyReused:
+        return services.create_task(request.user, form.task_settings(), rate=rate), True
+
+
+def _new_token() -> str:
+    return uuid.uuid4().hex
 
 
 def _refused(request: AuthenticatedHttpRequest, form: GenerateForm, exceeded: limits.Exceeded) -> HttpResponse:
@@ -56,15 +98,19 @@ def _page_context(request: HttpRequest, form: GenerateForm) -> dict:
 
 
 def _form_context(form: GenerateForm) -> dict:
-    return {"form": form, "model_choices": model_choices()}
+    return {"form": form, "model_choices": model_choices(), "submission": _new_token()}
 
 
 def _initial_from_query(request: AuthenticatedHttpRequest) -> dict:
-    """The form as "Reuse settings" fills it (?reuse=<image id>, one of the person's own), or
-    from single fields in the address (?prompt=…&seed=…; a seed given means a fixed seed)."""
+    """The form as "Reuse settings" fills it (?from=<task id> or ?reuse=<image id>, the
+    person's own; anyone else's is ignored), or from single fields in the address
+    (?prompt=…&seed=…; a seed given means a fixed seed)."""
     reused = _reused_image(request)
     if reused is not None:
         return reuse_fields(reused)
+    task = _reused_task(request)
+    if task is not None:
+        return task_fields(task)
     initial: dict[str, object] = {key: request.GET[key] for key in FORM_FIELDS_FROM_QUERY if request.GET.get(key)}
     if "seed" in initial:
         initial["random_seed"] = False
@@ -77,3 +123,11 @@ def _reused_image(request: AuthenticatedHttpRequest) -> Image | None:
     except ValueError:
         return None
     return owned(Image, request).select_related("task").filter(pk=image_id).first()
+
+
+def _reused_task(request: AuthenticatedHttpRequest) -> Task | None:
+    try:
+        task_id = uuid.UUID(request.GET.get("from", ""))
+    except ValueError:
+        return None
+    return owned(Task, request).filter(pk=task_id).first()

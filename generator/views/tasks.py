@@ -1,4 +1,4 @@
-"""One task: its page, the card the create page polls, and cancel, retry and delete.
+"""One task: its page, the card the create page polls, and cancel, retry, rerun and delete.
 
 The rules live in the model and the services (Task.cancel, services.retry_task,
 services.delete_tasks); these views only ask and answer. Retry and delete come from the
@@ -7,7 +7,7 @@ history page and go back to it.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.db.models import prefetch_related_objects
@@ -22,6 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.http import AuthenticatedHttpRequest
 
 from .. import limits, services
+from ..forms import GenerateForm, task_fields
 from ..models import Task
 from ..ownership import get_owned_or_404, owned
 from .errors import too_many_requests
@@ -29,6 +30,7 @@ from .history import MAX_QUERY_LENGTH, Filters, filters_from, page_context
 from .http import safe_next
 
 RETRIED = gettext_noop("Retrying: a new task with the same settings was created.")  # translated when shown
+RERUN = gettext_noop("Running again: a new task with the same settings was created.")
 
 
 @require_GET
@@ -63,10 +65,10 @@ def task_retry(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
         return {**page_context(request, Filters(), ""), "back_to": reverse("generator:history")}
 
     # A retry makes a new task: it counts against GENERATE_RATE like every other way of making one.
-    if (exceeded := limits.generation_exceeded(request)) is not None:
-        return too_many_requests(request, exceeded, template="generator/history.html", context=history_page)
     try:
-        services.retry_task(task)
+        services.retry_task(task, rate=limits.GenerationRate(request))
+    except limits.RateExceeded as refused:
+        return too_many_requests(request, refused.exceeded, template="generator/history.html", context=history_page)
     except services.TaskNotRetryable:
         messages.error(request, _("Only failed or canceled tasks can be retried; this one was left as it is."))
         return _go(request, _history_next(request))
@@ -77,6 +79,42 @@ def task_retry(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     # The new task is the newest: show the first page, keeping a text search (it still matches).
     q = request.POST.get("q", "")
     return _go(request, reverse("generator:history") + Filters(q=q[:MAX_QUERY_LENGTH]).query())
+
+
+@require_POST
+def task_rerun(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    """A new task with this one's settings, checked like any submission (the model may be
+    gone since): a fixed seed stays, a random seed is random again. From the history it goes
+    back to the history; from the task page, to the new task."""
+    task = get_owned_or_404(Task, request, task_id)
+    from_history = _history_next(request) if request.POST.get("next") else ""
+    form = GenerateForm(task_fields(task))
+    if not form.is_valid():
+        problems = " ".join(str(message) for messages_ in form.errors.values() for message in messages_)
+        messages.error(
+            request,
+            _("This task's settings are not accepted any more: %(problems)s Change them here, then generate.")
+            % {"problems": problems},
+        )
+        return _go(request, f"{reverse('generator:create')}?{urlencode({'from': task.pk})}")
+    try:
+        new_task = services.create_task(request.user, form.task_settings(), rate=limits.GenerationRate(request))
+    except (limits.RateExceeded, services.TooManyQueuedTasks) as refusal:
+        exceeded = refusal.exceeded if isinstance(refusal, limits.RateExceeded) else limits.queued_cap_exceeded(refusal)
+        if from_history:
+            return too_many_requests(
+                request,
+                exceeded,
+                template="generator/history.html",
+                context=lambda: {**page_context(request, Filters(), ""), "back_to": reverse("generator:history")},
+            )
+        messages.error(request, exceeded.message)
+        return _go(request, task.get_absolute_url())
+    messages.success(request, _(RERUN))
+    if from_history:
+        q = request.POST.get("q", "")
+        return _go(request, reverse("generator:history") + Filters(q=q[:MAX_QUERY_LENGTH]).query())
+    return _go(request, new_task.get_absolute_url())
 
 
 @require_POST

@@ -61,6 +61,7 @@ window.interpolate = window.interpolate || function (format, values) {
     if (!option || !option.dataset.limits) return;
     var limits = JSON.parse(option.dataset.limits);
     narrow(form.querySelector("#id_size"), function (value) {
+      if (!value) return true; // "Custom": the width and height boxes (static/js/create.js)
       var parts = value.split("x");
       return sizeAllowed(limits, parseInt(parts[0], 10), parseInt(parts[1], 10));
     });
@@ -118,10 +119,12 @@ window.interpolate = window.interpolate || function (format, values) {
 
   // htmx does not swap error responses: say so instead of failing silently.
   document.addEventListener("htmx:responseError", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "generate-form") return; // create.js: by the button
     var status = { status: event.detail.xhr.status };
     showProblem(interpolate(gettext("The server answered %(status)s. Please try again."), status, true));
   });
-  document.addEventListener("htmx:sendError", function () {
+  document.addEventListener("htmx:sendError", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "generate-form") return; // create.js: by the button
     showProblem(gettext("Atelier could not be reached. Check your connection; the page retries on its own."));
   });
 
