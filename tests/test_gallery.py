@@ -21,7 +21,7 @@ from generator import services
 from generator.lib.keyset import decode_cursor, encode_cursor
 from generator.lib.zipstream import ZipMember, stream_zip
 from generator.models import Image, Tag, Task
-from generator.views.gallery import PAGE_SIZE
+from generator.views.gallery import EAGER_THUMBNAILS, PAGE_SIZE
 
 from .conftest import client_for
 from .factories import ImageFactory, TagFactory
@@ -68,23 +68,71 @@ def test_an_empty_gallery_says_how_to_make_images(auth_client):
     assert 'role="search"' not in response.content.decode()
 
 
-def test_each_grid_item_has_a_checkbox_a_modal_link_a_star_and_a_sketch_badge(auth_client, user):
+def test_each_grid_item_has_a_checkbox_a_viewer_link_and_a_star(auth_client, user):
     favourite, _plain = ImageFactory.bulk_create_batch(2, owner=user, task__prompt="a <b>bold</b> heron")
     Image.objects.filter(pk=favourite.pk).update(is_favorite=True)
     html = auth_client.get(GALLERY).content.decode()
     detail = reverse("generator:image_detail", args=[favourite.pk])
-    assert f'<a class="gallery-thumb" href="{detail}" data-modal>' in html
+    assert f'<a class="gallery-thumb" href="{detail}" data-modal data-full="{favourite.url}">' in html
+    assert f'data-w="{favourite.width}" data-h="{favourite.height}"' in html
     assert html.count("Select image") == 2
     assert html.count('class="gallery-star"') == 1
-    assert html.count("offline sketch") == 2
-    assert 'loading="lazy"' in html and 'width="256" height="192"' in html
+    assert 'width="256" height="192"' in html
     assert 'alt="a &lt;b&gt;bold&lt;/b&gt; heron"' in html and "<b>bold" not in html
     assert f'src="{favourite.thumbnail_url}"' in html
 
 
-def test_no_sketch_badge_for_other_providers(auth_client, user):
+def test_offline_sketches_are_named_once_above_the_grid_not_on_each_tile(auth_client, user):
+    ImageFactory.bulk_create_batch(5, owner=user)
+    html = auth_client.get(GALLERY).content.decode()
+    assert html.count("badge-sketch") == 1
+    note = html.split('id="gallery-sketch-note"')[1].split("</p>")[0]
+    assert "hidden" not in note.split(">")[0] and "not by an AI model" in note
+
+
+def test_no_sketch_note_for_other_providers(auth_client, user):
     ImageFactory.bulk_create_batch(1, owner=user, task__provider="openai_compatible", task__model="dall-e-3")
-    assert "offline sketch" not in auth_client.get(GALLERY).content.decode()
+    html = auth_client.get(GALLERY).content.decode()
+    assert 'id="gallery-sketch-note" class="gallery-sketch-note" hidden' in html
+
+
+def test_a_later_page_that_brings_the_first_sketch_shows_the_note_out_of_band(auth_client, user):
+    ImageFactory.bulk_create_batch(PAGE_SIZE, owner=user, task__provider="openai_compatible", task__model="dall-e-3")
+    ImageFactory.bulk_create_batch(2, owner=user, newest=NOW - timedelta(days=30))
+    first = auth_client.get(GALLERY)
+    assert 'class="gallery-sketch-note" hidden' in first.content.decode()
+    later = auth_client.get(next_link(first), HTTP_HX_REQUEST="true").content.decode()
+    assert '<p id="gallery-sketch-note" class="gallery-sketch-note" hx-swap-oob="true">' in later
+
+
+def test_the_first_tiles_load_at_once_and_the_rest_when_near(auth_client, user):
+    ImageFactory.bulk_create_batch(PAGE_SIZE, owner=user)
+    html = auth_client.get(GALLERY).content.decode()
+    grid = html.split('id="gallery-grid"')[1]
+    assert grid.count("<img src=") - grid.count("<noscript><img src=") == EAGER_THUMBNAILS
+    assert grid.count("<img data-src=") == PAGE_SIZE - EAGER_THUMBNAILS
+    # Without JavaScript the later ones come from <noscript>, lazily.
+    assert grid.count('<noscript><img src="') == PAGE_SIZE - EAGER_THUMBNAILS
+    later = auth_client.get(next_link(auth_client.get(GALLERY)) or GALLERY + "?after=x", HTTP_HX_REQUEST="true")
+    assert later.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("", "7 images in your gallery"), ("?favorites=1", "2 images match these filters")],
+)
+def test_the_total_counts_every_matching_image_not_just_the_page(auth_client, user, other_user, query, expected):
+    images = ImageFactory.bulk_create_batch(7, owner=user)
+    ImageFactory.bulk_create_batch(3, owner=other_user)
+    Image.objects.filter(pk__in=[images[0].pk, images[1].pk]).update(is_favorite=True)
+    assert expected in auth_client.get(GALLERY + query).content.decode()
+
+
+def test_the_thumbnail_size_control_is_only_for_javascript(auth_client, user):
+    ImageFactory.bulk_create_batch(1, owner=user)
+    html = auth_client.get(GALLERY).content.decode()
+    assert '<div class="thumb-size" id="thumb-size-control" hidden>' in html
+    assert 'type="range" id="thumb-size"' in html and "Thumbnail size" in html
 
 
 def test_another_persons_images_never_show(auth_client, user, other_user):
