@@ -466,6 +466,74 @@ def test_deleting_removes_rows_and_files_after_commit(
     assert Task.objects.filter(pk=completed_task.pk).exists()
 
 
+# --- bulk actions in place (htmx): the message, the changed tiles, nothing else ----------------
+
+HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "gallery-bulk-status"}
+
+
+def post_bulk_htmx(client, action: str, images, **extra):
+    data = {"action": action, "image": [str(getattr(image, "pk", image)) for image in images], **extra}
+    return client.post(BULK, data, **HTMX)
+
+
+def test_an_htmx_tag_answers_the_message_in_place_without_a_redirect(auth_client, user):
+    images = ImageFactory.bulk_create_batch(3, owner=user)
+    response = post_bulk_htmx(auth_client, "tag", images[:2], tag="dusk")
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert html.strip().startswith("Tagged 2 images “dusk”.")
+    assert "hx-swap-oob" not in html  # the tiles do not show tags: nothing else changes
+    assert list(get_messages(response.wsgi_request)) == []  # not kept for the next page either
+    assert set(Tag.objects.get(owner=user).images.all()) == set(images[:2])
+
+
+def test_an_htmx_favourite_sends_back_the_changed_tiles_still_selected(auth_client, user):
+    images = ImageFactory.bulk_create_batch(3, owner=user)
+    html = post_bulk_htmx(auth_client, "favorite", images[:2]).content.decode()
+    assert html.strip().startswith("Added 2 images to your favourites.")
+    for image in images[:2]:
+        tile = html.split(f'id="image-{image.pk}"')[1].split("</li>")[0]
+        assert 'hx-swap-oob="true"' in tile and 'value="' + str(image.pk) + '" checked' in tile
+        assert 'class="gallery-star"' in tile and f'src="{image.thumbnail_url}"' in tile
+    assert f'id="image-{images[2].pk}"' not in html
+
+
+def test_an_htmx_delete_removes_the_tiles_and_updates_the_total(auth_client, user):
+    images = ImageFactory.bulk_create_batch(4, owner=user)
+    Image.objects.filter(pk=images[3].pk).update(is_favorite=True)
+    response = post_bulk_htmx(auth_client, "delete", images[:2], confirm="yes", filters="favorites=1")
+    html = response.content.decode()
+    assert html.strip().startswith("Deleted 2 images.")
+    for image in images[:2]:
+        assert f'<li id="image-{image.pk}" hx-swap-oob="delete"></li>' in html
+    assert 'id="gallery-total" class="gallery-total" hx-swap-oob="true">1 image matches these filters' in html
+    assert set(Image.objects.all()) == set(images[2:])
+
+
+@pytest.mark.parametrize(
+    ("action", "extra", "expected"),
+    [
+        ("tag", {"tag": ""}, "Give the tag a name."),
+        ("untag", {"tag": "dawn"}, "You have no tag called “dawn”. Nothing was changed."),
+    ],
+)
+def test_an_htmx_refusal_is_a_message_in_place_with_a_200(auth_client, user, action, extra, expected):
+    images = ImageFactory.bulk_create_batch(1, owner=user)
+    response = post_bulk_htmx(auth_client, action, images, **extra)
+    assert response.status_code == 200  # htmx 2 swaps no 4xx
+    assert '<span class="errors">' in response.content.decode() and expected in response.content.decode()
+
+
+def test_an_htmx_bulk_action_on_another_persons_image_changes_nothing(auth_client, user, other_user):
+    mine = ImageFactory.bulk_create_batch(1, owner=user)
+    theirs = ImageFactory.bulk_create_batch(1, owner=other_user)
+    response = post_bulk_htmx(auth_client, "favorite", mine + theirs)
+    html = response.content.decode()
+    assert response.status_code == 200 and "Nothing was changed." in html
+    assert f"image-{theirs[0].pk}" not in html and f"image-{mine[0].pk}" not in html
+    assert not Image.objects.filter(is_favorite=True).exists()
+
+
 def test_an_empty_selection_or_unknown_action_changes_nothing(auth_client, user):
     images = ImageFactory.bulk_create_batch(2, owner=user)
     response = auth_client.post(BULK, {"action": "favorite"})

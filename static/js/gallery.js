@@ -91,7 +91,7 @@
     var buttons = bulk.querySelectorAll(".bulk-toolbar button");
     buttons.forEach(function (node) { node.disabled = true; });
     htmx
-      .ajax("POST", bulk.action, { source: bulk, values: { action: action }, target: "#gallery-bulk-status", swap: "innerHTML settle:0ms" })
+      .ajax("POST", bulk.getAttribute("action"), { source: bulk, values: { action: action }, target: "#gallery-bulk-status", swap: "innerHTML settle:0ms" })
       .finally(function () {
         buttons.forEach(function (node) { node.disabled = false; });
         var extra = bulk.querySelector('input[name="confirm"]');

@@ -72,7 +72,9 @@
         modal.setAttribute("aria-labelledby", "image-title");
         if (!modal.open) modal.showModal();
         updateNav();
-        focusInitial(modal);
+        // A step while open was focused by the swap (htmx:afterSwap below); a first open here.
+        var active = document.activeElement;
+        if (!active || active === modal || !modal.contains(active)) focusInitial(modal);
         preloadNeighbours();
         if (queued) {
           var delta = queued;
