@@ -121,7 +121,9 @@ def test_the_viewer_steps_through_history_and_loads_older_rows_at_the_end(page, 
     now = timezone.now()
     # 26 tasks of one image: the history shows 25, then loads the 26th when asked.
     tasks = [
-        FinishedTaskFactory(owner=user, num_images=1, prompt=f"harbour study {n}", created_at=now - timedelta(minutes=n))
+        FinishedTaskFactory(
+            owner=user, num_images=1, prompt=f"harbour study {n}", created_at=now - timedelta(minutes=n)
+        )
         for n in range(26)
     ]
     sign_in(page, live_server, user, PASSWORD)
@@ -132,7 +134,7 @@ def test_the_viewer_steps_through_history_and_loads_older_rows_at_the_end(page, 
     last_shown = tasks[24].ordered_images[0]
     # Opened without scrolling the page (a real click would scroll the row into view, and the
     # page's own infinite scroll would load the older rows first): the viewer must ask for them.
-    page.locator(f'#task-row-{tasks[24].pk} a[data-modal]').dispatch_event("click")
+    page.locator(f"#task-row-{tasks[24].pk} a[data-modal]").dispatch_event("click")
     expect_shown(page, last_shown)
     expect(page.locator(f"{DIALOG} [data-viewer-position]")).to_have_text("25 of 25+")
     page.keyboard.press("ArrowRight")  # past the last row: the older rows load, the viewer goes on
@@ -142,7 +144,7 @@ def test_the_viewer_steps_through_history_and_loads_older_rows_at_the_end(page, 
     page.keyboard.press("ArrowLeft")
     expect_shown(page, last_shown)
     page.keyboard.press("Escape")
-    expect(page.locator(f'#task-row-{tasks[24].pk} a[data-modal]')).to_be_focused()
+    expect(page.locator(f"#task-row-{tasks[24].pk} a[data-modal]")).to_be_focused()
     assert marker_survives(page)
     assert page.errors == []
 
@@ -189,7 +191,9 @@ def test_the_viewer_works_on_a_phone_with_its_buttons(browser, live_server):
     user = UserFactory()
     task = FinishedTaskFactory(owner=user, num_images=2, width=576, height=1024)
     first, second = task.ordered_images
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, has_touch=True, is_mobile=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, has_touch=True, is_mobile=True
+    )
     page = context.new_page()
     try:
         page.errors = []
@@ -258,8 +262,8 @@ def test_the_gallery_keeps_aspect_ratios_in_justified_rows_on_desktop_and_phone(
         context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
         page = context.new_page()
         try:
-            page.errors = []
-            page.on("pageerror", lambda error: page.errors.append(str(error)))
+            errors: list[str] = []
+            page.on("pageerror", lambda error, errors=errors: errors.append(str(error)))
             sign_in(page, live_server, user, PASSWORD)
             page.goto(f"{live_server.url}/gallery/")
             expect(page.locator("#gallery-grid .gallery-item")).to_have_count(24)
@@ -270,7 +274,7 @@ def test_the_gallery_keeps_aspect_ratios_in_justified_rows_on_desktop_and_phone(
             wait_for_loaded_images(page, "#gallery-grid .gallery-item:nth-child(-n+6) img", 6)
             rows = check_justified(page, name)
             assert len(rows[0]) >= (4 if width > 1000 else 2)
-            assert page.errors == []
+            assert errors == []
         finally:
             context.close()
 
@@ -281,7 +285,9 @@ def test_offscreen_thumbnails_wait_until_they_come_near(page, live_server):
     sign_in(page, live_server, user, PASSWORD)
     page.goto(f"{live_server.url}/gallery/")
     page.wait_for_load_state("networkidle")
-    loaded = page.evaluate("() => [...document.querySelectorAll('#gallery-grid img')].filter(img => img.currentSrc).length")
+    loaded = page.evaluate(
+        "() => [...document.querySelectorAll('#gallery-grid img')].filter(img => img.currentSrc).length"
+    )
     assert 12 <= loaded < 48, loaded
     page.locator("#gallery-grid .gallery-item").last.scroll_into_view_if_needed()
     wait_for_loaded_images(page, "#gallery-grid .gallery-item:last-child img", 1)
@@ -298,7 +304,9 @@ def test_the_thumbnail_size_is_remembered_in_this_browser(page, live_server):
     first = page.locator("#gallery-grid .gallery-thumb").first
     before = first.bounding_box()["height"]
     size.fill("120")
-    page.wait_for_function("() => document.querySelector('#gallery-grid .gallery-thumb').getBoundingClientRect().height < 180")
+    page.wait_for_function(
+        "() => document.querySelector('#gallery-grid .gallery-thumb').getBoundingClientRect().height < 180"
+    )
     smaller = first.bounding_box()["height"]
     assert smaller < before
     page.reload()
