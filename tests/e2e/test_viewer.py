@@ -365,3 +365,24 @@ def test_a_bulk_tag_keeps_the_selection_and_the_scroll_position(page, live_serve
     assert not Image.objects.filter(pk__in=[image.pk for image in chosen]).exists()
     assert marker_survives(page), "no reload"
     assert page.errors == []
+
+
+def test_without_javascript_the_gallery_keeps_its_ratios_and_links_to_image_pages(browser, live_server):
+    user = UserFactory()
+    images = mixed_gallery(user, 16)
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, user, PASSWORD)
+        page.goto(f"{live_server.url}/gallery/")
+        expect(page.locator("#gallery-grid .gallery-item")).to_have_count(16)
+        expect(page.get_by_label("Thumbnail size")).to_be_hidden()
+        page.locator("#gallery-grid .gallery-item").last.scroll_into_view_if_needed()
+        shown = page.locator("#gallery-grid img:visible")
+        expect(shown).to_have_count(16)
+        wait_for_loaded_images(page, "#gallery-grid img:not([data-src])", 16)
+        check_justified(page, "gallery-no-js-1280x800")
+        page.locator(f"#image-{images[0].pk} a.gallery-thumb").click()
+        expect(page).to_have_url(f"{live_server.url}/images/{images[0].pk}/")
+    finally:
+        context.close()
