@@ -312,7 +312,22 @@
   document.addEventListener("atelier:image-favorite", function (event) {
     var detail = event.detail || {};
     var item = detail.id && document.getElementById("image-" + detail.id);
-    var star = item && item.querySelector(".gallery-star");
+    if (!item || !item.classList.contains("gallery-item")) return;
+    var star = item.querySelector(".gallery-star");
+    if (!star && detail.favorite) {
+      var label = window.pgettext ? pgettext("marked as a favourite", "Favourite") : "Favourite";
+      star = document.createElement("span");
+      star.className = "gallery-star";
+      star.title = label;
+      var mark = document.createElement("span");
+      mark.setAttribute("aria-hidden", "true");
+      mark.textContent = "★";
+      var text = document.createElement("span");
+      text.className = "visually-hidden";
+      text.textContent = label;
+      star.append(mark, text);
+      item.appendChild(star);
+    }
     if (star) star.hidden = !detail.favorite;
   });
 

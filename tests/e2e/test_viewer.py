@@ -168,6 +168,10 @@ def test_the_viewer_steps_through_the_gallery_into_its_next_page(page, live_serv
     page.keyboard.press("ArrowRight")
     expect_shown(page, images[49])
     expect(page.locator(f"{DIALOG} [data-viewer-position]")).to_have_text("50 of 50")
+    page.keyboard.press("f")  # the tile behind gets its star
+    expect(page.locator(f"#image-{images[49].pk} .gallery-star")).to_be_attached()
+    page.keyboard.press("f")
+    expect(page.locator(f"#image-{images[49].pk} .gallery-star")).to_be_hidden()
     page.keyboard.press("Escape")
     expect(page.locator(f"#image-{images[49].pk} a.gallery-thumb")).to_be_focused()
     assert marker_survives(page)
