@@ -67,17 +67,21 @@
     var old = bulk.querySelector('input[name="confirm"]');
     if (old) old.remove();
     var action = button && button.name === "action" ? button.value : "";
-    if (action === "delete" && selected().length) {
-      var n = selected().length;
-      var question = ngettext(
-        "Delete %(count)s image? Its file is removed for good.",
-        "Delete %(count)s images? Their files are removed for good.",
-        n
-      );
-      if (!window.confirm(interpolate(question, { count: n }, true))) {
+    if (action === "delete" && selected().length && !bulk.dataset.confirmed) {
+      var ask = document.getElementById("bulk-delete-dialog");
+      if (ask && ask.showModal) {
+        event.preventDefault();
+        askBeforeDelete(ask, bulk, button);
+        return;
+      }
+      if (!window.confirm(question(selected().length))) { // no <dialog>: the browser's own question
         event.preventDefault();
         return;
       }
+      bulk.dataset.confirmed = "yes";
+    }
+    if (action === "delete" && bulk.dataset.confirmed) {
+      delete bulk.dataset.confirmed;
       var confirmed = document.createElement("input");
       confirmed.type = "hidden";
       confirmed.name = "confirm";
@@ -99,6 +103,32 @@
         refresh();
       });
   });
+
+  function question(n) {
+    return interpolate(ngettext(
+      "Delete %(count)s image? Its file is removed for good.",
+      "Delete %(count)s images? Their files are removed for good.",
+      n
+    ), { count: n }, true);
+  }
+
+  // The styled question (a modal <dialog>): its Delete button submits the form again, confirmed;
+  // Cancel or Escape leave everything as it was, focus back on "Delete…".
+  function askBeforeDelete(ask, bulk, button) {
+    var n = selected().length;
+    document.getElementById("bulk-delete-question").textContent = question(n);
+    document.getElementById("bulk-delete-yes").textContent = interpolate(
+      ngettext("Delete %(count)s image", "Delete %(count)s images", n), { count: n }, true
+    );
+    ask.returnValue = "";
+    ask.addEventListener("close", function () {
+      button.focus();
+      if (ask.returnValue !== "delete") return;
+      bulk.dataset.confirmed = "yes";
+      bulk.requestSubmit(button);
+    }, { once: true });
+    ask.showModal();
+  }
 
   // Filters: leave empty fields out of the URL (?q=fox rather than ?q=fox&tag=&provider=…).
   document.addEventListener("submit", function (event) {

@@ -360,8 +360,10 @@ def test_a_bulk_tag_keeps_the_selection_and_the_scroll_position(page, live_serve
     assert stayed()
 
     # Delete: the tiles go, the total follows, the rest stays where it was.
-    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete…").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    page.screenshot(path=str(SHOTS / "gallery-bulk-delete-question.png"))
+    page.get_by_role("dialog").get_by_role("button", name="Delete 3 images").click()
     expect(page.locator("#gallery-bulk-status")).to_have_text("Deleted 3 images.")
     expect(page.locator("#gallery-grid .gallery-item")).to_have_count(45)
     expect(page.locator("#gallery-total")).to_have_text("45 images in your gallery")
