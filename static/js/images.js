@@ -70,8 +70,11 @@
           return;
         }
         modal.setAttribute("aria-labelledby", "image-title");
+        var stepping = modal.open;
         if (!modal.open) modal.showModal();
         updateNav();
+        placeholder(modal, link);
+        if (stepping) announcePosition(modal);
         // A step while open was focused by the swap (htmx:afterSwap below); a first open here.
         var active = document.activeElement;
         if (!active || active === modal || !modal.contains(active)) focusInitial(modal);
@@ -105,6 +108,28 @@
         true
       );
     }
+  }
+
+  // Until the original has loaded, the thumbnail already in the page fills its box (the box has
+  // the picture's ratio, so the thumbnail fits it exactly).
+  function placeholder(modal, link) {
+    var picture = modal.querySelector(".image-figure img");
+    var thumb = link.querySelector("img");
+    var src = thumb && (thumb.currentSrc || thumb.getAttribute("src"));
+    if (!picture || !src || (picture.complete && picture.naturalWidth)) return;
+    picture.style.backgroundImage = "url(" + JSON.stringify(src) + ")";
+    picture.classList.add("is-loading");
+    picture.addEventListener("load", function () {
+      picture.style.backgroundImage = "";
+      picture.classList.remove("is-loading");
+    }, { once: true });
+  }
+
+  // A step replaces the panel: say which image is shown now (the live region outlives the panel).
+  function announcePosition(modal) {
+    var title = modal.querySelector("#image-title");
+    var where = modal.querySelector("[data-viewer-position]");
+    if (title) announce(title.textContent.trim() + (where && where.textContent ? " (" + where.textContent + ")" : ""));
   }
 
   // The original of the next image starts loading while this one is looked at.

@@ -90,6 +90,8 @@ def test_the_viewer_steps_through_the_create_page_and_lists_its_shortcuts(page, 
     page.keyboard.press("?")
     expect(keys).to_be_visible()
     expect(keys).to_contain_text("Favourite or unfavourite")
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "viewer-1280x800-shortcuts.png"))
     expect(dialog.get_by_role("button", name="Keyboard shortcuts")).to_have_attribute("aria-expanded", "true")
     page.keyboard.press("?")
     expect(keys).to_be_hidden()
@@ -100,6 +102,19 @@ def test_the_viewer_steps_through_the_create_page_and_lists_its_shortcuts(page, 
     assert Image.objects.get(pk=newer_images[1].pk).is_favorite
     dialog.get_by_label("Add a tag").fill("fff")
     expect(dialog.get_by_role("button", name="Favourite")).to_have_attribute("aria-pressed", "true")
+
+    # D downloads the original; Delete asks first (and stays in the viewer).
+    with page.expect_download() as download:
+        dialog.get_by_role("button", name="Favourite").focus()  # out of the tag field
+        page.keyboard.press("d")
+    assert download.value.suggested_filename.endswith(".png")
+    page.keyboard.press("Delete")
+    expect(dialog.get_by_role("heading", name="Delete this image?")).to_be_visible()
+    page.keyboard.press("ArrowRight")  # no stepping away from the question
+    expect(dialog.get_by_role("heading", name="Delete this image?")).to_be_visible()
+    dialog.get_by_role("link", name="Cancel, keep it").click()
+    expect_shown(page, newer_images[1])
+    assert Image.objects.filter(pk=newer_images[1].pk).exists()
 
     # The buttons do what the keys do, and keep focus for the next press.
     dialog.get_by_role("button", name="Next").click()
