@@ -64,7 +64,7 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
         "page": page,
         "filters": filters,
         "next_query": filters.querystring(after=page.next_cursor or ""),
-        "eager_count": EAGER_THUMBNAILS,
+        "eager_count": EAGER_THUMBNAILS if page.is_first else 0,
         "has_sketch": any(image.task.provider == OFFLINE_PROVIDER for image in page.rows),
     }
     if request.htmx:
