@@ -230,9 +230,25 @@ def test_the_viewer_works_on_a_phone_with_its_buttons(browser, live_server):
         assert box and box["width"] <= 390 and abs(box["width"] / box["height"] - 576 / 1024) < 0.02, box
         SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOTS / "viewer-phone-390x844.png"))
+        # A swipe to the right on the picture goes back.
+        swipe(page, box, dx=150)
+        expect_shown(page, first)
+        swipe(page, dialog.locator(".image-figure img").bounding_box(), dx=-150)
+        expect_shown(page, second)
         assert page.errors == []
     finally:
         context.close()
+
+
+def swipe(page, box: dict, dx: float) -> None:
+    """A one-finger horizontal swipe across the middle of `box`, through the DevTools protocol."""
+    cdp = page.context.new_cdp_session(page)
+    x, y = box["x"] + box["width"] / 2 - dx / 2, box["y"] + min(box["height"], 300) / 2
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for n in range(1, 6):
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x + dx * n / 5, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
 
 
 # --- the gallery's layout ------------------------------------------------------------------------
