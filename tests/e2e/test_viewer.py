@@ -284,7 +284,10 @@ def check_justified(page, name: str) -> list[list[dict]]:
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}-top.png"))
     page.locator(".gallery-summary").evaluate("node => node.scrollIntoView()")
-    wait_for_loaded_images(page, "#gallery-grid img[src]", len(page.locator("#gallery-grid img[src]").all()))
+    page.wait_for_timeout(300)  # the thumbnails now near the screen get their src
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#gallery-grid img[src]')].every(img => img.complete && img.naturalWidth)"
+    )
     page.screenshot(path=str(SHOTS / f"{name}.png"))
     return rows
 
