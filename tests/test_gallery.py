@@ -21,7 +21,7 @@ from generator import services
 from generator.lib.keyset import decode_cursor, encode_cursor
 from generator.lib.zipstream import ZipMember, stream_zip
 from generator.models import Image, Tag, Task
-from generator.views.gallery import PAGE_SIZE
+from generator.views.gallery import EAGER_THUMBNAILS, PAGE_SIZE
 
 from .conftest import client_for
 from .factories import ImageFactory, TagFactory
@@ -68,23 +68,71 @@ def test_an_empty_gallery_says_how_to_make_images(auth_client):
     assert 'role="search"' not in response.content.decode()
 
 
-def test_each_grid_item_has_a_checkbox_a_modal_link_a_star_and_a_sketch_badge(auth_client, user):
+def test_each_grid_item_has_a_checkbox_a_viewer_link_and_a_star(auth_client, user):
     favourite, _plain = ImageFactory.bulk_create_batch(2, owner=user, task__prompt="a <b>bold</b> heron")
     Image.objects.filter(pk=favourite.pk).update(is_favorite=True)
     html = auth_client.get(GALLERY).content.decode()
     detail = reverse("generator:image_detail", args=[favourite.pk])
-    assert f'<a class="gallery-thumb" href="{detail}" data-modal>' in html
+    assert f'<a class="gallery-thumb" href="{detail}" data-modal data-full="{favourite.url}">' in html
+    assert f'data-w="{favourite.width}" data-h="{favourite.height}"' in html
     assert html.count("Select image") == 2
     assert html.count('class="gallery-star"') == 1
-    assert html.count("offline sketch") == 2
-    assert 'loading="lazy"' in html and 'width="256" height="192"' in html
+    assert 'width="256" height="192"' in html
     assert 'alt="a &lt;b&gt;bold&lt;/b&gt; heron"' in html and "<b>bold" not in html
     assert f'src="{favourite.thumbnail_url}"' in html
 
 
-def test_no_sketch_badge_for_other_providers(auth_client, user):
+def test_offline_sketches_are_named_once_above_the_grid_not_on_each_tile(auth_client, user):
+    ImageFactory.bulk_create_batch(5, owner=user)
+    html = auth_client.get(GALLERY).content.decode()
+    assert html.count("badge-sketch") == 1
+    note = html.split('id="gallery-sketch-note"')[1].split("</p>")[0]
+    assert "hidden" not in note.split(">")[0] and "not by an AI model" in note
+
+
+def test_no_sketch_note_for_other_providers(auth_client, user):
     ImageFactory.bulk_create_batch(1, owner=user, task__provider="openai_compatible", task__model="dall-e-3")
-    assert "offline sketch" not in auth_client.get(GALLERY).content.decode()
+    html = auth_client.get(GALLERY).content.decode()
+    assert 'id="gallery-sketch-note" class="gallery-sketch-note" hidden' in html
+
+
+def test_a_later_page_that_brings_the_first_sketch_shows_the_note_out_of_band(auth_client, user):
+    ImageFactory.bulk_create_batch(PAGE_SIZE, owner=user, task__provider="openai_compatible", task__model="dall-e-3")
+    ImageFactory.bulk_create_batch(2, owner=user, newest=NOW - timedelta(days=30))
+    first = auth_client.get(GALLERY)
+    assert 'class="gallery-sketch-note" hidden' in first.content.decode()
+    later = auth_client.get(next_link(first), HTTP_HX_REQUEST="true").content.decode()
+    assert '<p id="gallery-sketch-note" class="gallery-sketch-note" hx-swap-oob="true">' in later
+
+
+def test_the_first_tiles_load_at_once_and_the_rest_when_near(auth_client, user):
+    ImageFactory.bulk_create_batch(PAGE_SIZE, owner=user)
+    html = auth_client.get(GALLERY).content.decode()
+    grid = html.split('id="gallery-grid"')[1]
+    assert grid.count("<img src=") - grid.count("<noscript><img src=") == EAGER_THUMBNAILS
+    assert grid.count("<img data-src=") == PAGE_SIZE - EAGER_THUMBNAILS
+    # Without JavaScript the later ones come from <noscript>, lazily.
+    assert grid.count('<noscript><img src="') == PAGE_SIZE - EAGER_THUMBNAILS
+    later = auth_client.get(next_link(auth_client.get(GALLERY)) or GALLERY + "?after=x", HTTP_HX_REQUEST="true")
+    assert later.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("", "7 images in your gallery"), ("?favorites=1", "2 images match these filters")],
+)
+def test_the_total_counts_every_matching_image_not_just_the_page(auth_client, user, other_user, query, expected):
+    images = ImageFactory.bulk_create_batch(7, owner=user)
+    ImageFactory.bulk_create_batch(3, owner=other_user)
+    Image.objects.filter(pk__in=[images[0].pk, images[1].pk]).update(is_favorite=True)
+    assert expected in auth_client.get(GALLERY + query).content.decode()
+
+
+def test_the_thumbnail_size_control_is_only_for_javascript(auth_client, user):
+    ImageFactory.bulk_create_batch(1, owner=user)
+    html = auth_client.get(GALLERY).content.decode()
+    assert '<div class="thumb-size" id="thumb-size-control" hidden>' in html
+    assert 'type="range" id="thumb-size"' in html and "Thumbnail size" in html
 
 
 def test_another_persons_images_never_show(auth_client, user, other_user):
@@ -416,6 +464,74 @@ def test_deleting_removes_rows_and_files_after_commit(
     assert list(Image.objects.all()) == [keep]
     assert not any(path.exists() for path in files)
     assert Task.objects.filter(pk=completed_task.pk).exists()
+
+
+# --- bulk actions in place (htmx): the message, the changed tiles, nothing else ----------------
+
+HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "gallery-bulk-status"}
+
+
+def post_bulk_htmx(client, action: str, images, **extra):
+    data = {"action": action, "image": [str(getattr(image, "pk", image)) for image in images], **extra}
+    return client.post(BULK, data, **HTMX)
+
+
+def test_an_htmx_tag_answers_the_message_in_place_without_a_redirect(auth_client, user):
+    images = ImageFactory.bulk_create_batch(3, owner=user)
+    response = post_bulk_htmx(auth_client, "tag", images[:2], tag="dusk")
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert html.strip().startswith("Tagged 2 images “dusk”.")
+    assert "hx-swap-oob" not in html  # the tiles do not show tags: nothing else changes
+    assert list(get_messages(response.wsgi_request)) == []  # not kept for the next page either
+    assert set(Tag.objects.get(owner=user).images.all()) == set(images[:2])
+
+
+def test_an_htmx_favourite_sends_back_the_changed_tiles_still_selected(auth_client, user):
+    images = ImageFactory.bulk_create_batch(3, owner=user)
+    html = post_bulk_htmx(auth_client, "favorite", images[:2]).content.decode()
+    assert html.strip().startswith("Added 2 images to your favourites.")
+    for image in images[:2]:
+        tile = html.split(f'id="image-{image.pk}"')[1].split("</li>")[0]
+        assert 'hx-swap-oob="true"' in tile and 'value="' + str(image.pk) + '" checked' in tile
+        assert 'class="gallery-star"' in tile and f'src="{image.thumbnail_url}"' in tile
+    assert f'id="image-{images[2].pk}"' not in html
+
+
+def test_an_htmx_delete_removes_the_tiles_and_updates_the_total(auth_client, user):
+    images = ImageFactory.bulk_create_batch(4, owner=user)
+    Image.objects.filter(pk=images[3].pk).update(is_favorite=True)
+    response = post_bulk_htmx(auth_client, "delete", images[:2], confirm="yes", filters="favorites=1")
+    html = response.content.decode()
+    assert html.strip().startswith("Deleted 2 images.")
+    for image in images[:2]:
+        assert f'<li id="image-{image.pk}" hx-swap-oob="delete"></li>' in html
+    assert 'id="gallery-total" class="gallery-total" hx-swap-oob="true">1 image matches these filters' in html
+    assert set(Image.objects.all()) == set(images[2:])
+
+
+@pytest.mark.parametrize(
+    ("action", "extra", "expected"),
+    [
+        ("tag", {"tag": ""}, "Give the tag a name."),
+        ("untag", {"tag": "dawn"}, "You have no tag called “dawn”. Nothing was changed."),
+    ],
+)
+def test_an_htmx_refusal_is_a_message_in_place_with_a_200(auth_client, user, action, extra, expected):
+    images = ImageFactory.bulk_create_batch(1, owner=user)
+    response = post_bulk_htmx(auth_client, action, images, **extra)
+    assert response.status_code == 200  # htmx 2 swaps no 4xx
+    assert '<span class="errors">' in response.content.decode() and expected in response.content.decode()
+
+
+def test_an_htmx_bulk_action_on_another_persons_image_changes_nothing(auth_client, user, other_user):
+    mine = ImageFactory.bulk_create_batch(1, owner=user)
+    theirs = ImageFactory.bulk_create_batch(1, owner=other_user)
+    response = post_bulk_htmx(auth_client, "favorite", mine + theirs)
+    html = response.content.decode()
+    assert response.status_code == 200 and "Nothing was changed." in html
+    assert f"image-{theirs[0].pk}" not in html and f"image-{mine[0].pk}" not in html
+    assert not Image.objects.filter(is_favorite=True).exists()
 
 
 def test_an_empty_selection_or_unknown_action_changes_nothing(auth_client, user):

@@ -131,7 +131,8 @@ def test_the_page_shows_what_the_task_was(auth_client, user):
 def test_thumbnails_open_the_image_page_in_the_modal(auth_client, completed_task):
     html = auth_client.get(HISTORY).content.decode()
     for image in completed_task.ordered_images:
-        assert f'<a href="{reverse("generator:image_detail", args=[image.pk])}" data-modal>' in html
+        detail = reverse("generator:image_detail", args=[image.pk])
+        assert f'<a href="{detail}" data-modal data-full="{image.url}">' in html
         assert f'src="{image.thumbnail_url}" width="{image.width}" height="{image.height}"' in html
     assert html.count('loading="lazy"') == 2
     assert f'alt="{completed_task.prompt}"' in html

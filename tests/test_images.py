@@ -274,3 +274,39 @@ def test_the_page_runs_a_constant_number_of_queries(auth_client, user, image, dj
     image.tags.add(*TagFactory.create_batch(30, owner=user))
     with django_assert_max_num_queries(5):
         assert auth_client.get(detail_url(image)).status_code == 200
+
+
+# --- the viewer: one dialog for every page's thumbnails ---------------------------------------
+
+
+def test_the_viewer_panel_has_previous_next_and_the_shortcut_list(auth_client, image):
+    fragment = auth_client.get(detail_url(image), **FROM_MODAL).content.decode()
+    assert 'data-viewer="prev"' in fragment and 'data-viewer="next"' in fragment
+    assert 'aria-keyshortcuts="ArrowLeft"' in fragment and 'aria-keyshortcuts="ArrowRight"' in fragment
+    assert 'id="viewer-keys"' in fragment and "Favourite or unfavourite" in fragment
+    assert f'data-image-id="{image.pk}"' in fragment
+    # The image's own page has no viewer controls: it is not in a list.
+    page = auth_client.get(detail_url(image)).content.decode()
+    assert 'data-viewer="next"' not in page and 'id="viewer-keys"' not in page
+
+
+def test_the_viewer_never_shows_another_persons_image(other_client, image):
+    assert other_client.get(detail_url(image), **FROM_MODAL).status_code == 404
+
+
+def test_every_page_s_thumbnails_open_the_viewer_and_fall_back_to_the_image_page(auth_client, task, image):
+    """The create page, the task page, the history and the gallery use the same markup: a link to
+    the image's page (not the raw file in a new tab) that the viewer opens instead."""
+    pages = {
+        "create": reverse("generator:create"),
+        "task": task.get_absolute_url(),
+        "history": reverse("generator:history"),
+        "gallery": reverse("generator:gallery"),
+    }
+    for name, url in pages.items():
+        page = auth_client.get(url).content.decode()
+        for each in task.ordered_images:
+            link = re.search(rf'<a [^>]*href="{detail_url(each)}"[^>]*>', page)
+            assert link, (name, each.pk)
+            assert "data-modal" in link.group(0) and f'data-full="{each.url}"' in link.group(0), name
+            assert 'target="_blank"' not in link.group(0), name

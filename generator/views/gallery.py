@@ -31,7 +31,11 @@ from ..ownership import owned
 from ..tags import clean_tag_name, find_tag, tag_for
 from .gallery_filters import FILTER_KEYS, GalleryFilters
 
+OFFLINE_PROVIDER = "offline"
 PAGE_SIZE = 48
+# The first tiles of the first page load at once (they are on the first screen); the others
+# when they come near it (static/js/gallery.js).
+EAGER_THUMBNAILS = 12
 MAX_SELECTION = 500
 # What a grid item shows (_gallery_items.html) and the keyset cursor reads: a page loads 48
 # images with their tasks, and converting the columns it does not use cost a tenth of it.
@@ -56,13 +60,28 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
         filters.problems.append(_("You have no tag called “%(name)s”, so no image matches.") % {"name": filters.tag})
     images = filters.apply(owned(Image, request).select_related("task").only(*GRID_COLUMNS), tag)
     page = cut_page(images, request.GET.get("after"), PAGE_SIZE)
-    context = {"page": page, "filters": filters, "next_query": filters.querystring(after=page.next_cursor or "")}
+    context = {
+        "page": page,
+        "filters": filters,
+        "next_query": filters.querystring(after=page.next_cursor or ""),
+        "eager_count": EAGER_THUMBNAILS if page.is_first else 0,
+        "has_sketch": any(image.task.provider == OFFLINE_PROVIDER for image in page.rows),
+    }
     if request.htmx:
         return render(request, "generator/_gallery_items.html", context)
-    has_any = bool(page.rows) or owned(Image, request).exists()
+    # One COUNT for the whole page (not per scrolled page): the total above the grid.
+    total = _total(images) if page.rows else 0
+    has_any = total > 0 or owned(Image, request).exists()
     return render(
-        request, "generator/gallery.html", {**context, **services.gallery_choices(request.user), "has_any": has_any}
+        request,
+        "generator/gallery.html",
+        {**context, **services.gallery_choices(request.user), "has_any": has_any, "total": total},
     )
+
+
+def _total(images: QuerySet[Image]) -> int:
+    """How many images the filters match: one COUNT over the owner's index, without the join."""
+    return images.select_related(None).only("pk").order_by().count()
 
 
 # --- selection: every id must be the person's, or nothing happens -------------------------
@@ -98,6 +117,8 @@ def _selection(request: AuthenticatedHttpRequest) -> QuerySet[Image]:
 
 
 def _refused(request: AuthenticatedHttpRequest, refusal: Refused) -> HttpResponse:
+    if request.htmx:  # htmx 2 swaps no 4xx: the message goes to the toolbar with a 200
+        return _answer(request, refusal.message, level=messages.ERROR)
     context = {"message": refusal.message, "back": _back_url(request)}
     return render(request, "generator/_gallery_refused.html", context, status=refusal.status)
 
@@ -178,22 +199,47 @@ def bulk(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     if action not in ACTIONS:
         return _refused(request, Refused(400, _("Choose what to do with the selected images. Nothing was changed.")))
     if not request.POST.getlist("image"):
-        messages.warning(request, _("Select at least one image first."))
-        return redirect(_back_url(request))
+        return _answer(request, _("Select at least one image first."), level=messages.WARNING)
     try:
         selection = _selection(request)
         if action == "delete" and request.POST.get("confirm") != "yes":
             return _confirm_delete(request, selection)
+        ids = list(selection.values_list("pk", flat=True))
         with transaction.atomic():
             done = ACTIONS[action](request, selection)
     except Refused as refusal:
         return _refused(request, refusal)
     except ValidationError as error:
         # Translators: %(problem)s is why a bulk action was refused, a whole sentence.
-        messages.error(request, _("%(problem)s Nothing was changed.") % {"problem": " ".join(error.messages)})
-    else:
-        messages.success(request, done)
-    return redirect(_back_url(request))
+        problem = _("%(problem)s Nothing was changed.") % {"problem": " ".join(error.messages)}
+        return _answer(request, problem, level=messages.ERROR)
+    return _answer(request, done, action=action, ids=ids)
+
+
+def _answer(
+    request: AuthenticatedHttpRequest,
+    message: str,
+    *,
+    level: int = messages.SUCCESS,
+    action: str = "",
+    ids: list[uuid.UUID] | None = None,
+) -> HttpResponse:
+    """Without JavaScript: the message and back to the gallery. With htmx: the message for the
+    toolbar, the tiles the action changed and the new total, so that the grid, the selection and
+    the scroll position stay as they are."""
+    if not request.htmx:
+        messages.add_message(request, level, message)
+        return redirect(_back_url(request))
+    context: dict[str, object] = {"message": message, "error": level >= messages.WARNING, "changed": [], "deleted": []}
+    if action in ("favorite", "unfavorite"):
+        context["changed"] = list(
+            owned(Image, request).filter(pk__in=ids or []).select_related("task").only(*GRID_COLUMNS)
+        )
+    elif action == "delete":
+        filters = GalleryFilters.from_query(QueryDict(request.POST.get("filters", "")[:2000]))
+        tag = find_tag(request.user, filters.tag) if filters.tag else None
+        context.update(deleted=ids or [], filters=filters, total=_total(filters.apply(owned(Image, request), tag)))
+    return render(request, "generator/_gallery_bulk_done.html", context)
 
 
 def _confirm_delete(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> HttpResponse:
