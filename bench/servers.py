@@ -35,7 +35,7 @@ def collect_static(workdir: WorkDir) -> None:
 
 def start_app(workdir: WorkDir, port: int) -> processes.Child:
     env = workdir.app_env(BIND=f"127.0.0.1:{port}")
-    return _gunicorn("app", "config.wsgi", env, workdir, f"http://127.0.0.1:{port}", "/healthz")
+    return _gunicorn("app", "config.asgi", env, workdir, f"http://127.0.0.1:{port}", "/healthz")
 
 
 def start_baseline(workdir: WorkDir, port: int) -> processes.Child:
@@ -44,7 +44,7 @@ def start_baseline(workdir: WorkDir, port: int) -> processes.Child:
         DJANGO_SETTINGS_MODULE="bench.baseline.settings",
         BASELINE_DATABASE=str(workdir.baseline_database),
     )
-    return _gunicorn("baseline", "bench.baseline.wsgi", env, workdir, f"http://127.0.0.1:{port}", "/json/")
+    return _gunicorn("baseline", "bench.baseline.asgi", env, workdir, f"http://127.0.0.1:{port}", "/json/")
 
 
 def _gunicorn(

@@ -14,13 +14,16 @@ def bind_address(bind: str, port: str) -> str:
 # BIND=0.0.0.0 itself (its port is reached only through the proxy in docker-compose.yml).
 bind = bind_address(os.environ.get("BIND", "127.0.0.1"), os.environ.get("PORT", "8000"))
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-# Threads, not processes, by default: one process keeps per-process state (and SQLite
-# connections) few, and polling requests are short.
-worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "8"))
-# Short: a request (or a slow client) holds one of the few threads at most this long. Slow
-# clients are nginx's to absorb (deploy/nginx.conf buffers whole requests before passing them).
+# ASGI: each process serves config/asgi.py on one event loop (uvicorn's worker, with the access
+# log and shutdown of config/asgi_server.py). An open page's event stream waits there without a
+# thread; ordinary views run in threads as before. One process by default keeps per-process
+# state (and SQLite connections) few.
+worker_class = "config.asgi_server.Worker"
+# The worker must tell gunicorn it is alive this often, or it is restarted. Slow clients are
+# nginx's to absorb (deploy/nginx.conf buffers whole requests before passing them); reached
+# directly, a body must arrive within WEB_BODY_SECONDS (config/body_deadline.py).
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
+# On a stop, requests in progress get this long; open event streams end at once (config/asgi.py).
 graceful_timeout = 20
 accesslog = "-" if os.environ.get("ACCESS_LOG", "true").lower() == "true" else None
 # Searches carry people's words in the query string (?q=…), and a referer repeats the page's:

@@ -53,7 +53,7 @@ def gunicorn(work: Path, output: IO[bytes] | int = subprocess.DEVNULL, **setting
     )
     env.pop("BIND", None)  # the config's default: loopback
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.conf.py"],
+        [sys.executable, "-m", "gunicorn", "config.asgi", "--config", "config/gunicorn.conf.py"],
         cwd=ROOT,
         env=env,
         stdout=output,
