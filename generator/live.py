@@ -6,7 +6,7 @@ calls task_changed() with the task's owner after its write is committed.
 The signal crosses processes (the worker writes, the web server streams) through the 'default'
 cache, which both share: the file cache on one machine, Redis with REDIS_URL. A change stores a
 new value under the owner's key; nothing else. The web process reads the keys of the people
-with open streams every POLL_SECONDS — in one read per process, not one per stream (Hub) —
+with open streams every POLL_SECONDS (25 ms) — in one read per process, not one per stream (Hub) —
 and only a stream whose owner's value moved asks the database what changed (changes()).
 """
 
@@ -31,7 +31,7 @@ from .models import ACTIVE_STATUSES, Task
 logger = logging.getLogger(__name__)
 
 # How often an open stream's owner is looked at: the delay a change may wait before it is sent.
-POLL_SECONDS = 0.075
+POLL_SECONDS = 0.025
 KEY = "live:owner:{}"
 # Long enough for any stream to have seen a change; a missing key reads as "no change yet".
 KEY_TTL = 24 * 3600

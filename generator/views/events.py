@@ -2,7 +2,7 @@
 
 Served over ASGI (config/asgi.py) the stream is an async iterator on the event loop: an open
 page holds no thread. The per-process Hub (generator.live) reads the owners' change markers
-from the shared cache every 75 ms and wakes only the streams whose owner's marker moved; each
+from the shared cache every 25 ms and wakes only the streams whose owner's marker moved; each
 then asks the database once what changed. Under WSGI (the test server, `manage.py runserver`)
 the same stream runs as a plain iterator in its request's thread.
 
