@@ -34,6 +34,20 @@ def wait_for_port(port: int, process: subprocess.Popen, deadline: float = 30.0) 
     raise AssertionError(f"nothing listens on {port}")
 
 
+def wait_for_answer(port: int, process: subprocess.Popen, deadline: float = 30.0) -> None:
+    """gunicorn listens before its worker has loaded the app: wait until /healthz is answered."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args} exited with {process.returncode}")
+        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            if sock.makefile("rb").readline().startswith(b"HTTP/1.1 "):
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing answered /healthz on {port}")
+
+
 @contextmanager
 def gunicorn(work: Path, output: IO[bytes] | int = subprocess.DEVNULL, **settings: str) -> Iterator[int]:
     """gunicorn serving the app from `work` (its database, media, cache); yields its port.
@@ -61,6 +75,7 @@ def gunicorn(work: Path, output: IO[bytes] | int = subprocess.DEVNULL, **setting
     )
     try:
         wait_for_port(port, process)
+        wait_for_answer(port, process)
         yield port
     finally:
         process.terminate()
