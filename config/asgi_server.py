@@ -21,9 +21,9 @@ import socket
 import sys
 from collections.abc import Callable
 
-from gunicorn.arbiter import Arbiter
+from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from uvicorn.server import Server as UvicornServer
-from uvicorn_worker import UvicornWorker
+from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
 ON_SHUTDOWN: list[Callable[[], None]] = []
 

@@ -43,7 +43,7 @@ WSGI_HEARTBEAT_SECONDS = 2.0
 @require_GET
 async def task_events(request: AuthenticatedHttpRequest) -> HttpResponse | StreamingHttpResponse:
     user = await request.auser()
-    owner_id = int(user.pk)
+    owner_id = int(str(user.pk))
     if isinstance(request, ASGIRequest):
         if live.HUB.count(owner_id) >= MAX_STREAMS_PER_PERSON:
             text = _("Too many open pages are listening for changes; this one checks now and then instead.")
