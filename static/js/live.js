@@ -10,6 +10,9 @@
   var ACTIVE = ["pending", "retrying", "processing"];
   var LIVE = ".task-card[data-live-url], .history-row[data-live-url]";
   var REOPEN_MS = 30000; // after the server refused a stream (too many open pages), try again this late
+  // Even with the stream up, what is still running is fetched again this often: a change whose
+  // signal was lost (a worker that does not share the web's cache) shows late, not never.
+  var SAFETY_MS = 10000;
   var live = false;
   var source = null;
   var reported = {}; // task id -> the last status the stream reported
@@ -121,6 +124,8 @@
   });
 
   // Leaving the page hangs up; coming back to it from the browser's cache listens again.
+  window.setInterval(function () { if (live) refreshAll(true); }, SAFETY_MS);
+
   window.addEventListener("pagehide", function () { if (source) source.close(); });
   window.addEventListener("pageshow", function (event) { if (event.persisted && wanted()) { down(); open(); } });
 
