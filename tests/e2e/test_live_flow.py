@@ -22,6 +22,7 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from generator.models import Task
+from generator.services import TaskSettings, create_task
 from tests.cluster import wait_for_final
 from tests.factories import PASSWORD, UserFactory
 
@@ -119,3 +120,35 @@ def test_with_the_stream_blocked_the_cards_poll_and_the_image_still_shows(page, 
     assert polls(requests), "with the stream blocked the cards should have polled"
     # The fallback is the polling as before: a poll every second, so within about a second more.
     assert statistics.median(e - d for e, d in timings) <= 1.0 + BUDGET + TOLERANCE + 0.3, timings
+
+
+def _create(user, prompt: str) -> Task:
+    return create_task(user, TaskSettings(prompt=prompt, provider="offline", model="sketch-v1", width=256, height=256))
+
+
+def test_history_rows_and_the_gallery_update_from_the_stream(page, live_server, start_qcluster):
+    start_qcluster(OFFLINE_DELAY_SECONDS=1, **shared_cache_env())
+    user = UserFactory()
+    requests: list = []
+    page.on("request", lambda request: requests.append(request))
+    first = wait_for_final(_create(user, "First light over the harbour"), timeout=20)
+    assert first.status == Task.Status.COMPLETED
+    sign_in(page, live_server, user, PASSWORD)
+
+    # A running task's history row turns completed without polling.
+    running = _create(user, "Second light over the harbour")
+    page.goto(live_server.url + "/history/")
+    expect(page.locator("html")).to_have_attribute("data-live", "on")
+    row = page.locator(f"#task-row-{running.pk}")
+    expect(row).to_have_attribute("data-status", "completed", timeout=15_000)
+    assert [r for r in requests if "row=" in r.url and r.headers.get("hx-trigger")] == []
+
+    # On the gallery's first page a finished task's picture joins the top.
+    page.goto(live_server.url + "/gallery/")
+    expect(page.locator("html")).to_have_attribute("data-live", "on")
+    expect(page.locator("#gallery-grid .gallery-item")).to_have_count(2)
+    third = _create(user, "Third light over the harbour")
+    expect(page.locator("#gallery-grid .gallery-item")).to_have_count(3, timeout=15_000)
+    assert wait_for_final(third, timeout=5).status == Task.Status.COMPLETED
+    expect(page.locator("#gallery-grid .gallery-item").first).to_have_id(f"image-{third.images.get().pk}")
+    assert page.errors == []
