@@ -30,6 +30,9 @@ accesslog = "-" if os.environ.get("ACCESS_LOG", "true").lower() == "true" else N
 # the access log keeps the path only, unless LOG_PROMPTS=true asks for prompts in the logs.
 if os.environ.get("LOG_PROMPTS", "false").lower() != "true":
     access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s"'
+# Which peers' X-Forwarded-* gunicorn itself would believe. The uvicorn worker leaves them all to
+# the app (config/asgi_server.py: REMOTE_ADDR stays the peer; TRUSTED_PROXIES decides the client,
+# SECURE_PROXY_SSL_HEADER the scheme), so this only matters to another worker class.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn 27's control socket defaults to one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl or
 # ~/.gunicorn/gunicorn.ctl): a second instance of that user would take over the first's. Nothing
