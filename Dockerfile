@@ -28,4 +28,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD pytho
 # media files and folders are not readable by other users.
 ENTRYPOINT ["/app/scripts/docker-entrypoint"]
 # Migrations first (they also install the schedules), then gunicorn replaces the shell.
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn config.wsgi --config config/gunicorn.conf.py"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn config.asgi --config config/gunicorn.conf.py"]

@@ -27,6 +27,8 @@ class Profile:
     # DashScope job runs at the vendor
     fairness_task_seconds: float
     vendor_job_seconds: float
+    # time to visible: tasks submitted one at a time while the page's event stream is open
+    live_tasks: int
     results_file: str
 
 
@@ -45,6 +47,7 @@ FULL = Profile(
     scaling_rounds=8,
     fairness_task_seconds=1.5,
     vendor_job_seconds=6.0,
+    live_tasks=50,
     results_file="results.json",
 )
 
@@ -63,5 +66,6 @@ QUICK = Profile(
     scaling_rounds=2,
     fairness_task_seconds=1.0,
     vendor_job_seconds=4.0,
+    live_tasks=10,
     results_file="results-quick.json",
 )

@@ -2,7 +2,8 @@
 
 Phases, in one run on one machine: seed -> web (app and baseline under wrk) -> pipeline on
 the ORM and the Redis broker against a plain loop -> scaling with a 2 s provider ->
-scheduling (a newcomer behind four queues; vendor jobs on a fake DashScope) -> memory.
+scheduling (a newcomer behind four queues; vendor jobs on a fake DashScope) -> time to visible
+(Generate -> first picture through the event stream, on the real server) -> memory.
 Writes bench/results.json (results-quick.json with --quick) and prints the table.
 
 Exit status: 0 when the harness measured everything validly (targets may still miss; see
@@ -41,6 +42,8 @@ FAIRNESS_TASKS_EACH = 4
 FAIRNESS_CONCURRENCY = 4
 VENDOR_JOBS = 9
 VENDOR_POLL_SECONDS = 0.5
+# Time to visible: the offline provider's own delay for each task.
+LIVE_TASK_SECONDS = 0.3
 _started = time.monotonic()
 
 
@@ -222,6 +225,27 @@ def vendor_jobs_run(profile: Profile, workdir: WorkDir, peaks: list[int]) -> dic
     return run
 
 
+def live_phase(profile: Profile, workdir: WorkDir, seed: dict, peaks: list[int]) -> dict:
+    count = profile.live_tasks
+    # One person submits them all, faster than GENERATE_RATE allows a person.
+    env = {"OFFLINE_DELAY_SECONDS": LIVE_TASK_SECONDS, "GENERATE_RATE": "1000000/s"}
+    log(f"time to visible: {count} tasks of {LIVE_TASK_SECONDS:g} s, one at a time, with the page's event stream open")
+    app = servers.start_app(workdir, servers.free_port(), **env)
+    try:
+        with workers.qcluster(workdir, "live", **env) as sampler:
+            argv = ["bench.live", "--url", app.url, "--session", seed["session_key"], "--token", seed["api_token"]]
+            result = workers.client(workdir, [*argv, "--tasks", str(count)], "live")
+        peaks.append(sampler.peak_kb)
+    finally:
+        app.stop()
+    result["provider_seconds"] = LIVE_TASK_SECONDS
+    log(
+        f"  visible p50 {result['visible_p50_ms']:.0f} ms p95 {result['visible_p95_ms']:.0f} ms; the task's own "
+        f"p50 {result['task_p50_ms']:.0f} ms; added p50 {result['added_p50_ms']:.0f} ms p95 {result['added_p95_ms']:.0f} ms"
+    )
+    return result
+
+
 def download_phase(workdir: WorkDir) -> dict:
     directory = workdir.data("download")
     made = workers.client(workdir, ["bench.memory", "make-image", "--dir", str(directory)], "make-image")
@@ -259,10 +283,11 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
     pipeline = pipeline_phase(profile, workdir, peaks)
     scaling = scaling_phase(profile, workdir, peaks)
     scheduling = scheduling_phase(profile, workdir, peaks)
+    live = live_phase(profile, workdir, seed, peaks)
     memory = {"worker_peak_rss_kb": max(peaks), "download": download_phase(workdir)}
     web_summary = report.summarize_web(web_runs)
     ratios = report.compute_ratios(web_summary, pipeline, scaling)
-    measured = report.figures(pipeline, memory, scheduling)
+    measured = report.figures(pipeline, memory, scheduling, live)
     return {
         "profile": profile.name,
         "started_at": started_at,
@@ -281,6 +306,7 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
         "pipeline": pipeline,
         "scaling": scaling,
         "scheduling": scheduling,
+        "live": live,
         "memory": memory,
         "seed": {key: value for key, value in seed.items() if key not in ("session_key", "api_token")},
     }

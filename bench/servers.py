@@ -1,7 +1,7 @@
 """The two web servers: the app exactly as in production, and the bare baseline beside it.
 
-Both run `gunicorn <wsgi> --config config/gunicorn.conf.py` (the Procfile's command), so they
-share worker class, processes, threads, timeouts and the access log; only the WSGI app differs.
+Both run `gunicorn <asgi app> --config config/gunicorn.conf.py` (the Procfile's command), so
+they share worker class, processes, timeouts and the access log; only the ASGI app differs.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ def collect_static(workdir: WorkDir) -> None:
     )
 
 
-def start_app(workdir: WorkDir, port: int) -> processes.Child:
-    env = workdir.app_env(BIND=f"127.0.0.1:{port}")
-    return _gunicorn("app", "config.wsgi", env, workdir, f"http://127.0.0.1:{port}", "/healthz")
+def start_app(workdir: WorkDir, port: int, **overrides: object) -> processes.Child:
+    env = workdir.app_env(BIND=f"127.0.0.1:{port}", **overrides)
+    return _gunicorn("app", "config.asgi", env, workdir, f"http://127.0.0.1:{port}", "/healthz")
 
 
 def start_baseline(workdir: WorkDir, port: int) -> processes.Child:
@@ -44,7 +44,7 @@ def start_baseline(workdir: WorkDir, port: int) -> processes.Child:
         DJANGO_SETTINGS_MODULE="bench.baseline.settings",
         BASELINE_DATABASE=str(workdir.baseline_database),
     )
-    return _gunicorn("baseline", "bench.baseline.wsgi", env, workdir, f"http://127.0.0.1:{port}", "/json/")
+    return _gunicorn("baseline", "bench.baseline.asgi", env, workdir, f"http://127.0.0.1:{port}", "/json/")
 
 
 def _gunicorn(

@@ -1,4 +1,4 @@
-"""A deadline for reading a request's body, for gunicorn's threads.
+"""A deadline for reading a request's body: over WSGI (BodyDeadline) and ASGI (AsgiBodyDeadline).
 
 gunicorn's gthread worker bounds how long it waits for a request to start, but once a request
 is in, a thread reads its body (or, after answering, drains it) for as long as the client keeps
@@ -11,17 +11,23 @@ A request with a body has it read here, whole, within WEB_BODY_SECONDS, before D
 thread shuts the connection's reading side: the blocked read returns with what has arrived,
 the client gets 408 and the connection closes, so the thread is free at once. A body larger
 than anything Atelier accepts is refused (413) without being read.
+
+gunicorn now serves the ASGI app (config/asgi.py) with uvicorn workers: there a slow body holds
+no thread, only its connection, and AsgiBodyDeadline answers 408 at the same deadline. The WSGI
+middleware stays for config/wsgi.py (any WSGI server one prefers).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import heapq
 import io
 import itertools
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 StartResponse = Callable[..., Any]
@@ -133,3 +139,64 @@ def _refuse(sock: socket.socket, start_response: StartResponse, status: str) -> 
     text = status.encode() + b"\n"
     start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(text)))])
     return [text]
+
+
+# --- the same bound over ASGI (config/asgi.py) -------------------------------------------
+
+ASGIApp = Callable[..., Awaitable[None]]
+
+
+class AsgiBodyDeadline:
+    """ASGI middleware: a request's body is read, whole, within `seconds`, or answered 408.
+
+    Over ASGI a slow body holds no thread (the worker's event loop waits for it), so /healthz
+    stays answered; this bounds how long it may hold a connection and its memory. A body larger
+    than anything Atelier accepts is refused (413) unread. The inner app gets the body as read.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app, self.seconds = app, seconds
+
+    async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Any) -> None:
+        if scope["type"] != "http" or self.seconds <= 0:
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        raw_length = headers.get(b"content-length", b"").decode("latin-1")
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        length = int(raw_length) if raw_length.isdigit() else None
+        if not (chunked or length):
+            return await self.app(scope, receive, send)
+        if length is not None and length > MAX_BUFFERED_BODY:
+            return await _refuse_asgi(send, 413, b"413 Content Too Large\n")
+        messages: list[dict] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.seconds):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # the client went away
+                    messages.append(message)
+                    size += len(message.get("body", b""))
+                    if size > MAX_BUFFERED_BODY:
+                        return await _refuse_asgi(send, 413, b"413 Content Too Large\n")
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            return await _refuse_asgi(send, 408, b"408 Request Timeout\n")
+        queued = collections.deque(messages)
+
+        async def replay() -> dict:
+            return queued.popleft() if queued else await receive()
+
+        return await self.app(scope, replay, send)
+
+
+async def _refuse_asgi(send: Any, status: int, text: bytes) -> None:
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(text)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": text})

@@ -182,7 +182,11 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
 
 # Persistent connections: opening one (and, on SQLite, its PRAGMAs) cost more than a whole
 # status poll's queries (docs/PERFORMANCE.md). Checked before reuse, so a restarted server is fine.
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=600))
+# Not under ASGI (config/asgi.py says ATELIER_ASGI): there each request's sync code runs in a
+# thread of its own, and a connection kept per thread would outlive it ("When using ASGI,
+# persistent connections should be disabled", Django's database docs).
+SERVED_OVER_ASGI = env.bool("ATELIER_ASGI", default=False)
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if SERVED_OVER_ASGI else 600))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -99,7 +99,7 @@ def rate_limit_cache_is_shared(app_configs=None, **kwargs) -> list[Error]:
                 f"WEB_CONCURRENCY={settings.WEB_CONCURRENCY} starts several web processes, but rate limits are "
                 "counted in each process's own memory, so they would not hold.",
                 hint="Set REDIS_URL so all processes share one counter, or keep WEB_CONCURRENCY=1 "
-                "(raise WEB_THREADS instead).",
+                "(one process serves many requests at once).",
                 id="atelier.E003",
             )
         ]

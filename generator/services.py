@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_q.tasks import async_task
 
+from . import live
 from .lib import imaging
 from .models import CLAIMABLE_STATUSES, IDEMPOTENCY_WINDOW, IdempotencyKey, Image, Tag, Task
 from .providers import GeneratedImage, PermanentProviderError, get_provider
@@ -178,6 +179,7 @@ def _create_task(
         if rate is not None:
             rate.count()
         transaction.on_commit(wake_unless_queued)
+        live.task_changed(owner.pk)
     if settings.LOG_PROMPTS:
         logger.info("task %s created provider=%s model=%s prompt=%r", task.pk, task.provider, task.model, task.prompt)
     else:
@@ -190,6 +192,7 @@ def cancel_task(task: Task) -> bool:
     vendor's API allows (generator.jobs.cancel_provider_job, after the commit)."""
     if not task.cancel():
         return False
+    live.task_changed(task.owner_id)
     if task.provider_job is not None:
         transaction.on_commit(partial(async_task, CANCEL_PROVIDER_JOB, str(task.pk), task_name=f"cancel-{task.pk}"))
     logger.info("task %s canceled", task.pk)
@@ -217,6 +220,7 @@ def store_images(task: Task, results: list[GeneratedImage], note: Reason | None 
     if len(pictures) < len(results):
         raise PermanentProviderError("invalid_image", _("The provider returned an empty result."))
     task.set_progress(85)
+    live.task_changed(task.owner_id)
     written: list[str] = []
     images: list[Image] = []
     try:
@@ -235,6 +239,7 @@ def store_images(task: Task, results: list[GeneratedImage], note: Reason | None 
             if not task.mark_completed(note):
                 # Canceled or failed meanwhile: keep nothing half-done.
                 raise _Superseded
+            live.task_changed(task.owner_id)
     except _Superseded:
         delete_files(written)
         return []

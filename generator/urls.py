@@ -1,12 +1,14 @@
 from django.urls import path
 
-from .views import create, gallery, history, images, tags, tasks
+from .views import create, events, gallery, history, images, tags, tasks
 
 app_name = "generator"
 
 urlpatterns = [
     path("", create.create, name="create"),
     # one task: its page, the card the create page polls, and what can be done to it
+    # the changes an open page hears of at once (server-sent events; static/js/live.js)
+    path("tasks/events", events.task_events, name="task_events"),
     path("tasks/<uuid:task_id>/", tasks.task_detail, name="task_detail"),
     path("tasks/<uuid:task_id>/card", tasks.task_card, name="task_card"),
     path("tasks/<uuid:task_id>/cancel", tasks.task_cancel, name="task_cancel"),

@@ -157,10 +157,30 @@ def test_queue_overhead_is_each_tasks_latency_minus_its_own_work():
     assert row["p50_ms"] == 110.0
 
 
+SAMPLE_LIVE = {
+    "tasks": 50,
+    "provider_seconds": 0.3,
+    "visible_p50_ms": 520.0,
+    "visible_p95_ms": 610.0,
+    "task_p50_ms": 430.0,
+    "task_p95_ms": 480.0,
+    "added_p50_ms": 90.0,
+    "added_p95_ms": 160.0,
+}
+
+
+def test_time_to_visible_is_reported_beside_the_tasks_own_duration():
+    measured = report.live_figures(SAMPLE_LIVE)
+    assert set(measured) == set(report.LIVE_FIGURES)
+    assert measured["time_to_visible_p50_ms"] == 520.0
+    assert measured["time_to_visible_task_p50_ms"] == 430.0
+    assert measured["time_to_visible_added_p95_ms"] == 160.0
+
+
 def test_targets_pass_and_miss_on_their_bounds():
     web, pipeline, scaling, memory = sample_results()
     ratios = report.compute_ratios(web, pipeline, scaling)
-    measured = report.figures(pipeline, memory, sample_scheduling())
+    measured = report.figures(pipeline, memory, sample_scheduling(), SAMPLE_LIVE)
     assert measured["queue_overhead_orm_ms"] == 40.0
     assert measured["queue_overhead_redis_ms"] == 9.0
     assert measured["latency_over_loop_redis_ms"] == 15.0  # 95 - 80, reported beside it
@@ -193,8 +213,10 @@ def test_scheduling_figures_compare_the_newcomers_wait_with_the_queue_it_skipped
 def test_a_vendor_job_submitted_twice_misses_its_target():
     web, pipeline, scaling, memory = sample_results()
     ratios = report.compute_ratios(web, pipeline, scaling)
-    once = report.check_targets(ratios, report.figures(pipeline, memory, sample_scheduling()))
+    once = report.check_targets(ratios, report.figures(pipeline, memory, sample_scheduling(), SAMPLE_LIVE))
     assert once["async_submissions_per_job"] == {"value": 1.0, "target": "== 1", "pass": True}
     assert once["fairness_wait_over_task_seconds"]["pass"]
-    twice = report.check_targets(ratios, report.figures(pipeline, memory, sample_scheduling(submissions=10)))
+    twice = report.check_targets(
+        ratios, report.figures(pipeline, memory, sample_scheduling(submissions=10), SAMPLE_LIVE)
+    )
     assert not twice["async_submissions_per_job"]["pass"]  # 10 submissions for 9 jobs

@@ -113,12 +113,12 @@ def test_the_default_command_migrates_then_execs_gunicorn():
     assert len(commands) == 1
     argv = json.loads(commands[0])
     assert argv[:2] == ["sh", "-c"]
-    assert argv[2] == "python manage.py migrate --noinput && exec gunicorn config.wsgi --config config/gunicorn.conf.py"
+    assert argv[2] == "python manage.py migrate --noinput && exec gunicorn config.asgi --config config/gunicorn.conf.py"
     # The Procfile runs the same commands, with umask 027 (database and media files are not
     # readable by other users), the command replacing the shell so it gets the signals.
     procfile = (ROOT / "Procfile").read_text().splitlines()
     assert procfile == [
-        "web: umask 027 && exec gunicorn config.wsgi --config config/gunicorn.conf.py",
+        "web: umask 027 && exec gunicorn config.asgi --config config/gunicorn.conf.py",
         "worker: umask 027 && exec python manage.py qcluster",
     ]
 

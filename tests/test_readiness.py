@@ -264,7 +264,7 @@ PROVIDER_PREFIXES = ("VOLCENGINE_", "OPENAI_", "ARK_", "SILICONFLOW_", "DASHSCOP
 
 
 def import_wsgi(**env: str) -> subprocess.CompletedProcess:
-    """Import config.wsgi (what gunicorn does) in a fresh interpreter with this environment."""
+    """Import config.asgi (what gunicorn does) in a fresh interpreter with this environment."""
     clean = {
         key: value
         for key, value in os.environ.items()
@@ -273,7 +273,7 @@ def import_wsgi(**env: str) -> subprocess.CompletedProcess:
     # tests.settings: the real settings without a local .env (and nothing connects to a database).
     clean.update({"DJANGO_SETTINGS_MODULE": "tests.settings", **env})
     return subprocess.run(
-        [sys.executable, "-c", "import config.wsgi; print('started')"],
+        [sys.executable, "-c", "import config.asgi; print('started')"],
         cwd=BASE_DIR,
         env=clean,
         capture_output=True,

@@ -25,6 +25,7 @@ from django.db.models import Count, F, Max, Min, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from .. import live
 from ..models import CLAIMABLE_STATUSES, Task, error_fields
 from . import limits
 
@@ -137,6 +138,7 @@ def _take(task: Task, worker: str, now: datetime) -> Task | None:
         return None
     if sending:
         limits.record_call(task.provider, now)
+    live.task_changed(task.owner_id)
     task.refresh_from_db()
     return task
 

@@ -32,6 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .. import live
 from ..models import Task, error_fields
 from ..reasons import Reason
 from . import claim
@@ -106,7 +107,7 @@ def _stale(now: datetime) -> list[Task]:
     stale = claim.stale_holds(now, settings.HEARTBEAT_TIMEOUT_SECONDS) | legacy
     return list(
         stale.only(
-            "id", "status", "provider", "attempts", "held_by", "claimed_at", "heartbeat_at", "provider_job"
+            "id", "owner", "status", "provider", "attempts", "held_by", "claimed_at", "heartbeat_at", "provider_job"
         ).order_by("created_at", "id")
     )
 
@@ -134,6 +135,7 @@ def _apply(task: Task, action: str, now: datetime) -> bool:
     if not updated:
         logger.info("task %s changed during recovery; left alone", task.pk)
         return False
+    live.task_changed(task.owner_id)
     logger.info(
         "task %s worker lost (%s); %s provider=%s attempts=%s",
         task.pk,

@@ -23,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django_q.conf import Conf
 
-from .. import catalogue, services
+from .. import catalogue, live, services
 from ..lib import imaging
 from ..models import Task
 from ..providers import (
@@ -118,6 +118,8 @@ def run_step(task: Task) -> None:
         _fail(task, "internal_error", Reason(services.MESSAGES["internal_error"]))
     finally:
         current = None
+        # Every step ends in a change the owner sees (done, failed, retrying, moved, watched).
+        live.task_changed(task.owner_id)
 
 
 # --- the three kinds of step -----------------------------------------------------------
@@ -135,7 +137,7 @@ def _job_provider(provider: Provider, request: GenerationRequest) -> AsyncProvid
 def _generate(task: Task, provider: Provider, request: GenerationRequest) -> None:
     logger.info("task %s generating provider=%s attempt=%s", task.pk, task.provider, task.attempts)
     task.set_progress(10)
-    results = provider.generate(request, progress=lambda p: task.set_progress(10 + p * 60 // 100))
+    results = provider.generate(request, progress=lambda p: _progress(task, 10 + p * 60 // 100))
     if not results:
         raise PermanentProviderError("empty_result", _("The provider returned no images."))
     _finish(task, provider, results, failed=0)
@@ -225,7 +227,7 @@ def _finish(task: Task, provider: Provider | AsyncProvider, results: list[Genera
     request_ids = [result.request_id for result in results if result.request_id]
     if request_ids:
         Task.objects.filter(pk=task.pk).update(provider_request_id=request_ids[0][:128])
-    task.set_progress(75)
+    _progress(task, 75)
     for result in results:
         if result.data is None and result.url:
             # Provider links expire within hours: fetch now, through the SSRF guard.
@@ -234,6 +236,11 @@ def _finish(task: Task, provider: Provider | AsyncProvider, results: list[Genera
     if failed:
         note = Reason(PARTIAL, {"failed": failed, "wanted": len(results) + failed})
     services.store_images(task, results, note=note)
+
+
+def _progress(task: Task, percent: int) -> None:
+    task.set_progress(percent)
+    live.task_changed(task.owner_id)
 
 
 # --- after a failure -------------------------------------------------------------------

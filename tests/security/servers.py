@@ -34,11 +34,23 @@ def wait_for_port(port: int, process: subprocess.Popen, deadline: float = 30.0) 
     raise AssertionError(f"nothing listens on {port}")
 
 
-@contextmanager
-def gunicorn(work: Path, output: IO[bytes] | int = subprocess.DEVNULL, **settings: str) -> Iterator[int]:
-    """gunicorn serving the app from `work` (its database, media, cache); yields its port.
-    `settings` are environment variables on top of production ones (DEBUG off, plain http)."""
-    port = free_port()
+def wait_for_answer(port: int, process: subprocess.Popen, deadline: float = 30.0) -> None:
+    """gunicorn listens before its worker has loaded the app: wait until /healthz is answered."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args} exited with {process.returncode}")
+        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            if sock.makefile("rb").readline().startswith(b"HTTP/1.1 "):
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing answered /healthz on {port}")
+
+
+def app_env(work: Path, port: int, **settings: str) -> dict[str, str]:
+    """Production settings (DEBUG off, plain http) for an app whose database, media and cache
+    live in `work`, with `settings` on top."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "STORAGE"))}
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
@@ -49,19 +61,36 @@ def gunicorn(work: Path, output: IO[bytes] | int = subprocess.DEVNULL, **setting
         MEDIA_ROOT=str(work / "media"),
         CACHE_DIR=str(work / "cache"),
         PORT=str(port),
-        **settings,
     )
     env.pop("BIND", None)  # the config's default: loopback
+    env.update(settings)
+    return env
+
+
+@contextmanager
+def gunicorn_process(env: dict[str, str], output: IO[bytes] | int = subprocess.DEVNULL) -> Iterator[subprocess.Popen]:
+    """gunicorn with config/gunicorn.conf.py in `env` (app_env), answering on env["PORT"]."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.conf.py"],
+        [sys.executable, "-m", "gunicorn", "config.asgi", "--config", "config/gunicorn.conf.py"],
         cwd=ROOT,
         env=env,
         stdout=output,
         stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
     )
     try:
-        wait_for_port(port, process)
-        yield port
+        wait_for_port(int(env["PORT"]), process)
+        wait_for_answer(int(env["PORT"]), process)
+        yield process
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def gunicorn(work: Path, output: IO[bytes] | int = subprocess.DEVNULL, **settings: str) -> Iterator[int]:
+    """gunicorn serving the app from `work` (its database, media, cache); yields its port.
+    `settings` are environment variables on top of production ones (DEBUG off, plain http)."""
+    env = app_env(work, free_port(), **settings)
+    with gunicorn_process(env, output):
+        yield int(env["PORT"])

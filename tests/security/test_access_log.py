@@ -38,3 +38,17 @@ def test_the_access_log_keeps_the_path_but_not_the_query_or_referer(tmp_path):
 def test_log_prompts_keeps_the_query_for_an_operator_who_wants_it(tmp_path):
     text = access_log(tmp_path, LOG_PROMPTS="true")
     assert f"/healthz?q={SECRET_WORDS}" in text
+
+
+def test_the_logged_client_is_the_connecting_address_not_a_forwarded_one(tmp_path):
+    """uvicorn's own X-Forwarded-For rewrite is off (config/asgi_server.py): REMOTE_ADDR stays the
+    peer, as under gunicorn's threads, and only TRUSTED_PROXIES decides who the client is."""
+    log = tmp_path / "access.log"
+    with open(log, "wb") as out, servers.gunicorn(tmp_path, out, ACCESS_LOG="true") as port:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        time.sleep(0.5)
+    text = log.read_text()
+    assert "127.0.0.1:" in text and '"GET /healthz HTTP/1.1" 200' in text
+    assert "203.0.113.7" not in text

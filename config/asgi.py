@@ -1,0 +1,27 @@
+"""ASGI entry point, what gunicorn serves (config/gunicorn.conf.py, config/asgi_server.py).
+
+Over ASGI an open event stream (generator/views/events.py) waits on the event loop instead of
+holding a thread; ordinary views still run in threads, as before. The app refuses to start on
+configuration errors (config/startup.py), every request's body must arrive within
+WEB_BODY_SECONDS (config/body_deadline.py), and a stopping server ends the open streams first.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# settings.py reads it: no persistent database connections under ASGI (docs/PERFORMANCE.md).
+os.environ["ATELIER_ASGI"] = "true"
+
+from django.conf import settings  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+from config.asgi_server import ON_SHUTDOWN  # noqa: E402
+from config.body_deadline import AsgiBodyDeadline  # noqa: E402
+from config.startup import refuse_to_start_on_errors  # noqa: E402
+
+application = AsgiBodyDeadline(get_asgi_application(), settings.WEB_BODY_SECONDS)
+refuse_to_start_on_errors()
+
+from generator.live import HUB  # noqa: E402  (models: once the apps are loaded)
+
+ON_SHUTDOWN.append(HUB.stop)
