@@ -21,12 +21,15 @@ from django.utils import timezone
 from django.utils.translation import gettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from . import progress
 from .reasons import Reason
 
 # The status sets every part of Atelier uses: the only place they are written down.
 ACTIVE_STATUSES = ("pending", "processing", "retrying")
 CLAIMABLE_STATUSES = ("pending", "retrying")
-CANCELABLE_STATUSES = ("pending", "retrying")  # and "processing" while a vendor job is watched
+# Any task not yet finished can be stopped: waiting ones at once, generating ones too (the
+# worker then interrupts the provider where it can and keeps nothing: docs/SCHEDULING.md).
+CANCELABLE_STATUSES = ACTIVE_STATUSES
 FINISHED_STATUSES = ("completed", "failed", "canceled")
 RETRYABLE_STATUSES = ("failed", "canceled")
 # What a task asks the provider for: copied into retries, PNG metadata, the API, the zip
@@ -133,7 +136,25 @@ class Task(models.Model):
 
     @property
     def is_cancelable(self) -> bool:
-        return self.status in CANCELABLE_STATUSES or self.is_watching_job
+        return self.status in CANCELABLE_STATUSES
+
+    @property
+    def is_generating(self) -> bool:
+        """A worker (or a vendor job) is making the pictures now: stopping it is a Stop."""
+        return self.status == self.Status.PROCESSING
+
+    @property
+    def has_preview(self) -> bool:
+        """The provider's in-progress picture is there to show (generator.progress)."""
+        return self.status == self.Status.PROCESSING and progress.has_preview(self.pk)
+
+    @property
+    def estimated_time(self) -> float | None:
+        """Seconds a task like this usually takes, start to finish (None without history);
+        only for tasks not yet finished."""
+        if not self.is_active:
+            return None
+        return progress.estimated_seconds(self.provider, self.model)
 
     @property
     def is_watching_job(self) -> bool:
@@ -217,6 +238,17 @@ class Task(models.Model):
         percent = max(0, min(100, int(percent)))
         Task.objects.filter(pk=self.pk, status=self.Status.PROCESSING).update(progress=percent)
         self.progress = percent
+
+    def report_progress(self, percent: int) -> bool:
+        """The holding worker's progress; False when the task is no longer its own (stopped)."""
+        updated = self._held().update(progress=percent)
+        if updated:
+            self.progress = percent
+        return bool(updated)
+
+    def is_held(self) -> bool:
+        """Still generating on this worker's hold (not stopped, finished or taken back)."""
+        return self._held().exists()
 
     def beat(self) -> bool:
         """The holding worker is alive (generator.scheduler.heartbeat calls this every few seconds)."""
@@ -304,12 +336,11 @@ class Task(models.Model):
         return bool(updated)
 
     def cancel(self) -> bool:
-        """Cancel a waiting task, or one whose vendor job is being watched (the job is canceled
-        at the vendor afterwards: services.cancel_task)."""
-        cancelable = models.Q(status__in=CANCELABLE_STATUSES) | models.Q(
-            status=self.Status.PROCESSING, provider_job__isnull=False
-        )
-        updated = Task.objects.filter(cancelable, pk=self.pk).update(
+        """Stop a task that has not finished: it ends canceled at once. A worker generating for
+        it finds it no longer held, stops the provider where it can and keeps nothing; a vendor
+        job is canceled at the vendor afterwards (services.cancel_task). One conditional UPDATE:
+        against a completion racing it, exactly one of the two applies."""
+        updated = Task.objects.filter(pk=self.pk, status__in=CANCELABLE_STATUSES).update(
             status=self.Status.CANCELED, finished_at=timezone.now(), held_by="", next_attempt_at=None
         )
         if updated:
