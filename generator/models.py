@@ -149,6 +149,21 @@ class Task(models.Model):
         return self.status == self.Status.PROCESSING and progress.has_preview(self.pk)
 
     @property
+    def elapsed_seconds(self) -> int:
+        """Whole seconds since the task first started (0 before); to now while it runs."""
+        if self.started_at is None:
+            return 0
+        end = self.finished_at or timezone.now()
+        return max(0, int((end - self.started_at).total_seconds()))
+
+    @property
+    def elapsed_text(self) -> str:
+        """elapsed_seconds as m:ss (h:mm:ss past an hour); static/js/progress.js ticks it on."""
+        minutes, seconds = divmod(self.elapsed_seconds, 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
+
+    @property
     def estimated_time(self) -> float | None:
         """Seconds a task like this usually takes, start to finish (None without history);
         only for tasks not yet finished."""

@@ -9,6 +9,7 @@ urlpatterns = [
     # one task: its page, the card the create page polls, and what can be done to it
     path("tasks/<uuid:task_id>/", tasks.task_detail, name="task_detail"),
     path("tasks/<uuid:task_id>/card", tasks.task_card, name="task_card"),
+    path("tasks/<uuid:task_id>/preview", tasks.task_preview, name="task_preview"),
     path("tasks/<uuid:task_id>/cancel", tasks.task_cancel, name="task_cancel"),
     path("tasks/<uuid:task_id>/retry", tasks.task_retry, name="task_retry"),
     path("tasks/<uuid:task_id>/delete", tasks.task_delete, name="task_delete"),

@@ -17,6 +17,13 @@ RATE_LIMITED = {"$ref": "#/components/schemas/RateLimited"}
 UUID = {"type": "string", "format": "uuid"}
 DATETIME = {"type": "string", "format": "date-time"}
 NULLABLE_DATETIME = {**DATETIME, "nullable": True}
+ESTIMATED_TIME = {
+    "type": "number",
+    "nullable": True,
+    "minimum": 0,
+    "description": "Seconds a task on this provider and model usually takes from start to finish (the median "
+    "of the recent completed ones); null when there is no history yet, and once the task has finished.",
+}
 
 
 def _json(schema: dict, description: str) -> dict:
@@ -185,8 +192,13 @@ COMPONENTS = {
         },
         "Created": {
             "type": "object",
-            "required": ["task_id", "status", "created_at"],
-            "properties": {"task_id": UUID, "status": {"type": "string"}, "created_at": DATETIME},
+            "required": ["task_id", "status", "created_at", "estimated_time"],
+            "properties": {
+                "task_id": UUID,
+                "status": {"type": "string"},
+                "created_at": DATETIME,
+                "estimated_time": ESTIMATED_TIME,
+            },
         },
         "Image": {
             "type": "object",
@@ -225,11 +237,18 @@ COMPONENTS = {
                 "created_at",
                 "started_at",
                 "completed_at",
+                "estimated_time",
             ],
             "properties": {
                 "task_id": UUID,
                 "status": {"type": "string"},
-                "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+                "progress": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 100,
+                    "description": "How far the task is: the provider's own progress where it reports it "
+                    "(the WebUI's sampling steps, a vendor job's state, the offline sketch per picture).",
+                },
                 "prompt": {"type": "string"},
                 "negative_prompt": {"type": "string"},
                 "provider": {"type": "string"},
@@ -250,6 +269,7 @@ COMPONENTS = {
                 "created_at": DATETIME,
                 "started_at": NULLABLE_DATETIME,
                 "completed_at": NULLABLE_DATETIME,
+                "estimated_time": ESTIMATED_TIME,
             },
         },
         "TaskPage": _page_of("Task"),

@@ -62,7 +62,13 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
     except services.TooManyQueuedTasks as cap:
         return too_many_requests(limits.queued_cap_exceeded(cap))
     return JsonResponse(
-        {"task_id": str(task.pk), "status": task.status, "created_at": isoformat(task.created_at)}, status=201
+        {
+            "task_id": str(task.pk),
+            "status": task.status,
+            "created_at": isoformat(task.created_at),
+            "estimated_time": task.estimated_time,
+        },
+        status=201,
     )
 
 
