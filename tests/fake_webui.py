@@ -120,7 +120,7 @@ class FakeWebUI:
                 body["current_task"] = self.current_task
             if running and self.previews and not skip_picture and self.sampling_step:
                 shade = 255 * self.sampling_step // self.sampling_steps
-                body["current_image"] = base64.b64encode(png(32, (shade, 90, 160))).decode()
+                body["current_image"] = base64.b64encode(png(128, (shade, 90, 160))).decode()
         return body
 
     def interrupt(self) -> dict:

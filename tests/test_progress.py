@@ -373,7 +373,7 @@ def test_a_generating_card_shows_progress_elapsed_estimate_preview_and_stop(auth
     progress.store_preview(task.pk, draw_sketch(request_for(), 3))
     html = auth_client.get(reverse("generator:task_card", args=[task.pk])).content.decode()
     preview_url = reverse("generator:task_preview", args=[task.pk])
-    assert f'src="{preview_url}?at=47"' in html and 'alt="The picture so far"' in html
+    assert f'src="{preview_url}?at=47" width="256" height="192" alt="The picture so far"' in html
     assert 'value="47"' in html and '<span class="task-percent">47%</span>' in html
     assert '<time class="task-elapsed" data-elapsed="75">1:15</time>' in html
     assert "usually about 40 s" in html
