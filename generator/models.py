@@ -177,6 +177,11 @@ class Task(models.Model):
         return self.status == self.Status.PROCESSING and self.provider_job is not None
 
     @property
+    def is_queued_at_vendor(self) -> bool:
+        """Watching a vendor job that, at the last look, had not started yet."""
+        return self.is_watching_job and isinstance(self.provider_job, dict) and bool(self.provider_job.get("queued"))
+
+    @property
     def note_text(self) -> str:
         reason = Reason.from_json(self.note)
         return reason.render() if reason is not None else ""

@@ -442,3 +442,27 @@ def test_a_generating_card_poll_costs_two_queries_once_the_estimate_is_cached(
     auth_client.get(url)  # the session and the estimate are cached now
     with django_assert_num_queries(2):  # the user, the task
         assert auth_client.get(url, HTTP_HX_REQUEST="true").status_code == 200
+
+
+def test_a_vendor_job_still_queued_says_so_then_that_it_is_generating(auth_client, user, settings):
+    from generator.providers.base import JobCheck
+
+    from .fakes import ScriptedJobProvider
+    from .test_scheduler import look
+
+    settings.EXTRA_PROVIDERS = {"jobs": "tests.fakes.ScriptedJobProvider"}
+    ScriptedJobProvider.reset()
+    ScriptedJobProvider.checks = [
+        JobCheck(finished=False, progress=20, queued=True),
+        JobCheck(finished=False, progress=50),
+    ]
+    task = TaskFactory(owner=user, provider="jobs", model="job-model")
+    steps.run_step(claimed(task))  # submitted
+    url = reverse("generator:task_card", args=[task.pk])
+    steps.run_step(look(task))
+    first = auth_client.get(url).content.decode()
+    assert "Waiting in the provider's queue (job submitted)." in first, first
+    steps.run_step(look(task))
+    html = auth_client.get(url).content.decode()
+    assert "Generating at the provider (job submitted)." in html and 'value="47"' in html
+    assert ">Stop</button>" in html

@@ -223,6 +223,7 @@ class JobCheck:
     progress: int = 0
     images: list[GeneratedImage] = field(default_factory=list)
     failed: int = 0
+    queued: bool = False  # not finished and still waiting in the vendor's queue (not started)
 
 
 JobState = dict  # the provider's own record of a submitted job: JSON, kept on the task

@@ -201,6 +201,7 @@ def _check(task: Task, provider: AsyncProvider, request: GenerationRequest) -> N
             float(job.get("interval") or 1.0) * CHECK_INTERVAL_GROWTH, max(MAX_CHECK_INTERVAL, provider.poll_interval)
         )
         job["interval"] = interval
+        job["queued"] = result.queued  # the card says "waiting in the provider's queue"
         if not task.watch_job(job, now + timedelta(seconds=interval), progress=watch.bar_percent(result.progress)):
             _cancel_if_stopped(task, provider, job)
         return
