@@ -81,7 +81,7 @@ def estimated_seconds(provider: str, model: str) -> float | None:
         .order_by("-finished_at")
         .values_list("started_at", "finished_at")[:ESTIMATE_SAMPLE]
     )
-    durations = [(finished - started).total_seconds() for started, finished in rows]
+    durations = [(finished - started).total_seconds() for started, finished in rows if started and finished]
     seconds = round(statistics.median(durations), 1) if durations else None
     cache.set(key, {"seconds": seconds}, timeout=ESTIMATE_TIMEOUT)
     return seconds
