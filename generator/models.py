@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +18,8 @@ from django.db.models.functions import Lower
 from django.dispatch import receiver
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
-from django.utils.translation import gettext, pgettext, pgettext_lazy
+from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from . import progress
@@ -163,13 +164,27 @@ class Task(models.Model):
         hours, minutes = divmod(minutes, 60)
         return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
 
-    @property
+    @cached_property
     def estimated_time(self) -> float | None:
         """Seconds a task like this usually takes, start to finish (None without history);
         only for tasks not yet finished."""
         if not self.is_active:
             return None
         return progress.estimated_seconds(self.provider, self.model)
+
+    @property
+    def estimated_text(self) -> str:
+        """estimated_time for the card, in the active language ("" without one)."""
+        seconds = self.estimated_time
+        if seconds is None:
+            return ""
+        if seconds < 90:
+            shown = number_format(round(seconds, 1) if seconds < 10 else round(seconds))
+            return gettext("usually about %(seconds)s s") % {"seconds": shown}
+        minutes = int(seconds / 60 + 0.5)
+        return ngettext("usually about %(minutes)s minute", "usually about %(minutes)s minutes", minutes) % {
+            "minutes": minutes
+        }
 
     @property
     def is_watching_job(self) -> bool:

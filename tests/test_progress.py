@@ -466,3 +466,18 @@ def test_a_vendor_job_still_queued_says_so_then_that_it_is_generating(auth_clien
     html = auth_client.get(url).content.decode()
     assert "Generating at the provider (job submitted)." in html and 'value="47"' in html
     assert ">Stop</button>" in html
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.14, "usually about 0.1 s"),
+        (12.4, "usually about 12 s"),
+        (89, "usually about 89 s"),
+        (150, "usually about 3 minutes"),
+        (60 * 60, "usually about 60 minutes"),
+    ],
+)
+def test_the_estimate_reads_in_seconds_then_minutes(user, monkeypatch, seconds, text):
+    monkeypatch.setattr(progress, "estimated_seconds", lambda provider, model: seconds)
+    assert TaskFactory(owner=user).estimated_text == text

@@ -15,8 +15,9 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from .. import live, progress
 from ..models import Task
@@ -97,8 +98,8 @@ class LiveProgress:
                     self.had_preview = changed = True
             except Exception:  # a cache that is down costs the preview, not the task
                 logger.warning("task %s preview not stored", self.task.pk, exc_info=True)
-        if changed:
-            live.task_changed(self.task.owner_id)
+        if changed:  # open pages hear of it (at once: nothing here runs in a transaction)
+            transaction.on_commit(partial(live.task_changed, self.task.owner_id))
 
     def _stopped(self) -> None:
         if not self._stop.is_set():
