@@ -96,17 +96,39 @@ def test_the_webui_reports_rising_progress_and_the_picture_so_far(webui, fake_we
     assert all(0 <= percent <= 99 for percent in looked) and report.percents[-1] == 100
     assert report.pictures and all(picture.startswith(b"\x89PNG") for picture in report.pictures)
     seen = fake_webui.snapshot()
-    # The picture is asked for every PREVIEW_SECONDS at most; the other looks skip it.
-    assert True in seen["looks"] and seen["interrupts"] == []
+    # Asked about by its own name (/internal/progress), never about whatever the box runs.
+    [job] = [body["force_task_id"] for body in fake_webui.calls]
+    assert set(seen["named_looks"]) == {job} and seen["looks"] == [] and seen["interrupts"] == []
 
 
-def test_without_live_preview_every_look_skips_the_picture(fake_webui, configure_provider):
+def test_without_live_preview_no_picture_is_taken(fake_webui, configure_provider):
     fake_webui.step_seconds = 0.02
     provider = configure_provider("automatic1111", BASE_URL=fake_webui.url, PROGRESS_SECONDS=0.05, LIVE_PREVIEW=False)
     report = Report()
     provider.generate(request_for(steps_=20), progress=report)
+    assert report.pictures == [] and len(report.percents) >= 2
+
+
+@pytest.mark.parametrize("current_task", ["null", "name", "absent"])
+def test_a_webui_without_internal_progress_is_followed_through_sdapi_progress(webui, fake_webui, current_task):
+    """Before 1.6 (and in forks without /internal/progress): GET /sdapi/v1/progress, the picture
+    asked for at most every PREVIEW_SECONDS, `skip_current_image` otherwise."""
+    fake_webui.by_name, fake_webui.current_task_field = False, current_task
+    report = Report()
+    webui.generate(request_for(steps_=40), progress=report)
+    seen = fake_webui.snapshot()
+    assert len(seen["named_looks"]) == 1  # asked once, then never again
+    assert len(seen["looks"]) >= 3 and False in seen["looks"] and True in seen["looks"]
+    assert [percent for percent in report.percents if percent < 100] and report.pictures
+
+
+def test_without_live_preview_sdapi_progress_always_skips_the_picture(fake_webui, configure_provider):
+    fake_webui.step_seconds, fake_webui.by_name = 0.02, False
+    provider = configure_provider("automatic1111", BASE_URL=fake_webui.url, PROGRESS_SECONDS=0.05, LIVE_PREVIEW=False)
+    report = Report()
+    provider.generate(request_for(steps_=20), progress=report)
     looks = fake_webui.snapshot()["looks"]
-    assert looks and all(looks) and report.pictures == [] and len(report.percents) >= 2
+    assert looks and all(looks) and report.pictures == []
 
 
 def test_stop_interrupts_the_webui_which_answers_early_and_nothing_is_returned(webui, fake_webui):
@@ -153,15 +175,26 @@ def test_another_callers_generation_is_neither_reported_nor_interrupted(webui, f
     assert len(done[0]) == 1
 
 
-def test_a_webui_before_1_6_is_followed_by_whatever_it_runs(webui, fake_webui):
-    fake_webui.names_jobs = False  # no current_task in /sdapi/v1/progress
-    report = Report()
-    webui.generate(request_for(steps_=20), progress=report)
-    assert [percent for percent in report.percents if percent < 100]
+@pytest.mark.parametrize("by_name", [True, False])
+def test_a_call_waiting_behind_another_named_one_takes_none_of_its_progress(webui, fake_webui, by_name):
+    """With /internal/progress, or where /sdapi/v1/progress names the running call (a fork)."""
+    fake_webui.by_name, fake_webui.current_task_field = by_name, "name"
+    first, second = Report(), Report()
+    ahead = threading.Thread(target=lambda: webui.generate(request_for(steps_=30), progress=first))
+    ahead.start()
+    wait_for(lambda: len(first.percents) >= 1)
+    later = webui.generate(request_for(steps_=10), progress=second)
+    ahead.join(timeout=10)
+    assert len(later) == 1
+    # Its first report is its own early progress, not the first call's late one.
+    looked = [percent for percent in second.percents if percent < 100]
+    assert looked == sorted(looked)
+    assert not looked or looked[0] < 90
 
 
 def test_a_failing_progress_endpoint_never_fails_the_generation(fake_webui, configure_provider, monkeypatch):
     provider = configure_provider("automatic1111", BASE_URL=fake_webui.url, PROGRESS_SECONDS=0.02)
+    monkeypatch.setattr(type(provider), "progress_of", lambda self, job, preview_id: 1 / 0)
     monkeypatch.setattr(type(provider), "look", lambda self, want_picture: 1 / 0)
     report = Report()
     assert len(provider.generate(request_for(steps_=10), progress=report)) == 1

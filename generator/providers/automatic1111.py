@@ -5,14 +5,14 @@ One synchronous call per task: POST /sdapi/v1/txt2img answers with base64 PNGs a
 at a time behind a global lock, so a call may first wait for others: the read timeout is
 long, and one worker per box is the sensible setup.
 
-While the call runs, a thread asks GET /sdapi/v1/progress every PROGRESS_SECONDS for the
-percentage and (LIVE_PREVIEW) the picture so far, and when the task is stopped it sends POST
+While the call runs, a thread asks every PROGRESS_SECONDS for the percentage and
+(LIVE_PREVIEW) the picture so far, and when the task is stopped it sends POST
 /sdapi/v1/interrupt: the WebUI then ends the call early with its unfinished pictures, which are
-thrown away. The call names itself (`force_task_id`) and the WebUI says which job it is running
-(`current_task`, WebUI 1.6 and later), so neither the progress nor an interrupt is ever taken
-from another caller's generation on the same box. Older WebUIs do not say: there, whatever the
-box runs is taken for ours (true with the default AUTOMATIC1111_CONCURRENCY=1 when nobody else
-uses the box).
+thrown away. The call names itself (`force_task_id`) and the thread asks about it by that name
+(POST /internal/progress, WebUI 1.6 and later), so neither the progress nor an interrupt is ever
+taken from another caller's generation on the same box. A WebUI without that route is asked GET
+/sdapi/v1/progress, which describes whatever the box runs: that is taken for ours (true with the
+default AUTOMATIC1111_CONCURRENCY=1 when nobody else uses the box).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 TXT2IMG_PATH = "/sdapi/v1/txt2img"
 MODELS_PATH = "/sdapi/v1/sd-models"
 PROGRESS_PATH = "/sdapi/v1/progress"
+CALL_PROGRESS_PATH = "/internal/progress"  # one call's progress, by its id_task (WebUI 1.6+)
 INTERRUPT_PATH = "/sdapi/v1/interrupt"
 PROGRESS_TIMEOUT = (3.0, 5.0)  # progress is answered outside the generation lock
 # A preview is asked for at most this often (encoding it costs the box a little each time).
@@ -117,6 +118,17 @@ class Automatic1111Provider(ConfiguredProvider):
     def interrupt(self) -> None:
         """POST /sdapi/v1/interrupt: the WebUI ends the generation it is running now."""
         send("POST", self.base_url + INTERRUPT_PATH, timeout=PROGRESS_TIMEOUT, **self._auth())
+
+    def progress_of(self, job: str, preview_id: int) -> Any:
+        """POST /internal/progress about one call by name: its JSON (None unless 200)."""
+        response = send(
+            "POST",
+            self.base_url + CALL_PROGRESS_PATH,
+            json={"id_task": job, "id_live_preview": preview_id},
+            timeout=PROGRESS_TIMEOUT,
+            **self._auth(),
+        )
+        return json_body(response) if response.status_code == 200 else None
 
     def look(self, want_picture: bool) -> Any:
         """GET /sdapi/v1/progress, its JSON (None unless 200)."""
@@ -261,7 +273,12 @@ class Automatic1111Provider(ConfiguredProvider):
 class _Watcher(threading.Thread):
     """Watches one txt2img call from beside it: progress, preview, and the interrupt on Stop.
 
-    Nothing it does may fail the generation: every error is logged and the next look tried.
+    It asks POST /internal/progress about this call by name (`id_task`, the call's
+    force_task_id): the WebUI says whether it is running now (`active`), its progress and a new
+    live preview. A WebUI without that route (before 1.6, some forks) is asked GET
+    /sdapi/v1/progress instead, which describes whatever the box runs (its `current_task` is
+    used where it names a job; upstream always leaves it null). Nothing here may fail the
+    generation: every error is logged and the next look tried.
     """
 
     def __init__(self, provider: Automatic1111Provider, job: str, report: ProgressCallback) -> None:
@@ -269,6 +286,8 @@ class _Watcher(threading.Thread):
         self.provider, self.job, self.report = provider, job, report
         self.preview = live_preview(report) if provider.config.get("LIVE_PREVIEW", True) else None
         self.interrupted = False
+        self.by_name: bool | None = None  # /internal/progress answers (None: not asked yet)
+        self._preview_id = -1  # the last live preview received (/internal/progress)
         self._done = threading.Event()
         self._next_picture = 0.0
 
@@ -284,32 +303,50 @@ class _Watcher(threading.Thread):
                 logger.info("webui progress look failed: %s", exc)
 
     def look(self) -> None:
-        want_picture = self.preview is not None and time.monotonic() >= self._next_picture
-        body = self.provider.look(want_picture and not stop_requested(self.report))
-        if not isinstance(body, dict) or not self.is_ours(body):
-            return
+        want_picture = (
+            self.preview is not None and time.monotonic() >= self._next_picture and not stop_requested(self.report)
+        )
+        if self.by_name is not False:
+            body = self.provider.progress_of(self.job, self._preview_id)
+            if isinstance(body, dict) and "active" in body:
+                self.by_name = True
+                if body.get("active"):  # not queued behind another call, not finished
+                    id_preview = body.get("id_live_preview")
+                    if isinstance(id_preview, int) and not isinstance(id_preview, bool):
+                        self._preview_id = id_preview
+                    self.follow(body.get("progress"), body.get("live_preview") if want_picture else None)
+                return
+            if self.by_name is None:
+                self.by_name = False  # no such route here: ask the general one from now on
+            else:
+                return  # a passing failure of a route that answered before
+        body = self.provider.look(want_picture)
+        if isinstance(body, dict) and self.is_running(body):
+            self.follow(body.get("progress"), body.get("current_image") if want_picture else None)
+
+    def follow(self, fraction: Any, picture: Any) -> None:
+        """This call is the one the box runs now: interrupt it if stopped, else report it."""
         if stop_requested(self.report):
             if not self.interrupted:
                 self.provider.interrupt()
                 self.interrupted = True
                 logger.info("webui job %s interrupted", self.job)
             return
-        fraction = body.get("progress")
         if isinstance(fraction, int | float) and not isinstance(fraction, bool):
             self.report(max(0, min(99, int(fraction * 100))))  # 100 is the answer's, not a look's
-        picture = body.get("current_image")
-        if self.preview is not None and want_picture and isinstance(picture, str) and picture:
+        if self.preview is not None and isinstance(picture, str) and picture:
             try:
                 self.preview(_decode(picture))
             except ProviderError:
                 return
             self._next_picture = time.monotonic() + PREVIEW_SECONDS
 
-    def is_ours(self, body: dict) -> bool:
-        """The box is running this call: by its name where the WebUI says (1.6+), else by
-        whether it runs anything at all."""
-        if "current_task" in body:
-            return body.get("current_task") == self.job
+    def is_running(self, body: dict) -> bool:
+        """/sdapi/v1/progress: this call is running, by its name where the WebUI gives one, else
+        by whether the box runs anything at all."""
+        current = body.get("current_task")
+        if isinstance(current, str) and current:
+            return current == self.job
         state = body.get("state")
         return isinstance(state, dict) and bool(state.get("job_count"))
 
