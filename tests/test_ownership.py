@@ -84,6 +84,7 @@ ROUTES: dict[str, Route] = {
     "generator:tag_delete": Route(primary="POST", owned=True),
     "api:generate": Route(primary="POST"),
     "api:task_detail": Route(owned=True),
+    "api:task_cancel": Route(primary="POST", owned=True),
     "api:models": Route(),
     "api:task_list": Route(lists=True, queries=("", "?status=pending", "?q=lighthouse")),
     "api:history_list": Route(lists=True),

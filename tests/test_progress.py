@@ -514,3 +514,18 @@ def test_a_vendor_job_still_queued_says_so_then_that_it_is_generating(auth_clien
 def test_the_estimate_reads_in_seconds_then_minutes(user, monkeypatch, seconds, text):
     monkeypatch.setattr(progress, "estimated_seconds", lambda provider, model: seconds)
     assert TaskFactory(owner=user).estimated_text == text
+
+
+def test_the_api_stops_a_generating_task_and_refuses_a_finished_one(user, completed_task, client, other_user):
+    from accounts.tokens import create_token
+
+    token = {"HTTP_AUTHORIZATION": f"Bearer {create_token(user, 'script').plaintext}"}
+    running = claimed(TaskFactory(owner=user))
+    response = client.post(f"/api/v1/task/{running.pk}/cancel", **token)
+    assert response.status_code == 200 and response.json()["status"] == "canceled"
+    assert Task.objects.get(pk=running.pk).status == "canceled"
+    finished = client.post(f"/api/v1/task/{completed_task.pk}/cancel", **token)
+    assert finished.status_code == 409 and finished.json()["error"] == "already_finished"
+    theirs = claimed(TaskFactory(owner=other_user))
+    assert client.post(f"/api/v1/task/{theirs.pk}/cancel", **token).status_code == 404
+    assert Task.objects.get(pk=theirs.pk).status == "processing"

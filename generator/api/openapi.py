@@ -39,6 +39,7 @@ def _errors(*statuses: int) -> dict:
         403: "CSRF token missing",
         404: "No such object, or another person's",
         405: "Method not allowed",
+        409: "The task has already finished",
         413: "Body too large",
         429: "Over a limit (API_RATE, or generating's own limits; `reason` says which); see Retry-After",
     }
@@ -320,6 +321,19 @@ def document() -> dict:
                 "delete": {
                     "operationId": "deleteTask",
                     "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)},
+                },
+            },
+            "/api/v1/task/{task_id}/cancel": {
+                "parameters": [_path_id("task_id")],
+                "post": {
+                    "operationId": "cancelTask",
+                    "description": "Stop a task that has not finished: it is canceled at once; a generation "
+                    "running for it is interrupted where the provider allows (the WebUI), a vendor job is "
+                    "canceled, and nothing it makes is kept.",
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Task"}, "The task, canceled"),
+                        **_errors(401, 403, 404, 409),
+                    },
                 },
             },
             "/api/v1/tasks": {

@@ -122,6 +122,17 @@ def task_detail(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse
     return JsonResponse(task_json(task))
 
 
+@api_view("POST")
+def task_cancel(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    """Stop the task (services.cancel_task): canceled at once, nothing it makes is kept."""
+    task = owned(Task, request).filter(pk=task_id).first()
+    if task is None:
+        return error(404, "not_found", _("No such task."))
+    if not services.cancel_task(task):
+        return error(409, "already_finished", _("This task has already finished: there is nothing to stop."))
+    return JsonResponse(task_json(task))
+
+
 @api_view("DELETE")
 def history_delete(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     return _delete_task(owned(Task, request).filter(pk=task_id, status__in=FINISHED_STATUSES))
