@@ -467,16 +467,6 @@ def test_generate_answers_with_the_estimate_and_the_task_json_while_it_runs(auth
     assert auth_client.get(f"/api/v1/task/{running.pk}").json()["estimated_time"] == 12.0
 
 
-def test_a_generating_card_poll_costs_two_queries_once_the_estimate_is_cached(
-    auth_client, user, django_assert_num_queries
-):
-    task = claimed(TaskFactory(owner=user))
-    url = reverse("generator:task_card", args=[task.pk])
-    auth_client.get(url)  # the session and the estimate are cached now
-    with django_assert_num_queries(2):  # the user, the task
-        assert auth_client.get(url, HTTP_HX_REQUEST="true").status_code == 200
-
-
 def test_a_vendor_job_still_queued_says_so_then_that_it_is_generating(auth_client, user, settings):
     from generator.providers.base import JobCheck
 
