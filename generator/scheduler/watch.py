@@ -101,6 +101,10 @@ class LiveProgress:
         if changed:  # open pages hear of it (at once: nothing here runs in a transaction)
             transaction.on_commit(partial(live.task_changed, self.task.owner_id))
 
+    def discard_preview(self) -> None:
+        with self._lock:
+            self._picture = None
+
     def _stopped(self) -> None:
         if not self._stop.is_set():
             logger.info("task %s was stopped while generating", self.task.pk)
@@ -130,6 +134,7 @@ def watching(task: Task, *, threaded: bool = True) -> Iterator[LiveProgress]:
         done.set()
         if thread is not None:
             thread.join(timeout=PROGRESS_SECONDS + 10)
+        reporter.discard_preview()  # the call is over: a picture now would only be removed again
         reporter.flush(look=True)
         if reporter.had_preview:
             try:
