@@ -500,6 +500,10 @@ PROVIDER_CONFIG = {
         SAMPLER=(str, "Euler a"),
         STEPS=(int, 25),
         TIMEOUT_SECONDS=(float, None),
+        # How often the worker asks the WebUI for progress while a call runs (0: never), and
+        # whether it also fetches the picture so far to show in the task card.
+        PROGRESS_SECONDS=(float, 1.0),
+        LIVE_PREVIEW=(bool, True),
     ),
 }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -18,15 +18,19 @@ from django.db.models.functions import Lower
 from django.dispatch import receiver
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
-from django.utils.translation import gettext, pgettext, pgettext_lazy
+from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from . import progress
 from .reasons import Reason
 
 # The status sets every part of Atelier uses: the only place they are written down.
 ACTIVE_STATUSES = ("pending", "processing", "retrying")
 CLAIMABLE_STATUSES = ("pending", "retrying")
-CANCELABLE_STATUSES = ("pending", "retrying")  # and "processing" while a vendor job is watched
+# Any task not yet finished can be stopped: waiting ones at once, generating ones too (the
+# worker then interrupts the provider where it can and keeps nothing: docs/SCHEDULING.md).
+CANCELABLE_STATUSES = ACTIVE_STATUSES
 FINISHED_STATUSES = ("completed", "failed", "canceled")
 RETRYABLE_STATUSES = ("failed", "canceled")
 # What a task asks the provider for: copied into retries, PNG metadata, the API, the zip
@@ -133,12 +137,64 @@ class Task(models.Model):
 
     @property
     def is_cancelable(self) -> bool:
-        return self.status in CANCELABLE_STATUSES or self.is_watching_job
+        return self.status in CANCELABLE_STATUSES
+
+    @property
+    def is_generating(self) -> bool:
+        """A worker (or a vendor job) is making the pictures now: stopping it is a Stop."""
+        return self.status == self.Status.PROCESSING
+
+    @property
+    def has_preview(self) -> bool:
+        """The provider's in-progress picture is there to show (generator.progress)."""
+        return self.status == self.Status.PROCESSING and progress.has_preview(self.pk)
+
+    @property
+    def elapsed_seconds(self) -> int:
+        """Whole seconds since the task first started (0 before); to now while it runs."""
+        if self.started_at is None:
+            return 0
+        end = self.finished_at or timezone.now()
+        return max(0, int((end - self.started_at).total_seconds()))
+
+    @property
+    def elapsed_text(self) -> str:
+        """elapsed_seconds as m:ss (h:mm:ss past an hour); static/js/progress.js ticks it on."""
+        minutes, seconds = divmod(self.elapsed_seconds, 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
+
+    @cached_property
+    def estimated_time(self) -> float | None:
+        """Seconds a task like this usually takes, start to finish (None without history);
+        only for tasks not yet finished."""
+        if not self.is_active:
+            return None
+        return progress.estimated_seconds(self.provider, self.model)
+
+    @property
+    def estimated_text(self) -> str:
+        """estimated_time for the card, in the active language ("" without one)."""
+        seconds = self.estimated_time
+        if seconds is None:
+            return ""
+        if seconds < 90:
+            shown = number_format(round(seconds, 1) if seconds < 10 else round(seconds))
+            return gettext("usually about %(seconds)s s") % {"seconds": shown}
+        minutes = int(seconds / 60 + 0.5)
+        return ngettext("usually about %(minutes)s minute", "usually about %(minutes)s minutes", minutes) % {
+            "minutes": minutes
+        }
 
     @property
     def is_watching_job(self) -> bool:
         """Generating at the vendor: submitted once, now only looked at."""
         return self.status == self.Status.PROCESSING and self.provider_job is not None
+
+    @property
+    def is_queued_at_vendor(self) -> bool:
+        """Watching a vendor job that, at the last look, had not started yet."""
+        return self.is_watching_job and isinstance(self.provider_job, dict) and bool(self.provider_job.get("queued"))
 
     @property
     def note_text(self) -> str:
@@ -220,6 +276,17 @@ class Task(models.Model):
         percent = max(0, min(100, int(percent)))
         Task.objects.filter(pk=self.pk, status=self.Status.PROCESSING).update(progress=percent)
         self.progress = percent
+
+    def report_progress(self, percent: int) -> bool:
+        """The holding worker's progress; False when the task is no longer its own (stopped)."""
+        updated = self._held().update(progress=percent)
+        if updated:
+            self.progress = percent
+        return bool(updated)
+
+    def is_held(self) -> bool:
+        """Still generating on this worker's hold (not stopped, finished or taken back)."""
+        return self._held().exists()
 
     def beat(self) -> bool:
         """The holding worker is alive (generator.scheduler.heartbeat calls this every few seconds)."""
@@ -307,12 +374,11 @@ class Task(models.Model):
         return bool(updated)
 
     def cancel(self) -> bool:
-        """Cancel a waiting task, or one whose vendor job is being watched (the job is canceled
-        at the vendor afterwards: services.cancel_task)."""
-        cancelable = models.Q(status__in=CANCELABLE_STATUSES) | models.Q(
-            status=self.Status.PROCESSING, provider_job__isnull=False
-        )
-        updated = Task.objects.filter(cancelable, pk=self.pk).update(
+        """Stop a task that has not finished: it ends canceled at once. A worker generating for
+        it finds it no longer held, stops the provider where it can and keeps nothing; a vendor
+        job is canceled at the vendor afterwards (services.cancel_task). One conditional UPDATE:
+        against a completion racing it, exactly one of the two applies."""
+        updated = Task.objects.filter(pk=self.pk, status__in=CANCELABLE_STATUSES).update(
             status=self.Status.CANCELED, finished_at=timezone.now(), held_by="", next_attempt_at=None
         )
         if updated:

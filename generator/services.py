@@ -188,11 +188,13 @@ def _create_task(
 
 
 def cancel_task(task: Task) -> bool:
-    """Cancel the task; a job already running at the vendor is canceled there too, where the
-    vendor's API allows (generator.jobs.cancel_provider_job, after the commit)."""
+    """Cancel (Stop) the task; a job already running at the vendor is canceled there too, where
+    the vendor's API allows (generator.jobs.cancel_provider_job, after the commit). A worker
+    generating for it notices within a second, interrupts the provider where it can (the WebUI)
+    and keeps nothing (generator.scheduler.watch)."""
     if not task.cancel():
         return False
-    live.task_changed(task.owner_id)
+    transaction.on_commit(partial(live.task_changed, task.owner_id))
     if task.provider_job is not None:
         transaction.on_commit(partial(async_task, CANCEL_PROVIDER_JOB, str(task.pk), task_name=f"cancel-{task.pk}"))
     logger.info("task %s canceled", task.pk)

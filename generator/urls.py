@@ -11,6 +11,7 @@ urlpatterns = [
     path("tasks/events", events.task_events, name="task_events"),
     path("tasks/<uuid:task_id>/", tasks.task_detail, name="task_detail"),
     path("tasks/<uuid:task_id>/card", tasks.task_card, name="task_card"),
+    path("tasks/<uuid:task_id>/preview", tasks.task_preview, name="task_preview"),
     path("tasks/<uuid:task_id>/cancel", tasks.task_cancel, name="task_cancel"),
     path("tasks/<uuid:task_id>/retry", tasks.task_retry, name="task_retry"),
     path("tasks/<uuid:task_id>/rerun", tasks.task_rerun, name="task_rerun"),

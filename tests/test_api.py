@@ -36,7 +36,9 @@ def test_generate_creates_a_pending_task(auth_client, user):
     response = post_json(auth_client, body)
     assert response.status_code == 201
     data = response.json()
-    assert set(data) == {"task_id", "status", "created_at"} and data["status"] == "pending"
+    assert set(data) == {"task_id", "status", "created_at", "estimated_time"} and data["status"] == "pending"
+    # Seconds from recent offline tasks (tests/test_progress.py checks the figure), or null.
+    assert data["estimated_time"] is None or isinstance(data["estimated_time"], float)
     task = Task.objects.get(pk=data["task_id"], owner=user)
     assert (task.width, task.height, task.num_images, task.steps, task.guidance_scale, task.seed) == (
         640,
@@ -146,8 +148,10 @@ def test_task_detail_has_the_contract_shape(auth_client, completed_task):
         "created_at",
         "started_at",
         "completed_at",
+        "estimated_time",
     }
     assert data["status"] == "completed" and data["progress"] == 100 and data["error"] is None
+    assert data["estimated_time"] is None  # only while it has not finished
     assert data["completed_at"] and data["started_at"]
     assert [image["seed"] for image in data["images"]] == [1234, 1235]
     first = data["images"][0]

@@ -350,10 +350,16 @@ def test_cancel_from_the_history_comes_back_to_it(auth_client, user):
     assert Task.objects.get(pk=task.pk).status == Task.Status.CANCELED
 
 
-@pytest.mark.parametrize("status", ["processing", "completed", "failed", "canceled"])
-def test_only_waiting_tasks_offer_cancel(auth_client, user, status):
+@pytest.mark.parametrize("status", ["completed", "failed", "canceled"])
+def test_only_unfinished_tasks_offer_cancel(auth_client, user, status):
     task = TaskFactory(owner=user, status=status)
     assert reverse("generator:task_cancel", args=[task.pk]) not in auth_client.get(HISTORY).content.decode()
+
+
+def test_a_generating_task_offers_stop(auth_client, user):
+    task = TaskFactory(owner=user, status="processing")
+    html = auth_client.get(HISTORY).content.decode()
+    assert reverse("generator:task_cancel", args=[task.pk]) in html and ">Stop</button>" in html
 
 
 # --- retry -----------------------------------------------------------------------------

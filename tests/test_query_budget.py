@@ -7,6 +7,8 @@ from django.urls import reverse
 
 from accounts.tokens import create_token
 
+from .factories import TaskFactory, claimed
+
 
 def test_a_status_poll_costs_three_queries(auth_client, completed_task, django_assert_num_queries):
     auth_client.get(reverse("generator:task_card", args=[completed_task.pk]))  # the session is cached now
@@ -35,3 +37,13 @@ def test_the_api_task_endpoint_costs_three_queries_with_a_token(
     with django_assert_num_queries(3):  # the token with its owner, the task, its images
         response = client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 200 and response.json()["status"] == "completed"
+
+
+def test_a_generating_card_poll_costs_two_queries_once_the_estimate_is_cached(
+    auth_client, user, django_assert_num_queries
+):
+    task = claimed(TaskFactory(owner=user))  # generating: progress, elapsed, estimate, Stop
+    url = reverse("generator:task_card", args=[task.pk])
+    auth_client.get(url)  # the session and the estimate are cached now
+    with django_assert_num_queries(2):  # the user, the task
+        assert auth_client.get(url, HTTP_HX_REQUEST="true").status_code == 200

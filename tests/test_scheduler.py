@@ -251,7 +251,7 @@ def test_a_job_is_submitted_once_then_only_looked_at(user, jobs, settings):
 
     steps.run_step(look(task))  # still running at the vendor
     task.refresh_from_db()
-    assert (task.status, task.attempts, task.progress) == ("processing", 1, 40)
+    assert (task.status, task.attempts, task.progress) == ("processing", 1, 47)
 
     steps.run_step(look(task))  # the look fails: looked at again later, never resubmitted
     task.refresh_from_db()

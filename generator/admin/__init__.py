@@ -216,7 +216,7 @@ class TaskAdmin(admin.ModelAdmin):
         level = messages.SUCCESS if retried and not (skipped or refused) else messages.WARNING
         self.message_user(request, " ".join(parts), level)
 
-    @admin.action(permissions=["change"], description=_("Cancel waiting tasks and jobs generating at a provider"))
+    @admin.action(permissions=["change"], description=_("Cancel (stop) tasks that have not finished"))
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         canceled, processing, finished = 0, 0, 0
         for task in queryset.order_by("created_at", "pk"):

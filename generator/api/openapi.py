@@ -17,6 +17,13 @@ RATE_LIMITED = {"$ref": "#/components/schemas/RateLimited"}
 UUID = {"type": "string", "format": "uuid"}
 DATETIME = {"type": "string", "format": "date-time"}
 NULLABLE_DATETIME = {**DATETIME, "nullable": True}
+ESTIMATED_TIME = {
+    "type": "number",
+    "nullable": True,
+    "minimum": 0,
+    "description": "Seconds a task on this provider and model usually takes from start to finish (the median "
+    "of the recent completed ones); null when there is no history yet, and once the task has finished.",
+}
 
 
 def _json(schema: dict, description: str) -> dict:
@@ -32,6 +39,7 @@ def _errors(*statuses: int) -> dict:
         403: "CSRF token missing",
         404: "No such object, or another person's",
         405: "Method not allowed",
+        409: "The task has already finished",
         413: "Body too large",
         422: "The Idempotency-Key was used in the last 24 hours for a different request (`idempotency_key_reused`)",
         429: "Over a limit (API_RATE, or generating's own limits; `reason` says which); see Retry-After",
@@ -196,8 +204,13 @@ COMPONENTS = {
         },
         "Created": {
             "type": "object",
-            "required": ["task_id", "status", "created_at"],
-            "properties": {"task_id": UUID, "status": {"type": "string"}, "created_at": DATETIME},
+            "required": ["task_id", "status", "created_at", "estimated_time"],
+            "properties": {
+                "task_id": UUID,
+                "status": {"type": "string"},
+                "created_at": DATETIME,
+                "estimated_time": ESTIMATED_TIME,
+            },
         },
         "Image": {
             "type": "object",
@@ -236,11 +249,18 @@ COMPONENTS = {
                 "created_at",
                 "started_at",
                 "completed_at",
+                "estimated_time",
             ],
             "properties": {
                 "task_id": UUID,
                 "status": {"type": "string"},
-                "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+                "progress": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 100,
+                    "description": "How far the task is: the provider's own progress where it reports it "
+                    "(the WebUI's sampling steps, a vendor job's state, the offline sketch per picture).",
+                },
                 "prompt": {"type": "string"},
                 "negative_prompt": {"type": "string"},
                 "provider": {"type": "string"},
@@ -261,6 +281,7 @@ COMPONENTS = {
                 "created_at": DATETIME,
                 "started_at": NULLABLE_DATETIME,
                 "completed_at": NULLABLE_DATETIME,
+                "estimated_time": ESTIMATED_TIME,
             },
         },
         "TaskPage": _page_of("Task"),
@@ -327,6 +348,19 @@ def document() -> dict:
                 "delete": {
                     "operationId": "deleteTask",
                     "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)},
+                },
+            },
+            "/api/v1/task/{task_id}/cancel": {
+                "parameters": [_path_id("task_id")],
+                "post": {
+                    "operationId": "cancelTask",
+                    "description": "Stop a task that has not finished: it is canceled at once; a generation "
+                    "running for it is interrupted where the provider allows (the WebUI), a vendor job is "
+                    "canceled, and nothing it makes is kept.",
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Task"}, "The task, canceled"),
+                        **_errors(401, 403, 404, 409),
+                    },
                 },
             },
             "/api/v1/tasks": {

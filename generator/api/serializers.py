@@ -43,4 +43,7 @@ def task_json(task: Task) -> dict:
         "created_at": isoformat(task.created_at),
         "started_at": isoformat(task.started_at),
         "completed_at": isoformat(task.finished_at),
+        # Seconds a task like this usually takes (recent ones on its provider and model), while it
+        # has not finished; null without history and once finished.
+        "estimated_time": task.estimated_time,
     }

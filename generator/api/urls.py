@@ -9,6 +9,7 @@ app_name = "api"
 urlpatterns = [
     path("generate", views.generate, name="generate"),
     path("task/<uuid:task_id>", views.task_detail, name="task_detail"),
+    path("task/<uuid:task_id>/cancel", views.task_cancel, name="task_cancel"),
     path("tasks", views.task_list, name="task_list"),
     path("history", views.history_list, name="history_list"),
     path("history/<uuid:task_id>", views.history_delete, name="history_delete"),

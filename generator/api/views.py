@@ -96,7 +96,13 @@ def _created(task: Task, *, replayed: bool) -> JsonResponse:
     """201 with the task; a replayed Idempotency-Key gets the same answer (its task as it is
     now) and says so in Idempotent-Replayed."""
     response = JsonResponse(
-        {"task_id": str(task.pk), "status": task.status, "created_at": isoformat(task.created_at)}, status=201
+        {
+            "task_id": str(task.pk),
+            "status": task.status,
+            "created_at": isoformat(task.created_at),
+            "estimated_time": task.estimated_time,
+        },
+        status=201,
     )
     if replayed:
         response["Idempotent-Replayed"] = "true"
@@ -178,6 +184,17 @@ def task_detail(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse
     task = owned(Task, request).filter(pk=task_id).prefetch_related("images").first()
     if task is None:
         return error(404, "not_found", _("No such task."))
+    return JsonResponse(task_json(task))
+
+
+@api_view("POST")
+def task_cancel(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    """Stop the task (services.cancel_task): canceled at once, nothing it makes is kept."""
+    task = owned(Task, request).filter(pk=task_id).first()
+    if task is None:
+        return error(404, "not_found", _("No such task."))
+    if not services.cancel_task(task):
+        return error(409, "already_finished", _("This task has already finished: there is nothing to stop."))
     return JsonResponse(task_json(task))
 
 

@@ -4,6 +4,15 @@ One synchronous call per task: POST /sdapi/v1/txt2img answers with base64 PNGs a
 `info` (JSON inside a JSON string), the seed each image used. The WebUI runs one generation
 at a time behind a global lock, so a call may first wait for others: the read timeout is
 long, and one worker per box is the sensible setup.
+
+While the call runs, a thread asks every PROGRESS_SECONDS for the percentage and
+(LIVE_PREVIEW) the picture so far, and when the task is stopped it sends POST
+/sdapi/v1/interrupt: the WebUI then ends the call early with its unfinished pictures, which are
+thrown away. The call names itself (`force_task_id`) and the thread asks about it by that name
+(POST /internal/progress, WebUI 1.6 and later), so neither the progress nor an interrupt is ever
+taken from another caller's generation on the same box. A WebUI without that route is asked GET
+/sdapi/v1/progress, which describes whatever the box runs: that is taken for ours (true with the
+default AUTOMATIC1111_CONCURRENCY=1 when nobody else uses the box).
 """
 
 from __future__ import annotations
@@ -11,19 +20,41 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
+import threading
+import time
+import uuid
 from typing import Any
 
 import requests
 from django.utils.translation import gettext_lazy as _
 
 from ..reasons import Reason
-from .base import ConfiguredProvider, GeneratedImage, GenerationRequest, ModelInfo, ModelListing, ProgressCallback
+from .base import (
+    ConfiguredProvider,
+    GeneratedImage,
+    GenerationRequest,
+    GenerationStopped,
+    ModelInfo,
+    ModelListing,
+    ProgressCallback,
+    live_preview,
+    stop_requested,
+)
 from .errors import MESSAGES, PermanentProviderError, ProviderError, TransientProviderError
 from .http import DownloadPolicy, error_for_status, json_body, origin, retry_after, send
 
+logger = logging.getLogger(__name__)
+
 TXT2IMG_PATH = "/sdapi/v1/txt2img"
 MODELS_PATH = "/sdapi/v1/sd-models"
+PROGRESS_PATH = "/sdapi/v1/progress"
+CALL_PROGRESS_PATH = "/internal/progress"  # one call's progress, by its id_task (WebUI 1.6+)
+INTERRUPT_PATH = "/sdapi/v1/interrupt"
+PROGRESS_TIMEOUT = (3.0, 5.0)  # progress is answered outside the generation lock
+# A preview is asked for at most this often (encoding it costs the box a little each time).
+PREVIEW_SECONDS = 2.0
 DEFAULT_MODEL = "default"  # no override: whatever checkpoint the WebUI has loaded
 MAX_SEED = 2**32 - 1
 DEFAULT_GUIDANCE = 7.0
@@ -60,16 +91,55 @@ class Automatic1111Provider(ConfiguredProvider):
         # Self-hosted by nature: the box is on the operator's network, usually over plain http.
         return DownloadPolicy(allow_private=True, trusted_origin=origin(self.base_url))
 
+    @property
+    def progress_seconds(self) -> float:
+        return float(self.config.get("PROGRESS_SECONDS", 1.0))
+
     def generate(self, request: GenerationRequest, progress: ProgressCallback | None = None) -> list[GeneratedImage]:
-        response = send(
-            "POST", self.base_url + TXT2IMG_PATH, json=self._payload(request), timeout=self.timeout, **self._auth()
-        )
+        job = f"atelier-{uuid.uuid4().hex}"
+        payload = {**self._payload(request), "force_task_id": job}
+        watcher = _Watcher(self, job, progress) if progress is not None and self.progress_seconds > 0 else None
+        if watcher is not None:
+            watcher.start()
+        try:
+            response = send("POST", self.base_url + TXT2IMG_PATH, json=payload, timeout=self.timeout, **self._auth())
+        finally:
+            if watcher is not None:
+                watcher.finish()
+        if stop_requested(progress):
+            raise GenerationStopped  # interrupted (or about to be discarded): nothing to keep
         if response.status_code != 200:
             raise self._error(response)
         results = _results(json_body(response), request)
         if progress:
             progress(100)
         return results
+
+    def interrupt(self) -> None:
+        """POST /sdapi/v1/interrupt: the WebUI ends the generation it is running now."""
+        send("POST", self.base_url + INTERRUPT_PATH, timeout=PROGRESS_TIMEOUT, **self._auth())
+
+    def progress_of(self, job: str, preview_id: int) -> Any:
+        """POST /internal/progress about one call by name: its JSON (None unless 200)."""
+        response = send(
+            "POST",
+            self.base_url + CALL_PROGRESS_PATH,
+            json={"id_task": job, "id_live_preview": preview_id},
+            timeout=PROGRESS_TIMEOUT,
+            **self._auth(),
+        )
+        return json_body(response) if response.status_code == 200 else None
+
+    def look(self, want_picture: bool) -> Any:
+        """GET /sdapi/v1/progress, its JSON (None unless 200)."""
+        response = send(
+            "GET",
+            self.base_url + PROGRESS_PATH,
+            params={"skip_current_image": "false" if want_picture else "true"},
+            timeout=PROGRESS_TIMEOUT,
+            **self._auth(),
+        )
+        return json_body(response) if response.status_code == 200 else None
 
     def check(self) -> ModelListing:
         """The checkpoints the WebUI has (sd-models): a configured title it lacks is retired by
@@ -198,6 +268,87 @@ class Automatic1111Provider(ConfiguredProvider):
                 "model_not_found", _("The WebUI does not have this checkpoint (%(reason)s)."), params={"reason": reason}
             )
         return self._not_accepted(reason)
+
+
+class _Watcher(threading.Thread):
+    """Watches one txt2img call from beside it: progress, preview, and the interrupt on Stop.
+
+    It asks POST /internal/progress about this call by name (`id_task`, the call's
+    force_task_id): the WebUI says whether it is running now (`active`), its progress and a new
+    live preview. A WebUI without that route (before 1.6, some forks) is asked GET
+    /sdapi/v1/progress instead, which describes whatever the box runs (its `current_task` is
+    used where it names a job; upstream always leaves it null). Nothing here may fail the
+    generation: every error is logged and the next look tried.
+    """
+
+    def __init__(self, provider: Automatic1111Provider, job: str, report: ProgressCallback) -> None:
+        super().__init__(name=f"webui-progress-{job[-8:]}", daemon=True)
+        self.provider, self.job, self.report = provider, job, report
+        self.preview = live_preview(report) if provider.config.get("LIVE_PREVIEW", True) else None
+        self.interrupted = False
+        self.by_name: bool | None = None  # /internal/progress answers (None: not asked yet)
+        self._preview_id = -1  # the last live preview received (/internal/progress)
+        self._done = threading.Event()
+        self._next_picture = 0.0
+
+    def finish(self) -> None:
+        self._done.set()
+        self.join(timeout=PROGRESS_TIMEOUT[0] + PROGRESS_TIMEOUT[1] + 1)
+
+    def run(self) -> None:
+        while not self._done.wait(self.provider.progress_seconds):
+            try:
+                self.look()
+            except Exception as exc:  # a progress failure never fails the task
+                logger.info("webui progress look failed: %s", exc)
+
+    def look(self) -> None:
+        want_picture = (
+            self.preview is not None and time.monotonic() >= self._next_picture and not stop_requested(self.report)
+        )
+        if self.by_name is not False:
+            body = self.provider.progress_of(self.job, self._preview_id)
+            if isinstance(body, dict) and "active" in body:
+                self.by_name = True
+                if body.get("active"):  # not queued behind another call, not finished
+                    id_preview = body.get("id_live_preview")
+                    if isinstance(id_preview, int) and not isinstance(id_preview, bool):
+                        self._preview_id = id_preview
+                    self.follow(body.get("progress"), body.get("live_preview") if want_picture else None)
+                return
+            if self.by_name is None:
+                self.by_name = False  # no such route here: ask the general one from now on
+            else:
+                return  # a passing failure of a route that answered before
+        body = self.provider.look(want_picture)
+        if isinstance(body, dict) and self.is_running(body):
+            self.follow(body.get("progress"), body.get("current_image") if want_picture else None)
+
+    def follow(self, fraction: Any, picture: Any) -> None:
+        """This call is the one the box runs now: interrupt it if stopped, else report it."""
+        if stop_requested(self.report):
+            if not self.interrupted:
+                self.provider.interrupt()
+                self.interrupted = True
+                logger.info("webui job %s interrupted", self.job)
+            return
+        if isinstance(fraction, int | float) and not isinstance(fraction, bool):
+            self.report(max(0, min(99, int(fraction * 100))))  # 100 is the answer's, not a look's
+        if self.preview is not None and isinstance(picture, str) and picture:
+            try:
+                self.preview(_decode(picture))
+            except ProviderError:
+                return
+            self._next_picture = time.monotonic() + PREVIEW_SECONDS
+
+    def is_running(self, body: dict) -> bool:
+        """/sdapi/v1/progress: this call is running, by its name where the WebUI gives one, else
+        by whether the box runs anything at all."""
+        current = body.get("current_task")
+        if isinstance(current, str) and current:
+            return current == self.job
+        state = body.get("state")
+        return isinstance(state, dict) and bool(state.get("job_count"))
 
 
 def _model_info(model_id: str, label: str) -> ModelInfo:

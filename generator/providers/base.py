@@ -12,9 +12,39 @@ from django.utils.translation import gettext_lazy as _
 from ..reasons import Reason
 from .http import DownloadPolicy, origin
 
+# Called with 0–100 as a generation goes on. The scheduler's callback (LiveReport) can do more:
+# see live_preview() and stop_requested() below.
 ProgressCallback = Callable[[int], None]
 # What check() found: the model ids a provider offers now, or None when it cannot list them.
 ModelListing = frozenset[str] | None
+
+
+class LiveReport(Protocol):
+    """What the scheduler passes as `progress` to generate(): besides the percentage, it takes
+    the provider's in-progress picture and says when the task's owner pressed Stop. Callable
+    from any thread; it only records, the scheduler writes (generator.scheduler.watch)."""
+
+    def __call__(self, percent: int) -> None: ...
+
+    def preview(self, image: bytes) -> None: ...
+
+    @property
+    def stop_requested(self) -> bool: ...
+
+
+def live_preview(progress: ProgressCallback | None) -> Callable[[bytes], None] | None:
+    """The callback's preview() when it takes pictures (a LiveReport), else None."""
+    return getattr(progress, "preview", None)
+
+
+def stop_requested(progress: ProgressCallback | None) -> bool:
+    """True once the task this generation is for was stopped (a LiveReport says so)."""
+    return bool(getattr(progress, "stop_requested", False))
+
+
+class GenerationStopped(Exception):
+    """Raised by generate() that noticed the stop and ended the work early: there is nothing to
+    keep. (A provider that cannot stop just returns; the scheduler discards the result.)"""
 
 
 @dataclass(frozen=True)
@@ -193,6 +223,7 @@ class JobCheck:
     progress: int = 0
     images: list[GeneratedImage] = field(default_factory=list)
     failed: int = 0
+    queued: bool = False  # not finished and still waiting in the vendor's queue (not started)
 
 
 JobState = dict  # the provider's own record of a submitted job: JSON, kept on the task

@@ -539,7 +539,8 @@ class DashScopeProvider(ConfiguredProvider):
         output = self._status(job)
         status = str(output.get("task_status") or "")
         if status not in FINAL_STATUSES:
-            return status, JobCheck(finished=False, progress=PROGRESS_BY_STATUS.get(status, 0))
+            queued = status in ("PENDING", "SUSPENDED")
+            return status, JobCheck(finished=False, progress=PROGRESS_BY_STATUS.get(status, 0), queued=queued)
         images = _outcome(output, job, count)
         return status, JobCheck(finished=True, progress=100, images=images, failed=max(0, count - len(images)))
 

@@ -17,7 +17,16 @@ from functools import lru_cache
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageDraw, ImageFont
 
-from .base import GeneratedImage, GenerationRequest, ModelInfo, ModelListing, ProgressCallback
+from .base import (
+    GeneratedImage,
+    GenerationRequest,
+    GenerationStopped,
+    ModelInfo,
+    ModelListing,
+    ProgressCallback,
+    live_preview,
+    stop_requested,
+)
 
 MAX_SEED = 2**32 - 1
 
@@ -54,15 +63,22 @@ class OfflineProvider:
         return None  # built in: nothing to reach, nothing to retire
 
     def generate(self, request: GenerationRequest, progress: ProgressCallback | None = None) -> list[GeneratedImage]:
+        """Draw the pictures one by one: progress after each, shown as the preview; a stopped
+        task's remaining pictures are not drawn."""
         base_seed = request.seed if request.seed is not None else random.SystemRandom().randint(0, MAX_SEED)
+        preview = live_preview(progress)
         results = []
         for index in range(request.num_images):
+            if stop_requested(progress):
+                raise GenerationStopped
             seed = (base_seed + index) % (MAX_SEED + 1)
             if self.delay_seconds:
                 time.sleep(self.delay_seconds / request.num_images)
             results.append(GeneratedImage(data=draw_sketch(request, seed), seed=seed))
             if progress:
                 progress(int(100 * (index + 1) / request.num_images))
+            if preview is not None and index + 1 < request.num_images:
+                preview(results[-1].data or b"")
         return results
 
 

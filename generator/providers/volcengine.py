@@ -636,7 +636,8 @@ class VolcEngineProvider(ConfiguredProvider):
         self.submit_missing(model, request, plan, save)
         looks = [self.look(plan.req_key, job) for job in plan.jobs]
         if any(look.working for look in looks):
-            return JobCheck(finished=False, progress=sum(look.progress for look in looks) // len(looks))
+            queued = all(look.queued for look in looks if look.working)
+            return JobCheck(finished=False, progress=sum(look.progress for look in looks) // len(looks), queued=queued)
         images = [look.image for look in looks if look.image is not None]
         if not images:
             raise next(look.error for look in looks if look.error is not None)
@@ -702,7 +703,7 @@ class VolcEngineProvider(ConfiguredProvider):
                 progress=100, error=PermanentProviderError("generation_failed", failed, request_id=answer.request_id)
             )
         if status in _STILL_WORKING:
-            return JobLook(progress=_STILL_WORKING[status], working=True)
+            return JobLook(progress=_STILL_WORKING[status], working=True, queued=status == "in_queue")
         if status != "done":
             raise _not_understood(answer.request_id)
         try:
@@ -825,6 +826,7 @@ class JobLook:
 
     progress: int  # within this job, 0–100
     working: bool = False
+    queued: bool = False  # working, but not started yet (in_queue)
     image: GeneratedImage | None = None
     error: ProviderError | None = None
 

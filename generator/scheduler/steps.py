@@ -34,11 +34,11 @@ from ..providers import (
     TransientProviderError,
     get_provider,
 )
-from ..providers.base import AsyncProvider, JobCheck, Provider
+from ..providers.base import AsyncProvider, GenerationStopped, JobCheck, Provider
 from ..providers.errors import MESSAGES as PROVIDER_MESSAGES
 from ..providers.http import download_image
 from ..reasons import Reason
-from . import claim, heartbeat, limits
+from . import claim, heartbeat, limits, watch
 from .queue import wake
 
 logger = logging.getLogger(__name__)
@@ -106,6 +106,8 @@ def run_step(task: Task) -> None:
                 _submit(task, job_provider, request)
             else:
                 _generate(task, provider, request)
+    except GenerationStopped:
+        logger.info("task %s stopped; whatever the provider made is discarded", task.pk)
     except TransientProviderError as error:
         _after_transient(task, error)
     except ProviderError as error:
@@ -135,9 +137,14 @@ def _job_provider(provider: Provider, request: GenerationRequest) -> AsyncProvid
 
 
 def _generate(task: Task, provider: Provider, request: GenerationRequest) -> None:
+    """One synchronous call, watched (generator.scheduler.watch): its progress and preview are
+    written as they come, and when the owner stops the task the answer is discarded unread."""
     logger.info("task %s generating provider=%s attempt=%s", task.pk, task.provider, task.attempts)
-    task.set_progress(10)
-    results = provider.generate(request, progress=lambda p: _progress(task, 10 + p * 60 // 100))
+    _progress(task, watch.LOW)
+    with watch.watching(task, threaded=not Conf.SYNC) as watched:
+        results = provider.generate(request, progress=watched)
+    if watched.stop_requested:
+        raise GenerationStopped
     if not results:
         raise PermanentProviderError("empty_result", _("The provider returned no images."))
     _finish(task, provider, results, failed=0)
@@ -167,7 +174,8 @@ def _submit(task: Task, provider: AsyncProvider, request: GenerationRequest) -> 
         _look_again_later(task, job, error)  # part of it did: finish the submission by looking
         return
     _record_request_id(task, job["state"])
-    task.watch_job(job, timezone.now() + timedelta(seconds=provider.poll_interval), progress=10)
+    if not task.watch_job(job, timezone.now() + timedelta(seconds=provider.poll_interval), progress=watch.LOW):
+        _cancel_if_stopped(task, provider, job)
 
 
 def _check(task: Task, provider: AsyncProvider, request: GenerationRequest) -> None:
@@ -195,13 +203,23 @@ def _check(task: Task, provider: AsyncProvider, request: GenerationRequest) -> N
             float(job.get("interval") or 1.0) * CHECK_INTERVAL_GROWTH, max(MAX_CHECK_INTERVAL, provider.poll_interval)
         )
         job["interval"] = interval
-        task.watch_job(job, now + timedelta(seconds=interval), progress=10 + result.progress * 60 // 100)
+        job["queued"] = result.queued  # the card says "waiting in the provider's queue"
+        if not task.watch_job(job, now + timedelta(seconds=interval), progress=watch.bar_percent(result.progress)):
+            _cancel_if_stopped(task, provider, job)
         return
     try:
         _finish(task, provider, result.images, failed=result.failed)
     except TransientProviderError as error:
         # The job is done but a picture could not be fetched yet: look (and fetch) again.
         _look_again_later(task, job, error)
+
+
+def _cancel_if_stopped(task: Task, provider: AsyncProvider, job: dict) -> None:
+    """The owner stopped the task while this step submitted or looked at its job: services.
+    cancel_task found no job to cancel yet (or this look raced it), so cancel it here."""
+    if Task.objects.filter(pk=task.pk, status=Task.Status.CANCELED).exists():
+        provider.cancel_job(job.get("state") or {})
+        logger.info("task %s stopped during its step; vendor job canceled", task.pk)
 
 
 def _look_again_later(task: Task, job: dict, error: TransientProviderError) -> None:
@@ -227,7 +245,7 @@ def _finish(task: Task, provider: Provider | AsyncProvider, results: list[Genera
     request_ids = [result.request_id for result in results if result.request_id]
     if request_ids:
         Task.objects.filter(pk=task.pk).update(provider_request_id=request_ids[0][:128])
-    _progress(task, 75)
+    _progress(task, watch.HIGH)
     for result in results:
         if result.data is None and result.url:
             # Provider links expire within hours: fetch now, through the SSRF guard.

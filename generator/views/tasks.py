@@ -1,4 +1,5 @@
-"""One task: its page, the card the create page polls, and cancel, retry, rerun and delete.
+"""One task: its page, the card the create page polls, its live preview, and cancel (Stop),
+retry, rerun and delete.
 
 The rules live in the model and the services (Task.cancel, services.retry_task,
 services.delete_tasks); these views only ask and answer. Retry and delete come from the
@@ -11,7 +12,7 @@ from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.db.models import prefetch_related_objects
-from django.http import HttpResponse, QueryDict
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -21,7 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.http import AuthenticatedHttpRequest
 
-from .. import limits, services
+from .. import limits, progress, services
 from ..forms import GenerateForm, task_fields
 from ..models import Task
 from ..ownership import get_owned_or_404, owned
@@ -45,6 +46,20 @@ def task_card(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     task = get_owned_or_404(Task, request, task_id)
     prefetch_related_objects([task], "images")  # the thumbnails and the seed label share them
     return render(request, "generator/_task_card.html", {"task": task})
+
+
+@require_GET
+def task_preview(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    """The picture so far of the owner's generating task (generator.progress), or 404: one
+    query (the task) besides the session; never cached anywhere, it changes every second."""
+    task = owned(Task, request).filter(pk=task_id).only("pk", "status").first()
+    data = progress.preview(task.pk) if task is not None and task.is_generating else None
+    if data is None:
+        raise Http404
+    response = HttpResponse(data, content_type="image/webp")
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @require_POST
