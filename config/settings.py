@@ -185,7 +185,7 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
 # Not under ASGI (config/asgi.py says ATELIER_ASGI): there each request's sync code runs in a
 # thread of its own, and a connection kept per thread would outlive it ("When using ASGI,
 # persistent connections should be disabled", Django's database docs).
-SERVED_OVER_ASGI = env.bool("ATELIER_ASGI", default=False)
+SERVED_OVER_ASGI = os.environ.get("ATELIER_ASGI") == "true"  # set by config/asgi.py, not by people
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if SERVED_OVER_ASGI else 600))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 

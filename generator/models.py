@@ -246,8 +246,10 @@ class Task(models.Model):
     @property
     def seed_label(self) -> str:
         """The seeds the images carry once there are images (a fixed seed 42 for 3 images is
-        42–44), else the seed asked for, or "random"."""
-        seeds = [image.seed for image in self.ordered_images if image.seed is not None]
+        42–44), else the seed asked for, or "random". An unfinished task has no images yet:
+        it does not ask for them (its card is polled)."""
+        images = self.ordered_images if self.is_finished else []
+        seeds = [image.seed for image in images if image.seed is not None]
         if not seeds:
             return str(self.seed) if self.seed is not None else pgettext("seed", "random")
         if len(seeds) == 1:

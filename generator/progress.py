@@ -13,6 +13,7 @@ import io
 import logging
 import statistics
 
+from django.apps import apps
 from django.core.cache import cache
 from PIL import Image as PILImage
 
@@ -68,8 +69,8 @@ def estimated_seconds(provider: str, model: str) -> float | None:
     cached = cache.get(key)
     if isinstance(cached, dict):
         return cached.get("seconds")
-    from .models import Task  # models import this module for their properties
-
+    # By name: generator.models imports this module for its properties.
+    Task = apps.get_model("generator", "Task")
     rows = (
         Task.objects.filter(
             status=Task.Status.COMPLETED,

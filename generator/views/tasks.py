@@ -37,14 +37,16 @@ RERUN = gettext_noop("Running again: a new task with the same settings was creat
 @require_GET
 def task_detail(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     task = get_owned_or_404(Task, request, task_id)
-    prefetch_related_objects([task], "images")  # one query, whatever the page asks of them
+    if task.is_finished:
+        prefetch_related_objects([task], "images")  # one query, whatever the page asks of them
     return render(request, "generator/task_detail.html", {"task": task, "any_active": task.is_active})
 
 
 @require_GET
 def task_card(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     task = get_owned_or_404(Task, request, task_id)
-    prefetch_related_objects([task], "images")  # the thumbnails and the seed label share them
+    if task.is_finished:
+        prefetch_related_objects([task], "images")  # the thumbnails and the seed label share them
     return render(request, "generator/_task_card.html", {"task": task})
 
 

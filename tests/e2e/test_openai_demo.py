@@ -89,7 +89,8 @@ def test_an_openai_key_alone_offers_todays_models_makes_three_in_one_call_and_dr
 
     page.get_by_label("Prompt", exact=True).fill("A lighthouse at dawn, risograph print")
     page.get_by_label("Provider and model").select_option(f"openai:{current}")
-    page.get_by_label("Size").select_option("1536x1024")
+    page.get_by_label("Width", exact=True).fill("1536")
+    page.get_by_label("Height", exact=True).fill("1024")
     page.get_by_label("Images").select_option("3")
     page.get_by_role("button", name="Generate").click()
 
@@ -106,7 +107,8 @@ def test_an_openai_key_alone_offers_todays_models_makes_three_in_one_call_and_dr
     # `manage.py check_providers` the page no longer offers it.
     openai_double.retired.add(retiring)
     page.get_by_label("Provider and model").select_option(f"openai:{retiring}")
-    page.get_by_label("Size").select_option("1024x1024")
+    page.get_by_label("Width", exact=True).fill("1024")
+    page.get_by_label("Height", exact=True).fill("1024")
     page.get_by_label("Images").select_option("1")
     page.get_by_role("button", name="Generate").click()
     expect(page.locator("#task-list .task-card")).to_have_count(2)
