@@ -4,7 +4,7 @@ The same command name and options as django-q2's (generator comes before django_
 INSTALLED_APPS), so the Procfile, compose file and docs keep `manage.py qcluster`. django-q2's
 own command starts the cluster and returns, leaving the main process idle until the sentinel
 stops; here that process runs the dispatcher (generator.scheduler.dispatcher) meanwhile.
-SIGTERM and SIGINT still stop the cluster (django-q2's handler), and the loop ends with it; they
+SIGTERM and SIGINT end the loop, then stop the cluster (django-q2 lets running tasks finish); they
 also tell the workers to claim nothing more once their step ends (steps.stopping).
 """
 
@@ -38,11 +38,17 @@ class Command(qcluster.Command):
         # Created before the cluster forks its workers, so they share it (django-q2 forks).
         steps.stopping = multiprocessing.get_context("fork").Event()
         cluster = Cluster()
+        signalled = threading.Event()
 
         def stop(signum: int, frame: Any) -> None:
+            # Only flags: the handler runs in the main thread, possibly inside one of the
+            # dispatcher's transactions. Waiting for the cluster here (django-q2's own handler
+            # does) would keep that transaction, and on SQLite its write lock, open while the
+            # workers need it to finish their step: a deadlock until SIGKILL. The dispatcher's
+            # loop sees the flag within a tick and the cluster is stopped after it.
             if steps.stopping is not None:
                 steps.stopping.set()  # workers finish their step and claim nothing more
-            cluster.sig_handler(signum, frame)
+            signalled.set()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
@@ -50,10 +56,14 @@ class Command(qcluster.Command):
         # The catalogue check calls every provider (seconds, at worst each one's timeout): in
         # the background, so the dispatcher starts waking workers at once.
         threading.Thread(target=check_catalogue, name="atelier-catalogue", daemon=True).start()
-        if options.get("run_once", False):
-            cluster.stop()
-            return
-        dispatcher.run(keep_going=lambda: cluster.sentinel is not None and cluster.sentinel.is_alive())
+        if not options.get("run_once", False):
+            dispatcher.run(
+                keep_going=lambda: (
+                    not signalled.is_set() and cluster.sentinel is not None and cluster.sentinel.is_alive()
+                )
+            )
+        connections.close_all()  # the dispatcher's connection: nothing of it stays open
+        cluster.stop()
 
 
 def check_catalogue() -> None:
