@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "django_ratelimit",
     "csp",
     "accounts",
+    "usage",
 ]
 
 MIDDLEWARE = [

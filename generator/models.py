@@ -55,6 +55,14 @@ def prompt_matches(text: str) -> models.Q:
 
 
 class Task(models.Model):
+    class Source(models.TextChoices):
+        """Where the submission came from: the pages, Atelier's own API, or the
+        OpenAI-compatible gateway (/v1/, whose images are tagged with it)."""
+
+        WEB = "web", pgettext_lazy("task source", "Pages")
+        API = "api", pgettext_lazy("task source", "API")
+        OPENAI = "openai", pgettext_lazy("task source", "OpenAI-compatible API")
+
     class Status(models.TextChoices):
         PENDING = "pending", pgettext_lazy("task status", "Pending")
         PROCESSING = "processing", pgettext_lazy("task status", "Generating")
@@ -107,6 +115,11 @@ class Task(models.Model):
     # Something a finished task's owner should know, untranslated (reasons.Reason.as_json()):
     # e.g. that some of the pictures asked for failed at the provider.
     note = models.JSONField(_("note"), null=True, blank=True, editable=False)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.WEB)
+    # What the pictures kept cost at the provider's price when the task completed (usage.prices);
+    # null: not completed, or no price known for its model.
+    cost = models.DecimalField(_("cost"), max_digits=12, decimal_places=4, null=True, blank=True, editable=False)
+    cost_currency = models.CharField(_("currency"), max_length=3, blank=True, default="", editable=False)
 
     class Meta:
         verbose_name = _("task")
@@ -361,9 +374,11 @@ class Task(models.Model):
             self.refresh_from_db()
         return bool(updated)
 
-    def mark_completed(self, note: Reason | None = None) -> bool:
+    def mark_completed(self, note: Reason | None = None, cost: Any = None, currency: str = "") -> bool:
         updated = self._held().update(
             status=self.Status.COMPLETED,
+            cost=cost,
+            cost_currency=currency if cost is not None else "",
             progress=100,
             finished_at=timezone.now(),
             held_by="",

@@ -26,7 +26,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_q.tasks import async_task
 
-from . import live
+from usage import prices, quotas
+
+from . import live, tags
 from .lib import imaging
 from .models import CLAIMABLE_STATUSES, IDEMPOTENCY_WINDOW, IdempotencyKey, Image, Tag, Task
 from .providers import GeneratedImage, PermanentProviderError, get_provider
@@ -115,21 +117,29 @@ def replayed_task(owner: User, idempotency: Idempotency) -> Task | None:
     return existing.task
 
 
-def create_task(owner: User, task_settings: TaskSettings, *, rate: Gate | None = None) -> Task:
+def create_task(
+    owner: User, task_settings: TaskSettings, *, rate: Gate | None = None, source: str = Task.Source.WEB
+) -> Task:
     """Create a pending task and wake a worker once the transaction commits.
 
     Raises TooManyQueuedTasks when the owner already has the allowed number of tasks waiting
-    (how many run at once is the scheduler's fair share), and whatever `rate.check()` raises
-    (limits.RateExceeded); `rate.count()` counts only a task really made. The checks and the
+    (how many run at once is the scheduler's fair share), usage.quotas.QuotaExceeded past a
+    quota, and whatever `rate.check()` raises (limits.RateExceeded); `rate.count()` counts
+    only a task really made. `source` says where the submission came from (Task.Source). The checks and the
     insert share one transaction, serialised per owner (a row lock on PostgreSQL; SQLite's
     IMMEDIATE transactions serialise all writers), so concurrent submissions cannot overshoot.
     """
-    task, _created = create_task_once(owner, task_settings, rate=rate)
+    task, _created = create_task_once(owner, task_settings, rate=rate, source=source)
     return task
 
 
 def create_task_once(
-    owner: User, task_settings: TaskSettings, *, rate: Gate | None = None, idempotency: Idempotency | None = None
+    owner: User,
+    task_settings: TaskSettings,
+    *,
+    rate: Gate | None = None,
+    idempotency: Idempotency | None = None,
+    source: str = Task.Source.WEB,
 ) -> tuple[Task, bool]:
     """create_task, and with an Idempotency-Key: the task that key made within
     IDEMPOTENCY_WINDOW, unchanged and not counted again (False: not created now).
@@ -139,7 +149,7 @@ def create_task_once(
     that loses a race for the key answers with the winner's task.
     """
     try:
-        return _create_task(owner, task_settings, rate, idempotency)
+        return _create_task(owner, task_settings, rate, idempotency, source)
     except IntegrityError:
         if idempotency is None:
             raise
@@ -153,7 +163,7 @@ def create_task_once(
 
 
 def _create_task(
-    owner: User, task_settings: TaskSettings, rate: Gate | None, idempotency: Idempotency | None
+    owner: User, task_settings: TaskSettings, rate: Gate | None, idempotency: Idempotency | None, source: str
 ) -> tuple[Task, bool]:
     limit = settings.MAX_QUEUED_TASKS_PER_USER
     with transaction.atomic():
@@ -171,7 +181,8 @@ def _create_task(
             rate.check()
         if Task.objects.filter(owner=owner, status__in=CLAIMABLE_STATUSES).count() >= limit:
             raise TooManyQueuedTasks(limit)
-        task = Task.objects.create(owner=owner, **task_settings.__dict__)
+        quotas.check(owner, task_settings)
+        task = Task.objects.create(owner=owner, source=source, **task_settings.__dict__)
         if idempotency is not None:
             IdempotencyKey.objects.create(
                 owner=owner, key=idempotency.key, fingerprint=idempotency.fingerprint, task=task, created_at=now
@@ -236,11 +247,13 @@ def store_images(task: Task, results: list[GeneratedImage], note: Reason | None 
             image.thumbnail.save("thumbnail.webp", ContentFile(thumbnail), save=False)
             written.append(image.thumbnail.name)
             images.append(image)
+        cost, currency = prices.cost_of(task, len(images))
         with transaction.atomic():
             Image.objects.bulk_create(images)
-            if not task.mark_completed(note):
+            if not task.mark_completed(note, cost=cost, currency=currency):
                 # Canceled or failed meanwhile: keep nothing half-done.
                 raise _Superseded
+            tag_by_source(task, images)
             live.task_changed(task.owner_id)
     except _Superseded:
         delete_files(written)
@@ -254,6 +267,19 @@ def store_images(task: Task, results: list[GeneratedImage], note: Reason | None 
 
 class _Superseded(Exception):
     pass
+
+
+# The tag every image made through the OpenAI-compatible gateway carries in its owner's gallery.
+SOURCE_TAGS = {Task.Source.OPENAI: "openai-api"}
+
+
+def tag_by_source(task: Task, images: list[Image]) -> None:
+    """Tag the images with where they were asked for, when that has a tag (SOURCE_TAGS)."""
+    name = SOURCE_TAGS.get(Task.Source(task.source)) if task.source in Task.Source.values else None
+    if name is None or not images:
+        return
+    tag = tags.tag_for(task.owner, name)
+    tag.images.add(*images)
 
 
 def _png_texts(task: Task, image: Image) -> dict[str, str]:
@@ -308,7 +334,7 @@ def retry_task(task: Task, *, rate: Gate | None = None) -> Task:
     """
     if not task.is_retryable:
         raise TaskNotRetryable(task.pk)
-    return create_task(task.owner, settings_of(task), rate=rate)
+    return create_task(task.owner, settings_of(task), rate=rate, source=task.source)
 
 
 def settings_of(task: Task, **changes: object) -> TaskSettings:

@@ -74,7 +74,11 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
             details = {**{field: list(messages) for field, messages in form.errors.items()}, **details}
             return error(400, "validation_error", _("Some fields are not valid."), details)
         task, created = services.create_task_once(
-            request.user, form.task_settings(), rate=limits.GenerationRate(request), idempotency=idempotency
+            request.user,
+            form.task_settings(),
+            rate=limits.GenerationRate(request),
+            idempotency=idempotency,
+            source=Task.Source.API,
         )
     except services.IdempotencyKeyReused:
         return error(
