@@ -205,7 +205,7 @@ def cancel_task(task: Task) -> bool:
     and keeps nothing (generator.scheduler.watch)."""
     if not task.cancel():
         return False
-    transaction.on_commit(partial(live.task_changed, task.owner_id))
+    live.task_changed(task.owner_id)
     if task.provider_job is not None:
         transaction.on_commit(partial(async_task, CANCEL_PROVIDER_JOB, str(task.pk), task_name=f"cancel-{task.pk}"))
     logger.info("task %s canceled", task.pk)

@@ -15,9 +15,8 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection
 
 from .. import live, progress
 from ..models import Task
@@ -99,7 +98,7 @@ class LiveProgress:
             except Exception:  # a cache that is down costs the preview, not the task
                 logger.warning("task %s preview not stored", self.task.pk, exc_info=True)
         if changed:  # open pages hear of it (at once: nothing here runs in a transaction)
-            transaction.on_commit(partial(live.task_changed, self.task.owner_id))
+            live.task_changed(self.task.owner_id)
 
     def discard_preview(self) -> None:
         with self._lock:
