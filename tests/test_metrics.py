@@ -17,7 +17,8 @@ import pytest
 import requests
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import OperationalError, connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from prometheus_client.parser import text_string_to_metric_families
@@ -333,7 +334,10 @@ def test_staff_make_a_metrics_token_on_the_account_page(staff):
     page = client.get("/accounts/").content.decode()
     plaintext = page.split('id="new-token" readonly value="')[1].split('"')[0]
     assert Client().get(METRICS, **bearer(plaintext)).status_code == 200
-    assert "Metrics" in page  # the list says what the token is for
+    row = page.split(f'id="token-{ApiToken.objects.get().pk}"')[1].split("</tr>")[0]
+    assert "<td>Metrics</td>" in row  # the list says what the token is for
+    assert client.post("/accounts/tokens/", {"name": "script", "use": "api"}).status_code == 302
+    assert ApiToken.objects.get(name="script").scopes == ["api"]
 
 
 def test_people_who_are_not_staff_cannot_make_one(user):
@@ -352,6 +356,31 @@ def test_an_unknown_use_is_a_form_error(staff):
 
 def test_tokens_made_without_a_scope_use_the_api(user):
     assert create_token(user, "script").token.scopes == ["api"]
+
+
+def test_tokens_made_before_scopes_existed_keep_using_the_api(transactional_db):
+    before, executor = [("accounts", "0003_apitoken_expires_at")], MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps
+        owner = old.get_model("auth", "User").objects.create(username="early")
+        old.get_model("accounts", "ApiToken").objects.create(
+            owner=owner, name="old", prefix="atl_abcd", digest="0" * 64
+        )
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    token = ApiToken.objects.get()
+    assert token.scopes == ["api"] and token.has_scope(Scope.API) and not token.has_scope(Scope.METRICS)
+
+
+def test_a_database_that_cannot_be_read_is_a_503_not_a_500(staff, monkeypatch):
+    def broken() -> None:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(metrics_module, "in_flight", broken)
+    response = client_for(staff).get(METRICS)
+    assert response.status_code == 503 and b"database" in response.content
 
 
 def test_the_command_prints_a_metrics_token_for_staff(staff, capsys):

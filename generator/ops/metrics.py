@@ -26,6 +26,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
+from django.db import DatabaseError
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -309,4 +310,10 @@ def metrics(request: HttpRequest) -> HttpResponse:
     refused = refusal(request)
     if refused is not None:
         return refused
-    return HttpResponse(exposition(), content_type=CONTENT_TYPE_PLAIN_0_0_4)
+    try:
+        text = exposition()
+    except DatabaseError:
+        # Prometheus records the failed scrape (up == 0); the reason is for the log, not the body.
+        logger.exception("metrics: the database could not be read")
+        return _plain(503, _("The metrics could not be read from the database; try again shortly."))
+    return HttpResponse(text, content_type=CONTENT_TYPE_PLAIN_0_0_4)
