@@ -3,6 +3,8 @@ for staff what it is for: the API or Prometheus' /metrics)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth.forms import UserCreationForm, UsernameField
 from django.contrib.auth.models import User
@@ -69,8 +71,8 @@ class TokenForm(forms.Form):
         help_text=_("A metrics token can read /metrics and nothing else."),
     )
 
-    def __init__(self, *args: object, staff: bool = False, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, staff: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         if not staff:
             del self.fields["use"]  # what others post for it is ignored: their tokens use the API
 
