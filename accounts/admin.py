@@ -17,17 +17,39 @@ from .models import ApiToken
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "display_prefix", "owner", "created_at", "last_used_at", "expires_at", "revoked_at")
+    list_display = (
+        "name",
+        "display_prefix",
+        "display_scopes",
+        "owner",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("name", "owner__username", "prefix")
     list_select_related = ("owner",)
-    fields = ("name", "display_prefix", "owner", "created_at", "last_used_at", "expires_at", "revoked_at")
+    fields = (
+        "name",
+        "display_prefix",
+        "display_scopes",
+        "owner",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
     readonly_fields = fields
     actions = ("revoke",)
 
     @admin.display(description=_("Token"))
     def display_prefix(self, token: ApiToken) -> str:
         return f"{token.prefix}…"
+
+    @admin.display(description=_("For"))
+    def display_scopes(self, token: ApiToken) -> str:
+        return ", ".join(token.scope_labels)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tokens are created by their owner, on the account page

@@ -1,6 +1,9 @@
-"""Sign-up (and creating the account, race-safe), and naming a new API token (and its expiry)."""
+"""Sign-up (and creating the account, race-safe), and naming a new API token (its expiry, and
+for staff what it is for: the API or Prometheus' /metrics)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm, UsernameField
@@ -8,6 +11,8 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+from .models import Scope
 
 
 class SignupForm(UserCreationForm):
@@ -52,3 +57,26 @@ class TokenForm(forms.Form):
         required=False,
         help_text=_("After this the token stops working, as if revoked."),
     )
+
+    # Only on staff's form (see __init__): a token is for the API or for /metrics, never both,
+    # so the credential a Prometheus server keeps cannot make images.
+    use = forms.ChoiceField(
+        label=_("For"),
+        choices=[
+            (Scope.API.value, _("The API (/api/v1 and /v1)")),
+            (Scope.METRICS.value, _("Prometheus metrics (/metrics) only")),
+        ],
+        initial=Scope.API.value,
+        required=False,
+        help_text=_("A metrics token can read /metrics and nothing else."),
+    )
+
+    def __init__(self, *args: Any, staff: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not staff:
+            del self.fields["use"]  # what others post for it is ignored: their tokens use the API
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """The new token's scopes (call after is_valid())."""
+        return frozenset({self.cleaned_data.get("use") or Scope.API.value})

@@ -1,4 +1,5 @@
-"""Personal API tokens: a name, a short prefix for display and the sha256 of the secret.
+"""Personal API tokens: a name, a short prefix for display, the sha256 of the secret and what
+the token may do (its scopes).
 
 The token itself ("atl_" + 43 url-safe characters) is shown once, when it is created, and is
 never stored: a lookup hashes what the caller sends and compares hashes.
@@ -21,6 +22,21 @@ from django.utils.translation import gettext_lazy as _
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+class Scope(models.TextChoices):
+    """What a token may be used for. A token holds a set of them; each endpoint asks for one."""
+
+    # /api/v1 and the OpenAI-compatible /v1: make, read and delete the owner's images.
+    API = "api", _("API")
+    # GET /metrics only (and only while the owner is staff): a scrape credential that leaks
+    # cannot make images or read anyone's pictures.
+    METRICS = "metrics", _("Metrics")
+
+
+def default_scopes() -> list[str]:
+    """Tokens made before scopes existed, and tokens made without naming one, use the API."""
+    return [Scope.API.value]
+
+
 class ApiToken(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -36,6 +52,8 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
     # Chosen when the token is made (never, or some days on); past it the token is a 401 like a revoked one.
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True, editable=False)
+    # A sorted list of Scope values (a JSON list: the same on SQLite and PostgreSQL).
+    scopes = models.JSONField(_("scopes"), default=default_scopes, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -56,6 +74,14 @@ class ApiToken(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    def has_scope(self, scope: Scope | str) -> bool:
+        return isinstance(self.scopes, list) and str(scope) in self.scopes
+
+    @property
+    def scope_labels(self) -> list[str]:
+        """The scopes for people, in Scope's order (unknown values left out)."""
+        return [str(scope.label) for scope in Scope if self.has_scope(scope)]
 
     def revoke(self) -> None:
         if self.revoked_at is None:

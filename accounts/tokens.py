@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import ApiToken, revoke_all_tokens
+from .models import ApiToken, Scope, revoke_all_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,20 @@ def digest(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def create_token(user: User, name: str, *, expires_in_days: int | None = None) -> NewToken:
-    """A new token for `user`; it stops working `expires_in_days` from now (None: never)."""
+class ScopeNotAllowed(ValueError):
+    """A token asked for a scope its owner may not hold (metrics for someone not staff)."""
+
+
+def create_token(
+    user: User, name: str, *, expires_in_days: int | None = None, scopes: frozenset[str] = frozenset({Scope.API})
+) -> NewToken:
+    """A new token for `user` that may do `scopes`; it stops working `expires_in_days` from now
+    (None: never). Only staff may hold the metrics scope (ScopeNotAllowed otherwise)."""
+    unknown = set(scopes) - set(Scope.values)
+    if not scopes or unknown:
+        raise ScopeNotAllowed(f"unknown or no scopes: {sorted(unknown)}")
+    if Scope.METRICS in scopes and not user.is_staff:
+        raise ScopeNotAllowed("only staff may hold a metrics token")
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
     expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
     token = ApiToken.objects.create(
@@ -53,8 +65,9 @@ def create_token(user: User, name: str, *, expires_in_days: int | None = None) -
         prefix=plaintext[: len(TOKEN_PREFIX) + DISPLAY_CHARS],
         digest=digest(plaintext),
         expires_at=expires_at,
+        scopes=sorted(str(scope) for scope in scopes),
     )
-    logger.info("API token %s (%s…) created for user %s", token.pk, token.prefix, user.pk)
+    logger.info("API token %s (%s…) created for user %s, scopes %s", token.pk, token.prefix, user.pk, token.scopes)
     return NewToken(token=token, plaintext=plaintext)
 
 
@@ -123,15 +136,29 @@ def bearer_credentials(request: HttpRequest) -> str | None:
     return (match.group("credentials") or "").strip()
 
 
-def authenticate_bearer(request: HttpRequest) -> User | None:
-    """The owner of the request's valid bearer token; None for no, a malformed, an unknown, an
-    expired or a revoked token. Callers that see a Bearer header (bearer_credentials() is not None) and get
-    None here must answer 401, never fall back to the session."""
+def bearer_token(request: HttpRequest) -> ApiToken | None:
+    """The request's valid bearer token, whatever its scopes; None for no, a malformed, an
+    unknown, an expired or a revoked token. Endpoints then check the scope they need."""
     credentials = bearer_credentials(request)
     if not credentials:
         return None
     token = verify_token(credentials)
     if token is None:
-        logger.info("API request with an unknown, expired, revoked or malformed bearer token")
+        logger.info("Request with an unknown, expired, revoked or malformed bearer token")
+    return token
+
+
+def authenticate_bearer(request: HttpRequest, scope: Scope = Scope.API) -> User | None:
+    """The owner of the request's valid bearer token if the token holds `scope` (the API's,
+    unless said otherwise: both /api/v1 and the OpenAI-compatible /v1 call this with the
+    default); None for no, a malformed, an unknown, an expired or a revoked token, and for a
+    token without the scope (a metrics token sent to the API). Callers that see a Bearer
+    header (bearer_credentials() is not None) and get None here must answer 401, never fall
+    back to the session."""
+    token = bearer_token(request)
+    if token is None:
+        return None
+    if not token.has_scope(scope):
+        logger.info("Bearer token %s (%s…) refused: it lacks the %s scope", token.pk, token.prefix, scope)
         return None
     return token.owner

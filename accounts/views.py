@@ -1,6 +1,7 @@
 """The account pages: sign-in (limited, and the admin's sign-in behind the same limits),
 sign-up (limited, and open, by approval or closed: settings.SIGNUP), and the account page with
-personal API tokens (created and shown once, listed, revoked one by one or all at once). Sign-out
+personal API tokens (created and shown once, listed, revoked one by one or all at once; staff
+can make a token for /metrics instead of the API). Sign-out
 is Django's own view; password change is Django's, with the person's token count."""
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def _page(
 @never_cache  # the one page that carries a new token must not be kept by any cache
 @require_GET
 def account(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return _page(request, TokenForm(), new_token=tokens.take_shown_once(request))
+    return _page(request, TokenForm(staff=request.user.is_staff), new_token=tokens.take_shown_once(request))
 
 
 @never_cache
@@ -130,11 +131,11 @@ def token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     makes a second token."""
     if request.method == "GET":
         return redirect("account")
-    form = TokenForm(request.POST)
+    form = TokenForm(request.POST, staff=request.user.is_staff)
     if not form.is_valid():
         return _page(request, form, status=400)
     new_token = tokens.create_token(
-        request.user, form.cleaned_data["name"], expires_in_days=form.cleaned_data["expires_in"]
+        request.user, form.cleaned_data["name"], expires_in_days=form.cleaned_data["expires_in"], scopes=form.scopes
     )
     tokens.show_once(request, new_token)
     return redirect(reverse("account") + "#new-token-box")

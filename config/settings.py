@@ -576,6 +576,9 @@ READYZ_TOKEN = env.str("READYZ_TOKEN", default="")
 READYZ_RATE = env.str("READYZ_RATE", default="60/m")  # per client address
 # The storage probe writes and deletes a file (billed requests on a bucket): its answer is kept.
 READYZ_STORAGE_CACHE_SECONDS = env.int("READYZ_STORAGE_CACHE_SECONDS", default=30)
+# /metrics (generator/ops/metrics.py) is computed from the database at most once this often,
+# whoever asks; 0 computes it on every scrape.
+METRICS_CACHE_SECONDS = env.int("METRICS_CACHE_SECONDS", default=5)
 
 # --- logging ----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from django.views.decorators.vary import vary_on_headers
 from django.views.i18n import JavaScriptCatalog, set_language
 
 from accounts.views import admin_login
+from generator.ops.metrics import metrics
 from generator.views.errors import api_not_found
 
 # The scripts' translations (djangojs) change only with a deploy, that is a restart: browsers keep
@@ -36,6 +37,8 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     # /healthz and /readyz are answered by generator.ops.health.HealthMiddleware, before routing.
     path("", include("generator.urls")),
+    # Prometheus' scrape address: staff sessions and metrics tokens (generator/ops/metrics.py).
+    path("metrics", metrics, name="metrics"),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("generator.api.urls")),
     # Any other /api/ address: the API's JSON 404, whatever DEBUG says.
