@@ -302,11 +302,12 @@ def test_scrapes_are_not_counted_against_the_api_rate(staff, metrics_token, sett
 def test_a_metrics_token_cannot_use_the_api(staff, metrics_token):
     for path in ("/api/v1/tasks", "/api/v1/models"):
         response = Client().get(path, **bearer(metrics_token))
-        assert response.status_code == 401 and response.json()["error"] == "not_authenticated"
+        assert response.status_code == 403 and response.json()["error"] == "token_scope"
+        assert "/metrics only" in response.json()["message"]
     submitted = Client().post(
         "/api/v1/generate", json.dumps({"prompt": "a fox"}), content_type="application/json", **bearer(metrics_token)
     )
-    assert submitted.status_code == 401 and not Task.objects.exists()
+    assert submitted.status_code == 403 and not Task.objects.exists()
     # The same person's API token works there.
     api_token = create_token(staff, "script").plaintext
     assert Client().get("/api/v1/tasks", **bearer(api_token)).status_code == 200

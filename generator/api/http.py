@@ -21,7 +21,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts.tokens import authenticate_bearer, bearer_credentials
+from accounts.models import Scope
+from accounts.tokens import bearer_credentials, bearer_token
 
 from .. import limits
 from ..lib.keyset import Page, Row, cut_page, decode_cursor
@@ -65,10 +66,14 @@ def api_view(*methods: str, page_asset: bool = False) -> Callable[[View], View]:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if bearer_credentials(request) is not None:
-                user = authenticate_bearer(request)
-                if user is None:
+                token = bearer_token(request)
+                if token is None:
                     return error(401, "not_authenticated", _("The API token is malformed, unknown or revoked."))
-                request.user = user
+                if not token.has_scope(Scope.API):
+                    return error(
+                        403, "token_scope", _("This token is for /metrics only: make an API token to use the API.")
+                    )
+                request.user = token.owner
                 counted = True
             else:
                 # Not signed in is a 401 whatever the method: a script that forgot its token is
