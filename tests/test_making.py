@@ -258,7 +258,7 @@ def test_the_unique_constraint_answers_a_lost_race_with_the_winners_task(user, m
     winner = TaskFactory(owner=user)
     key = services.Idempotency(key="k", fingerprint="f" * 64)
 
-    def lose_the_race(owner, task_settings, rate, idempotency):
+    def lose_the_race(owner, task_settings, rate, idempotency, source):
         IdempotencyKey.objects.get_or_create(owner=user, key="k", defaults={"fingerprint": "f" * 64, "task": winner})
         raise IntegrityError("UNIQUE constraint failed: idempotency_owner_key")
 
