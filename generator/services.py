@@ -270,12 +270,12 @@ class _Superseded(Exception):
 
 
 # The tag every image made through the OpenAI-compatible gateway carries in its owner's gallery.
-SOURCE_TAGS = {Task.Source.OPENAI: "openai-api"}
+SOURCE_TAGS: dict[str, str] = {Task.Source.OPENAI: "openai-api"}
 
 
 def tag_by_source(task: Task, images: list[Image]) -> None:
     """Tag the images with where they were asked for, when that has a tag (SOURCE_TAGS)."""
-    name = SOURCE_TAGS.get(Task.Source(task.source)) if task.source in Task.Source.values else None
+    name = SOURCE_TAGS.get(task.source)
     if name is None or not images:
         return
     tag = tags.tag_for(task.owner, name)
