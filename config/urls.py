@@ -37,6 +37,7 @@ urlpatterns = [
     # /healthz and /readyz are answered by generator.ops.health.HealthMiddleware, before routing.
     path("", include("generator.urls")),
     path("accounts/", include("accounts.urls")),
+    path("usage/", include("usage.urls")),
     path("api/v1/", include("generator.api.urls")),
     # Any other /api/ address: the API's JSON 404, whatever DEBUG says.
     re_path(r"^api/(?P<path>.*)$", api_not_found, name="api_not_found"),

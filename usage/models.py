@@ -15,6 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from generator.models import Task
+
 
 class ModelPrice(models.Model):
     """What one picture from a provider's model costs (editable by staff in the admin)."""
@@ -97,3 +99,13 @@ class QuotaRefusal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class UsageReport(Task):
+    """Tasks seen as usage: the admin's read-only report per person, provider and model
+    (usage.admin.UsageReportAdmin). No table of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("usage report")
+        verbose_name_plural = _("usage reports")
