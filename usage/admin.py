@@ -52,7 +52,8 @@ def known_prices() -> list[dict[str, Any]]:
             origin = price.source
         else:
             origin = str(_("no price: its tasks' cost stays empty and counts as 0 against spend quotas"))
-        rows.append({"provider": provider, "model": model, "price": price, "origin": origin})
+        text = f"{price.amount.normalize():f} {price.currency}" if price is not None else "—"
+        rows.append({"provider": provider, "model": model, "price": text, "origin": origin})
     return rows
 
 
