@@ -7,11 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
+from .prices import DEFAULT_PRICES
+
 
 @checks.register()
 def currencies_have_rates(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    from .prices import DEFAULT_PRICES
-
     currencies = {price.currency for price in DEFAULT_PRICES.values() if price.amount}
     missing = sorted(currencies - {settings.USAGE_CURRENCY} - set(settings.USAGE_EXCHANGE_RATES))
     if not missing or settings.QUOTA_SPEND_PER_MONTH is None:

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -23,9 +24,15 @@ class ModelPrice(models.Model):
 
     provider = models.CharField(_("provider"), max_length=64)
     model = models.CharField(_("model"), max_length=128)
-    price_per_image = models.DecimalField(_("price per image"), max_digits=10, decimal_places=4, default=Decimal("0"))
+    price_per_image = models.DecimalField(
+        _("price per image"), max_digits=10, decimal_places=4, default=Decimal("0"), validators=[MinValueValidator(0)]
+    )
     currency = models.CharField(
-        _("currency"), max_length=3, default="USD", help_text=_("ISO 4217 code, e.g. USD or CNY.")
+        _("currency"),
+        max_length=3,
+        default="USD",
+        help_text=_("ISO 4217 code, e.g. USD or CNY."),
+        validators=[RegexValidator(r"^[A-Z]{3}$", _("Three capital letters, such as USD or CNY."))],
     )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -60,7 +67,15 @@ class Quota(models.Model):
     )
     images_per_day = models.PositiveIntegerField(_("images per day"), null=True, blank=True)
     images_per_month = models.PositiveIntegerField(_("images per month"), null=True, blank=True)
-    spend_per_month = models.DecimalField(_("spend per month"), max_digits=12, decimal_places=2, null=True, blank=True)
+    spend_per_month = models.DecimalField(
+        _("spend per month"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("In the reporting currency (USAGE_CURRENCY)."),
+    )
 
     class Meta:
         verbose_name = _("quota")

@@ -71,8 +71,8 @@ class Periods:
 
     @classmethod
     def at(cls, now: datetime) -> Periods:
-        local = timezone.localtime(now)
-        zone = local.tzinfo
+        zone = timezone.get_default_timezone()  # the server's TIME_ZONE, whoever is asking
+        local = timezone.localtime(now, zone)
         today = local.date()
         first = today.replace(day=1)
         next_first = (first + timedelta(days=32)).replace(day=1)
@@ -277,7 +277,7 @@ def refusal(kind: str, limit: int | Decimal, periods: Periods) -> QuotaExceeded:
 
 def message(kind: str, limit: int | Decimal, resets_at: datetime) -> str:
     """Which quota and when it resets, in the active language (the person's own on a page)."""
-    when = formats.date_format(timezone.localtime(resets_at), "DATETIME_FORMAT")
+    when = formats.date_format(timezone.localtime(resets_at, timezone.get_default_timezone()), "DATETIME_FORMAT")
     values = {"limit": limit, "when": when, "currency": settings.USAGE_CURRENCY}
     if kind == Kind.IMAGES_PER_DAY:
         text = _("This would go past your quota of %(limit)s images per day. It resets on %(when)s.")

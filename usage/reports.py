@@ -107,12 +107,12 @@ def last_days(owner: User, now: datetime | None = None, days: int = CHART_DAYS) 
     provider model; one query."""
     periods = Periods.at(now or timezone.now())
     first = periods.day_start.date() - timedelta(days=days - 1)
-    start = timezone.make_aware(datetime.combine(first, datetime.min.time()), timezone.get_current_timezone())
+    start = timezone.make_aware(datetime.combine(first, datetime.min.time()), timezone.get_default_timezone())
     rows = (
         Task.objects.filter(
             owner=owner, created_at__gte=start, created_at__lt=periods.day_end, status__in=COUNTED_STATUSES
         )
-        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_default_timezone()))
         .order_by()
         .values("day", "provider", "model")
         .annotate(asked=Sum("num_images"))
