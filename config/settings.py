@@ -372,6 +372,7 @@ QUOTA_SPEND_PER_MONTH = usage_config.spend_limit("QUOTA_SPEND_PER_MONTH", env.st
 # (one unit of CNY is worth 0.14 USD: USAGE_EXCHANGE_RATES=CNY=0.14).
 USAGE_CURRENCY = usage_config.currency("USAGE_CURRENCY", env.str("USAGE_CURRENCY", default="USD"))
 USAGE_EXCHANGE_RATES = usage_config.exchange_rates("USAGE_EXCHANGE_RATES", env.str("USAGE_EXCHANGE_RATES", default=""))
+
 # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDR networks). Empty: nobody's, and
 # the client is REMOTE_ADDR. Every per-address limit keys on accounts.addresses.client_address.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])

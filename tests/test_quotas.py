@@ -11,13 +11,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 from django.utils import timezone
 
 from generator import services
 from generator.models import Task
 from generator.services import TaskSettings
-from usage import prices
+from usage import config, prices
 from usage.models import ModelPrice, Quota, QuotaRefusal
 from usage.quotas import QuotaExceeded, limits_for
 
@@ -347,3 +348,27 @@ def test_twenty_concurrent_submissions_stop_exactly_at_the_quota(live_server, tr
     assert sorted(codes) == [201] * 7 + [429] * 13
     assert Task.objects.filter(owner=user).count() == 7
     assert QuotaRefusal.objects.filter(owner=user).count() == 13
+
+
+# --- the settings ---------------------------------------------------------------------------
+
+
+def test_quota_settings_read_empty_as_unlimited_and_refuse_nonsense():
+    assert config.image_limit("QUOTA_IMAGES_PER_DAY", "") is None
+    assert config.image_limit("QUOTA_IMAGES_PER_DAY", " 0 ") == 0
+    assert config.spend_limit("QUOTA_SPEND_PER_MONTH", "12.50") == Decimal("12.50")
+    assert config.exchange_rates("USAGE_EXCHANGE_RATES", "cny=0.14, EUR=1.08") == {
+        "CNY": Decimal("0.14"),
+        "EUR": Decimal("1.08"),
+    }
+    for call, raw in (
+        (config.image_limit, "-1"),
+        (config.image_limit, "ten"),
+        (config.spend_limit, "-5"),
+        (config.spend_limit, "NaN"),
+        (config.currency, "dollars"),
+        (config.exchange_rates, "CNY"),
+        (config.exchange_rates, "CNY=0"),
+    ):
+        with pytest.raises(ImproperlyConfigured, match="QUOTA|USAGE"):
+            call("QUOTA_OR_USAGE_SETTING", raw)
