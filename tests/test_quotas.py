@@ -283,7 +283,7 @@ def test_retry_in_the_history_is_refused_the_same_way(auth_client, user, setting
     TaskFactory(owner=user, status=Task.Status.COMPLETED)
     response = auth_client.post(reverse("generator:task_retry", args=[failed.pk]))
     assert response.status_code == 429
-    assert "1 images per day" in response.content.decode()
+    assert "1 image per day" in response.content.decode()
     assert Task.objects.filter(owner=user).count() == 2
 
 
@@ -298,7 +298,7 @@ def test_staff_retries_in_the_admin_say_which_owner_is_over_quota(admin_client, 
     )
     assert response.status_code == 200
     text = response.content.decode()
-    assert "Refused 1 task over its owner" in text and "1 images per day" in text
+    assert "Refused 1 task over its owner" in text and "1 image per day" in text
     assert Task.objects.filter(owner=user).count() == 2
 
 

@@ -17,7 +17,7 @@ from django.urls import reverse
 from generator.models import Task
 from generator.scheduler.inline import run_task
 from usage import prices
-from usage.models import ModelPrice
+from usage.models import ModelPrice, Quota
 
 from .conftest import client_for
 from .factories import TaskFactory, UserFactory
@@ -218,3 +218,27 @@ def test_quotas_are_edited_inline_on_the_person_and_the_group(admin_client, user
     for url in (reverse("admin:auth_user_change", args=[user.pk]), reverse("admin:auth_group_change", args=[group.pk])):
         html = admin_client.get(url).content.decode()
         assert "quota-" in html and "images_per_day" in html
+
+
+def test_a_quota_for_nobody_or_for_both_a_person_and_a_group_is_refused_with_a_message(admin_client, user):
+    group = Group.objects.create(name="team")
+    add = reverse("admin:usage_quota_add")
+    for owner in ({}, {"user": user.pk, "group": group.pk}):
+        response = admin_client.post(add, {**owner, "images_per_day": "5"})
+        assert response.status_code == 200
+        assert "choose exactly one of them" in response.content.decode()
+    assert not Quota.objects.exists()
+    response = admin_client.post(add, {"user": user.pk, "images_per_day": "-1", "spend_per_month": "-2"})
+    assert response.status_code == 200 and not Quota.objects.exists()
+    assert admin_client.post(add, {"group": group.pk, "images_per_day": "5"}).status_code == 302
+    assert Quota.objects.get().group == group
+
+
+def test_a_price_needs_a_currency_code_and_no_negative_amount(admin_client):
+    add = reverse("admin:usage_modelprice_add")
+    response = admin_client.post(
+        add, {"provider": "openai", "model": "gpt-image-2", "price_per_image": "-1", "currency": "usd"}
+    )
+    assert response.status_code == 200
+    assert "Three capital letters" in response.content.decode()
+    assert not ModelPrice.objects.exists()

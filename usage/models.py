@@ -85,6 +85,7 @@ class Quota(models.Model):
                 condition=(Q(user__isnull=False) & Q(group__isnull=True))
                 | (Q(user__isnull=True) & Q(group__isnull=False)),
                 name="quota_one_owner",
+                violation_error_message=_("A quota is for one person or one group: choose exactly one of them."),
             )
         ]
 

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db.models import Q, Sum
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from generator.limits import QUOTA_EXCEEDED, Exceeded, RateExceeded
 from generator.models import ACTIVE_STATUSES, Task
@@ -280,9 +281,17 @@ def message(kind: str, limit: int | Decimal, resets_at: datetime) -> str:
     when = formats.date_format(timezone.localtime(resets_at, timezone.get_default_timezone()), "DATETIME_FORMAT")
     values = {"limit": limit, "when": when, "currency": settings.USAGE_CURRENCY}
     if kind == Kind.IMAGES_PER_DAY:
-        text = _("This would go past your quota of %(limit)s images per day. It resets on %(when)s.")
+        text = ngettext(
+            "This would go past your quota of %(limit)s image per day. It resets on %(when)s.",
+            "This would go past your quota of %(limit)s images per day. It resets on %(when)s.",
+            int(limit),
+        )
     elif kind == Kind.IMAGES_PER_MONTH:
-        text = _("This would go past your quota of %(limit)s images per month. It resets on %(when)s.")
+        text = ngettext(
+            "This would go past your quota of %(limit)s image per month. It resets on %(when)s.",
+            "This would go past your quota of %(limit)s images per month. It resets on %(when)s.",
+            int(limit),
+        )
     else:
         text = _("This would go past your spending quota of %(limit)s %(currency)s per month. It resets on %(when)s.")
     return text % values

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from generator.models import Task
 from tests.factories import PASSWORD, TaskFactory, UserFactory
 
-from .conftest import sign_in
+from .conftest import marker_survives, set_marker, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -60,4 +60,26 @@ def test_the_usage_page_draws_the_last_30_days_by_model(page, live_server, setti
     # Not blank: the bars' own colours (Okabe–Ito blue and orange) are there in numbers.
     counts = {colour: count for count, colour in colours}
     assert counts.get((0, 114, 178), 0) > 50 and counts.get((230, 159, 0), 0) > 20
+    assert page.errors == []
+
+
+def test_a_quota_refusal_is_explained_next_to_generate_and_the_usage_page_agrees(page, live_server, settings):
+    settings.QUOTA_IMAGES_PER_DAY = 1
+    user = UserFactory()
+    sign_in(page, live_server, user, PASSWORD)
+    set_marker(page)
+    page.get_by_label("Prompt", exact=True).fill("a paper boat")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#task-list .task-card")).to_have_count(1)
+
+    page.get_by_role("button", name="Generate").click()
+    problem = page.locator("#form-problem")
+    expect(problem).to_be_visible()
+    expect(problem).to_contain_text("This would go past your quota of 1 image per day. It resets on")
+    expect(page.locator("#task-list .task-card")).to_have_count(1)
+    assert marker_survives(page), "the refusal should be shown in place, without a reload"
+    assert Task.objects.filter(owner=user).count() == 1
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Usage").click()
+    expect(page.locator("#quota-images_per_day")).to_contain_text("1 of 1 used, 0 left")
     assert page.errors == []
