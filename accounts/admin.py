@@ -12,6 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from usage.models import Quota
+
 from .models import ApiToken
 
 
@@ -71,3 +73,16 @@ def approve_accounts(modeladmin: admin.ModelAdmin, request: HttpRequest, queryse
     count = queryset.filter(is_active=False).update(is_active=True)
     text = ngettext("Approved %(count)s account.", "Approved %(count)s accounts.", count) % {"count": count}
     modeladmin.message_user(request, text, messages.SUCCESS)
+
+
+class QuotaInline(admin.StackedInline):
+    """A person's or a group's own quotas, on their admin page (usage.quotas: a person's value
+    wins, else the most generous of their groups', else the QUOTA_* settings; empty = not set here)."""
+
+    model = Quota
+    extra = 0
+    max_num = 1
+    can_delete = True
+    fields = ("images_per_day", "images_per_month", "spend_per_month")
+    verbose_name = _("quota")
+    verbose_name_plural = _("quotas (empty: the next level decides)")

@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from config.hosts import own_hosts
+from usage import config as usage_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -358,6 +359,20 @@ LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="20/m")
 LOGIN_RATE_PER_USERNAME_AND_IP = env.str("LOGIN_RATE_PER_USERNAME_AND_IP", default="5/m")
 LOGIN_RATE_PER_USERNAME = env.str("LOGIN_RATE_PER_USERNAME", default="20/m")
 SIGNUP_RATE_PER_IP = env.str("SIGNUP_RATE_PER_IP", default="10/h")
+
+# Quotas per person (usage app; README "Quotas and spend"): the defaults for everyone, over
+# which the admin's Quota rows for a group or a person win. Empty = unlimited, 0 = none allowed.
+# Days start at local midnight and months on the 1st, in TIME_ZONE.
+QUOTA_IMAGES_PER_DAY = usage_config.image_limit("QUOTA_IMAGES_PER_DAY", env.str("QUOTA_IMAGES_PER_DAY", default=""))
+QUOTA_IMAGES_PER_MONTH = usage_config.image_limit(
+    "QUOTA_IMAGES_PER_MONTH", env.str("QUOTA_IMAGES_PER_MONTH", default="")
+)
+QUOTA_SPEND_PER_MONTH = usage_config.spend_limit("QUOTA_SPEND_PER_MONTH", env.str("QUOTA_SPEND_PER_MONTH", default=""))
+# Spend is counted and capped in one currency; prices in others are converted at these rates
+# (one unit of CNY is worth 0.14 USD: USAGE_EXCHANGE_RATES=CNY=0.14).
+USAGE_CURRENCY = usage_config.currency("USAGE_CURRENCY", env.str("USAGE_CURRENCY", default="USD"))
+USAGE_EXCHANGE_RATES = usage_config.exchange_rates("USAGE_EXCHANGE_RATES", env.str("USAGE_EXCHANGE_RATES", default=""))
+
 # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDR networks). Empty: nobody's, and
 # the client is REMOTE_ADDR. Every per-address limit keys on accounts.addresses.client_address.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])

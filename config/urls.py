@@ -40,6 +40,7 @@ urlpatterns = [
     # Prometheus' scrape address: staff sessions and metrics tokens (generator/ops/metrics.py).
     path("metrics", metrics, name="metrics"),
     path("accounts/", include("accounts.urls")),
+    path("usage/", include("usage.urls")),
     path("api/v1/", include("generator.api.urls")),
     # Any other /api/ address: the API's JSON 404, whatever DEBUG says.
     re_path(r"^api/(?P<path>.*)$", api_not_found, name="api_not_found"),

@@ -150,6 +150,10 @@ def create_task_once(
     """
     try:
         return _create_task(owner, task_settings, rate, idempotency, source)
+    except quotas.QuotaExceeded as refused:
+        # Recorded once the refused transaction is rolled back, which would take the row with it.
+        quotas.record_refusal(owner, refused)
+        raise
     except IntegrityError:
         if idempotency is None:
             raise

@@ -19,7 +19,7 @@ VIEW_MODULES = ("generator.views", "generator.api.views", "accounts.views")
 # May import view modules: the views themselves and the URLconfs that route to them.
 MAY_IMPORT_VIEWS = (*VIEW_MODULES, "generator.urls", "generator.api.urls", "accounts.urls")
 # AppConfig.ready() is where Django wants app-registry-dependent imports.
-FUNCTION_IMPORTS_ALLOWED = {"generator.apps"}
+FUNCTION_IMPORTS_ALLOWED = {"generator.apps", "usage.apps"}
 
 
 def module_name(path: Path) -> str:

@@ -8,3 +8,6 @@ class UsageConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "usage"
     verbose_name = _("Usage and quotas")
+
+    def ready(self) -> None:
+        from . import checks, prices  # noqa: F401  (the price cache's signal receivers; the system check)

@@ -10,10 +10,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from generator.models import Task
 
 
 class ModelPrice(models.Model):
@@ -21,9 +24,15 @@ class ModelPrice(models.Model):
 
     provider = models.CharField(_("provider"), max_length=64)
     model = models.CharField(_("model"), max_length=128)
-    price_per_image = models.DecimalField(_("price per image"), max_digits=10, decimal_places=4, default=Decimal("0"))
+    price_per_image = models.DecimalField(
+        _("price per image"), max_digits=10, decimal_places=4, default=Decimal("0"), validators=[MinValueValidator(0)]
+    )
     currency = models.CharField(
-        _("currency"), max_length=3, default="USD", help_text=_("ISO 4217 code, e.g. USD or CNY.")
+        _("currency"),
+        max_length=3,
+        default="USD",
+        help_text=_("ISO 4217 code, e.g. USD or CNY."),
+        validators=[RegexValidator(r"^[A-Z]{3}$", _("Three capital letters, such as USD or CNY."))],
     )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -58,7 +67,15 @@ class Quota(models.Model):
     )
     images_per_day = models.PositiveIntegerField(_("images per day"), null=True, blank=True)
     images_per_month = models.PositiveIntegerField(_("images per month"), null=True, blank=True)
-    spend_per_month = models.DecimalField(_("spend per month"), max_digits=12, decimal_places=2, null=True, blank=True)
+    spend_per_month = models.DecimalField(
+        _("spend per month"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("In the reporting currency (USAGE_CURRENCY)."),
+    )
 
     class Meta:
         verbose_name = _("quota")
@@ -68,6 +85,7 @@ class Quota(models.Model):
                 condition=(Q(user__isnull=False) & Q(group__isnull=True))
                 | (Q(user__isnull=True) & Q(group__isnull=False)),
                 name="quota_one_owner",
+                violation_error_message=_("A quota is for one person or one group: choose exactly one of them."),
             )
         ]
 
@@ -97,3 +115,13 @@ class QuotaRefusal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class UsageReport(Task):
+    """Tasks seen as usage: the admin's read-only report per person, provider and model
+    (usage.admin.UsageReportAdmin). No table of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("usage report")
+        verbose_name_plural = _("usage reports")

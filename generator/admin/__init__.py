@@ -29,7 +29,8 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import approve_accounts
+from accounts.admin import QuotaInline, approve_accounts
+from usage import quotas
 
 from .. import services
 from ..models import Image, Tag, Task
@@ -173,6 +174,7 @@ class TaskAdmin(admin.ModelAdmin):
     @admin.action(permissions=["change"], description=_("Retry failed or canceled tasks (as new tasks)"))
     def retry_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         retried, refused, skipped, limit = 0, 0, 0, 0
+        over_quota: list[str] = []  # each refusal's own message: which quota, when it resets
         for task in queryset.select_related("owner").order_by("created_at", "pk"):
             try:
                 new_task = services.retry_task(task)
@@ -181,6 +183,9 @@ class TaskAdmin(admin.ModelAdmin):
                 continue
             except services.TooManyQueuedTasks as error:
                 refused, limit = refused + 1, error.limit
+                continue
+            except quotas.QuotaExceeded as over:
+                over_quota.append(over.exceeded.message)
                 continue
             retried += 1
             self.log_change(request, task, gettext("Retried by staff as task %(id)s.") % {"id": new_task.pk})
@@ -213,7 +218,16 @@ class TaskAdmin(admin.ModelAdmin):
                 )
                 % {"count": refused, "maximum": maximum}
             )
-        level = messages.SUCCESS if retried and not (skipped or refused) else messages.WARNING
+        if over_quota:
+            parts.append(
+                ngettext(
+                    "Refused %(count)s task over its owner's quota: %(reasons)s",
+                    "Refused %(count)s tasks over their owners' quotas: %(reasons)s",
+                    len(over_quota),
+                )
+                % {"count": len(over_quota), "reasons": " ".join(dict.fromkeys(over_quota))}
+            )
+        level = messages.SUCCESS if retried and not (skipped or refused or over_quota) else messages.WARNING
         self.message_user(request, " ".join(parts), level)
 
     @admin.action(permissions=["change"], description=_("Cancel (stop) tasks that have not finished"))
@@ -396,6 +410,7 @@ class UserAdmin(DjangoUserAdmin):
     """Django's user admin, plus approving sign-ups; deleting people deletes their tasks' files."""
 
     actions = (approve_accounts,)
+    inlines = (QuotaInline,)
 
     def delete_model(self, request: HttpRequest, obj: User) -> None:
         with transaction.atomic():

@@ -118,8 +118,38 @@ COMPONENTS = {
                         limits.QUOTA_EXCEEDED,
                     ],
                     "description": "Which limit: too_many_queued_tasks (MAX_QUEUED_TASKS_PER_USER tasks waiting), "
-                    "generate_rate (GENERATE_RATE), api_rate (API_RATE); quota_exceeded is reserved.",
+                    "generate_rate (GENERATE_RATE), api_rate (API_RATE), quota_exceeded (a quota of images per "
+                    "day or month, or of spend per month; the message says which).",
                 },
+                "resets_at": {
+                    **DATETIME,
+                    "description": "Only with quota_exceeded: when the quota that refused resets (the day's or "
+                    "month's start in the server's time zone).",
+                },
+            },
+        },
+        "Quota": {
+            "type": "object",
+            "required": ["used", "max", "resets_at"],
+            "description": "Images asked for by your tasks created in the period that are waiting, running or "
+            "completed (failed and canceled ones do not count); max null: no limit. Past it, generating "
+            "answers 429 quota_exceeded.",
+            "properties": {
+                "used": {"type": "integer", "minimum": 0},
+                "max": {"type": "integer", "minimum": 0, "nullable": True},
+                "resets_at": DATETIME,
+            },
+        },
+        "SpendQuota": {
+            "type": "object",
+            "required": ["used", "max", "currency", "resets_at"],
+            "description": "This month's recorded cost of completed tasks plus the expected cost of running "
+            "ones, in the server's reporting currency; max null: no limit.",
+            "properties": {
+                "used": {"type": "number", "minimum": 0},
+                "max": {"type": "number", "minimum": 0, "nullable": True},
+                "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+                "resets_at": DATETIME,
             },
         },
         "Usage": {
@@ -170,8 +200,18 @@ COMPONENTS = {
                 },
                 "limits": {
                     "type": "object",
-                    "required": ["queued_tasks", "generate_rate", "api_rate"],
+                    "required": [
+                        "images_per_day",
+                        "images_per_month",
+                        "spend_per_month",
+                        "queued_tasks",
+                        "generate_rate",
+                        "api_rate",
+                    ],
                     "properties": {
+                        "images_per_day": {"$ref": "#/components/schemas/Quota"},
+                        "images_per_month": {"$ref": "#/components/schemas/Quota"},
+                        "spend_per_month": {"$ref": "#/components/schemas/SpendQuota"},
                         "queued_tasks": {
                             "type": "object",
                             "required": ["used", "max"],

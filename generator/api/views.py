@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import UTC
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,6 +19,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
 from accounts.http import AuthenticatedHttpRequest
+from usage import quotas
 
 from .. import limits, services, tags
 from ..catalogue import offered_models
@@ -89,11 +91,23 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
                 "Send a new key with a new request."
             ),
         )
+    except quotas.QuotaExceeded as refused:
+        return _quota_exceeded(refused)
     except limits.RateExceeded as refused:
         return too_many_requests(refused.exceeded)
     except services.TooManyQueuedTasks as cap:
         return too_many_requests(limits.queued_cap_exceeded(cap))
     return _created(task, replayed=not created)
+
+
+def _quota_exceeded(refused: quotas.QuotaExceeded) -> JsonResponse:
+    """The 429 of every limit, with when the quota resets (ISO 8601) besides the wait."""
+    response = too_many_requests(refused.exceeded)
+    body = json.loads(response.content)
+    body["resets_at"] = isoformat(refused.resets_at.astimezone(UTC))
+    answer = JsonResponse(body, status=429)
+    answer["Retry-After"] = response["Retry-After"]
+    return answer
 
 
 def _created(task: Task, *, replayed: bool) -> JsonResponse:
@@ -308,6 +322,7 @@ def system_info(request: AuthenticatedHttpRequest) -> JsonResponse:
                 for name, provider in enabled_providers().items()
             ],
             "limits": {
+                **_quotas_json(request),
                 "queued_tasks": {"used": queued, "max": settings.MAX_QUEUED_TASKS_PER_USER},
                 "generate_rate": {
                     "rate": settings.GENERATE_RATE,
@@ -322,6 +337,25 @@ def system_info(request: AuthenticatedHttpRequest) -> JsonResponse:
             },
         }
     )
+
+
+def _quotas_json(request: AuthenticatedHttpRequest) -> dict:
+    """The person's quotas (usage.quotas): used, max (null: no limit) and when each resets; spend
+    in USAGE_CURRENCY, as a number."""
+    standings, _used = quotas.standings(request.user)
+    answer = {}
+    for standing in standings:
+        entry: dict = {
+            "used": standing.used,
+            "max": standing.limit,
+            "resets_at": isoformat(standing.resets_at.astimezone(UTC)),
+        }
+        if standing.is_spend:
+            entry["used"] = float(standing.used)
+            entry["max"] = None if standing.limit is None else float(standing.limit)
+            entry["currency"] = settings.USAGE_CURRENCY
+        answer[standing.kind] = entry
+    return answer
 
 
 def _provider_json(name: str, provider: Provider, in_flight: int, queued: int) -> dict:

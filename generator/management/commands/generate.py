@@ -9,6 +9,7 @@ from generator.forms import SIZE_RE, GenerateForm
 from generator.models import Task
 from generator.ops.maintenance import stored_locations, user_named, wait_for_task
 from generator.services import TooManyQueuedTasks, create_task
+from usage.quotas import QuotaExceeded
 
 # Form field → the option that sets it, for error messages.
 OPTIONS = {
@@ -69,6 +70,8 @@ class Command(BaseCommand):
             task = create_task(owner, form.task_settings())
         except TooManyQueuedTasks as error:
             raise CommandError(str(error)) from None
+        except QuotaExceeded as refused:
+            raise CommandError(refused.exceeded.message) from None
         task.refresh_from_db()
         if not options["wait"]:
             self.stdout.write(
