@@ -12,14 +12,15 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from inspect import iscoroutinefunction
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
+from django.db import connection
 from django.http import HttpRequest, HttpResponseBase
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
@@ -30,53 +31,59 @@ from .errors import AUTHENTICATION, RATE_LIMIT, SERVER, OpenAIError, invalid
 
 logger = logging.getLogger(__name__)
 
-SyncView = Callable[..., HttpResponseBase]
+T = TypeVar("T")
 AsyncView = Callable[..., Awaitable[HttpResponseBase]]
 
 
-def openai_view(*methods: str, authenticated: bool = True) -> Callable[[Any], Any]:
-    """A /v1/ endpoint: 405 for other methods, 401 without a valid token, 429 past API_RATE,
-    an OpenAIError raised by the view answered as such, anything else a 500 in the same shape.
+def openai_view(*methods: str, authenticated: bool = True) -> Callable[[AsyncView], Any]:
+    """An async /v1/ endpoint: 405 for other methods, 401 without a valid token, 429 past
+    API_RATE, an OpenAIError raised by the view answered as such, anything else a 500 in the
+    same shape. The checks run on a pool thread (in_pool)."""
 
-    Works for sync and async views; an async view's checks run on a thread of their own
-    request (short work), never around what the view then awaits.
-    """
+    def decorator(view: AsyncView) -> Any:  # Any: django-stubs' path() expects sync views
+        @wraps(view)
+        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            try:
+                await in_pool(_admit)(request, methods, authenticated)
+                return await view(request, *args, **kwargs)
+            except OpenAIError as refusal:
+                return refusal.response()
+            except Exception:
+                return _server_error(request)
 
-    def decorator(view: Any) -> Any:
-        if iscoroutinefunction(view):
-
-            @wraps(view)
-            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-                try:
-                    await sync_to_async(_admit)(request, methods, authenticated)
-                    return await view(request, *args, **kwargs)
-                except OpenAIError as refusal:
-                    return refusal.response()
-                except Exception:
-                    return _server_error(request)
-
-            wrapper: Any = async_wrapper
-        else:
-
-            @wraps(view)
-            def sync_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-                try:
-                    _admit(request, methods, authenticated)
-                    return view(request, *args, **kwargs)
-                except OpenAIError as refusal:
-                    return refusal.response()
-                except Exception:
-                    return _server_error(request)
-
-            wrapper = sync_wrapper
-        # A bearer token, not a cookie, carries who is asking: nothing for a forged request to ride on.
+        # A bearer token, not a cookie, says who is asking: nothing for a forged request to ride on.
         return csrf_exempt(login_not_required(wrapper))
 
     return decorator
 
 
+def in_pool(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """`function` run on the shared pool's threads, its database connection closed afterwards.
+
+    Not thread_sensitive: that would run it on a thread kept for the request until it ends, a
+    thread per waiting generation (gateway.asgi says why that matters).
+    """
+
+    def closing(*args: Any, **kwargs: Any) -> T:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection.close()
+
+    return sync_to_async(closing, thread_sensitive=False)
+
+
 def _admit(request: HttpRequest, methods: tuple[str, ...], authenticated: bool) -> None:
-    """Raise the OpenAIError that refuses this request, or set request.user to the token's owner."""
+    """Raise the OpenAIError that refuses this request, or set request.user to the token's owner.
+
+    Also what the site's middleware does elsewhere, as /v1/ skips it over ASGI (gateway.asgi):
+    the Host header checked against ALLOWED_HOSTS, the messages in the client's language.
+    """
+    try:
+        request.get_host()
+    except DisallowedHost:
+        raise OpenAIError(400, "The Host header is not one this server answers to.") from None
+    translation.activate(translation.get_language_from_request(request))
     if request.method not in methods:
         raise OpenAIError(
             405,

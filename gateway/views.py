@@ -10,12 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connection
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -29,10 +27,10 @@ from usage.quotas import QuotaExceeded
 from . import catalogue, links
 from .errors import INSUFFICIENT_QUOTA, RATE_LIMIT, SERVER, OpenAIError
 from .generation import Ask, b64, form_fields, form_refusal, read_ask, response_format, task_refusal
-from .http import json_body, openai_view
+from .http import in_pool, json_body, openai_view
 from .waiting import Outcome, wait_for_task
 
-# Seconds a picture's link may be cached by whoever fetched it (it is private to them).
+# Whoever fetched a picture may keep it; shared caches may not (the link is the permission).
 LINK_CACHE = "private"
 
 
@@ -45,7 +43,7 @@ class Submitted:
 @openai_view("POST")
 async def generations(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     ask = read_ask(json_body(request))
-    submitted = await sync_to_async(_submit)(request, ask)
+    submitted = await in_pool(_submit)(request, ask)
     outcome = await wait_for_task(
         submitted.task.pk,
         submitted.task.owner_id,
@@ -54,7 +52,7 @@ async def generations(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     )
     if not outcome.finished:
         raise _still_running(submitted.task, stopping=outcome.stopping)
-    return await sync_to_async(_answer_and_close, thread_sensitive=False)(request, outcome, submitted.answer_as)
+    return await in_pool(_answer)(request, outcome, submitted.answer_as)
 
 
 def _submit(request: AuthenticatedHttpRequest, ask: Ask) -> Submitted:
@@ -102,13 +100,6 @@ def _still_running(task: Task, *, stopping: bool) -> OpenAIError:
     return OpenAIError(503, message, type=SERVER, code="timeout", retry=False)
 
 
-def _answer_and_close(request: HttpRequest, outcome: Outcome, answer_as: str) -> JsonResponse:
-    try:
-        return _answer(request, outcome, answer_as)
-    finally:
-        connection.close()
-
-
 def _answer(request: HttpRequest, outcome: Outcome, answer_as: str) -> JsonResponse:
     """OpenAI's answer for a completed task: each picture as a signed link or base64."""
     task = outcome.task
@@ -129,13 +120,14 @@ def _answer(request: HttpRequest, outcome: Outcome, answer_as: str) -> JsonRespo
 
 
 @openai_view("GET")
-def model_list(request: AuthenticatedHttpRequest) -> JsonResponse:
-    return JsonResponse({"object": "list", "data": [_model_json(model) for model in catalogue.listed()]})
+async def model_list(request: AuthenticatedHttpRequest) -> JsonResponse:
+    models = await in_pool(catalogue.listed)()
+    return JsonResponse({"object": "list", "data": [_model_json(model) for model in models]})
 
 
 @openai_view("GET")
-def model_detail(request: AuthenticatedHttpRequest, model_id: str) -> JsonResponse:
-    return JsonResponse(_model_json(catalogue.resolve(model_id)))
+async def model_detail(request: AuthenticatedHttpRequest, model_id: str) -> JsonResponse:
+    return JsonResponse(_model_json(await in_pool(catalogue.resolve)(model_id)))
 
 
 def _model_json(model: catalogue.Offered) -> dict:
@@ -147,23 +139,31 @@ def _model_json(model: catalogue.Offered) -> dict:
 
 
 @openai_view("GET", "HEAD", authenticated=False)
-def image_file(request: HttpRequest, token: str) -> HttpResponseBase:
+async def image_file(request: HttpRequest, token: str) -> HttpResponse:
     """The original PNG a link names, to anyone holding the link until it expires."""
     image_id = links.image_id_of(token)
-    image = Image.objects.filter(pk=image_id).first() if image_id else None
-    if image is None:
-        raise _gone()
-    try:
-        handle = image.file.open("rb")
-    except (FileNotFoundError, ValueError):
-        raise _gone() from None
-    response = FileResponse(handle, content_type=image.mime)
+    picture = await in_pool(_original)(image_id) if image_id else None
+    if picture is None:
+        raise OpenAIError(
+            404, _("This image link has expired, was altered, or its image was deleted."), code="not_found"
+        )
+    data, mime = picture
+    response = HttpResponse(b"" if request.method == "HEAD" else data, content_type=mime)
+    response["Content-Length"] = str(len(data))
     response["Cache-Control"] = LINK_CACHE
     return response
 
 
-def _gone() -> OpenAIError:
-    return OpenAIError(404, _("This image link has expired, was altered, or its image was deleted."), code="not_found")
+def _original(image_id: str) -> tuple[bytes, str] | None:
+    """The image's original file and its type; None when the row or the file is gone."""
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None:
+        return None
+    try:
+        with image.file.open("rb") as handle:
+            return handle.read(), image.mime
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 @csrf_exempt  # it changes nothing: any method gets the same 404
