@@ -43,13 +43,17 @@ def openai_view(*methods: str, authenticated: bool = True) -> Callable[[AsyncVie
     def decorator(view: AsyncView) -> Any:  # Any: django-stubs' path() expects sync views
         @wraps(view)
         async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            response: HttpResponseBase
             try:
                 await in_pool(_admit)(request, methods, authenticated)
-                return await view(request, *args, **kwargs)
+                response = await view(request, *args, **kwargs)
             except OpenAIError as refusal:
-                return refusal.response()
+                response = refusal.response()
             except Exception:
-                return _server_error(request)
+                response = _server_error(request)
+            # SecurityMiddleware's header, which /v1/ skips over ASGI (gateway.asgi).
+            response["X-Content-Type-Options"] = "nosniff"
+            return response
 
         # A bearer token, not a cookie, says who is asking: nothing for a forged request to ride on.
         return csrf_exempt(login_not_required(wrapper))
@@ -82,7 +86,7 @@ def _admit(request: HttpRequest, methods: tuple[str, ...], authenticated: bool) 
     try:
         request.get_host()
     except DisallowedHost:
-        raise OpenAIError(400, "The Host header is not one this server answers to.") from None
+        raise OpenAIError(400, _("The Host header is not one this server answers to.")) from None
     translation.activate(translation.get_language_from_request(request))
     if request.method not in methods:
         raise OpenAIError(

@@ -112,6 +112,7 @@ def test_a_url_answer_links_the_original_png_for_anyone_holding_the_link(client,
     assert fetched.status_code == 200
     assert fetched.headers["Content-Type"] == "image/png"
     assert fetched.headers["Cache-Control"] == "private"
+    assert fetched.headers["X-Content-Type-Options"] == "nosniff"
     assert png(fetched.content).size == (256, 256)
     image = Image.objects.get(owner=user)
     assert fetched.content == image.file.open("rb").read()
@@ -437,3 +438,37 @@ def test_each_token_makes_tasks_for_its_own_owner_only(base_url, token, user, ot
 def other_user_token():
     other = UserFactory()
     return other, create_token(other, "theirs").plaintext
+
+
+def test_an_unexpected_error_is_a_500_in_openais_shape_that_is_not_retried(client, monkeypatch):
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(args)
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("generator.services.create_task", broken)
+    with pytest.raises(openai.InternalServerError) as refused:
+        client.images.generate(prompt="a cat")  # max_retries=2
+    assert refused.value.status_code == 500
+    assert refused.value.body["type"] == "server_error"
+    assert "a bug" not in refused.value.body["message"]
+    assert refused.value.response.headers["x-should-retry"] == "false"
+    assert len(calls) == 1
+
+
+def test_a_waiting_generation_does_not_count_as_one_of_a_persons_open_pages():
+    """The event stream refuses a sixth page per person (generator/views/events.py); the Hub's
+    waiting generations are woken the same way but not counted."""
+    from generator import live
+
+    async def watch() -> tuple[int, int]:
+        hub = live.Hub()
+        page, generation = hub.watch(1), hub.watch(1, counted=False)
+        counts = (hub.count(1), len(hub.watchers[1]))
+        hub.unwatch(1, generation)
+        hub.unwatch(1, page)
+        hub.stop()
+        return counts
+
+    assert asyncio.run(watch()) == (1, 2)
