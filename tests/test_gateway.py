@@ -295,7 +295,10 @@ def test_a_quota_refusal_is_insufficient_quota_and_not_retried(client, monkeypat
     """The mapping, with usage.quotas.check refusing (the quotas themselves: the next test)."""
     resets_at = timezone.now() + timezone.timedelta(hours=2)
 
+    asked = []
+
     def refuse(owner, task_settings):
+        asked.append(owner)
         exceeded = limits.Exceeded("rate_limit_exceeded", "You have used today's images.", 1, limits.QUOTA_EXCEEDED)
         raise quotas.QuotaExceeded(exceeded, "images_per_day", resets_at)
 
@@ -307,6 +310,7 @@ def test_a_quota_refusal_is_insufficient_quota_and_not_retried(client, monkeypat
     assert refused.value.body["message"] == "You have used today's images."
     assert refused.value.response.headers["x-should-retry"] == "false"
     assert 7190 <= int(refused.value.response.headers["Retry-After"]) <= 7200
+    assert len(asked) == 1  # the client obeyed x-should-retry: false
     assert not Task.objects.exists()
 
 

@@ -8,14 +8,18 @@ request hears of it at once (the Hub) and answers 409 without inviting a retry.
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from contextlib import suppress
 from pathlib import Path
 
+import openai
 import pytest
 import requests
 
@@ -128,3 +132,40 @@ def test_twenty_waiting_generations_leave_the_pages_answering(tmp_path):
     assert {answer.status_code for answer in answers} == {409}
     assert {answer.json()["error"]["code"] for answer in answers} == {"task_canceled"}
     assert {answer.headers["x-should-retry"] for answer in answers} == {"false"}
+
+
+def test_through_gunicorn_and_a_real_worker_the_openai_client_gets_its_pictures(tmp_path):
+    """The production path end to end: gunicorn's uvicorn worker, /v1/ without middleware, the
+    wait woken by the Hub when the qcluster process (another process) finishes the task."""
+    env = servers.app_env(tmp_path, servers.free_port(), DEBUG="true", Q_WORKERS="1")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    _session_key, token = (
+        subprocess.run([sys.executable, "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+        .stdout.split("\n")[-2]
+        .split()
+    )
+    with (tmp_path / "qcluster.log").open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: its workers go with it
+        )
+    try:
+        with servers.gunicorn_process(env):
+            client = openai.OpenAI(base_url=f"http://localhost:{env['PORT']}/v1", api_key=token, timeout=60)
+            answer = client.images.generate(prompt="through the worker", n=2, size="256x192", response_format="url")
+            pictures = [requests.get(item.url, timeout=10) for item in answer.data]
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGKILL)
+
+    assert [picture.headers["Content-Type"] for picture in pictures] == ["image/png", "image/png"]
+    assert all(picture.content.startswith(b"\x89PNG") for picture in pictures)
+    assert {item.revised_prompt for item in answer.data} == {"through the worker"}
