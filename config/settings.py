@@ -602,6 +602,7 @@ LOGGING = {
     "loggers": {
         "generator": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
         "accounts": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        "gateway": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
 }
