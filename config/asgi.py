@@ -18,8 +18,10 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 from config.asgi_server import ON_SHUTDOWN  # noqa: E402
 from config.body_deadline import AsgiBodyDeadline  # noqa: E402
 from config.startup import refuse_to_start_on_errors  # noqa: E402
+from gateway.asgi import with_gateway  # noqa: E402
 
-application = AsgiBodyDeadline(get_asgi_application(), settings.WEB_BODY_SECONDS)
+# /v1/ (the OpenAI-compatible API) skips the middleware, so a waiting generation holds no thread.
+application = AsgiBodyDeadline(with_gateway(get_asgi_application()), settings.WEB_BODY_SECONDS)
 refuse_to_start_on_errors()
 
 from generator.live import HUB  # noqa: E402  (models: once the apps are loaded)

@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "usage",
+    "gateway",
 ]
 
 MIDDLEWARE = [
@@ -523,6 +524,17 @@ PROVIDER_CONFIG = {
     ),
 }
 
+# --- the OpenAI-compatible API (/v1/, gateway/) -------------------------------------------
+
+# How long POST /v1/images/generations waits for its task before answering 503 (the task goes
+# on and lands in the gallery), and how long the links of a `url` answer work.
+OPENAI_COMPAT_WAIT_SECONDS = env.float("OPENAI_COMPAT_WAIT_SECONDS", default=300.0)
+OPENAI_COMPAT_URL_SECONDS = env.int("OPENAI_COMPAT_URL_SECONDS", default=3600)
+# Names clients may use for an offered model: "dall-e-3=openai:gpt-image-2,dall-e-2=offline:sketch-v1".
+OPENAI_COMPAT_MODEL_ALIASES: dict[str, str] = env.dict("OPENAI_COMPAT_MODEL_ALIASES", default={})
+# The model of a request that names none (an id or alias); empty: the first offered model.
+OPENAI_COMPAT_DEFAULT_MODEL = env.str("OPENAI_COMPAT_DEFAULT_MODEL", default="")
+
 # --- scheduling (generator.scheduler, docs/SCHEDULING.md) ------------------------------
 
 # Per provider, from <PREFIX>CONCURRENCY (calls in flight at once, vendor jobs included),
@@ -608,6 +620,7 @@ LOGGING = {
     "loggers": {
         "generator": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
         "accounts": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        "gateway": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
 }

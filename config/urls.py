@@ -44,6 +44,8 @@ urlpatterns = [
     path("api/v1/", include("generator.api.urls")),
     # Any other /api/ address: the API's JSON 404, whatever DEBUG says.
     re_path(r"^api/(?P<path>.*)$", api_not_found, name="api_not_found"),
+    # The OpenAI-compatible images API (gateway/), for chat front ends and `openai` scripts.
+    path("v1/", include("gateway.urls")),
     # The admin's sign-in, counted by the same sign-in limits as /accounts/login/ (it must come
     # before admin.site.urls, which would otherwise answer this path unlimited).
     path("admin/login/", admin_login),

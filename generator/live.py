@@ -94,22 +94,28 @@ class Hub:
 
     def __init__(self) -> None:
         self.watchers: dict[int, set[asyncio.Event]] = {}
+        # Watchers that are not an open page's stream (the gateway's waiting generations):
+        # woken like the others, but not counted against a person's streams.
+        self.uncounted: set[asyncio.Event] = set()
         self.seen: dict[int, Any] = {}
         self.stopping = False
         self._task: asyncio.Task | None = None
 
     def count(self, owner_id: int) -> int:
-        return len(self.watchers.get(owner_id, ()))
+        return len(self.watchers.get(owner_id, set()) - self.uncounted)
 
-    def watch(self, owner_id: int) -> asyncio.Event:
+    def watch(self, owner_id: int, *, counted: bool = True) -> asyncio.Event:
         event = asyncio.Event()
         self.watchers.setdefault(owner_id, set()).add(event)
+        if not counted:
+            self.uncounted.add(event)
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             self._task = loop.create_task(self._run())
         return event
 
     def unwatch(self, owner_id: int, event: asyncio.Event) -> None:
+        self.uncounted.discard(event)
         events = self.watchers.get(owner_id)
         if events is not None:
             events.discard(event)
