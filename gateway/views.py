@@ -61,14 +61,10 @@ def _submit(request: AuthenticatedHttpRequest, ask: Ask) -> Submitted:
     form = GenerateForm(form_fields(ask, model))
     if not form.is_valid():
         raise form_refusal(form.errors)
-    try:
+    try:  # QuotaExceeded is a kind of RateExceeded: it must be caught first
         task = services.create_task(
             request.user, form.task_settings(), rate=limits.GenerationRate(request), source=Task.Source.OPENAI
         )
-    except limits.RateExceeded as refused:
-        raise _too_many(refused.exceeded) from None
-    except services.TooManyQueuedTasks as cap:
-        raise _too_many(limits.queued_cap_exceeded(cap)) from None
     except QuotaExceeded as over:
         seconds = max(1, math.ceil((over.resets_at - timezone.now()).total_seconds()))
         raise OpenAIError(
@@ -79,6 +75,10 @@ def _submit(request: AuthenticatedHttpRequest, ask: Ask) -> Submitted:
             retry_after=seconds,
             retry=False,
         ) from None
+    except limits.RateExceeded as refused:
+        raise _too_many(refused.exceeded) from None
+    except services.TooManyQueuedTasks as cap:
+        raise _too_many(limits.queued_cap_exceeded(cap)) from None
     return Submitted(task, response_format(ask, model))
 
 

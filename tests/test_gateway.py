@@ -14,7 +14,6 @@ from types import SimpleNamespace
 import openai
 import pytest
 import requests
-from django.conf import settings as django_settings
 from django.core import signing
 from django.utils import timezone
 from django_q.conf import Conf
@@ -314,11 +313,6 @@ def test_a_quota_refusal_is_insufficient_quota_and_not_retried(client, monkeypat
     assert not Task.objects.exists()
 
 
-@pytest.mark.xfail(
-    not hasattr(django_settings, "QUOTA_IMAGES_PER_DAY"),
-    reason="QUOTA_IMAGES_PER_DAY arrives with the usage branch (usage/quotas.py): this runs once it is merged",
-    strict=True,
-)
 def test_past_images_per_day_the_client_gets_insufficient_quota_once(client, settings, worker):
     settings.QUOTA_IMAGES_PER_DAY = 1
     client.images.generate(prompt="the day's one", size="128x128", response_format="b64_json")

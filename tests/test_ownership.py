@@ -22,7 +22,10 @@ from .factories import TagFactory, TaskFactory
 
 # Not per-person, or not the app's own: Django's admin (staff only, its own permission
 # checks), the account pages (sign-in, sign-up, password) and the probes.
-SKIPPED_PREFIXES = ("admin/",)
+# The OpenAI-compatible API (v1/) takes tokens, not sessions, and its links are signed:
+# tests/test_gateway.py shows each token makes and sees only its owner's tasks and that a
+# link altered to name another image, expired, or of a deleted image is refused.
+SKIPPED_PREFIXES = ("admin/", "v1/")
 SKIPPED_NAMES = {
     "login",
     "logout",
@@ -106,6 +109,7 @@ ROUTES: dict[str, Route] = {
     "api_token_revoke": Route(primary="POST", owned=True),
     "api:image_file": Route(owned=True, queries=("", "?download=1")),
     "api:image_thumbnail": Route(owned=True),
+    "usage:usage": Route(lists=True),
 }
 
 # Path parameter name -> which of the owner's objects fill it.
