@@ -62,8 +62,12 @@ def test_deactivating_a_person_revokes_their_tokens_for_good(user):
 def test_deactivating_through_the_admin_revokes_their_tokens(admin_client, user):
     token = create_token(user, "laptop")
     change = reverse("admin:auth_user_change", args=[user.pk])
-    form = admin_client.get(change).context["adminform"].form
+    page = admin_client.get(change).context
+    form = page["adminform"].form
     data = {name: value for name, value in form.initial.items() if value is not None and name != "password"}
+    for inline in page["inline_admin_formsets"]:  # e.g. the person's quotas: left as they are
+        management = inline.formset.management_form
+        data |= {management.add_prefix(name): value for name, value in management.initial.items()}
     data |= {"is_active": "", "last_login_0": "", "last_login_1": "", "date_joined_0": "2026-01-01"}
     data |= {"date_joined_1": "00:00:00", "groups": [], "user_permissions": []}
     data.pop("last_login", None), data.pop("date_joined", None)
