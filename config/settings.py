@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "accounts",
     "usage",
     "gateway",
+    "sharing",
 ]
 
 MIDDLEWARE = [
@@ -534,6 +535,19 @@ OPENAI_COMPAT_URL_SECONDS = env.int("OPENAI_COMPAT_URL_SECONDS", default=3600)
 OPENAI_COMPAT_MODEL_ALIASES: dict[str, str] = env.dict("OPENAI_COMPAT_MODEL_ALIASES", default={})
 # The model of a request that names none (an id or alias); empty: the first offered model.
 OPENAI_COMPAT_DEFAULT_MODEL = env.str("OPENAI_COMPAT_DEFAULT_MODEL", default="")
+
+# --- sharing (sharing/): Explore, likes and share links ---------------------------------
+
+# off: nothing is shown to anyone else; team: Explore for signed-in people; public: Explore
+# and share links that work without an account.
+SHARING = env.str("SHARING", default="team").strip().lower()
+if SHARING not in ("off", "team", "public"):
+    raise ImproperlyConfigured(f"SHARING must be off, team or public; not {SHARING!r}.")
+# Requests per address to the pages of share links (anonymous), django-ratelimit's syntax.
+SHARE_LINK_RATE = env.str("SHARE_LINK_RATE", default="60/m")
+# How long browsers and proxies may keep a share page or its files: a revoked link must stop
+# working soon everywhere.
+SHARE_LINK_CACHE_SECONDS = env.int("SHARE_LINK_CACHE_SECONDS", default=60)
 
 # --- scheduling (generator.scheduler, docs/SCHEDULING.md) ------------------------------
 

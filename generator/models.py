@@ -120,6 +120,16 @@ class Task(models.Model):
     # null: not completed, or no price known for its model.
     cost = models.DecimalField(_("cost"), max_digits=12, decimal_places=4, null=True, blank=True, editable=False)
     cost_currency = models.CharField(_("currency"), max_length=3, blank=True, default="", editable=False)
+    # "Use these settings" from Explore: the published image this task took its settings from.
+    from_publication = models.ForeignKey(
+        "sharing.Publication",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="uses",
+        editable=False,
+        verbose_name=_("settings from"),
+    )
 
     class Meta:
         verbose_name = _("task")

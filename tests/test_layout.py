@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_PACKAGES = ("generator", "accounts", "usage", "gateway")
+APP_PACKAGES = ("generator", "accounts", "usage", "gateway", "sharing")
 # Modules that answer requests; nothing below them in the layout may import them.
 VIEW_MODULES = ("generator.views", "generator.api.views", "accounts.views")
 # May import view modules: the views themselves and the URLconfs that route to them.
