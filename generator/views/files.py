@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from ..api.http import api_view, error
 from ..lib import imaging
+from ..models import Image
 from ..ownership import viewable_images
 
 # Kept by the browser for a day, then asked again (a 304 while it is unchanged): a picture
@@ -48,7 +49,22 @@ def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpRespo
     image = viewable_images(request).filter(pk=image_id).first()
     if image is None:
         return error(404, "not_found", _("No such image."))
-    etag = f'"{image.pk}-{"t" if thumbnail else "o"}"'
+    return serve_image(request, image, thumbnail=thumbnail)
+
+
+def serve_image(
+    request: HttpRequest,
+    image: Image,
+    *,
+    thumbnail: bool,
+    cache_control: str = IMAGE_CACHE,
+    etag_key: str = "",
+) -> HttpResponseBase:
+    """Answer with `image`'s original or thumbnail, once the caller has decided this request
+    may see it (`?download` makes the original an attachment, `&metadata=0` strips its text).
+    `etag_key` goes into the ETag, so a copy kept under one grant (a share link's id, say) is
+    not revalidated under another; `cache_control` says how long copies may be kept."""
+    etag = f'"{image.pk}-{"t" if thumbnail else "o"}{"-" + etag_key if etag_key else ""}"'
     if request.headers.get("If-None-Match") == etag:
         response: HttpResponseBase = HttpResponseNotModified()
     else:
@@ -74,7 +90,7 @@ def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpRespo
                 return error(404, "not_found", _("The image file is missing."))
             response = FileResponse(handle, content_type=content_type, as_attachment=download, filename=filename)
     response["ETag"] = etag
-    response["Cache-Control"] = IMAGE_CACHE
+    response["Cache-Control"] = cache_control
     response["Last-Modified"] = http_date(image.created_at.timestamp())
     return response
 
