@@ -12,8 +12,9 @@ import uuid
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -94,6 +95,20 @@ class Publication(models.Model):
     @property
     def is_hidden(self) -> bool:
         return self.hidden_at is not None
+
+    def hide(self, by: AbstractBaseUser | None, reason: str) -> None:
+        """Staff take it off Explore (the author still has the image and sees why). Hiding it
+        again keeps when it was first hidden and records the new reason and who gave it."""
+        self.hidden_at = self.hidden_at or timezone.now()
+        self.hidden_reason = reason
+        self.hidden_by = by  # type: ignore[assignment]  # any user model: settings.AUTH_USER_MODEL
+        self.save(update_fields=["hidden_at", "hidden_reason", "hidden_by"])
+
+    def unhide(self) -> None:
+        self.hidden_at = None
+        self.hidden_reason = ""
+        self.hidden_by = None
+        self.save(update_fields=["hidden_at", "hidden_reason", "hidden_by"])
 
 
 class Like(models.Model):
@@ -199,6 +214,24 @@ class ShareLink(models.Model):
     def is_active(self, now: datetime | None = None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    def revoke(self) -> bool:
+        """Stop the link working from the next request on; False if it was revoked already
+        (the first revocation's time stays)."""
+        if self.revoked_at is not None:
+            return False
+        now = timezone.now()
+        revoked = ShareLink.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=now) == 1
+        self.revoked_at = now if revoked else ShareLink.objects.values_list("revoked_at", flat=True).get(pk=self.pk)
+        return revoked
+
+    def count_view(self) -> None:
+        """One more view of its page (F(): concurrent views all count)."""
+        ShareLink.objects.filter(pk=self.pk).update(view_count=F("view_count") + 1)
 
 
 class SharedImage(models.Model):
