@@ -17,6 +17,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.tokens import create_token
 from generator.models import Image, Tag, Task
+from sharing.links import create_link
+from sharing.models import ShareLink
 
 from .factories import TagFactory, TaskFactory
 
@@ -45,6 +47,13 @@ SKIPPED_NAMES = {
     "generator:task_events",
     # Site-wide figures for staff and metrics tokens only: tests/test_metrics.py shows the 401/403s.
     "metrics",
+    # sharing: links
+    # Opened with the link's secret, by anyone: tests/test_sharing_links.py shows a valid link
+    # opens without an account, and that a revoked, expired, unknown or malformed one, a
+    # position outside the link and a deleted image are 404s.
+    "sharing:shared",
+    "sharing:shared_file",
+    "sharing:shared_thumbnail",
 }
 
 
@@ -110,6 +119,10 @@ ROUTES: dict[str, Route] = {
     "api:image_file": Route(owned=True, queries=("", "?download=1")),
     "api:image_thumbnail": Route(owned=True),
     "usage:usage": Route(lists=True),
+    # sharing: links
+    "sharing:links": Route(lists=True),
+    "sharing:link_create": Route(),
+    "sharing:link_revoke": Route(primary="POST", owned=True),
 }
 
 # Path parameter name -> which of the owner's objects fill it.
@@ -119,6 +132,8 @@ PARAMETERS = {
     "tag_id": ("tag", "second_tag"),
     "name": ("tag_name", "second_tag_name"),
     "token_id": ("token", "second_token"),
+    # sharing: links
+    "link_id": ("link", "second_link"),
 }
 
 
@@ -165,6 +180,12 @@ def test_every_route_is_known():
     assert {w.name for w in app_routes()} >= {"generator:task_detail", "api:task_detail", "api:image_file"}
 
 
+@pytest.fixture(autouse=True)
+def public_sharing(settings):
+    """Share links (sharing:links…) exist only with SHARING=public: walk them for real."""
+    settings.SHARING = "public"
+
+
 @pytest.fixture
 def owned(user, completed_task) -> dict:
     """The first person's objects: a completed task with two stored images, a pending task."""
@@ -182,6 +203,9 @@ def owned(user, completed_task) -> dict:
         "second_token": create_token(user, "tidepool script").token,
         "tag_name": NamedValue(tag.name),
         "second_tag_name": NamedValue(second_tag.name),
+        # sharing: links
+        "link": create_link(user, images, title="lighthouse album", expires_in_days=None).link,
+        "second_link": create_link(user, images[:1], title="tidepool picture", expires_in_days=None).link,
     }
 
 
@@ -201,6 +225,7 @@ def snapshot(user) -> dict:
         "tasks": tasks,
         "images": images,
         "tags": sorted(Tag.objects.filter(owner=user).values_list("name", flat=True)),
+        "share_links": sorted(ShareLink.objects.filter(owner=user).values_list("pk", "revoked_at", "title")),
     }
 
 
