@@ -45,6 +45,15 @@ SKIPPED_NAMES = {
     "generator:task_events",
     # Site-wide figures for staff and metrics tokens only: tests/test_metrics.py shows the 401/403s.
     "metrics",
+    # sharing: Explore
+    # A visible publication is meant to be seen by everyone signed in, so these are not owner-only:
+    # tests/test_sharing_explore.py shows an unpublished, unpublished-since or hidden image is a 404
+    # on each of them and that a like or favourite of one changes nothing.
+    "sharing:publication",
+    "sharing:like",
+    "sharing:favourite",
+    "sharing:publication_file",
+    "sharing:publication_thumbnail",
 }
 
 
@@ -110,6 +119,10 @@ ROUTES: dict[str, Route] = {
     "api:image_file": Route(owned=True, queries=("", "?download=1")),
     "api:image_thumbnail": Route(owned=True),
     "usage:usage": Route(lists=True),
+    # sharing: Explore
+    "sharing:explore": Route(lists=True, queries=("", "?sort=liked", "?sort=popular&q=lighthouse")),
+    "sharing:liked": Route(lists=True),
+    "sharing:favourites": Route(lists=True),
 }
 
 # Path parameter name -> which of the owner's objects fill it.
