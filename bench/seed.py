@@ -110,7 +110,7 @@ def seed(users: int, images: int, measured_images: int) -> dict:
     rest = images - measured_images
     for n, person in enumerate(others):
         counts[person.pk] = rest // len(others) + (1 if n < rest % len(others) else 0)
-    totals = {"users": users, "images": 0, "tasks": 0, "tags": 0, "image_tags": 0}
+    totals = {"users": users, "images": 0, "tasks": 0, "tags": 0, "image_tags": 0, "publications": 0}
     for person in people:
         made = seed_person(person, counts[person.pk], rng)
         for key, value in made.items():
@@ -124,11 +124,12 @@ def seed_person(person, image_count: int, rng: random.Random) -> dict[str, int]:
     from django.utils import timezone
 
     from generator.models import Image, Tag, Task
+    from sharing.models import Publication
 
     tags = Tag.objects.bulk_create([Tag(owner=person, name=name) for name in TAG_NAMES])
     Through = Image.tags.through
     newest = timezone.now() - timedelta(hours=1)
-    made = {"images": 0, "tasks": 0, "tags": len(tags), "image_tags": 0}
+    made = {"images": 0, "tasks": 0, "tags": len(tags), "image_tags": 0, "publications": 0}
     step = 0
     while made["images"] < image_count:
         tasks, batch_images, links = [], [], []
@@ -176,6 +177,24 @@ def seed_person(person, image_count: int, rng: random.Random) -> dict[str, int]:
             Task.objects.bulk_create(tasks, batch_size=BATCH)
             Image.objects.bulk_create(batch_images, batch_size=BATCH)
             Through.objects.bulk_create(links, batch_size=BATCH * 2)
+            # Every image is published, so Explore pages through all of them (explore_first_page).
+            Publication.objects.bulk_create(
+                [
+                    Publication(
+                        image=image,
+                        owner=person,
+                        provider=image.task.provider,
+                        model=image.task.model,
+                        prompt=image.task.prompt,
+                        published_at=image.created_at,
+                        like_count=rng.randrange(20),
+                        popular_score=rng.randrange(60),
+                    )
+                    for image in batch_images
+                ],
+                batch_size=BATCH,
+            )
+        made["publications"] += len(batch_images)
         made["tasks"] += len(tasks)
         made["images"] += len(batch_images)
         made["image_tags"] += len(links)

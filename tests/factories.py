@@ -251,3 +251,46 @@ class TagFactory(factory.django.DjangoModelFactory):
     def bulk_create_batch(cls, size: int, *, owner, **fields) -> list[Tag]:
         """`size` tags of `owner` in one INSERT."""
         return Tag.objects.bulk_create(cls.build(owner=owner, **fields) for _ in range(size))
+
+
+# --- sharing: published images (Explore) -------------------------------------------------
+
+
+class PublicationFactory(factory.django.DjangoModelFactory):
+    """A published image: PublicationFactory(image__task__owner=user), or image=an_image.
+    Copies provider, model and prompt from the image's task (the prompt only when shown).
+
+    PublicationFactory.bulk_create_batch(500, owner=user) publishes 500 new image rows (no files)
+    in three INSERTs, newest first, `step` apart."""
+
+    class Meta:
+        model = "sharing.Publication"
+
+    image = factory.SubFactory(ImageFactory)
+    owner = factory.SelfAttribute("image.owner")
+    show_prompt = True
+    provider = factory.SelfAttribute("image.task.provider")
+    model = factory.SelfAttribute("image.task.model")
+    prompt = factory.LazyAttribute(lambda publication: publication.image.task.prompt if publication.show_prompt else "")
+    published_at = factory.LazyFunction(timezone.now)
+
+    @classmethod
+    def bulk_create_batch(
+        cls, size: int, *, owner, newest: datetime | None = None, step: timedelta = timedelta(seconds=1), **fields
+    ):
+        from sharing.models import Publication
+
+        images = ImageFactory.bulk_create_batch(size, owner=owner)
+        task = images[0].task
+        return Publication.objects.bulk_create(
+            Publication(
+                image=image,
+                owner=owner,
+                provider=task.provider,
+                model=task.model,
+                prompt=task.prompt,
+                published_at=published_at,
+                **fields,
+            )
+            for image, published_at in zip(images, _dated(newest, step, size), strict=True)
+        )

@@ -79,6 +79,7 @@ def sample_results() -> tuple[dict, dict, dict, dict]:
         "gallery_first_page": [web_row(66.0)],
         "gallery_deep_page": [web_row(55.0)],
         "gallery_filtered": [web_row(50.0)],
+        "explore_first_page": [web_row(60.0)],
         "task_poll": [web_row(600.0)],
         "api_task": [web_row(700.0)],
         "thumbnail": [web_row(400.0)],

@@ -228,8 +228,8 @@ def test_setup_schedules_installs_the_sweeper_once_however_often_it_runs(db):
 
     # The hourly provider check (tests/test_catalogue.py) is installed alongside.
     assert out.getvalue().splitlines() == [
-        "Schedules: 1 created, 1 updated (atelier-check-providers, atelier-recover-tasks).",
-        "Schedules: 0 created, 2 updated (atelier-check-providers, atelier-recover-tasks).",
+        "Schedules: 1 created, 2 updated (atelier-check-providers, atelier-recover-tasks, atelier-refresh-popular).",
+        "Schedules: 0 created, 3 updated (atelier-check-providers, atelier-recover-tasks, atelier-refresh-popular).",
     ]
     schedule = Schedule.objects.get(name="atelier-recover-tasks")
     assert schedule.func == "generator.jobs.recover_tasks"
@@ -249,6 +249,7 @@ def test_setup_schedules_repairs_an_edited_or_duplicated_schedule_and_leaves_oth
     assert schedules.install_schedules() == {
         schedules.RECOVERY_SCHEDULE_NAME: False,
         schedules.CATALOGUE_SCHEDULE_NAME: False,
+        schedules.POPULAR_SCHEDULE_NAME: False,
     }
 
     schedule = Schedule.objects.get(name=schedules.RECOVERY_SCHEDULE_NAME)

@@ -1,5 +1,5 @@
 """Atelier's django-q2 schedules: the minute-by-minute sweeper, the hourly provider catalogue
-check and the optional nightly retention.
+check, Explore's popular scores every 10 minutes and the optional nightly retention.
 
 `migrate` installs them (post_migrate, wired in apps.py), and so does `manage.py
 setup_schedules`. Each is kept by name, created or updated in place; the functions they run
@@ -22,6 +22,10 @@ RETENTION_SCHEDULE_NAME = "atelier-retention-cleanup"
 RETENTION_SCHEDULE_FUNC = "generator.jobs.retention_cleanup"
 CATALOGUE_SCHEDULE_NAME = "atelier-check-providers"
 CATALOGUE_SCHEDULE_FUNC = "generator.jobs.check_providers"
+# Explore's "popular" scores, recomputed from the last 7 days (sharing/reactions.py).
+POPULAR_SCHEDULE_NAME = "atelier-refresh-popular"
+POPULAR_SCHEDULE_FUNC = "sharing.reactions.refresh_popular_scores"
+POPULAR_SCHEDULE_MINUTES = 10
 
 
 def wanted_schedules() -> dict[str, dict[str, Any]]:
@@ -35,6 +39,12 @@ def wanted_schedules() -> dict[str, dict[str, Any]]:
             "minutes": 1,
         },
         CATALOGUE_SCHEDULE_NAME: {**common, "func": CATALOGUE_SCHEDULE_FUNC, "schedule_type": Schedule.HOURLY},
+        POPULAR_SCHEDULE_NAME: {
+            **common,
+            "func": POPULAR_SCHEDULE_FUNC,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": POPULAR_SCHEDULE_MINUTES,
+        },
     }
     if retention_days():
         wanted[RETENTION_SCHEDULE_NAME] = {**common, "func": RETENTION_SCHEDULE_FUNC, "schedule_type": Schedule.DAILY}

@@ -1,0 +1,15 @@
+"""Template tags for pages outside the sharing app (the site navigation)."""
+
+from __future__ import annotations
+
+from django import template
+
+from ..switch import allows
+
+register = template.Library()
+
+
+@register.simple_tag
+def sharing_allows(level: str) -> bool:
+    """{% sharing_allows "team" as explore_on %}: whether the SHARING switch reaches `level`."""
+    return allows(level)
