@@ -46,6 +46,11 @@ SKIPPED_NAMES = {
     # Site-wide figures for staff and metrics tokens only: tests/test_metrics.py shows the 401/403s.
     "metrics",
 }
+# sharing: publishing
+# "Use these settings" takes anyone's published image, not the visitor's own: tests/test_sharing_publish.py
+# (test_use_these_settings_of_a_hidden_or_unpublished_image_is_not_found and the private-prompt test)
+# shows only visible publications with their prompt shown are used.
+SKIPPED_NAMES |= {"sharing:use"}
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,12 @@ ROUTES: dict[str, Route] = {
     "api:image_file": Route(owned=True, queries=("", "?download=1")),
     "api:image_thumbnail": Route(owned=True),
     "usage:usage": Route(lists=True),
+}
+# sharing: publishing
+ROUTES |= {
+    "sharing:publish": Route(primary="POST", owned=True),
+    "sharing:unpublish": Route(primary="POST", owned=True),
+    "sharing:publish_task": Route(primary="POST", owned=True),
 }
 
 # Path parameter name -> which of the owner's objects fill it.
