@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+import uuid
 from typing import cast
 
 from django import forms
 from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
+
+from sharing.publishing import usable_publication_id
 
 from .catalogue import is_retired, offered_models
 from .models import Image, Task
@@ -140,6 +143,9 @@ class GenerateForm(forms.Form):
         error_messages={"invalid": _("Enter a whole number for the seed, or choose random.")},
     )
     random_seed = forms.BooleanField(required=False, initial=True, label=_("Random seed"))
+    # "Use these settings" from Explore: the published image the settings came from. Recorded
+    # only while it is on Explore with its prompt shown; anything else reads as none, never an error.
+    from_publication = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -173,6 +179,9 @@ class GenerateForm(forms.Form):
         if not prompt or all(unicodedata.category(char) in INVISIBLE_CATEGORIES for char in prompt):
             raise forms.ValidationError(gettext("Describe the picture you want."))
         return prompt
+
+    def clean_from_publication(self) -> uuid.UUID | None:
+        return usable_publication_id(self.cleaned_data.get("from_publication"))
 
     def clean(self) -> dict:
         super().clean()
@@ -284,4 +293,5 @@ class GenerateForm(forms.Form):
             steps=data.get("steps"),
             guidance_scale=data.get("scale"),
             seed=data.get("seed"),
+            from_publication_id=data.get("from_publication"),
         )

@@ -80,6 +80,8 @@ class TaskSettings:
     steps: int | None = None
     guidance_scale: float | None = None
     seed: int | None = None
+    # Not a setting: the published image they were taken from ("Use these settings"), if any.
+    from_publication_id: uuid.UUID | None = None
 
 
 class Gate(Protocol):

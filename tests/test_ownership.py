@@ -64,6 +64,11 @@ SKIPPED_NAMES = {
     "sharing:publication_file",
     "sharing:publication_thumbnail",
 }
+# sharing: publishing
+# "Use these settings" takes anyone's published image, not the visitor's own: tests/test_sharing_publish.py
+# (test_use_these_settings_of_a_hidden_or_unpublished_image_is_not_found and the private-prompt test)
+# shows only visible publications with their prompt shown are used.
+SKIPPED_NAMES |= {"sharing:use"}
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,12 @@ ROUTES: dict[str, Route] = {
     "sharing:explore": Route(lists=True, queries=("", "?sort=liked", "?sort=popular&q=lighthouse")),
     "sharing:liked": Route(lists=True),
     "sharing:favourites": Route(lists=True),
+}
+# sharing: publishing
+ROUTES |= {
+    "sharing:publish": Route(primary="POST", owned=True),
+    "sharing:unpublish": Route(primary="POST", owned=True),
+    "sharing:publish_task": Route(primary="POST", owned=True),
 }
 
 # Path parameter name -> which of the owner's objects fill it.

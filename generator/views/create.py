@@ -13,6 +13,8 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import reswap, retarget
 
 from accounts.http import AuthenticatedHttpRequest
+from sharing.models import Publication
+from sharing.publishing import usable
 
 from .. import limits, services
 from ..forms import GenerateForm, model_choices, reuse_fields, task_fields
@@ -39,8 +41,13 @@ FORM_FIELDS_FROM_QUERY = (
 @require_http_methods(["GET", "POST"])
 def create(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method != "POST":
-        form = GenerateForm(initial=_initial_from_query(request))
-        return render(request, "generator/create.html", _page_context(request, form))
+        publication = _used_publication(request)
+        if publication is not None:
+            form = GenerateForm(initial={**reuse_fields(publication.image), "from_publication": publication.pk})
+        else:
+            form = GenerateForm(initial=_initial_from_query(request))
+        context = {**_page_context(request, form), "settings_from": publication}
+        return render(request, "generator/create.html", context)
     form = GenerateForm(request.POST)
     # Only a task really made counts against GENERATE_RATE: an invalid form or a refusal does not.
     if not form.is_valid():
@@ -123,6 +130,16 @@ def _reused_image(request: AuthenticatedHttpRequest) -> Image | None:
     except ValueError:
         return None
     return owned(Image, request).select_related("task").filter(pk=image_id).first()
+
+
+def _used_publication(request: AuthenticatedHttpRequest) -> Publication | None:
+    """?publication=<id> ("Use these settings" on Explore): anyone's published image, while it
+    is on Explore with its prompt shown; otherwise the form starts empty."""
+    try:
+        publication_id = uuid.UUID(request.GET.get("publication", ""))
+    except ValueError:
+        return None
+    return usable().select_related("image__task", "owner").filter(pk=publication_id).first()
 
 
 def _reused_task(request: AuthenticatedHttpRequest) -> Task | None:

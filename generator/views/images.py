@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from accounts.http import AuthenticatedHttpRequest
+from sharing.publishing import PublishForm, publication_of
 
 from .. import services
 from ..forms import fields_for
@@ -94,7 +95,10 @@ def image_delete(request: AuthenticatedHttpRequest, image_id: str) -> HttpRespon
 
 def _get_image(request: AuthenticatedHttpRequest, image_id: str) -> Image:
     return get_object_or_404(
-        owned(Image, request).select_related("task").prefetch_related(_tags_prefetch()), pk=image_id
+        owned(Image, request)
+        .select_related("task", "publication", "task__from_publication__owner")
+        .prefetch_related(_tags_prefetch()),
+        pk=image_id,
     )
 
 
@@ -112,6 +116,8 @@ def _render_image(request: AuthenticatedHttpRequest, image: Image, status: int =
         "reuse_url": _reuse_url(image),
         "vary_fields": _vary_fields(image),
         "next": image_url(image),
+        "publication": publication_of(image),
+        "publish_form": PublishForm.for_image(image),
         **extra,
     }
     if in_modal:

@@ -59,7 +59,7 @@
   // change (htmx swaps them out of band), so the selection and the scroll position stay.
   // Delete asks first. Without JavaScript the form posts and comes back (the server asks
   // before a delete on a page of its own); the zip download always posts normally.
-  var IN_PLACE = ["tag", "untag", "favorite", "unfavorite", "delete"];
+  var IN_PLACE = ["tag", "untag", "favorite", "unfavorite", "publish", "delete"];
   document.addEventListener("submit", function (event) {
     var bulk = event.target;
     if (bulk.id !== "gallery-bulk") return;
