@@ -1,4 +1,5 @@
-"""Template tags for pages outside the sharing app (the site navigation)."""
+"""Template tags for pages outside the sharing app (the navigation, the viewer, the gallery's bar,
+the task and account pages)."""
 
 from __future__ import annotations
 
