@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "usage",
     "gateway",
     "sharing",
+    "prompts",
 ]
 
 MIDDLEWARE = [
@@ -548,6 +549,17 @@ SHARE_LINK_RATE = env.str("SHARE_LINK_RATE", default="60/m")
 # How long browsers and proxies may keep a share page or its files: a revoked link must stop
 # working soon everywhere.
 SHARE_LINK_CACHE_SECONDS = env.int("SHARE_LINK_CACHE_SECONDS", default=60)
+
+# --- prompt assistance (prompts/): the LLM prompt helper --------------------------------
+
+# Any OpenAI-compatible chat-completions service: DashScope's compatible mode (Qwen),
+# SiliconFlow, Ark, OpenAI, a local Ollama or vLLM. Empty base URL or model: the helper is off.
+PROMPT_LLM_BASE_URL = env.str("PROMPT_LLM_BASE_URL", default="").strip().rstrip("/")
+PROMPT_LLM_API_KEY = env.str("PROMPT_LLM_API_KEY", default="")
+PROMPT_LLM_MODEL = env.str("PROMPT_LLM_MODEL", default="").strip()
+PROMPT_LLM_TIMEOUT_SECONDS = env.float("PROMPT_LLM_TIMEOUT_SECONDS", default=15.0)
+# Suggestions asked per person, django-ratelimit's syntax (each costs an LLM call).
+PROMPT_LLM_RATE = env.str("PROMPT_LLM_RATE", default="10/m")
 
 # --- scheduling (generator.scheduler, docs/SCHEDULING.md) ------------------------------
 

@@ -43,6 +43,8 @@ urlpatterns = [
     path("usage/", include("usage.urls")),
     # Explore, publishing, likes and share links (sharing/; the SHARING switch turns them off).
     path("", include("sharing.urls")),
+    # Prompt assistance: the prompt helper, style presets, variant sets (prompts/).
+    path("", include("prompts.urls")),
     path("api/v1/", include("generator.api.urls")),
     # Any other /api/ address: the API's JSON 404, whatever DEBUG says.
     re_path(r"^api/(?P<path>.*)$", api_not_found, name="api_not_found"),

@@ -120,6 +120,29 @@ class Task(models.Model):
     # null: not completed, or no price known for its model.
     cost = models.DecimalField(_("cost"), max_digits=12, decimal_places=4, null=True, blank=True, editable=False)
     cost_currency = models.CharField(_("currency"), max_length=3, blank=True, default="", editable=False)
+    # Prompt assistance (prompts/): the prompt as the person typed it when the helper's
+    # suggestion or a preset's template changed it ("" = `prompt` is as typed), the preset
+    # applied (its name kept for history), and the variant set the task belongs to.
+    original_prompt = models.TextField(_("original prompt"), blank=True, default="")
+    preset = models.ForeignKey(
+        "prompts.Preset",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks",
+        editable=False,
+        verbose_name=_("preset"),
+    )
+    preset_name = models.CharField(_("preset name"), max_length=80, blank=True, default="", editable=False)
+    variant_set = models.ForeignKey(
+        "prompts.VariantSet",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks",
+        editable=False,
+        verbose_name=_("variant set"),
+    )
     # "Use these settings" from Explore: the published image this task took its settings from.
     from_publication = models.ForeignKey(
         "sharing.Publication",

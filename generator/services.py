@@ -82,6 +82,12 @@ class TaskSettings:
     seed: int | None = None
     # Not a setting: the published image they were taken from ("Use these settings"), if any.
     from_publication_id: uuid.UUID | None = None
+    # Prompt assistance: the prompt as typed when the helper or a preset changed it, the preset
+    # applied (and its name), the variant set this task is one of.
+    original_prompt: str = ""
+    preset_id: int | None = None
+    preset_name: str = ""
+    variant_set_id: int | None = None
 
 
 class Gate(Protocol):

@@ -431,7 +431,18 @@ def test_every_marked_string_is_in_the_catalogue(tmp_path):
     if not shutil.which("xgettext"):
         pytest.fail("xgettext (Debian package gettext) is needed to check the translations")
     copy = tmp_path / "src"
-    for name in ("accounts", "config", "generator", "usage", "gateway", "sharing", "templates", "static", "locale"):
+    for name in (
+        "accounts",
+        "config",
+        "generator",
+        "usage",
+        "gateway",
+        "sharing",
+        "prompts",
+        "templates",
+        "static",
+        "locale",
+    ):
         shutil.copytree(BASE_DIR / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(BASE_DIR / "manage.py", copy / "manage.py")
     for domain in ("django", "djangojs"):
