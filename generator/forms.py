@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import unicodedata
 import uuid
-from typing import cast
+from typing import Any, cast
 
 from django import forms
 from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
+from prompts.models import Preset
+from prompts.presets import apply_preset
 from sharing.publishing import usable_publication_id
 
 from .catalogue import is_retired, offered_models
@@ -37,6 +40,10 @@ SIZE_PRESETS: list[tuple[str, str]] = [
 # only of these looks empty.
 INVISIBLE_CATEGORIES = {"Cc", "Cf", "Zs", "Zl", "Zp"}
 SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[x×*]\s*(\d{1,5})\s*$")
+# The form's fields a preset has defaults for, and the TaskSettings field each one fills.
+PRESET_SETTINGS = {"provider": "provider", "model": "model", "width": "width", "height": "height"}
+PRESET_SETTINGS |= {"steps": "steps", "scale": "guidance_scale"}
+PAGE_SIZE = ("1024", "1024")  # the page's width and height before anyone changes them
 
 
 def fields_for(task: Task, **changes: object) -> dict[str, object]:
@@ -103,6 +110,21 @@ def size_choices() -> list[tuple[str, str]]:
     return choices
 
 
+@dataclasses.dataclass(frozen=True)
+class PresetChoices:
+    yours: list[Preset]
+    everyones: list[Preset]
+    selected: Preset | None
+
+
+def _first_model() -> str:
+    """The page's model select starts on the first model offered: "provider:model"."""
+    for name, provider in enabled_providers().items():
+        for model in offered_models(name, provider):
+            return f"{name}:{model.id}"
+    return ""
+
+
 class GenerateForm(forms.Form):
     prompt = forms.CharField(
         max_length=MAX_PROMPT_LENGTH,
@@ -146,9 +168,21 @@ class GenerateForm(forms.Form):
     # "Use these settings" from Explore: the published image the settings came from. Recorded
     # only while it is on Explore with its prompt shown; anything else reads as none, never an error.
     from_publication = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    # A style preset (prompts.Preset) the person may use: staff's, or their own.
+    preset = forms.ModelChoiceField(
+        queryset=Preset.objects.none(),
+        required=False,
+        label=_("Style preset"),
+        error_messages={"invalid_choice": _("No such preset."), "invalid_pk_value": _("No such preset.")},
+    )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, user: object | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        usable = Preset.objects.filter(owner__isnull=True) if user is None else Preset.objects.usable_by(user)
+        self.usable_presets = usable.select_related("preview")
+        self.preset_field.queryset = self.usable_presets
+        self._preset_problems: list[str] | None = None
+        self._preset_record: dict[str, Any] = {}
         custom = ("", gettext("Custom: the width and height below"))
         self.size_field.choices = [custom, *self._with_requested_size(size_choices())]
         # Messages with numbers in them: translated here, in the request's language.
@@ -174,6 +208,44 @@ class GenerateForm(forms.Form):
     def size_field(self) -> forms.ChoiceField:
         return cast(forms.ChoiceField, self.fields["size"])
 
+    @property
+    def preset_field(self) -> forms.ModelChoiceField:
+        return cast(forms.ModelChoiceField, self.fields["preset"])
+
+    def preset_choices(self) -> PresetChoices:
+        """The picker's presets, in one query: the person's own, everyone's (staff's), and the
+        one chosen."""
+        presets = list(self.usable_presets)
+        chosen = str(self["preset"].value() or "")
+        return PresetChoices(
+            yours=[p for p in presets if not p.is_shared],
+            everyones=[p for p in presets if p.is_shared],
+            selected=next((p for p in presets if str(p.pk) == chosen), None),
+        )
+
+    def explicit_settings(self) -> set[str]:
+        """The TaskSettings fields the person set themselves, which a preset's defaults leave alone.
+
+        The API and scripts send only what they mean: every field sent counts. The page (it sends
+        `size`) always sends a model, width and height: there a size counts when a size preset is
+        chosen or the width and height are not the page's 1024×1024, and a model when it is not the
+        first one offered (what the page starts with). Steps and guidance count when filled in.
+        """
+        data = self.data
+        given = {name for name in PRESET_SETTINGS if str(data.get(name) or "").strip()}
+        if "size" in data:
+            if not data.get("size") and (str(data.get("width")), str(data.get("height"))) == PAGE_SIZE:
+                given -= {"width", "height"}
+            if str(data.get("model") or "") == _first_model():
+                given.discard("model")
+        return {PRESET_SETTINGS[name] for name in given}
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        if self._preset_problems is not None:  # checking what a preset set: one error, on `preset`
+            self._preset_problems.append(str(error))
+            return
+        super().add_error(field, error)
+
     def clean_prompt(self) -> str:
         prompt = self.cleaned_data["prompt"].strip()
         if not prompt or all(unicodedata.category(char) in INVISIBLE_CATEGORIES for char in prompt):
@@ -192,7 +264,52 @@ class GenerateForm(forms.Form):
             data["num_images"] = 1
         if data.get("random_seed") or data.get("seed") == -1:
             data["seed"] = None
+        if data.get("preset") and not self.errors:
+            self._apply_preset(data, data["preset"])
         return data
+
+    def _apply_preset(self, data: dict, preset: Preset) -> None:
+        """The preset applied (prompts.presets.apply_preset), then checked against the model
+        like anything typed: a setting the model cannot take is one error on `preset`."""
+        applied = apply_preset(self._settings(data), preset, self.explicit_settings())
+        if len(applied.prompt) > MAX_PROMPT_LENGTH:
+            self.add_error(
+                "preset",
+                gettext("With this preset the prompt is longer than %(max)s characters: shorten it.")
+                % {"max": MAX_PROMPT_LENGTH},
+            )
+            return
+        data.update(
+            prompt=applied.prompt,
+            negative_prompt=applied.negative_prompt,
+            provider=applied.provider,
+            model=applied.model,
+            size="",
+            width=applied.width,
+            height=applied.height,
+            steps=applied.steps,
+            scale=applied.guidance_scale,
+        )
+        problems: list[str] = []
+        self._preset_problems = problems
+        try:
+            self._clean_provider_and_model(data)
+            if not problems:
+                self._clean_size(data)
+        finally:
+            self._preset_problems = None
+        if problems:
+            self.add_error(
+                "preset",
+                gettext("The preset “%(name)s” does not suit these settings: %(problems)s")
+                % {"name": preset.display_name, "problems": " ".join(problems)},
+            )
+            return
+        self._preset_record = {
+            "preset_id": applied.preset_id,
+            "preset_name": applied.preset_name,
+            "original_prompt": applied.original_prompt,
+        }
 
     def _clean_provider_and_model(self, data: dict) -> None:
         providers = enabled_providers()
@@ -281,7 +398,10 @@ class GenerateForm(forms.Form):
                 self.add_error("steps", str(steps_range_error(model_info.label, low, high)))
 
     def task_settings(self) -> TaskSettings:
-        data = self.cleaned_data
+        """The validated settings, with the preset applied and recorded when one was chosen."""
+        return dataclasses.replace(self._settings(self.cleaned_data), **self._preset_record)
+
+    def _settings(self, data: dict) -> TaskSettings:
         return TaskSettings(
             prompt=data["prompt"],
             negative_prompt=data.get("negative_prompt") or "",

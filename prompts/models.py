@@ -7,12 +7,15 @@ Task.original_prompt, Task.variant_set), so deleting a preset never changes hist
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from generator.models import Image, Task
@@ -92,6 +95,20 @@ class Preset(models.Model):
     @property
     def is_shared(self) -> bool:
         return self.owner_id is None
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return (self.width, self.height) if self.width and self.height else None
+
+    def clean(self) -> None:
+        """A size is a pair; a model is "provider:model"."""
+        errors: dict[str, str] = {}
+        if bool(self.width) != bool(self.height):
+            errors["height" if self.width else "width"] = gettext("Give both width and height, or neither.")
+        if self.model and not re.fullmatch(r"[^:\s]+:\S+", self.model):
+            errors["model"] = gettext("Write the model as provider:model, or leave it empty.")
+        if errors:
+            raise ValidationError(errors)
 
 
 class VariantSet(models.Model):

@@ -149,6 +149,7 @@ def test_task_detail_has_the_contract_shape(auth_client, completed_task):
         "started_at",
         "completed_at",
         "estimated_time",
+        "preset",  # the style preset applied, or null
     }
     assert data["status"] == "completed" and data["progress"] == 100 and data["error"] is None
     assert data["estimated_time"] is None  # only while it has not finished

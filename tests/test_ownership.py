@@ -17,6 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.tokens import create_token
 from generator.models import Image, Tag, Task
+from prompts.models import Preset
 from sharing.links import create_link
 from sharing.models import ShareLink
 
@@ -149,6 +150,17 @@ ROUTES |= {
     "sharing:publish_task": Route(primary="POST", owned=True),
 }
 
+# prompts: presets
+# A person's own presets: another person's are a 404 on each (staff presets: tests/test_presets.py).
+ROUTES |= {
+    "prompts:presets": Route(lists=True),
+    "prompts:preset_create": Route(),
+    "prompts:preset_edit": Route(owned=True),
+    "prompts:preset_delete": Route(primary="POST", owned=True),
+    "prompts:preset_card": Route(owned=True),
+    "api:preset_list": Route(lists=True),
+}
+
 # Path parameter name -> which of the owner's objects fill it.
 PARAMETERS = {
     "task_id": ("pending_task", "completed_task"),
@@ -158,6 +170,8 @@ PARAMETERS = {
     "token_id": ("token", "second_token"),
     # sharing: links
     "link_id": ("link", "second_link"),
+    # prompts: presets
+    "preset_id": ("preset", "second_preset"),
 }
 
 
@@ -230,6 +244,9 @@ def owned(user, completed_task) -> dict:
         # sharing: links
         "link": create_link(user, images, title="lighthouse album", expires_in_days=None).link,
         "second_link": create_link(user, images[:1], title="tidepool picture", expires_in_days=None).link,
+        # prompts: presets
+        "preset": Preset.objects.create(owner=user, name="lighthouse style", prompt_template="{prompt}, foggy"),
+        "second_preset": Preset.objects.create(owner=user, name="tidepool style", preview=images[0]),
     }
 
 
@@ -250,12 +267,13 @@ def snapshot(user) -> dict:
         "images": images,
         "tags": sorted(Tag.objects.filter(owner=user).values_list("name", flat=True)),
         "share_links": sorted(ShareLink.objects.filter(owner=user).values_list("pk", "revoked_at", "title")),
+        "presets": sorted(Preset.objects.filter(owner=user).values_list("pk", "name", "prompt_template", "preview")),
     }
 
 
 def missing_id(parameter: str) -> object:
     """An id of the right type that names nothing."""
-    if parameter == "tag_id":
+    if parameter in ("tag_id", "preset_id"):
         return 2_000_000_000 + uuid.uuid4().int % 1000
     return f"no-such-tag-{uuid.uuid4().hex[:8]}" if parameter == "name" else uuid.uuid4()
 
@@ -335,6 +353,7 @@ def test_list_pages_and_the_api_show_another_person_nothing_of_mine(user, owned,
     mine = [str(owned[key].pk) for key in ("completed_task", "pending_task", "image", "second_image")]
     mine += [owned["tag"].name, owned["second_tag"].name]
     mine += [owned["completed_task"].prompt, owned["pending_task"].prompt]
+    mine += [owned["preset"].name, owned["second_preset"].name]  # prompts: presets
     for walked in app_routes():
         spec = spec_for(walked)
         if spec.owned or walked.parameters:

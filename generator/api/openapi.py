@@ -240,6 +240,12 @@ COMPONENTS = {
                 "steps": {"type": "integer", "minimum": 1, "maximum": 150},
                 "scale": {"type": "number", "minimum": 0, "maximum": 30},
                 "seed": {"type": "integer", "minimum": -1, "maximum": 9999999999},
+                "preset": {
+                    "type": "integer",
+                    "description": "A style preset's id (GET /api/v1/presets): the prompt goes into its template, "
+                    "its negative prompt is added after yours, and its model, size, steps and guidance apply "
+                    "to the fields this body leaves out. Another person's preset: 400 `No such preset.`",
+                },
             },
         },
         "Created": {
@@ -290,6 +296,7 @@ COMPONENTS = {
                 "started_at",
                 "completed_at",
                 "estimated_time",
+                "preset",
             ],
             "properties": {
                 "task_id": UUID,
@@ -322,6 +329,42 @@ COMPONENTS = {
                 "started_at": NULLABLE_DATETIME,
                 "completed_at": NULLABLE_DATETIME,
                 "estimated_time": ESTIMATED_TIME,
+                "preset": {
+                    "type": "object",
+                    "nullable": True,
+                    "required": ["id", "name"],
+                    "description": "The style preset applied, or null; `id` is null once the preset is deleted.",
+                    "properties": {"id": {"type": "integer", "nullable": True}, "name": {"type": "string"}},
+                },
+            },
+        },
+        "Preset": {
+            "type": "object",
+            "required": [
+                "id",
+                "name",
+                "owner",
+                "prompt_template",
+                "negative_prompt",
+                "model",
+                "width",
+                "height",
+                "steps",
+                "guidance_scale",
+                "preview_thumbnail_url",
+            ],
+            "properties": {
+                "id": {"type": "integer"},
+                "name": {"type": "string", "description": "In the request's language where it has one."},
+                "owner": {"type": "string", "enum": ["you", "staff"]},
+                "prompt_template": {"type": "string", "description": "Where {prompt} stands, your prompt goes."},
+                "negative_prompt": {"type": "string"},
+                "model": {"type": "string", "nullable": True, "description": "provider:model"},
+                "width": {"type": "integer", "nullable": True},
+                "height": {"type": "integer", "nullable": True},
+                "steps": {"type": "integer", "nullable": True},
+                "guidance_scale": {"type": "number", "nullable": True},
+                "preview_thumbnail_url": {"type": "string", "nullable": True},
             },
         },
         "TaskPage": _page_of("Task"),
@@ -518,6 +561,25 @@ def document() -> dict:
                         **_errors(401),
                     },
                 },
+            },
+            "/api/v1/presets": {
+                "get": {
+                    "operationId": "listPresets",
+                    "description": "The style presets you may use: your own, then staff's (for everyone).",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["results"],
+                                "properties": {
+                                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/Preset"}}
+                                },
+                            },
+                            "Your presets and staff's",
+                        ),
+                        **_errors(401),
+                    },
+                }
             },
             "/api/v1/system/info": {
                 "get": {

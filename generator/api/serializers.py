@@ -46,4 +46,6 @@ def task_json(task: Task) -> dict:
         # Seconds a task like this usually takes (recent ones on its provider and model), while it
         # has not finished; null without history and once finished.
         "estimated_time": task.estimated_time,
+        # The style preset applied (its name as recorded; id null once the preset is deleted).
+        "preset": {"id": task.preset_id, "name": task.preset_name} if task.preset_name else None,
     }

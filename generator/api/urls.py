@@ -1,5 +1,7 @@
 from django.urls import path
 
+from prompts.views import api as presets_api
+
 from ..ops import health
 from ..views import files
 from . import openapi, views
@@ -18,6 +20,7 @@ urlpatterns = [
     path("images/<uuid:image_id>/tags", views.image_tag_add, name="image_tag_add"),
     path("images/<uuid:image_id>/tags/<path:name>", views.image_tag_remove, name="image_tag_remove"),
     path("system/info", views.system_info, name="system_info"),
+    path("presets", presets_api.preset_list, name="preset_list"),
     path("health", health.api_health, name="health"),
     path("openapi.json", openapi.openapi_json, name="openapi"),
     # The files themselves, for scripts and for every <img> on the pages (owner-checked).

@@ -50,6 +50,7 @@ JSON_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "steps": (int,),
     "scale": (int, float),
     "seed": (int,),
+    "preset": (int,),  # a style preset's id (GET /api/v1/presets)
 }
 
 # json.loads joins escaped surrogate pairs into one character, so any surrogate left in a
@@ -71,7 +72,7 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
         if idempotency is not None and (task := services.replayed_task(request.user, idempotency)) is not None:
             return _created(task, replayed=True)
         data, details = _json_form_data(body)
-        form = GenerateForm(data)
+        form = GenerateForm(data, user=request.user)
         if details or not form.is_valid():
             details = {**{field: list(messages) for field, messages in form.errors.items()}, **details}
             return error(400, "validation_error", _("Some fields are not valid."), details)

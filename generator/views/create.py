@@ -35,6 +35,7 @@ FORM_FIELDS_FROM_QUERY = (
     "seed",
     "steps",
     "scale",
+    "preset",  # "Use" on the Presets page
 )
 
 
@@ -43,12 +44,13 @@ def create(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method != "POST":
         publication = _used_publication(request)
         if publication is not None:
-            form = GenerateForm(initial={**reuse_fields(publication.image), "from_publication": publication.pk})
+            initial = {**reuse_fields(publication.image), "from_publication": publication.pk}
+            form = GenerateForm(initial=initial, user=request.user)
         else:
-            form = GenerateForm(initial=_initial_from_query(request))
+            form = GenerateForm(initial=_initial_from_query(request), user=request.user)
         context = {**_page_context(request, form), "settings_from": publication}
         return render(request, "generator/create.html", context)
-    form = GenerateForm(request.POST)
+    form = GenerateForm(request.POST, user=request.user)
     # Only a task really made counts against GENERATE_RATE: an invalid form or a refusal does not.
     if not form.is_valid():
         if request.htmx:
