@@ -322,3 +322,14 @@ def test_the_history_groups_a_set_without_costing_queries(auth_client, user):
     variant_set = VariantSet.objects.get()
     assert html.count(f'href="{variant_set.get_absolute_url()}"') == 4
     assert html.count("One of a variant set of 4") == 4
+
+
+def test_the_create_form_offers_the_persons_presets_and_make_variants_without_javascript(auth_client, styles):
+    html = auth_client.get(reverse("generator:create")).content.decode()
+    for preset in styles:
+        assert f'name="variant_presets" value="{preset.pk}"' in html
+    assert "Someone else's" not in html
+    assert f'formaction="{reverse("prompts:variant_create")}"' in html
+    # Enter in a field still means Generate: the form's first submit control has no formaction.
+    first_submit = html.index('type="submit"', html.index('id="generate-form"'))
+    assert "formaction" not in html[first_submit : html.index(">", first_submit)]
