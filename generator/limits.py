@@ -80,25 +80,25 @@ class GenerationRate:
     def __init__(self, request: HttpRequest) -> None:
         self.request = request
 
-    def check(self) -> None:
-        """Raise RateExceeded when this person has used up the window already."""
+    def check(self, tasks: int = 1) -> None:
+        """Raise RateExceeded when these `tasks` would go past what is left of the window
+        (a variant set asks for several at once)."""
         used = get_usage(self.request, group=GENERATE_GROUP, key="user", rate=generate_rate, increment=False)
         if used is None:
             return
-        if used["should_limit"] or used["count"] >= used["limit"]:
+        if used["should_limit"] or used["count"] + tasks > used["limit"]:
             retry_after = max(1, math.ceil(used["time_left"]))
+            message = _generating_too_fast(retry_after)
+            if tasks > 1 and used["count"] < used["limit"]:
+                message = _set_too_large_for_rate(tasks, used["limit"] - used["count"], retry_after)
             raise RateExceeded(
-                Exceeded(
-                    code="rate_limit_exceeded",
-                    message=_generating_too_fast(retry_after),
-                    retry_after=retry_after,
-                    reason=GENERATE_RATE,
-                )
+                Exceeded(code="rate_limit_exceeded", message=message, retry_after=retry_after, reason=GENERATE_RATE)
             )
 
-    def count(self) -> None:
-        """Count the task just made."""
-        get_usage(self.request, group=GENERATE_GROUP, key="user", rate=generate_rate, increment=True)
+    def count(self, tasks: int = 1) -> None:
+        """Count the tasks just made."""
+        for _task in range(tasks):
+            get_usage(self.request, group=GENERATE_GROUP, key="user", rate=generate_rate, increment=True)
 
 
 class RateExceeded(Exception):
@@ -122,6 +122,16 @@ def _generating_too_fast(seconds: int) -> str:
         "You are generating faster than this server allows. Try again in %(seconds)s seconds.",
         seconds,
     ) % {"seconds": seconds}
+
+
+def _set_too_large_for_rate(tasks: int, left: int, seconds: int) -> str:
+    return ngettext(
+        "These %(tasks)s variants would go past how fast this server lets you generate: only %(left)s more task "
+        "can start now. Choose fewer variants, or try again in %(seconds)s seconds.",
+        "These %(tasks)s variants would go past how fast this server lets you generate: only %(left)s more tasks "
+        "can start now. Choose fewer variants, or try again in %(seconds)s seconds.",
+        left,
+    ) % {"tasks": tasks, "left": left, "seconds": seconds}
 
 
 def _calling_too_fast(seconds: int) -> str:

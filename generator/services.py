@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Protocol
 
@@ -26,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_q.tasks import async_task
 
+from prompts.models import VariantSet
 from usage import prices, quotas
 
 from . import live, tags
@@ -47,14 +49,27 @@ CANCEL_PROVIDER_JOB = "generator.jobs.cancel_provider_job"
 
 
 class TooManyQueuedTasks(Exception):
-    """The person already has MAX_QUEUED_TASKS_PER_USER tasks waiting to run."""
+    """The person already has MAX_QUEUED_TASKS_PER_USER tasks waiting to run, or (a variant
+    set: `asked` tasks at once) fewer free places than the submission needs (`room`)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, asked: int = 1, room: int = 0) -> None:
         self.limit = limit
+        self.asked = asked
+        self.room = room
         super().__init__(limit)
 
     def __str__(self) -> str:
         """The message for the person, in the active language (read when the answer is made)."""
+        if self.asked > 1 and self.room > 0:
+            return ngettext(
+                "These %(asked)s variants would be %(asked)s tasks waiting to run, but there is room for only "
+                "%(room)s more (at most %(limit)s wait at once). Choose fewer variants, or wait for a task "
+                "to start, then try again.",
+                "These %(asked)s variants would be %(asked)s tasks waiting to run, but there is room for only "
+                "%(room)s more (at most %(limit)s wait at once). Choose fewer variants, or wait for tasks "
+                "to start, then try again.",
+                self.room,
+            ) % {"asked": self.asked, "room": self.room, "limit": self.limit}
         return ngettext(
             "You already have %(count)s task waiting to run. Wait for one to start, or cancel one, then try again.",
             "You already have %(count)s tasks waiting to run. Wait for one to start, or cancel one, then try again.",
@@ -92,10 +107,10 @@ class TaskSettings:
 
 class Gate(Protocol):
     """A limit create_task applies under the owner's lock: `check` may raise to refuse the
-    submission; `count` runs once the task is made (limits.GenerationRate)."""
+    submission of `tasks` tasks; `count` runs once they are made (limits.GenerationRate)."""
 
-    def check(self) -> None: ...
-    def count(self) -> None: ...
+    def check(self, tasks: int = 1) -> None: ...
+    def count(self, tasks: int = 1) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -177,9 +192,8 @@ def create_task_once(
 def _create_task(
     owner: User, task_settings: TaskSettings, rate: Gate | None, idempotency: Idempotency | None, source: str
 ) -> tuple[Task, bool]:
-    limit = settings.MAX_QUEUED_TASKS_PER_USER
     with transaction.atomic():
-        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+        _lock_owner(owner)
         now = timezone.now()
         if idempotency is not None:
             keys = IdempotencyKey.objects.filter(owner=owner)
@@ -189,25 +203,89 @@ def _create_task(
                 if existing.fingerprint != idempotency.fingerprint:
                     raise IdempotencyKeyReused(idempotency.key)
                 return existing.task, False
-        if rate is not None:
-            rate.check()
-        if Task.objects.filter(owner=owner, status__in=CLAIMABLE_STATUSES).count() >= limit:
-            raise TooManyQueuedTasks(limit)
-        quotas.check(owner, task_settings)
+        _admit(owner, [task_settings], rate)
         task = Task.objects.create(owner=owner, source=source, **task_settings.__dict__)
         if idempotency is not None:
             IdempotencyKey.objects.create(
                 owner=owner, key=idempotency.key, fingerprint=idempotency.fingerprint, task=task, created_at=now
             )
-        if rate is not None:
-            rate.count()
-        transaction.on_commit(wake_unless_queued)
-        live.task_changed(owner.pk)
+        _made(owner, 1, rate)
+    _log_created(task)
+    return task, True
+
+
+def create_variant_set(
+    owner: User,
+    settings_list: Sequence[TaskSettings],
+    *,
+    mode: str,
+    prompt: str,
+    rate: Gate | None = None,
+    source: str = Task.Source.WEB,
+) -> VariantSet:
+    """Make a variant set: one sibling task for each of `settings_list` (VariantSet.MIN_SIZE to
+    MAX_SIZE of them), `prompt` being the idea they share.
+
+    Whole or not at all: the set and all its tasks are made in one transaction under the
+    owner's lock, after the cap on waiting tasks is checked for all of them, the rate for all
+    of them and the quotas for their sum. Raises what create_task raises (TooManyQueuedTasks,
+    limits.RateExceeded, usage.quotas.QuotaExceeded), and then nothing is made.
+    """
+    if not VariantSet.MIN_SIZE <= len(settings_list) <= VariantSet.MAX_SIZE:
+        raise ValueError(f"a variant set has {VariantSet.MIN_SIZE} to {VariantSet.MAX_SIZE} tasks")
+    try:
+        with transaction.atomic():
+            _lock_owner(owner)
+            _admit(owner, settings_list, rate)
+            variant_set = VariantSet.objects.create(owner=owner, mode=mode, prompt=prompt)
+            tasks = [
+                Task.objects.create(
+                    owner=owner, source=source, **replace(wanted, variant_set_id=variant_set.pk).__dict__
+                )
+                for wanted in settings_list
+            ]
+            _made(owner, len(tasks), rate)
+    except quotas.QuotaExceeded as refused:
+        quotas.record_refusal(owner, refused)  # after the rollback, which would take the row with it
+        raise
+    for task in tasks:
+        _log_created(task)
+    logger.info("variant set %s created mode=%s tasks=%s", variant_set.pk, mode, len(tasks))
+    return variant_set
+
+
+def _lock_owner(owner: User) -> None:
+    """Serialise this person's submissions: a row lock on PostgreSQL; SQLite's IMMEDIATE
+    transactions serialise all writers."""
+    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+
+
+def _admit(owner: User, wanted: Sequence[TaskSettings], rate: Gate | None) -> None:
+    """Under the owner's lock: refuse a submission of these tasks (raise) when they would go
+    past the rate, the cap on waiting tasks or a quota."""
+    if rate is not None:
+        rate.check(len(wanted))
+    limit = settings.MAX_QUEUED_TASKS_PER_USER
+    waiting = Task.objects.filter(owner=owner, status__in=CLAIMABLE_STATUSES).count()
+    if waiting + len(wanted) > limit:
+        raise TooManyQueuedTasks(limit, asked=len(wanted), room=max(limit - waiting, 0))
+    quotas.check_all(owner, wanted)
+
+
+def _made(owner: User, count: int, rate: Gate | None) -> None:
+    """Tasks were made: count them against the rate, wake a worker and the owner's pages once
+    the transaction commits."""
+    if rate is not None:
+        rate.count(count)
+    transaction.on_commit(wake_unless_queued)
+    live.task_changed(owner.pk)
+
+
+def _log_created(task: Task) -> None:
     if settings.LOG_PROMPTS:
         logger.info("task %s created provider=%s model=%s prompt=%r", task.pk, task.provider, task.model, task.prompt)
     else:
         logger.info("task %s created provider=%s model=%s", task.pk, task.provider, task.model)
-    return task, True
 
 
 def cancel_task(task: Task) -> bool:

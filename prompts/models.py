@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
@@ -140,3 +141,11 @@ class VariantSet(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_mode_display()}: {self.prompt[:40]}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("prompts:variant_set", args=[self.pk])
+
+    def keep(self, task: Task) -> None:
+        """Remember `task` (one of the set's) as the one the person chose."""
+        self.kept = task
+        self.save(update_fields=["kept"])

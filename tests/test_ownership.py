@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.tokens import create_token
 from generator.models import Image, Tag, Task
-from prompts.models import Preset
+from prompts.models import Preset, VariantSet
 from sharing.links import create_link
 from sharing.models import ShareLink
 
@@ -161,6 +161,16 @@ ROUTES |= {
     "api:preset_list": Route(lists=True),
 }
 
+# prompts: variants
+ROUTES |= {
+    "prompts:variant_create": Route(primary="POST"),
+    "prompts:variant_set": Route(owned=True),
+    "prompts:variant_keep": Route(primary="POST", owned=True),
+    "api:variant_create": Route(primary="POST"),
+    "api:variant_detail": Route(owned=True),
+    "api:variant_keep": Route(primary="POST", owned=True),
+}
+
 # Path parameter name -> which of the owner's objects fill it.
 PARAMETERS = {
     "task_id": ("pending_task", "completed_task"),
@@ -172,6 +182,8 @@ PARAMETERS = {
     "link_id": ("link", "second_link"),
     # prompts: presets
     "preset_id": ("preset", "second_preset"),
+    # prompts: variants (variant_keep's task_id is the task in that set: pending, then completed)
+    "set_id": ("variant_set", "second_variant_set"),
 }
 
 
@@ -230,9 +242,15 @@ def owned(user, completed_task) -> dict:
     images = list(completed_task.ordered_images)
     tag, second_tag = TagFactory(owner=user, name="lighthouses"), TagFactory(owner=user, name="tidepools")
     images[0].tags.add(tag, second_tag)
+    pending_task = TaskFactory(owner=user, prompt="a pending lighthouse, not to be canceled")
+    # prompts: variants (each set holds the task the walk pairs it with in variant_keep)
+    variant_set = VariantSet.objects.create(owner=user, mode=VariantSet.Mode.PRESETS, prompt="a lighthouse")
+    second_variant_set = VariantSet.objects.create(owner=user, mode=VariantSet.Mode.REWRITES, prompt="a tidepool")
+    Task.objects.filter(pk=pending_task.pk).update(variant_set=variant_set)
+    Task.objects.filter(pk=completed_task.pk).update(variant_set=second_variant_set)
     return {
         "completed_task": completed_task,
-        "pending_task": TaskFactory(owner=user, prompt="a pending lighthouse, not to be canceled"),
+        "pending_task": pending_task,
         "image": images[0],
         "second_image": images[1],
         "tag": tag,
@@ -247,6 +265,9 @@ def owned(user, completed_task) -> dict:
         # prompts: presets
         "preset": Preset.objects.create(owner=user, name="lighthouse style", prompt_template="{prompt}, foggy"),
         "second_preset": Preset.objects.create(owner=user, name="tidepool style", preview=images[0]),
+        # prompts: variants
+        "variant_set": variant_set,
+        "second_variant_set": second_variant_set,
     }
 
 
@@ -273,7 +294,7 @@ def snapshot(user) -> dict:
 
 def missing_id(parameter: str) -> object:
     """An id of the right type that names nothing."""
-    if parameter in ("tag_id", "preset_id"):
+    if parameter in ("tag_id", "preset_id", "set_id"):
         return 2_000_000_000 + uuid.uuid4().int % 1000
     return f"no-such-tag-{uuid.uuid4().hex[:8]}" if parameter == "name" else uuid.uuid4()
 

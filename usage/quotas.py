@@ -16,6 +16,7 @@ else the most generous of their groups' rows that set it; else the QUOTA_* setti
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -241,18 +242,27 @@ def standings(owner: User, now: datetime | None = None) -> tuple[list[Standing],
 
 def check(owner: User, task_settings: TaskSettings) -> None:
     """Raise QuotaExceeded when this submission would take the owner past a quota."""
+    check_all(owner, [task_settings])
+
+
+def check_all(owner: User, wanted: Sequence[TaskSettings]) -> None:
+    """Raise QuotaExceeded when these tasks together (a variant set: one submission) would take
+    the owner past a quota."""
     limits = limits_for(owner)
     if all(limits.of(kind) is None for kind in LIMIT_FIELDS):
         return  # nothing to count
     periods = Periods.at(timezone.now())
     used = used_by(owner, periods)
-    wanted = task_settings.num_images
-    cost = expected_cost(task_settings.provider, task_settings.model, wanted)
-    converted = prices.in_reporting_currency(*cost) if cost is not None else None
+    images = sum(task_settings.num_images for task_settings in wanted)
+    spend = Decimal(0)
+    for task_settings in wanted:
+        cost = expected_cost(task_settings.provider, task_settings.model, task_settings.num_images)
+        converted = prices.in_reporting_currency(*cost) if cost is not None else None
+        spend += converted or Decimal(0)
     asked: dict[str, int | Decimal] = {
-        Kind.IMAGES_PER_DAY: wanted,
-        Kind.IMAGES_PER_MONTH: wanted,
-        Kind.SPEND_PER_MONTH: converted or Decimal(0),
+        Kind.IMAGES_PER_DAY: images,
+        Kind.IMAGES_PER_MONTH: images,
+        Kind.SPEND_PER_MONTH: spend,
     }
     for kind in LIMIT_FIELDS:
         limit = limits.of(kind)

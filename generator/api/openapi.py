@@ -51,6 +51,10 @@ def _path_id(name: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": UUID}
 
 
+def _path_int(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
 def _query(name: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
@@ -367,6 +371,39 @@ COMPONENTS = {
                 "preview_thumbnail_url": {"type": "string", "nullable": True},
             },
         },
+        "VariantsRequest": {
+            "description": "The generate body plus either `presets` (the same prompt under each preset) or "
+            "`rewrites` (that many rewrites of the prompt by the prompt helper: Surprise me).",
+            "allOf": [
+                {"$ref": "#/components/schemas/GenerateRequest"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "presets": {
+                            "type": "array",
+                            "items": {"type": "integer"},
+                            "minItems": 2,
+                            "maxItems": 6,
+                            "uniqueItems": True,
+                            "description": "Ids of presets you may use (staff's and your own).",
+                        },
+                        "rewrites": {"type": "integer", "minimum": 2, "maximum": 6},
+                    },
+                },
+            ],
+        },
+        "VariantSet": {
+            "type": "object",
+            "required": ["variant_set_id", "mode", "prompt", "created_at", "kept_task_id", "tasks"],
+            "properties": {
+                "variant_set_id": {"type": "integer"},
+                "mode": {"type": "string", "enum": ["presets", "rewrites"]},
+                "prompt": {"type": "string", "description": "The idea the variants share."},
+                "created_at": DATETIME,
+                "kept_task_id": {**UUID, "nullable": True, "description": "The task kept; null: none yet."},
+                "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
+            },
+        },
         "TaskPage": _page_of("Task"),
         "ImagePage": _page_of("Image"),
     },
@@ -580,6 +617,57 @@ def document() -> dict:
                         **_errors(401),
                     },
                 }
+            },
+            "/api/v1/variants": {
+                "post": {
+                    "operationId": "createVariantSet",
+                    "description": (
+                        "Make 2 to 6 sibling tasks from one submission, whole or not at all: the cap on waiting "
+                        "tasks, GENERATE_RATE and the quotas count every task of the set, and a set that does "
+                        "not fit is refused whole (429) with nothing made. 503 prompt_helper_unavailable: "
+                        "`rewrites` could not be had from the prompt helper (off, timed out…); nothing made."
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/VariantsRequest"}}},
+                    },
+                    "responses": {
+                        "201": _json({"$ref": "#/components/schemas/VariantSet"}, "The set, made"),
+                        "503": _json(ERROR, "The prompt helper could not rewrite the prompt"),
+                        **_errors(400, 401, 403, 413, 429),
+                    },
+                }
+            },
+            "/api/v1/variants/{set_id}": {
+                "parameters": [_path_int("set_id")],
+                "get": {
+                    "operationId": "getVariantSet",
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/VariantSet"}, "The set with its tasks"),
+                        **_errors(401, 404),
+                    },
+                },
+            },
+            "/api/v1/variants/{set_id}/keep": {
+                "parameters": [_path_int("set_id")],
+                "post": {
+                    "operationId": "keepVariant",
+                    "description": "Keep one of the set's completed tasks: the set's kept_task_id, and the tag "
+                    "`kept` on its images (moved from the one kept before).",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "object", "required": ["task_id"], "properties": {"task_id": UUID}}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/VariantSet"}, "The set, with the one kept"),
+                        "409": _json(ERROR, "That task has not completed: nothing to keep (`not_completed`)"),
+                        **_errors(400, 401, 403, 404, 413),
+                    },
+                },
             },
             "/api/v1/system/info": {
                 "get": {

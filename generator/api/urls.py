@@ -1,6 +1,7 @@
 from django.urls import path
 
 from prompts.views import api as presets_api
+from prompts.views import variants_api
 
 from ..ops import health
 from ..views import files
@@ -19,6 +20,10 @@ urlpatterns = [
     path("images", views.image_list, name="image_list"),
     path("images/<uuid:image_id>/tags", views.image_tag_add, name="image_tag_add"),
     path("images/<uuid:image_id>/tags/<path:name>", views.image_tag_remove, name="image_tag_remove"),
+    # Variant sets (prompts/): several sibling tasks from one submission, and keeping one.
+    path("variants", variants_api.variant_create, name="variant_create"),
+    path("variants/<int:set_id>", variants_api.variant_detail, name="variant_detail"),
+    path("variants/<int:set_id>/keep", variants_api.variant_keep, name="variant_keep"),
     path("system/info", views.system_info, name="system_info"),
     path("presets", presets_api.preset_list, name="preset_list"),
     path("health", health.api_health, name="health"),

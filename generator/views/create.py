@@ -102,7 +102,8 @@ def _refused(request: AuthenticatedHttpRequest, form: GenerateForm, exceeded: li
 
 
 def _page_context(request: HttpRequest, form: GenerateForm) -> dict:
-    tasks = owned(Task, request).prefetch_related("images")[:RECENT_TASKS_ON_CREATE]
+    # A variant's card says whether it is its set's kept one (prompts/_keep.html).
+    tasks = owned(Task, request).select_related("variant_set").prefetch_related("images")[:RECENT_TASKS_ON_CREATE]
     return {**_form_context(form), "tasks": tasks, "any_active": any(task.is_active for task in tasks)}
 
 

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
@@ -69,8 +69,25 @@ def filters_from(params: QueryDict) -> Filters:
     return Filters(status=status, q=q, problem=problem)
 
 
+def _rows(request: AuthenticatedHttpRequest) -> QuerySet[Task]:
+    """The person's tasks as rows show them: a variant's row names its set, how many it has and
+    whether it is the kept one (in the same query: a join and a counted subquery)."""
+    siblings = (
+        Task.objects.filter(variant_set=OuterRef("variant_set"))
+        .order_by()
+        .values("variant_set")
+        .annotate(n=Count("pk"))
+    )
+    return (
+        owned(Task, request)
+        .select_related("variant_set")
+        .annotate(variant_set_size=Subquery(siblings.values("n")))
+        .prefetch_related("images")
+    )
+
+
 def _filtered(request: AuthenticatedHttpRequest, filters: Filters) -> QuerySet[Task]:
-    tasks = owned(Task, request)
+    tasks = _rows(request)
     statuses = STATUS_FILTERS[filters.status][1]
     if statuses is not None:
         tasks = tasks.filter(status__in=statuses)
@@ -107,7 +124,7 @@ def history(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def page_context(request: AuthenticatedHttpRequest, filters: Filters, token: str) -> dict:
-    page = cut_page(_filtered(request, filters).prefetch_related("images"), token, HISTORY_PAGE_SIZE)
+    page = cut_page(_filtered(request, filters), token, HISTORY_PAGE_SIZE)
     tasks = page.rows
     return {
         "tasks": tasks,
@@ -132,7 +149,7 @@ def _row(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
         pk = uuid.UUID(task_id)
     except (ValueError, AttributeError):
         raise Http404(_("No such task.")) from None
-    task = owned(Task, request).filter(pk=pk).prefetch_related("images").first()
+    task = _rows(request).filter(pk=pk).first()
     if task is None:
         raise Http404(_("No such task."))
     response = render(request, "generator/_history_row.html", {"task": task, "back_to": _back_to(request)})

@@ -116,11 +116,15 @@
   });
 
   // A card added by Generate after the stream already reported its task: bring it up to date.
+  // A variant set comes as one section with its cards inside.
   document.addEventListener("htmx:load", function (event) {
-    var element = event.detail.elt;
-    if (!live || !element.matches || !element.matches(LIVE)) return;
-    var id = element.id.replace(/^task-(row-)?/, "");
-    if (reported[id] && reported[id] !== element.getAttribute("data-status")) refresh(element);
+    var added = event.detail.elt;
+    if (!live || !added.matches) return;
+    var elements = added.matches(LIVE) ? [added] : [].slice.call(added.querySelectorAll(LIVE));
+    elements.forEach(function (element) {
+      var id = element.id.replace(/^task-(row-)?/, "");
+      if (reported[id] && reported[id] !== element.getAttribute("data-status")) refresh(element);
+    });
   });
 
   // Leaving the page hangs up; coming back to it from the browser's cache listens again.
