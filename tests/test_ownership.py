@@ -159,6 +159,7 @@ ROUTES |= {
     "prompts:preset_delete": Route(primary="POST", owned=True),
     "prompts:preset_card": Route(owned=True),
     "api:preset_list": Route(lists=True),
+    "api:preset_preview": Route(owned=True),
 }
 
 # prompts: variants
@@ -263,7 +264,9 @@ def owned(user, completed_task) -> dict:
         "link": create_link(user, images, title="lighthouse album", expires_in_days=None).link,
         "second_link": create_link(user, images[:1], title="tidepool picture", expires_in_days=None).link,
         # prompts: presets
-        "preset": Preset.objects.create(owner=user, name="lighthouse style", prompt_template="{prompt}, foggy"),
+        "preset": Preset.objects.create(
+            owner=user, name="lighthouse style", prompt_template="{prompt}, foggy", preview=images[1]
+        ),
         "second_preset": Preset.objects.create(owner=user, name="tidepool style", preview=images[0]),
         # prompts: variants
         "variant_set": variant_set,

@@ -286,11 +286,35 @@ def test_the_preview_is_one_of_ones_own_images(auth_client, user, completed_task
     made = Preset.objects.get(owner=user, name="Previewed")
     assert made.preview == mine
     card = auth_client.get(reverse("prompts:preset_card", args=[made.pk]), HTTP_HX_REQUEST="true")
-    assert mine.thumbnail_url in card.content.decode()
+    assert reverse("api:preset_preview", args=[made.pk]) in card.content.decode()
     mine.delete()
     made.refresh_from_db()
     assert made.preview is None
     assert auth_client.get(reverse("prompts:preset_card", args=[made.pk])).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_staff_presets_preview_shows_to_everyone_and_a_personal_ones_to_its_owner_only(
+    auth_client, user, completed_task, other_client
+):
+    staff_image, own_image = completed_task.ordered_images[:2]
+    shared = Preset.objects.create(name="House style", preview=staff_image)
+    own = Preset.objects.create(owner=user, name="Mine", preview=own_image)
+    shared_preview = reverse("api:preset_preview", args=[shared.pk])
+    own_preview = reverse("api:preset_preview", args=[own.pk])
+
+    answer = other_client.get(shared_preview)
+    assert answer.status_code == 200 and answer["Content-Type"] == "image/webp"
+    assert other_client.get(staff_image.thumbnail_url).status_code == 404  # the image itself stays private
+    listed = {item["id"]: item for item in other_client.get(reverse("api:preset_list")).json()["results"]}
+    assert listed[shared.pk]["preview_thumbnail_url"] == shared_preview
+    assert shared_preview in other_client.get(reverse("prompts:preset_card", args=[shared.pk])).content.decode()
+
+    assert other_client.get(own_preview).status_code == 404
+    assert auth_client.get(own_preview).status_code == 200
+    own.preview = None
+    own.save()
+    assert auth_client.get(own_preview).status_code == 404
 
 
 # --- seeds, language, queries -------------------------------------------------------------------

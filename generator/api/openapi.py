@@ -535,6 +535,14 @@ def document() -> dict:
                 "parameters": [_path_id("image_id")],
                 "get": {"operationId": "getThumbnail", "responses": IMAGE_FILE},
             },
+            "/api/v1/presets/{preset_id}/preview": {
+                "parameters": [_path_int("preset_id")],
+                "get": {
+                    "operationId": "getPresetPreview",
+                    "description": "The preset's preview thumbnail, for anyone who may use the preset.",
+                    "responses": IMAGE_FILE,
+                },
+            },
             "/api/v1/images/{image_id}/tags": {
                 "parameters": [_path_id("image_id")],
                 "post": {

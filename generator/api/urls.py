@@ -26,6 +26,7 @@ urlpatterns = [
     path("variants/<int:set_id>/keep", variants_api.variant_keep, name="variant_keep"),
     path("system/info", views.system_info, name="system_info"),
     path("presets", presets_api.preset_list, name="preset_list"),
+    path("presets/<int:preset_id>/preview", presets_api.preset_preview, name="preset_preview"),
     path("health", health.api_health, name="health"),
     path("openapi.json", openapi.openapi_json, name="openapi"),
     # The files themselves, for scripts and for every <img> on the pages (owner-checked).

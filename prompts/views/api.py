@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from django.http import JsonResponse
+from django.http import HttpResponseBase, JsonResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from accounts.http import AuthenticatedHttpRequest
-from generator.api.http import api_view
+from generator.api.http import api_view, error
+from generator.views.files import serve_image
 
 from ..models import Preset
 
 
 def preset_json(preset: Preset, viewer: User) -> dict:
-    preview = preset.preview
-    # A staff preset's preview may be an image only its owner and staff can fetch.
-    visible = preview is not None and (preview.owner_id == viewer.pk or viewer.is_staff)
     return {
         "id": preset.pk,
         "name": preset.display_name,
@@ -26,8 +26,23 @@ def preset_json(preset: Preset, viewer: User) -> dict:
         "height": preset.height,
         "steps": preset.steps,
         "guidance_scale": preset.guidance_scale,
-        "preview_thumbnail_url": preview.thumbnail_url if visible and preview is not None else None,
+        "preview_thumbnail_url": preview_url(preset),
     }
+
+
+def preview_url(preset: Preset) -> str | None:
+    """Where the preset's preview thumbnail is served to everyone who may use the preset (a
+    staff preset's preview is one person's image: its own file URL is theirs only)."""
+    return reverse("api:preset_preview", args=[preset.pk]) if preset.preview_id else None
+
+
+@api_view("GET", page_asset=True)
+def preset_preview(request: AuthenticatedHttpRequest, preset_id: int) -> HttpResponseBase:
+    """The preview's thumbnail, to anyone who may use the preset; 404 otherwise or without one."""
+    preset = Preset.objects.usable_by(request.user).select_related("preview").filter(pk=preset_id).first()
+    if preset is None or preset.preview is None:
+        return error(404, "not_found", _("No such preset."))
+    return serve_image(request, preset.preview, thumbnail=True, etag_key=f"preset{preset.pk}")
 
 
 @api_view("GET")
