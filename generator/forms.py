@@ -146,6 +146,9 @@ class GenerateForm(forms.Form):
     # "Use these settings" from Explore: the published image the settings came from. Recorded
     # only while it is on Explore with its prompt shown; anything else reads as none, never an error.
     from_publication = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    # The prompt as typed when the prompt helper's suggestion was accepted (prompts/); kept only
+    # when it differs from the prompt sent.
+    original_prompt = forms.CharField(required=False, max_length=MAX_PROMPT_LENGTH, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -192,6 +195,8 @@ class GenerateForm(forms.Form):
             data["num_images"] = 1
         if data.get("random_seed") or data.get("seed") == -1:
             data["seed"] = None
+        if (data.get("original_prompt") or "").strip() == data.get("prompt"):
+            data["original_prompt"] = ""
         return data
 
     def _clean_provider_and_model(self, data: dict) -> None:
@@ -294,4 +299,5 @@ class GenerateForm(forms.Form):
             guidance_scale=data.get("scale"),
             seed=data.get("seed"),
             from_publication_id=data.get("from_publication"),
+            original_prompt=(data.get("original_prompt") or "").strip(),
         )

@@ -149,6 +149,11 @@ ROUTES |= {
     "sharing:publish_task": Route(primary="POST", owned=True),
 }
 
+# prompts: helper
+ROUTES |= {
+    "prompts:improve": Route(primary="POST"),
+}
+
 # Path parameter name -> which of the owner's objects fill it.
 PARAMETERS = {
     "task_id": ("pending_task", "completed_task"),
