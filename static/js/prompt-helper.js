@@ -52,5 +52,5 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () { showButtons(); });
-  document.addEventListener("htmx:afterSettle", function (event) { showButtons(event.target); });
+  document.addEventListener("htmx:afterSettle", function () { showButtons(); });  // a re-rendered form too
 })();
