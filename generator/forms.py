@@ -175,6 +175,9 @@ class GenerateForm(forms.Form):
         label=_("Style preset"),
         error_messages={"invalid_choice": _("No such preset."), "invalid_pk_value": _("No such preset.")},
     )
+    # The prompt as typed when the prompt helper's suggestion was accepted (prompts/); kept only
+    # when it differs from the prompt sent.
+    original_prompt = forms.CharField(required=False, max_length=MAX_PROMPT_LENGTH, widget=forms.HiddenInput)
 
     def __init__(self, *args, user: object | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -264,6 +267,8 @@ class GenerateForm(forms.Form):
             data["num_images"] = 1
         if data.get("random_seed") or data.get("seed") == -1:
             data["seed"] = None
+        if (data.get("original_prompt") or "").strip() == data.get("prompt"):
+            data["original_prompt"] = ""
         if data.get("preset") and not self.errors:
             self._apply_preset(data, data["preset"])
         return data
@@ -414,4 +419,5 @@ class GenerateForm(forms.Form):
             guidance_scale=data.get("scale"),
             seed=data.get("seed"),
             from_publication_id=data.get("from_publication"),
+            original_prompt=(data.get("original_prompt") or "").strip(),
         )

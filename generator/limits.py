@@ -20,6 +20,7 @@ from django_ratelimit.core import get_usage
 
 API_GROUP = "api"
 GENERATE_GROUP = "generate"
+PROMPT_HELPER_GROUP = "prompt_helper"
 # How soon to try again after the cap on waiting tasks: tasks start within seconds.
 QUEUED_CAP_RETRY_SECONDS = 5
 # Why a 429 was sent, for clients that want to tell the limits apart (the `reason` field).
@@ -27,6 +28,7 @@ TOO_MANY_QUEUED_TASKS = "too_many_queued_tasks"
 GENERATE_RATE = "generate_rate"
 API_RATE = "api_rate"
 QUOTA_EXCEEDED = "quota_exceeded"  # reserved for per-person quotas
+PROMPT_HELPER_RATE = "prompt_helper_rate"
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,13 @@ def api_rate(group: str, request: HttpRequest) -> str:
     return settings.API_RATE
 
 
+def prompt_helper_rate(group: str, request: HttpRequest) -> str:
+    return settings.PROMPT_LLM_RATE
+
+
 def usage(request: HttpRequest, group: str) -> dict:
     """How much of a per-person limit this person has used, without counting this request."""
-    rate = {API_GROUP: api_rate, GENERATE_GROUP: generate_rate}[group]
+    rate = {API_GROUP: api_rate, GENERATE_GROUP: generate_rate, PROMPT_HELPER_GROUP: prompt_helper_rate}[group]
     return get_usage(request, group=group, key="user", rate=rate, increment=False) or {}
 
 
@@ -114,6 +120,27 @@ def api_rate_exceeded(request: HttpRequest) -> Exceeded | None:
     return count_request(
         request, group=API_GROUP, key="user", rate=api_rate, message=_calling_too_fast, reason=API_RATE
     )
+
+
+def prompt_helper_rate_exceeded(request: HttpRequest) -> Exceeded | None:
+    """Count one call of the prompt helper (PROMPT_LLM_RATE: each costs an LLM call) for the
+    signed-in person."""
+    return count_request(
+        request,
+        group=PROMPT_HELPER_GROUP,
+        key="user",
+        rate=prompt_helper_rate,
+        message=_improving_too_fast,
+        reason=PROMPT_HELPER_RATE,
+    )
+
+
+def _improving_too_fast(seconds: int) -> str:
+    return ngettext(
+        "You are asking the prompt helper faster than this server allows. Try again in %(seconds)s second.",
+        "You are asking the prompt helper faster than this server allows. Try again in %(seconds)s seconds.",
+        seconds,
+    ) % {"seconds": seconds}
 
 
 def _generating_too_fast(seconds: int) -> str:

@@ -134,6 +134,7 @@ def test_task_detail_has_the_contract_shape(auth_client, completed_task):
         "status",
         "progress",
         "prompt",
+        "original_prompt",
         "negative_prompt",
         "provider",
         "model",

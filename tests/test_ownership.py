@@ -172,6 +172,11 @@ ROUTES |= {
     "api:variant_keep": Route(primary="POST", owned=True),
 }
 
+# prompts: helper
+ROUTES |= {
+    "prompts:improve": Route(primary="POST"),
+}
+
 # Path parameter name -> which of the owner's objects fill it.
 PARAMETERS = {
     "task_id": ("pending_task", "completed_task"),

@@ -11,7 +11,6 @@ before and after they are merged.
 from __future__ import annotations
 
 import concurrent.futures
-from dataclasses import replace
 
 import pytest
 from django.db import connection
@@ -20,7 +19,7 @@ from django.urls import reverse
 
 from generator.models import Tag, Task
 from generator.scheduler.inline import run_task
-from prompts import helper, presets
+from prompts import helper
 from prompts.models import Preset, VariantSet
 from usage.models import QuotaRefusal
 
@@ -34,20 +33,9 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 pytestmark = pytest.mark.usefixtures("ratelimit_clock")
 
 
-def stand_in_apply_preset(task_settings, preset, explicit):
-    """Stand-in for prompts.presets.apply_preset: the template around the prompt."""
-    return replace(
-        task_settings,
-        prompt=preset.prompt_template.replace("{prompt}", task_settings.prompt),
-        negative_prompt=preset.negative_prompt or task_settings.negative_prompt,
-        preset_id=preset.pk,
-        preset_name=preset.name,
-        original_prompt=task_settings.prompt,
-    )
-
-
 def stand_in_rewrites(prompt, count):
-    """Stand-in for prompts.helper.rewrites: `count` numbered rewrites."""
+    """Stand-in for prompts.helper.rewrites (the LLM itself is tested in test_prompt_helper.py
+    against a chat-completions server): `count` numbered rewrites."""
     return helper.Rewrites(original=prompt, prompts=[f"{prompt}, take {n}" for n in range(1, count + 1)])
 
 
@@ -58,7 +46,6 @@ def helper_off(prompt, count):
 
 @pytest.fixture(autouse=True)
 def stand_ins(monkeypatch):
-    monkeypatch.setattr(presets, "apply_preset", stand_in_apply_preset)
     monkeypatch.setattr(helper, "rewrites", stand_in_rewrites)
 
 
@@ -180,6 +167,20 @@ def test_an_unavailable_prompt_helper_refuses_surprise_me_with_its_reason(auth_c
     api = api_variants(auth_client, rewrites=3)
     assert api.status_code == 503 and api.json() == {"error": "prompt_helper_unavailable", "message": reason}
     assert nothing_made(user) and used_rate(auth_client) == 0
+
+
+def test_surprise_me_counts_against_the_prompt_helpers_rate_and_is_refused_whole_past_it(
+    auth_client, user, settings, ratelimit_clock
+):
+    settings.PROMPT_LLM_BASE_URL, settings.PROMPT_LLM_MODEL = "http://127.0.0.1:9/v1", "qwen-plus"
+    settings.PROMPT_LLM_RATE = "1/m"
+    ratelimit_clock.stop_before_window_end(str(user.pk), 60, 30)
+    assert api_variants(auth_client, rewrites=2).status_code == 201
+    refused = api_variants(auth_client, rewrites=2)
+    assert refused.status_code == 429 and refused.json()["reason"] == "prompt_helper_rate"
+    in_place = page_variants(auth_client, count=2, **HTMX)
+    assert "faster than this server allows" in in_place.content.decode()
+    assert VariantSet.objects.count() == 1 and Task.objects.filter(owner=user).count() == 2
 
 
 # --- made whole ---------------------------------------------------------------------------------

@@ -250,6 +250,19 @@ COMPONENTS = {
                     "its negative prompt is added after yours, and its model, size, steps and guidance apply "
                     "to the fields this body leaves out. Another person's preset: 400 `No such preset.`",
                 },
+                "optimize_prompt": {
+                    "type": "boolean",
+                    "description": "Have the prompt helper (an LLM, PROMPT_LLM_*) improve the prompt first; the task "
+                    "keeps both (`original_prompt`). On any failure of the helper (off, timeout, an error, an empty, "
+                    "overlong or refused answer, PROMPT_LLM_RATE) the task is made with the prompt as sent and "
+                    "`prompt_note` says why.",
+                },
+                "prompt_language": {
+                    "type": "string",
+                    "enum": ["en"],
+                    "description": 'With optimize_prompt: "en" has the helper write English; left out, it keeps '
+                    "the prompt's language.",
+                },
             },
         },
         "Created": {
@@ -260,6 +273,19 @@ COMPONENTS = {
                 "status": {"type": "string"},
                 "created_at": DATETIME,
                 "estimated_time": ESTIMATED_TIME,
+                "prompt": {"type": "string", "description": "Only with optimize_prompt: the prompt the task uses."},
+                "original_prompt": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "Only with optimize_prompt: the prompt as sent, when the helper's is used; "
+                    "else null.",
+                },
+                "prompt_note": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "Only with optimize_prompt: why the prompt as sent is used (in the request's "
+                    "language), or null when the helper's prompt is used.",
+                },
             },
         },
         "Image": {
@@ -313,6 +339,12 @@ COMPONENTS = {
                     "(the WebUI's sampling steps, a vendor job's state, the offline sketch per picture).",
                 },
                 "prompt": {"type": "string"},
+                "original_prompt": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "The prompt as typed when the prompt helper (optimize_prompt) or a style preset "
+                    "changed it; null when `prompt` is as typed.",
+                },
                 "negative_prompt": {"type": "string"},
                 "provider": {"type": "string"},
                 "model": {"type": "string"},

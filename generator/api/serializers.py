@@ -38,6 +38,8 @@ def task_json(task: Task) -> dict:
         "status": task.status,
         "progress": task.progress,
         **task.parameters(),
+        # The prompt as typed when the prompt helper (optimize_prompt) or a preset changed it.
+        "original_prompt": task.original_prompt or None,
         "images": [image_json(image) for image in task.ordered_images],
         "error": {"code": task.error_code, "message": task.error_text} if task.status == Task.Status.FAILED else None,
         "created_at": isoformat(task.created_at),

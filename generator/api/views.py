@@ -7,6 +7,7 @@ are served by generator.views.files, like every <img> on the pages.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -19,6 +20,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
 from accounts.http import AuthenticatedHttpRequest
+from prompts.suggest import optimized
 from usage import quotas
 
 from .. import limits, services, tags
@@ -72,13 +74,17 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
         if idempotency is not None and (task := services.replayed_task(request.user, idempotency)) is not None:
             return _created(task, replayed=True)
         data, details = _json_form_data(body)
+        optimize, english = _prompt_options(body, details)
         form = GenerateForm(data, user=request.user)
         if details or not form.is_valid():
             details = {**{field: list(messages) for field, messages in form.errors.items()}, **details}
             return error(400, "validation_error", _("Some fields are not valid."), details)
+        task_settings, note = form.task_settings(), None
+        if optimize:  # before the task is made, outside its lock: the LLM may take a while
+            task_settings, note = _optimized(request, task_settings, english=english)
         task, created = services.create_task_once(
             request.user,
-            form.task_settings(),
+            task_settings,
             rate=limits.GenerationRate(request),
             idempotency=idempotency,
             source=Task.Source.API,
@@ -98,7 +104,31 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
         return too_many_requests(refused.exceeded)
     except services.TooManyQueuedTasks as cap:
         return too_many_requests(limits.queued_cap_exceeded(cap))
-    return _created(task, replayed=not created)
+    return _created(task, replayed=not created, prompt_note=note, optimize=optimize)
+
+
+def _prompt_options(body: dict, details: dict) -> tuple[bool, bool]:
+    """`optimize_prompt` (a boolean) and `prompt_language` ("en" asks for English)."""
+    optimize, language = body.get("optimize_prompt"), body.get("prompt_language")
+    if optimize is not None and not isinstance(optimize, bool):
+        details["optimize_prompt"] = [_("Expected true or false.")]
+    if language is not None and language != "en":
+        details["prompt_language"] = [
+            _('Use "en" to have the prompt helper write English, or leave it out to keep the prompt\'s language.')
+        ]
+    return bool(optimize), language == "en"
+
+
+def _optimized(
+    request: AuthenticatedHttpRequest, task_settings: services.TaskSettings, *, english: bool
+) -> tuple[services.TaskSettings, str | None]:
+    """The settings with the prompt helper's prompt and the original kept, or as they were
+    and why (the task is made either way)."""
+    suggestion = optimized(request, task_settings.prompt, english=english)
+    if suggestion.fell_back or suggestion.prompt == task_settings.prompt:
+        return task_settings, suggestion.fallback_reason or None
+    typed = task_settings.original_prompt or task_settings.prompt  # a preset may have styled it already
+    return dataclasses.replace(task_settings, prompt=suggestion.prompt, original_prompt=typed), None
 
 
 def _quota_exceeded(refused: quotas.QuotaExceeded) -> JsonResponse:
@@ -111,18 +141,19 @@ def _quota_exceeded(refused: quotas.QuotaExceeded) -> JsonResponse:
     return answer
 
 
-def _created(task: Task, *, replayed: bool) -> JsonResponse:
+def _created(task: Task, *, replayed: bool, prompt_note: str | None = None, optimize: bool = False) -> JsonResponse:
     """201 with the task; a replayed Idempotency-Key gets the same answer (its task as it is
-    now) and says so in Idempotent-Replayed."""
-    response = JsonResponse(
-        {
-            "task_id": str(task.pk),
-            "status": task.status,
-            "created_at": isoformat(task.created_at),
-            "estimated_time": task.estimated_time,
-        },
-        status=201,
-    )
+    now) and says so in Idempotent-Replayed. With `optimize_prompt`: the prompt used, the
+    original and `prompt_note` (why the original was used, or null)."""
+    body = {
+        "task_id": str(task.pk),
+        "status": task.status,
+        "created_at": isoformat(task.created_at),
+        "estimated_time": task.estimated_time,
+    }
+    if optimize:
+        body |= {"prompt": task.prompt, "original_prompt": task.original_prompt or None, "prompt_note": prompt_note}
+    response = JsonResponse(body, status=201)
     if replayed:
         response["Idempotent-Replayed"] = "true"
     return response

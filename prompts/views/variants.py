@@ -16,7 +16,7 @@ from generator.models import Task
 from generator.views.create import _form_context, _page_context
 from generator.views.errors import too_many_requests
 
-from .. import variants
+from .. import suggest, variants
 from ..models import VariantSet
 from ..variant_forms import VariantsForm
 
@@ -39,6 +39,8 @@ def variant_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not chosen.is_valid():
         return _problem(request, form, chosen, chosen.problem(), status=400)
     try:
+        if chosen.rewrites:  # Surprise me asks the prompt helper: it counts against PROMPT_LLM_RATE
+            suggest.admit_helper_call(request)
         variant_set = variants.make_variant_set(
             request.user,
             form.task_settings(),

@@ -17,7 +17,7 @@ from generator.forms import GenerateForm
 from generator.models import Task
 from usage import quotas
 
-from .. import variants
+from .. import suggest, variants
 from ..models import Preset, VariantSet
 
 HELPER_UNAVAILABLE = "prompt_helper_unavailable"
@@ -37,6 +37,8 @@ def variant_create(request: AuthenticatedHttpRequest) -> HttpResponse:
         details = {**{field: list(messages) for field, messages in form.errors.items()}, **details}
         return error(400, "validation_error", _("Some fields are not valid."), details)
     try:
+        if rewrites:  # Surprise me asks the prompt helper: it counts against PROMPT_LLM_RATE
+            suggest.admit_helper_call(request)
         variant_set = variants.make_variant_set(
             request.user,
             form.task_settings(),
