@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 APP_PACKAGES = ("generator", "accounts", "usage", "gateway", "sharing")
 # Modules that answer requests; nothing below them in the layout may import them.
-VIEW_MODULES = ("generator.views", "generator.api.views", "accounts.views", "sharing.views")
+VIEW_MODULES = ("generator.views", "generator.api.views", "accounts.views", "sharing.views", "sharing.api")
 # May import view modules: the views themselves and the URLconfs that route to them.
 MAY_IMPORT_VIEWS = (*VIEW_MODULES, "generator.urls", "generator.api.urls", "accounts.urls", "sharing.urls")
 # AppConfig.ready() is where Django wants app-registry-dependent imports.
