@@ -90,23 +90,27 @@ def for_viewer(rows: QuerySet[Publication], viewer: AbstractBaseUser) -> QuerySe
     )
 
 
-def explore_page(viewer: AbstractBaseUser, filters: ExploreFilters, token: str | None) -> Page[Publication]:
+def explore_page(
+    viewer: AbstractBaseUser, filters: ExploreFilters, token: str | None, *, size: int = PAGE_SIZE
+) -> Page[Publication]:
     """One page of Explore: visible publications in the filters' sort, after `token`."""
     fields = SORTS[filters.sort][1]
     rows = for_viewer(filters.apply(Publication.objects.visible()), viewer)
-    return cut(rows, fields, token, kind=filters.sort)
+    return cut(rows, fields, token, kind=filters.sort, size=size)
 
 
-def cut(rows: QuerySet[Any], fields: tuple[str, ...], token: str | None, *, kind: str) -> Page[Any]:
-    """The PAGE_SIZE rows after the cursor in `token`, ordered by `fields` descending; `kind`
+def cut(
+    rows: QuerySet[Any], fields: tuple[str, ...], token: str | None, *, kind: str, size: int = PAGE_SIZE
+) -> Page[Any]:
+    """The `size` rows after the cursor in `token`, ordered by `fields` descending; `kind`
     names the order, so a cursor of one order is no cursor in another."""
     values = decode_cursor(token or "", kind, fields)
     ordered = rows.order_by(*(f"-{name}" for name in fields))
-    found = list(after(ordered, fields, values)[: PAGE_SIZE + 1])
-    shown = found[:PAGE_SIZE]
+    found = list(after(ordered, fields, values)[: size + 1])
+    shown = found[:size]
     return Page(
         rows=shown,
-        next_cursor=encode_cursor(shown[-1], kind, fields) if len(found) > PAGE_SIZE else None,
+        next_cursor=encode_cursor(shown[-1], kind, fields) if len(found) > size else None,
         is_first=values is None,
         bad_cursor=bool(token) and values is None,
     )

@@ -20,6 +20,8 @@ from schemathesis.checks import (
 from generator.api.openapi import document
 from generator.scheduler.inline import run_task
 from prompts import helper
+from sharing.links import create_link
+from sharing.publishing import publish
 
 from .factories import TaskFactory, UserFactory
 
@@ -72,9 +74,14 @@ def signed_in_headers(db, settings, monkeypatch):
     monkeypatch.setattr(helper, "rewrites", lambda prompt, count: helper.Rewrites(prompt, [], "The helper is off."))
     settings.GENERATE_RATE = "10000/m"
     settings.MAX_QUEUED_TASKS_PER_USER = 10000
+    settings.SHARING = "public"  # every sharing endpoint exists, share links too
     user = UserFactory()
     task = TaskFactory(owner=user)
     run_task(str(task.pk))
+    # Something on Explore and in the share-link list, so their answers are checked with rows.
+    images = list(task.images.all())
+    publish(images[0], title="harbour")
+    create_link(user, images, title="album", expires_in_days=7)
     client = Client()
     client.force_login(user)
     client.get("/")

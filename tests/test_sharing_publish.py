@@ -464,3 +464,23 @@ def test_with_sharing_off_every_publishing_route_is_not_found(auth_client, compl
     assert Publication.objects.count() == 2  # mine and theirs: the bulk action published nothing
     initial = auth_client.get(CREATE, {"publication": str(theirs.pk)}).context["form"].initial
     assert "from_publication" not in initial
+
+
+def test_after_an_htmx_submission_the_form_forgets_the_publication(auth_client, user, theirs):
+    """The create form made from "Use these settings" marks its first task only: the htmx answer
+    deletes the form's from_publication field and note (out of band), so the next task from the
+    same page is the person's own."""
+    initial = auth_client.get(use(auth_client, theirs)["Location"]).context["form"].initial
+    page = auth_client.get(CREATE, {"publication": str(theirs.pk)}).content.decode()
+    assert '<div id="from-publication"><input type="hidden" name="from_publication"' in page
+
+    first = auth_client.post(CREATE, submitted(initial, from_publication=str(theirs.pk)), HTTP_HX_REQUEST="true")
+    assert first.status_code == 201
+    assert '<div id="from-publication" hx-swap-oob="delete"></div>' in first.content.decode()
+    # What the page then sends: the same fields without from_publication (a new token).
+    own = {key: value for key, value in submitted(initial, prompt="A kite, again").items() if key != "from_publication"}
+    second = auth_client.post(CREATE, own, HTTP_HX_REQUEST="true")
+    assert second.status_code == 201
+    assert "from-publication" not in second.content.decode()  # nothing to delete: no htmx error
+    made = {task.prompt: task.from_publication for task in Task.objects.filter(owner=user)}
+    assert made == {"A red kite over the moor": theirs, "A kite, again": None}

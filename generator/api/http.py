@@ -8,6 +8,7 @@ that change something carry Django's CSRF token in X-CSRFToken.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -29,6 +30,10 @@ from ..lib.keyset import Page, Row, cut_page, decode_cursor
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+
+# json.loads joins escaped surrogate pairs into one character, so any surrogate left in a
+# string is a lone one ("\ud800"): no database can store it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 View = Callable[..., HttpResponseBase]
 
@@ -163,7 +168,12 @@ def list_page(rows: QuerySet[Row], request: HttpRequest) -> Page[Row]:
     token = request.GET.get("cursor", "")
     if token and decode_cursor(token) is None:
         raise bad_query("cursor", _("This cursor is not one Atelier gave out; start again without it."))
+    return cut_page(rows, token, page_limit(request))
+
+
+def page_limit(request: HttpRequest) -> int:
+    """?limit=, from 1 to MAX_LIMIT (DEFAULT_LIMIT without one); BadRequest for anything else."""
     raw_limit = request.GET.get("limit", str(DEFAULT_LIMIT))
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
         raise bad_query("limit", _("Give a whole number from 1 to %(max)s.") % {"max": MAX_LIMIT})
-    return cut_page(rows, token, int(raw_limit))
+    return int(raw_limit)

@@ -94,6 +94,138 @@ def _page_of(item: str) -> dict:
     }
 
 
+COUNTS = {
+    "like_count": {"type": "integer", "minimum": 0},
+    "favourite_count": {"type": "integer", "minimum": 0},
+    "view_count": {"type": "integer", "minimum": 0, "description": "People who opened it, once a day each."},
+    "download_count": {"type": "integer", "minimum": 0},
+}
+TITLE = {"type": "string", "maxLength": 120}
+SHARING_SCHEMAS = {
+    "PublishRequest": {
+        "type": "object",
+        "description": "Every field is optional; one left out keeps its value (at first: no title, prompt shown).",
+        "properties": {
+            "title": TITLE,
+            "show_prompt": {"type": "boolean", "description": "Show the prompt and settings on Explore."},
+        },
+    },
+    "Publication": {
+        "type": "object",
+        "required": ["id", "image_id", "title", "show_prompt", "published_at", *COUNTS, "hidden", "hidden_reason"],
+        "properties": {
+            "id": UUID,
+            "image_id": UUID,
+            "title": {"type": "string"},
+            "show_prompt": {"type": "boolean"},
+            "published_at": DATETIME,
+            **COUNTS,
+            "hidden": {"type": "boolean", "description": "Staff took it off Explore; the reason says why."},
+            "hidden_reason": {"type": "string", "nullable": True},
+        },
+    },
+    "ExploreItem": {
+        "type": "object",
+        "required": [
+            "id",
+            "title",
+            "author",
+            "provider",
+            "model",
+            "prompt",
+            "width",
+            "height",
+            "published_at",
+            *COUNTS,
+            "liked",
+            "favourited",
+            "url",
+            "thumbnail_url",
+        ],
+        "properties": {
+            "id": {**UUID, "description": "The publication's id (not the image's)."},
+            "title": {"type": "string"},
+            "author": {"type": "string", "description": "The author's username."},
+            "provider": {"type": "string"},
+            "model": {"type": "string"},
+            "prompt": {"type": "string", "nullable": True, "description": "null when the author keeps it."},
+            "width": {"type": "integer"},
+            "height": {"type": "integer"},
+            "published_at": DATETIME,
+            **COUNTS,
+            "liked": {"type": "boolean", "description": "Whether you like it."},
+            "favourited": {"type": "boolean", "description": "Whether it is in your favourites."},
+            "url": {"type": "string", "description": "The original (`?download=1` counts a download)."},
+            "thumbnail_url": {"type": "string"},
+        },
+    },
+    "ExplorePage": _page_of("ExploreItem"),
+    "ShareLinkRequest": {
+        "type": "object",
+        "required": ["image_ids"],
+        "properties": {
+            "image_ids": {
+                "type": "array",
+                "items": UUID,
+                "minItems": 1,
+                "maxItems": 100,
+                "description": "Your images, in the order shown; repeats count once.",
+            },
+            "title": TITLE,
+            "show_prompt": {"type": "boolean", "description": "Default true."},
+            "expires_in_days": {
+                "type": "integer",
+                "enum": [1, 7, 30],
+                "nullable": True,
+                "description": "null or left out: until revoked.",
+            },
+        },
+    },
+    "ShareLink": {
+        "type": "object",
+        "required": [
+            "id",
+            "title",
+            "show_prompt",
+            "prefix",
+            "image_ids",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "active",
+            "view_count",
+        ],
+        "properties": {
+            "id": UUID,
+            "title": {"type": "string"},
+            "show_prompt": {"type": "boolean"},
+            "prefix": {"type": "string", "description": "The start of its secret, to tell links apart."},
+            "image_ids": {"type": "array", "items": UUID},
+            "created_at": DATETIME,
+            "expires_at": NULLABLE_DATETIME,
+            "revoked_at": NULLABLE_DATETIME,
+            "active": {"type": "boolean", "description": "Opens now: not revoked, not expired."},
+            "view_count": {"type": "integer", "minimum": 0},
+        },
+    },
+    "NewShareLink": {
+        "allOf": [
+            {"$ref": "#/components/schemas/ShareLink"},
+            {
+                "type": "object",
+                "required": ["url"],
+                "properties": {
+                    "url": {
+                        "type": "string",
+                        "description": "The link to give out. Shown in this answer only: only its hash is stored.",
+                    }
+                },
+            },
+        ]
+    },
+    "ShareLinkPage": _page_of("ShareLink"),
+}
+
 COMPONENTS = {
     "schemas": {
         "Error": {
@@ -438,6 +570,7 @@ COMPONENTS = {
         },
         "TaskPage": _page_of("Task"),
         "ImagePage": _page_of("Image"),
+        **SHARING_SCHEMAS,
     },
     "securitySchemes": {
         "session": {"type": "apiKey", "in": "cookie", "name": "sessionid"},
@@ -709,6 +842,7 @@ def document() -> dict:
                     },
                 },
             },
+            **sharing_paths(),
             "/api/v1/system/info": {
                 "get": {
                     "operationId": "systemInfo",
@@ -736,6 +870,149 @@ def document() -> dict:
                         )
                     },
                 },
+            },
+        },
+    }
+
+
+def _optional_body(schema: str) -> dict:
+    return {"required": False, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def _toggle(field: str, what: str) -> dict:
+    return {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "properties": {field: {"type": "boolean", "description": what}}}
+            }
+        },
+    }
+
+
+def _toggled(field: str, counter: str) -> dict:
+    schema = {
+        "type": "object",
+        "required": [field, counter],
+        "properties": {field: {"type": "boolean"}, counter: {"type": "integer", "minimum": 0}},
+    }
+    return {"200": _json(schema, "Your choice now, and the count"), **_errors(400, 401, 403, 404, 413)}
+
+
+SHARING_OFF = " A 404 when the server's SHARING is off."
+LINKS_OFF = " A 404 unless the server's SHARING is public."
+
+
+def sharing_paths() -> dict:
+    """Publishing, Explore and share links (sharing.api)."""
+    publication_id = _path_id("publication_id")
+    return {
+        "/api/v1/images/{image_id}/publish": {
+            "parameters": [_path_id("image_id")],
+            "post": {
+                "operationId": "publishImage",
+                "description": "Publish your image on Explore for everyone signed in (201), or change the title "
+                "or whether the prompt shows (200): counts, date and any hiding by staff stay." + SHARING_OFF,
+                "requestBody": _optional_body("PublishRequest"),
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Publication"}, "Changed"),
+                    "201": _json({"$ref": "#/components/schemas/Publication"}, "Published"),
+                    **_errors(400, 401, 403, 404, 413),
+                },
+            },
+            "delete": {
+                "operationId": "unpublishImage",
+                "description": "Take your image off Explore, with its likes, favourites and counts (204 also when "
+                "it was not published)." + SHARING_OFF,
+                "responses": {"204": {"description": "Not published"}, **_errors(401, 403, 404)},
+            },
+        },
+        "/api/v1/explore": {
+            "get": {
+                "operationId": "explore",
+                "description": "Everyone's published images that staff have not hidden. A cursor that is not "
+                "one Atelier gave out for this sort reads as the first page, as on the Explore page." + SHARING_OFF,
+                "parameters": [
+                    _query(
+                        "sort",
+                        {"type": "string", "enum": ["latest", "liked", "popular"]},
+                        "latest (default), liked (most likes), popular (likes, downloads and views of the "
+                        "last 7 days).",
+                    ),
+                    _query("model", {"type": "string"}, "Only this `provider:model`."),
+                    _query("q", {"type": "string"}, "Words in the title or a shown prompt."),
+                    *PAGE_PARAMETERS,
+                ],
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/ExplorePage"}, "A page of published images"),
+                    **_errors(400, 401, 404),
+                },
+            }
+        },
+        "/api/v1/explore/{publication_id}/like": {
+            "parameters": [publication_id],
+            "post": {
+                "operationId": "likePublication",
+                "description": "Like (default) or unlike a published image." + SHARING_OFF,
+                "requestBody": _toggle("liked", "true to like (default), false to unlike."),
+                "responses": _toggled("liked", "like_count"),
+            },
+        },
+        "/api/v1/explore/{publication_id}/favourite": {
+            "parameters": [publication_id],
+            "post": {
+                "operationId": "favouritePublication",
+                "description": "Keep a published image in your favourites (default) or take it out." + SHARING_OFF,
+                "requestBody": _toggle("favourited", "true to keep (default), false to drop."),
+                "responses": _toggled("favourited", "favourite_count"),
+            },
+        },
+        "/api/v1/explore/{publication_id}/file": {
+            "parameters": [
+                publication_id,
+                _query("download", {"type": "string"}, "Any value: send as an attachment (counts a download)."),
+            ],
+            "get": {
+                "operationId": "getPublicationFile",
+                "description": "The original; without its embedded prompt when the author keeps it." + SHARING_OFF,
+                "responses": IMAGE_FILE,
+            },
+        },
+        "/api/v1/explore/{publication_id}/thumbnail": {
+            "parameters": [publication_id],
+            "get": {"operationId": "getPublicationThumbnail", "responses": IMAGE_FILE},
+        },
+        "/api/v1/share-links": {
+            "get": {
+                "operationId": "listShareLinks",
+                "description": "Your share links, newest first, revoked and expired ones too." + LINKS_OFF,
+                "parameters": PAGE_PARAMETERS,
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/ShareLinkPage"}, "A page of your links"),
+                    **_errors(400, 401, 404),
+                },
+            },
+            "post": {
+                "operationId": "createShareLink",
+                "description": "A link anyone holding it may open without an account, to one or up to 100 of your "
+                "images. Its `url` is in this answer only." + LINKS_OFF,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ShareLinkRequest"}}},
+                },
+                "responses": {
+                    "201": _json({"$ref": "#/components/schemas/NewShareLink"}, "The link, with its URL once"),
+                    **_errors(400, 401, 403, 404, 413),
+                },
+            },
+        },
+        "/api/v1/share-links/{link_id}": {
+            "parameters": [_path_id("link_id")],
+            "delete": {
+                "operationId": "revokeShareLink",
+                "description": "Revoke your link: it shows nothing from the next request on (204 also when it "
+                "was revoked already)." + LINKS_OFF,
+                "responses": {"204": {"description": "Revoked"}, **_errors(401, 403, 404)},
             },
         },
     }

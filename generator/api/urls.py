@@ -2,6 +2,7 @@ from django.urls import path
 
 from prompts.views import api as presets_api
 from prompts.views import variants_api
+from sharing import api as sharing
 
 from ..ops import health
 from ..views import files
@@ -29,6 +30,15 @@ urlpatterns = [
     path("presets/<int:preset_id>/preview", presets_api.preset_preview, name="preset_preview"),
     path("health", health.api_health, name="health"),
     path("openapi.json", openapi.openapi_json, name="openapi"),
+    # Sharing (sharing.api; each a 404 unless the SHARING switch allows it).
+    path("images/<uuid:image_id>/publish", sharing.image_publish, name="image_publish"),
+    path("explore", sharing.explore, name="explore"),
+    path("explore/<uuid:publication_id>/like", sharing.explore_like, name="explore_like"),
+    path("explore/<uuid:publication_id>/favourite", sharing.explore_favourite, name="explore_favourite"),
+    path("explore/<uuid:publication_id>/file", sharing.explore_file, name="explore_file"),
+    path("explore/<uuid:publication_id>/thumbnail", sharing.explore_thumbnail, name="explore_thumbnail"),
+    path("share-links", sharing.share_links, name="share_links"),
+    path("share-links/<uuid:link_id>", sharing.share_link_revoke, name="share_link_revoke"),
     # The files themselves, for scripts and for every <img> on the pages (owner-checked).
     path("images/<uuid:image_id>", files.image_file, name="image_file"),
     path("images/<uuid:image_id>/thumbnail", files.image_thumbnail, name="image_thumbnail"),

@@ -38,7 +38,7 @@ from ..models import (
 from ..ownership import owned
 from ..providers import Provider, enabled_providers
 from ..scheduler import limits as provider_limits
-from .http import BadRequest, api_view, bad_query, error, json_object, list_page, too_many_requests
+from .http import LONE_SURROGATE, BadRequest, api_view, bad_query, error, json_object, list_page, too_many_requests
 from .serializers import image_json, isoformat, task_json
 
 JSON_FIELD_TYPES: dict[str, tuple[type, ...]] = {
@@ -55,9 +55,6 @@ JSON_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "preset": (int,),  # a style preset's id (GET /api/v1/presets)
 }
 
-# json.loads joins escaped surrogate pairs into one character, so any surrogate left in a
-# string is a lone one ("\ud800"): no database can store it.
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]+")
 
 

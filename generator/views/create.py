@@ -65,9 +65,14 @@ def create(request: AuthenticatedHttpRequest) -> HttpResponse:
         return _refused(request, form, limits.queued_cap_exceeded(cap))
     if request.htmx:
         # A fresh one-time token for the form's next submission comes along (out of band).
-        response = render(
-            request, "generator/_task_created.html", {"task": task, "submission": _new_token()}, status=201
-        )
+        # A task made with the settings of a publication says so; the next one from this form
+        # does not: the form's field and note go (out of band).
+        context = {
+            "task": task,
+            "submission": _new_token(),
+            "cleared_from_publication": bool(request.POST.get("from_publication")),
+        }
+        response = render(request, "generator/_task_created.html", context, status=201)
         # The same submission again (sent twice): its task is already on the page.
         return response if created else reswap(response, "none")
     return redirect("generator:create")
