@@ -29,6 +29,7 @@ from generator.models import Task
 from generator.reasons import Reason
 from generator.scheduler import steps
 from generator.scheduler.inline import run_task
+from prompts.models import Preset, VariantSet
 
 from .factories import PASSWORD, TagFactory, TaskFactory, UserFactory, claimed
 from .test_ownership import PARAMETERS, ROUTES, NamedValue, app_routes
@@ -165,6 +166,11 @@ def world(db) -> dict:
     canceled = TaskFactory(owner=person, prompt="沙漠中的绿洲")
     canceled.cancel()
     token = create_token(person, "我的脚本").token
+    ink = Preset.objects.create(owner=person, name="水墨", prompt_template="{prompt}，水墨画", preview=images[0])
+    clay = Preset.objects.create(owner=person, name="黏土", prompt_template="{prompt}，黏土", width=512, height=512)
+    variants = VariantSet.objects.create(owner=person, mode=VariantSet.Mode.PRESETS, prompt="海边悬崖上的灯塔")
+    Task.objects.filter(pk__in=[completed.pk, pending.pk]).update(variant_set=variants)
+    variants.keep(completed)
     client = Client(**CHINESE)
     client.force_login(person)
     staff = UserFactory(username="管理员", is_staff=True, is_superuser=True)
@@ -185,6 +191,10 @@ def world(db) -> dict:
             "second_tag_name": NamedValue(sea.name),
             "token": token,
             "second_token": token,
+            "preset": ink,
+            "second_preset": clay,
+            "variant_set": variants,
+            "second_variant_set": variants,
         },
         "tasks": [completed, pending, running, failed, canceled],
         "images": images,
@@ -193,7 +203,9 @@ def world(db) -> dict:
 
 def data_of(world: dict) -> set[str]:
     """The person's own words and the ids on their things: data, not interface."""
-    values = {"李雷", "管理员", "我的脚本"}
+    values = {"李雷", "管理员", "我的脚本", "水墨", "黏土", "{prompt}，水墨画", "{prompt}，黏土"}
+    # What is typed as it stands in any language: a preset template's placeholder, an API field.
+    values |= {"{prompt}", "“preset”"}
     # The words in the walked routes' queries (?q=lighthouse) come back in "no match" messages.
     values |= {
         query[3:] for spec in ROUTES.values() for query in spec.queries if query.startswith("?q=") and len(query) > 6
