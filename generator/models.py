@@ -556,7 +556,8 @@ def _url_pattern(name: str, script_prefix: str) -> str:
 
 
 def image_url(name: str, pk: uuid.UUID) -> str:
-    """reverse(name, args=[pk]) for a route whose only parameter is an image id."""
+    """reverse(name, args=[pk]) for a route whose only parameter is an id (an image's, or a
+    publication's: sharing.models)."""
     return _url_pattern(name, get_script_prefix()).replace(_URL_PLACEHOLDER, str(pk))
 
 

@@ -16,6 +16,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from django.utils.html import format_html
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from generator.lib.keyset import Page
@@ -167,6 +171,21 @@ def decode_cursor(token: str, kind: str, fields: tuple[str, ...]) -> list[Any] |
     except (TypeError, ValueError):
         return None
     return values
+
+
+def reacting(request: HttpRequest, next_url: str = "") -> dict[str, Any]:
+    """What every like and favourite form of a page shares (sharing/_like_button.html,
+    _favourite_button.html), worked out once and not once a form: a page has 96 of them.
+    Without JavaScript a form posts, then comes back to `next_url` (by default this page)."""
+    return {
+        "csrf_input": format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)),
+        "next": next_url or request.get_full_path(),
+        "like": pgettext("verb", "Like"),
+        "unlike": gettext("Unlike"),
+        "likes": gettext("Likes"),
+        "favourite": pgettext("verb", "Favourite"),
+        "in_favourites": gettext("In favourites"),
+    }
 
 
 def model_choices() -> list[str]:

@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from generator.models import Image
+from generator.models import Image, image_url
 
 
 class Sharing(models.TextChoices):
@@ -91,6 +91,24 @@ class Publication(models.Model):
 
     def __str__(self) -> str:
         return self.title or str(self.image_id)
+
+    # Explore links each of its 48 tiles four times: the routes are resolved once, then the id
+    # is put in its place (generator.models.image_url; the same as reverse(), script prefix too).
+    @property
+    def page_url(self) -> str:
+        return image_url("sharing:publication", self.pk)
+
+    @property
+    def thumbnail_url(self) -> str:
+        return image_url("sharing:publication_thumbnail", self.pk)
+
+    @property
+    def like_url(self) -> str:
+        return image_url("sharing:like", self.pk)
+
+    @property
+    def favourite_url(self) -> str:
+        return image_url("sharing:favourite", self.pk)
 
     @property
     def is_hidden(self) -> bool:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
-from django.urls import reverse
+from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 
 from sharing.models import Favourite, Like, Publication, PublicationDay, View
@@ -336,3 +336,60 @@ def test_a_publication_page_records_a_view_and_shows_the_settings_when_shown(pub
     assert published.prompt in page and "Harbour at dawn" in page
     assert counts(published)[2] == 1
     assert PublicationDay.objects.get(publication=published).views == 1
+
+
+# --- the links and forms of a tile, worked out once a page --------------------------------------
+
+FORM = re.compile(
+    r'<form class="explore-react" method="post" action="([^"]+)" hx-post="([^"]+)"[^>]*>'
+    r'<input type="hidden" name="csrfmiddlewaretoken" value="([^"]+)">\s*'
+    r'<input type="hidden" name="wanted" value="([01])">\s*<input type="hidden" name="next" value="([^"]*)">'
+)
+
+
+@pytest.mark.parametrize("name", ["publication", "publication_thumbnail", "like", "favourite"])
+def test_a_publications_links_are_what_reverse_gives_also_under_a_script_prefix(published, name):
+    attribute = {"publication": "page_url", "publication_thumbnail": "thumbnail_url"}.get(name, f"{name}_url")
+    assert getattr(published, attribute) == reverse(f"sharing:{name}", args=[published.pk])
+    set_script_prefix("/studio/")
+    try:
+        assert getattr(published, attribute) == reverse(f"sharing:{name}", args=[published.pk])
+        assert getattr(published, attribute).startswith("/studio/explore/")
+    finally:
+        set_script_prefix("/")
+
+
+def test_every_form_on_an_explore_page_posts_with_its_token_and_comes_back_without_javascript(author, user):
+    first, second = (PublicationFactory(image__task__owner=author) for _ in range(2))
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    page = reverse("sharing:explore") + "?sort=liked"
+    html = client.get(page).content.decode()
+    forms = FORM.findall(html)
+    wanted_urls = {
+        reverse(f"sharing:{verb}", args=[pub.pk]) for pub in (first, second) for verb in ("like", "favourite")
+    }
+    assert {action for action, *_rest in forms} == wanted_urls and len(forms) == 4
+    for action, hx_post, token, wanted, back in forms:
+        assert hx_post == action and wanted == "1" and back.replace("&amp;", "&") == page
+        answer = client.post(action, {"csrfmiddlewaretoken": token, "wanted": wanted, "next": page})
+        assert answer.status_code == 302 and answer["Location"] == page
+    assert counts(first)[:2] == counts(second)[:2] == (1, 1)
+    # The tiles link each publication's page and thumbnail.
+    for pub in (first, second):
+        assert f'href="{reverse("sharing:publication", args=[pub.pk])}"' in html
+        assert f'src="{reverse("sharing:publication_thumbnail", args=[pub.pk])}"' in html
+
+
+def test_a_toggled_form_keeps_its_token_and_where_it_comes_back_to(published, user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    page = reverse("sharing:explore") + "?sort=popular"
+    (action, _hx, token, _wanted, _back), *_rest = FORM.findall(client.get(page).content.decode())
+    answer = client.post(action, {"csrfmiddlewaretoken": token, "wanted": "1", "next": page}, HTTP_HX_REQUEST="true")
+    (_action, _hx, fresh_token, wanted, back), *_more = FORM.findall(answer.content.decode())
+    assert wanted == "0" and back.replace("&amp;", "&") == page
+    again = client.post(
+        action, {"csrfmiddlewaretoken": fresh_token, "wanted": "0", "next": back}, HTTP_HX_REQUEST="true"
+    )
+    assert again.status_code == 200 and counts(published)[0] == 0

@@ -22,7 +22,7 @@ from generator.lib import imaging
 from generator.views.files import serve_image
 
 from .. import reactions
-from ..explore import SORTS, ExploreFilters, cut, explore_page, for_viewer, model_choices
+from ..explore import SORTS, ExploreFilters, cut, explore_page, for_viewer, model_choices, reacting
 from ..models import Favourite, Like, Publication
 from ..switch import TEAM, sharing_required
 
@@ -50,6 +50,7 @@ def explore(request: AuthenticatedHttpRequest) -> HttpResponse:
         "next_query": filters.querystring(after=page.next_cursor or ""),
         "more_url": reverse("sharing:explore"),
         "eager_count": EAGER_THUMBNAILS if page.is_first else 0,
+        "reacting": reacting(request),
     }
     if request.htmx:
         return render(request, "sharing/_explore_items.html", context)
@@ -72,7 +73,8 @@ def publication_detail(request: AuthenticatedHttpRequest, publication_id: uuid.U
     if publication is None:
         raise Http404
     task = publication.image.task
-    return render(request, "sharing/publication.html", {"publication": publication, "task": task})
+    context = {"publication": publication, "task": task, "reacting": reacting(request)}
+    return render(request, "sharing/publication.html", context)
 
 
 def _react(request: AuthenticatedHttpRequest, publication_id: uuid.UUID, *, verb: Any, template: str) -> HttpResponse:
@@ -90,7 +92,9 @@ def _react(request: AuthenticatedHttpRequest, publication_id: uuid.UUID, *, verb
     fresh = for_viewer(Publication.objects.filter(pk=publication.pk), request.user).first()
     if fresh is None:
         raise Http404
-    return render(request, template, {"publication": fresh, "next": request.POST.get("next", "")})
+    return render(
+        request, template, {"publication": fresh, "reacting": reacting(request, request.POST.get("next", ""))}
+    )
 
 
 @sharing_required(TEAM)
@@ -169,6 +173,7 @@ def _mine(
         "eager_count": EAGER_THUMBNAILS if page.is_first else 0,
         "title": title,
         "kind": kind,
+        "reacting": reacting(request),
     }
     if request.htmx:
         return render(request, "sharing/_explore_items.html", context)
