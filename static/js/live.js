@@ -35,7 +35,19 @@
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
         var current = element.id && document.getElementById(element.id);
-        if (html && current) htmx.swap(current, html, { swapStyle: "outerHTML", swapDelay: 0, settleDelay: 0 });
+        if (!html || !current) return;
+        // A request sent from inside the card (Keep this one, Cancel) is still out: replacing the
+        // card now would detach its sender, and htmx then drops the answer's out-of-band parts.
+        // Fetch the card again once that request is done instead.
+        var sending = current.classList.contains("htmx-request") ? current : current.querySelector(".htmx-request");
+        if (sending) {
+          sending.addEventListener("htmx:afterRequest", function () {
+            var now = document.getElementById(element.id);
+            if (now) refresh(now);
+          }, { once: true });
+          return;
+        }
+        htmx.swap(current, html, { swapStyle: "outerHTML", swapDelay: 0, settleDelay: 0 });
       })
       .catch(function () { /* the page polls or the next event tries again */ })
       .then(function () {
