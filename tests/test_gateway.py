@@ -291,17 +291,17 @@ def test_the_cap_on_waiting_tasks_is_a_rate_limit_error(client, settings, no_wor
 
 
 def test_a_quota_refusal_is_insufficient_quota_and_not_retried(client, monkeypatch):
-    """The mapping, with usage.quotas.check refusing (the quotas themselves: the next test)."""
+    """The mapping, with usage.quotas refusing (the quotas themselves: the next test)."""
     resets_at = timezone.now() + timezone.timedelta(hours=2)
 
     asked = []
 
-    def refuse(owner, task_settings):
+    def refuse(owner, wanted):
         asked.append(owner)
         exceeded = limits.Exceeded("rate_limit_exceeded", "You have used today's images.", 1, limits.QUOTA_EXCEEDED)
         raise quotas.QuotaExceeded(exceeded, "images_per_day", resets_at)
 
-    monkeypatch.setattr(quotas, "check", refuse)
+    monkeypatch.setattr(quotas, "check_all", refuse)
     with pytest.raises(openai.RateLimitError) as refused:
         client.images.generate(prompt="over the quota")  # max_retries=2: it would retry a 429
 

@@ -63,6 +63,9 @@ def atelier_png(owner) -> bytes:
 
 def drop_png(page, data: bytes, name: str) -> None:
     """A synthetic drop on the form, carrying a real file built from the PNG's bytes."""
+    # create.js shows the importer once its listeners are on: a drop before that (a loaded
+    # machine runs the deferred scripts after the heading is painted) would be lost.
+    expect(page.locator("#png-import")).to_be_visible()
     page.evaluate(
         """([bytes, name]) => {
             const file = new File([new Uint8Array(bytes)], name, {type: "image/png"});
