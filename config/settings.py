@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "gateway",
     "sharing",
     "prompts",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -560,6 +561,19 @@ PROMPT_LLM_MODEL = env.str("PROMPT_LLM_MODEL", default="").strip()
 PROMPT_LLM_TIMEOUT_SECONDS = env.float("PROMPT_LLM_TIMEOUT_SECONDS", default=15.0)
 # Suggestions asked per person, django-ratelimit's syntax (each costs an LLM call).
 PROMPT_LLM_RATE = env.str("PROMPT_LLM_RATE", default="10/m")
+
+# --- backups and the audit log (audit/, generator/ops/backups) -------------------------
+
+# Days an audit entry is kept (the daily cleanup removes older ones); 0 keeps them forever.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+# Where `manage.py backup` writes its dated archives, how many it keeps (--keep's default), and
+# how often the schedule makes one (a cron expression; empty: no scheduled backups).
+BACKUP_DIR = env.path("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups"))
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)
+BACKUP_SCHEDULE = env.str("BACKUP_SCHEDULE", default="").strip()
+# Networks the admin answers from (comma-separated CIDRs, as trusted-proxy keying sees the
+# client); empty: everywhere. Elsewhere /admin/ is a plain 404.
+ADMIN_ALLOWED_NETWORKS = env.list("ADMIN_ALLOWED_NETWORKS", default=[])
 
 # --- scheduling (generator.scheduler, docs/SCHEDULING.md) ------------------------------
 

@@ -451,6 +451,7 @@ def test_every_marked_string_is_in_the_catalogue(tmp_path):
         "gateway",
         "sharing",
         "prompts",
+        "audit",
         "templates",
         "static",
         "locale",

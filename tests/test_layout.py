@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_PACKAGES = ("generator", "accounts", "usage", "gateway", "sharing", "prompts")
+APP_PACKAGES = ("generator", "accounts", "usage", "gateway", "sharing", "prompts", "audit")
 # Modules that answer requests; nothing below them in the layout may import them.
 VIEW_MODULES = (
     "generator.views",
