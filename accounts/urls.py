@@ -8,6 +8,7 @@ urlpatterns = [
     path("tokens/", views.token_create, name="api_token_create"),
     path("tokens/<uuid:token_id>/revoke/", views.token_revoke, name="api_token_revoke"),
     path("tokens/revoke-all/", views.token_revoke_all, name="api_token_revoke_all"),
+    path("export/", views.export_mine, name="account_export"),
     path("login/", views.login, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", views.signup, name="signup"),

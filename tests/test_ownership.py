@@ -189,6 +189,13 @@ ROUTES |= {
     "prompts:improve": Route(primary="POST"),
 }
 
+# audit/export: export
+# "Download my data" streams the visitor's own export: the walk checks another person's zip
+# shows nothing of the owner's (tests/test_export_import.py checks what it does hold).
+ROUTES |= {
+    "account_export": Route(primary="POST"),
+}
+
 # Path parameter name -> which of the owner's objects fill it.
 PARAMETERS = {
     "task_id": ("pending_task", "completed_task"),
