@@ -434,3 +434,16 @@ def test_an_export_from_sqlite_imports_into_postgresql_with_the_same_gallery(tmp
     assert again.startswith("Imported nothing;")
     assert json.loads(python(postgres, GALLERY)) == before
     assert media_files(Path(postgres["MEDIA_ROOT"])) == files
+
+
+def test_a_task_still_running_when_exported_comes_in_canceled(db, settings, tmp_path):
+    """Its worker and vendor job stay on the old installation: the new one must not generate
+    (and pay for) it again."""
+    running = FinishedTaskFactory(owner=UserFactory(), status=Task.Status.PROCESSING, finished_at=None, images=0)
+    run("export", str(tmp_path / "export"))
+    empty_installation(settings, tmp_path)
+
+    run("import", str(tmp_path / "export"))
+
+    task = Task.objects.get(pk=running.pk)
+    assert task.status == Task.Status.CANCELED and task.finished_at is not None and task.held_by == ""
