@@ -9,7 +9,7 @@ from __future__ import annotations
 from django_q.exceptions import TimeoutException
 
 from . import catalogue, services
-from .ops import maintenance
+from .ops import backups, maintenance
 from .reasons import Reason
 from .scheduler import recovery, steps
 
@@ -48,3 +48,8 @@ def retention_cleanup() -> str:
 def check_providers() -> str:
     """The hourly catalogue schedule, and the worker's check at start-up."""
     return "; ".join(result.summary() for result in catalogue.refresh()) or "no providers"
+
+
+def make_backup() -> str:
+    """The backup schedule (when BACKUP_SCHEDULE is set): an archive in BACKUP_DIR, BACKUP_KEEP kept."""
+    return backups.scheduled_backup()

@@ -27,7 +27,7 @@ from django_q.models import Task as QTask
 from django_q.status import Stat
 
 from ..models import Task
-from ..ops import health
+from ..ops import backups, health
 from ..ops.schedules import RECOVERY_SCHEDULE_NAME
 from ..reasons import Reason
 from ..scheduler import limits as provider_limits
@@ -129,6 +129,7 @@ class Overview:
     providers: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     signups: Signups | None = None
+    last_backup: backups.LastBackup | None = None  # the newest archive in BACKUP_DIR (name and size only)
 
 
 def task_counts() -> list[StatusCount]:
@@ -308,4 +309,5 @@ def build(now: datetime | None = None) -> Overview:
         providers=provider_limits.snapshot(now),
         problems=problems,
         signups=signups(),
+        last_backup=backups.last_backup(),
     )

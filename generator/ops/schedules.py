@@ -1,5 +1,6 @@
 """Atelier's django-q2 schedules: the minute-by-minute sweeper, the hourly provider catalogue
-check, Explore's popular scores every 10 minutes and the optional nightly retention.
+check, Explore's popular scores every 10 minutes, the optional nightly retention and the
+optional backup (BACKUP_SCHEDULE).
 
 `migrate` installs them (post_migrate, wired in apps.py), and so does `manage.py
 setup_schedules`. Each is kept by name, created or updated in place; the functions they run
@@ -11,7 +12,10 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django_q.conf import croniter
 from django_q.models import Schedule
 
 from .maintenance import retention_days
@@ -26,6 +30,30 @@ CATALOGUE_SCHEDULE_FUNC = "generator.jobs.check_providers"
 POPULAR_SCHEDULE_NAME = "atelier-refresh-popular"
 POPULAR_SCHEDULE_FUNC = "sharing.reactions.refresh_popular_scores"
 POPULAR_SCHEDULE_MINUTES = 10
+# manage.py backup on BACKUP_SCHEDULE: hourly, daily, weekly, or a cron expression (croniter).
+BACKUP_SCHEDULE_NAME = "atelier-backup"
+BACKUP_SCHEDULE_FUNC = "generator.jobs.make_backup"
+BACKUP_KEYWORDS = {"hourly": Schedule.HOURLY, "daily": Schedule.DAILY, "weekly": Schedule.WEEKLY}
+OPTIONAL_SCHEDULES = (RETENTION_SCHEDULE_NAME, BACKUP_SCHEDULE_NAME)
+
+
+def backup_schedule() -> dict[str, Any] | None:
+    """BACKUP_SCHEDULE as schedule fields, None when empty (off); a clear error when invalid."""
+    value = settings.BACKUP_SCHEDULE.strip()
+    if not value:
+        return None
+    if value.lower() in BACKUP_KEYWORDS:
+        return {"schedule_type": BACKUP_KEYWORDS[value.lower()], "cron": None}
+    if croniter is None:
+        raise ImproperlyConfigured(
+            f"BACKUP_SCHEDULE={value!r} is a cron expression, which needs the croniter package "
+            "(pip install 'django-q2[croniter]'); or use hourly, daily or weekly."
+        )
+    if not croniter.is_valid(value):
+        raise ImproperlyConfigured(
+            f"BACKUP_SCHEDULE={value!r} is not a cron expression (e.g. '30 3 * * *') nor hourly, daily or weekly."
+        )
+    return {"schedule_type": Schedule.CRON, "cron": value}
 
 
 def wanted_schedules() -> dict[str, dict[str, Any]]:
@@ -48,19 +76,21 @@ def wanted_schedules() -> dict[str, dict[str, Any]]:
     }
     if retention_days():
         wanted[RETENTION_SCHEDULE_NAME] = {**common, "func": RETENTION_SCHEDULE_FUNC, "schedule_type": Schedule.DAILY}
+    backup = backup_schedule()
+    if backup is not None:
+        wanted[BACKUP_SCHEDULE_NAME] = {**common, "func": BACKUP_SCHEDULE_FUNC, **backup}
     return wanted
 
 
 def install_schedules(using: str = DEFAULT_DB_ALIAS) -> dict[str, bool]:
-    """Create or update Atelier's schedules by name, and remove retention when it is off.
+    """Create or update Atelier's schedules by name, and remove retention and backup when off.
 
     Idempotent; returns {name: created} for the schedules now installed.
     """
     wanted = wanted_schedules()
     results = {}
     with transaction.atomic(using=using):
-        if RETENTION_SCHEDULE_NAME not in wanted:
-            Schedule.objects.using(using).filter(name=RETENTION_SCHEDULE_NAME).delete()
+        Schedule.objects.using(using).filter(name__in=set(OPTIONAL_SCHEDULES) - set(wanted)).delete()
         for name, values in wanted.items():
             rows = Schedule.objects.using(using).filter(name=name)
             # update_or_create needs one row per name; the name is not unique in django-q2.
