@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.utils.translation import gettext_lazy as _
 
 
@@ -8,3 +9,9 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "audit"
     verbose_name = _("Audit log")
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (connects the sign-in receivers)
+        from .networks import check_admin_networks
+
+        checks.register(check_admin_networks, checks.Tags.security)
