@@ -2,6 +2,8 @@ from django.apps import AppConfig
 from django.core import checks
 from django.utils.translation import gettext_lazy as _
 
+from .networks import check_admin_networks
+
 
 class AuditConfig(AppConfig):
     """The audit log: an append-only record of security-relevant events."""
@@ -11,7 +13,7 @@ class AuditConfig(AppConfig):
     verbose_name = _("Audit log")
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the sign-in receivers)
-        from .networks import check_admin_networks
+        # Imported here, not at the top: the receivers write AuditEntry, which needs the registry.
+        from . import signals  # noqa: F401
 
         checks.register(check_admin_networks, checks.Tags.security)
