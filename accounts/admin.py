@@ -8,12 +8,14 @@ from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from audit import log as audit
+from audit.models import Event
 from usage.models import Quota
 
+from . import tokens
 from .models import ApiToken
 
 
@@ -61,7 +63,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke the selected tokens"), permissions=("delete",))
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = sum(
+            tokens.revoke_token(token, request=request)
+            for token in queryset.filter(revoked_at__isnull=True).select_related("owner")
+        )
         text = ngettext("Revoked %(count)s token.", "Revoked %(count)s tokens.", count) % {"count": count}
         self.message_user(request, text, messages.SUCCESS)
 
@@ -69,8 +74,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
 @admin.action(description=_("Approve selected accounts"), permissions=("change",))
 def approve_accounts(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
     """Activate the chosen people, who can then sign in (a sign-up waiting for approval is an
-    inactive user). One UPDATE: activating revokes nothing, so no per-user save is needed."""
-    count = queryset.filter(is_active=False).update(is_active=True)
+    inactive user). An UPDATE each, not a save: activating revokes nothing; each person this
+    action activated (not one approved meanwhile) gets one audit entry, sign_up_approved."""
+    count = 0
+    for person in queryset.filter(is_active=False):
+        if User.objects.filter(pk=person.pk, is_active=False).update(is_active=True):
+            audit.record(Event.SIGN_UP_APPROVED, request=request, target=person)
+            count += 1
     text = ngettext("Approved %(count)s account.", "Approved %(count)s accounts.", count) % {"count": count}
     modeladmin.message_user(request, text, messages.SUCCESS)
 

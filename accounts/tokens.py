@@ -19,6 +19,9 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from audit import log as audit
+from audit.models import Event
+
 from .models import ApiToken, Scope, revoke_all_tokens
 
 logger = logging.getLogger(__name__)
@@ -48,10 +51,16 @@ class ScopeNotAllowed(ValueError):
 
 
 def create_token(
-    user: User, name: str, *, expires_in_days: int | None = None, scopes: frozenset[str] = frozenset({Scope.API})
+    user: User,
+    name: str,
+    *,
+    expires_in_days: int | None = None,
+    scopes: frozenset[str] = frozenset({Scope.API}),
+    request: HttpRequest | None = None,
 ) -> NewToken:
     """A new token for `user` that may do `scopes`; it stops working `expires_in_days` from now
-    (None: never). Only staff may hold the metrics scope (ScopeNotAllowed otherwise)."""
+    (None: never). Only staff may hold the metrics scope (ScopeNotAllowed otherwise). Audited
+    (token_created), by whoever `request` is signed in as (none: an operator's command)."""
     unknown = set(scopes) - set(Scope.values)
     if not scopes or unknown:
         raise ScopeNotAllowed(f"unknown or no scopes: {sorted(unknown)}")
@@ -68,6 +77,7 @@ def create_token(
         scopes=sorted(str(scope) for scope in scopes),
     )
     logger.info("API token %s (%s…) created for user %s, scopes %s", token.pk, token.prefix, user.pk, token.scopes)
+    audit.record(Event.TOKEN_CREATED, request=request, target=token, detail=_token_detail(token))
     return NewToken(token=token, plaintext=plaintext)
 
 
@@ -114,15 +124,32 @@ def verify_token(plaintext: str) -> ApiToken | None:
     return token
 
 
-def revoke_token(token: ApiToken) -> None:
+def _token_detail(token: ApiToken) -> dict:
+    """What the audit log keeps of a token: whose, what for, until when (never its secret)."""
+    return {
+        "owner": token.owner.get_username(),
+        "scopes": list(token.scopes),
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+    }
+
+
+def revoke_token(token: ApiToken, *, request: HttpRequest | None = None) -> bool:
+    """Revoke one token (audited as token_revoked); False if it was revoked already."""
+    if token.revoked_at is not None:
+        return False
     token.revoke()
     logger.info("API token %s (%s…) of user %s revoked", token.pk, token.prefix, token.owner_id)
+    audit.record(Event.TOKEN_REVOKED, request=request, target=token, detail=_token_detail(token))
+    return True
 
 
-def revoke_all(user: User) -> int:
-    """Revoke every token of `user` (after a password change, say); how many were working."""
+def revoke_all(user: User, *, request: HttpRequest | None = None, reason: str = "revoke_all") -> int:
+    """Revoke every token of `user` (after a password change, say); how many were working.
+    Audited as one token_revoked entry on the person, with the count (none when there were none)."""
     count = revoke_all_tokens(user.pk)
     logger.info("All %s API tokens of user %s revoked", count, user.pk)
+    if count:
+        audit.record(Event.TOKEN_REVOKED, request=request, target=user, detail={"count": count, "reason": reason})
     return count
 
 

@@ -13,7 +13,7 @@ from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth import login as sign_in
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,7 +22,7 @@ from django.utils.translation import gettext, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit import log
+from audit import log as audit
 from audit.models import Event
 from generator.ops import portable
 from generator.views.errors import too_many_requests
@@ -139,7 +139,11 @@ def token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _page(request, form, status=400)
     new_token = tokens.create_token(
-        request.user, form.cleaned_data["name"], expires_in_days=form.cleaned_data["expires_in"], scopes=form.scopes
+        request.user,
+        form.cleaned_data["name"],
+        expires_in_days=form.cleaned_data["expires_in"],
+        scopes=form.scopes,
+        request=request,
     )
     tokens.show_once(request, new_token)
     return redirect(reverse("account") + "#new-token-box")
@@ -148,7 +152,7 @@ def token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: AuthenticatedHttpRequest, token_id: str) -> HttpResponse:
     token = _get_token_for_user(request, token_id)
-    tokens.revoke_token(token)
+    tokens.revoke_token(token, request=request)
     messages.success(
         request, gettext("Revoked the token “%(name)s”. Scripts using it now get 401.") % {"name": token.name}
     )
@@ -159,7 +163,7 @@ def token_revoke(request: AuthenticatedHttpRequest, token_id: str) -> HttpRespon
 def token_revoke_all(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Revoke all the person's tokens (the account page, and the password page: a new password
     alone leaves tokens working). Back to the page it came from, if that is one of ours."""
-    count = tokens.revoke_all(request.user)
+    count = tokens.revoke_all(request.user, request=request)
     text = ngettext(
         "Revoked %(count)s API token. Scripts using it now get 401.",
         "Revoked %(count)s API tokens. Scripts using them now get 401.",
@@ -174,7 +178,7 @@ def export_mine(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
     """The account page's "Download my data": the person's own export (generator.ops.portable) as a streamed zip.
     A POST (CSRF-checked): each download is an audit entry, so no link or prefetch starts one."""
     result = portable.collect(request.user)
-    log.record(Event.EXPORTED, request=request, detail={"user": request.user.get_username(), **result.counts})
+    audit.record(Event.EXPORTED, request=request, detail={"user": request.user.get_username(), **result.counts})
     response = StreamingHttpResponse(result.stream(), content_type="application/zip")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="atelier-export-{stamp}.zip"'
@@ -191,3 +195,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         context = super().get_context_data(**kwargs)
         context["token_count"] = _active_tokens(self.request).count()
         return context
+
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
+        response = super().form_valid(form)
+        audit.record(Event.PASSWORD_CHANGED, request=self.request, target=form.user)
+        return response

@@ -135,6 +135,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language: the switcher's cookie, else the browser's Accept-Language (zh-CN → zh-hans).
     "django.middleware.locale.LocaleMiddleware",
+    # Outside ADMIN_ALLOWED_NETWORKS every /admin/ address is a 404 (before CommonMiddleware,
+    # whose slash redirect would otherwise show where the admin is).
+    "audit.networks.AdminNetworksMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

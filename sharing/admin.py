@@ -21,6 +21,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from audit import log as audit
+from audit.models import Event
+
 from . import links
 from .models import Publication, ShareLink
 
@@ -121,6 +124,7 @@ class PublicationAdmin(admin.ModelAdmin):
             for publication in queryset.select_related("image"):
                 publication.hide(request.user, reason)  # type: ignore[arg-type]  # staff: signed in
                 self.log_change(request, publication, gettext("Hidden by staff: %(reason)s") % {"reason": reason})
+                audit.record(Event.IMAGE_HIDDEN, request=request, target=publication, detail={"reason": reason})
                 logger.info("publication %s hidden by staff %s", publication.pk, request.user.pk)
                 count += 1
             self.message_user(
@@ -151,6 +155,7 @@ class PublicationAdmin(admin.ModelAdmin):
         for publication in queryset.filter(hidden_at__isnull=False):
             publication.unhide()
             self.log_change(request, publication, gettext("Shown on Explore again by staff."))
+            audit.record(Event.IMAGE_UNHIDDEN, request=request, target=publication)
             count += 1
         self.message_user(
             request,
@@ -250,7 +255,7 @@ class ShareLinkAdmin(admin.ModelAdmin):
     def revoke_links(self, request: HttpRequest, queryset: QuerySet[ShareLink]) -> None:
         count = 0
         for link in queryset:
-            if links.revoke(link):
+            if links.revoke(link, request=request):
                 self.log_change(request, link, gettext("Revoked by staff."))
                 count += 1
         self.message_user(

@@ -141,7 +141,7 @@ def image_publish(request: AuthenticatedHttpRequest, image_id: uuid.UUID) -> Htt
     if image is None:
         return error(404, "not_found", _("No such image."))
     if request.method == "DELETE":
-        publishing.unpublish(image)
+        publishing.unpublish(image, request=request)
         return HttpResponse(status=204)
     body = _optional_object(request)
     current = publishing.publication_of(image)
@@ -149,7 +149,7 @@ def image_publish(request: AuthenticatedHttpRequest, image_id: uuid.UUID) -> Htt
     title = _title(body, current.title if current else "", details)
     show_prompt = _boolean(body, "show_prompt", current.show_prompt if current else True, details)
     _refuse(details)
-    publication = publishing.publish(image, title=title, show_prompt=show_prompt)
+    publication = publishing.publish(image, title=title, show_prompt=show_prompt, request=request)
     return JsonResponse(publication_json(publication), status=200 if current else 201)
 
 
@@ -298,6 +298,7 @@ def _create_link(request: AuthenticatedHttpRequest) -> JsonResponse:
         title=title,
         show_prompt=show_prompt,
         expires_in_days=expires_in_days,
+        request=request,
     )
     fresh = ShareLink.objects.prefetch_related(_with_entries()).get(pk=new.link.pk)
     url = request.build_absolute_uri(reverse("sharing:shared", args=[new.plaintext]))
@@ -338,5 +339,5 @@ def share_link_revoke(request: AuthenticatedHttpRequest, link_id: uuid.UUID) -> 
     link = owned(ShareLink, request).filter(pk=link_id).first()
     if link is None:
         return error(404, "not_found", _("No such share link."))
-    links.revoke(link)
+    links.revoke(link, request=request)
     return HttpResponse(status=204)

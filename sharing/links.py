@@ -23,6 +23,8 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from audit import log as audit
+from audit.models import Event
 from generator.models import Image
 
 from .models import SharedImage, ShareLink
@@ -55,10 +57,17 @@ def digest(plaintext: str) -> str:
 
 
 def create_link(
-    owner: User, images: Iterable[Image], *, title: str = "", show_prompt: bool = True, expires_in_days: int | None
+    owner: User,
+    images: Iterable[Image],
+    *,
+    title: str = "",
+    show_prompt: bool = True,
+    expires_in_days: int | None,
+    request: HttpRequest | None = None,
 ) -> NewLink:
     """A new link to `images` (the owner's own, in this order; repeats count once) that stops
-    working `expires_in_days` from now (None: when revoked)."""
+    working `expires_in_days` from now (None: when revoked). Audited (share_link_created) by
+    whoever `request` is signed in as: never with the secret or its URL."""
     unique = list({image.pk: image for image in images}.values())
     if not unique:
         raise ValueError("a share link needs at least one image")
@@ -80,6 +89,8 @@ def create_link(
         SharedImage.objects.bulk_create(
             SharedImage(link=link, image=image, position=position) for position, image in enumerate(unique, start=1)
         )
+        detail = {"images": len(unique), "show_prompt": show_prompt, "expires_in_days": expires_in_days}
+        audit.record(Event.SHARE_LINK_CREATED, request=request, actor=owner, target=link, detail=detail)
     logger.info("Share link %s (%s…) made by user %s for %s images", link.pk, link.prefix, owner.pk, len(unique))
     return NewLink(link=link, plaintext=plaintext)
 
@@ -107,11 +118,13 @@ def entry_at(link: ShareLink, position: int) -> SharedImage | None:
     return link.entries.select_related("image").filter(position=position).first()
 
 
-def revoke(link: ShareLink) -> bool:
-    """Revoke `link` (False: it was revoked already)."""
+def revoke(link: ShareLink, *, request: HttpRequest | None = None) -> bool:
+    """Revoke `link` (False: it was revoked already). Audited (share_link_revoked) by whoever
+    `request` is signed in as: the owner, or staff in the admin."""
     revoked = link.revoke()
     if revoked:
         logger.info("Share link %s (%s…) of user %s revoked", link.pk, link.prefix, link.owner_id)
+        audit.record(Event.SHARE_LINK_REVOKED, request=request, target=link, detail={"owner_id": link.owner_id})
     return revoked
 
 

@@ -13,8 +13,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from audit import log as audit
+from audit.models import Event
 from generator.models import Image, Task
 
 from .models import Publication
@@ -54,11 +57,14 @@ def publication_of(image: Image) -> Publication | None:
         return None
 
 
-def publish(image: Image, *, title: str = "", show_prompt: bool = True) -> Publication:
+def publish(
+    image: Image, *, title: str = "", show_prompt: bool = True, request: HttpRequest | None = None
+) -> Publication:
     """Publish `image` for its owner, or update the choices of its publication.
 
     Idempotent: counts, published_at and a staff hiding (hidden_at) are kept as they are.
-    Raises ValidationError for a title too long (PublishForm says so before)."""
+    Raises ValidationError for a title too long (PublishForm says so before). Audited
+    (published; "updated" when it was published already) by whoever `request` is signed in as."""
     title = title.strip()
     if len(title) > MAX_TITLE_LENGTH:
         raise ValidationError(
@@ -73,30 +79,38 @@ def publish(image: Image, *, title: str = "", show_prompt: bool = True) -> Publi
         "model": task.model,
         "prompt": task.prompt if show_prompt else "",
     }
-    publication, _created = Publication.objects.update_or_create(image=image, defaults=choices)
+    with transaction.atomic():
+        publication, created = Publication.objects.update_or_create(image=image, defaults=choices)
+        detail = {"image": str(image.pk), "show_prompt": show_prompt, "updated": not created}
+        audit.record(Event.PUBLISHED, request=request, target=publication, detail=detail)
     return publication
 
 
-def publish_task(task: Task, *, title: str = "", show_prompt: bool = True) -> list[Publication]:
+def publish_task(
+    task: Task, *, title: str = "", show_prompt: bool = True, request: HttpRequest | None = None
+) -> list[Publication]:
     """Publish every image of `task` with the same choices (all or none)."""
     with transaction.atomic():
-        return [publish(image, title=title, show_prompt=show_prompt) for image in task.ordered_images]
+        return [publish(image, title=title, show_prompt=show_prompt, request=request) for image in task.ordered_images]
 
 
-def publish_new(images: QuerySet[Image]) -> int:
+def publish_new(images: QuerySet[Image], *, request: HttpRequest | None = None) -> int:
     """Publish those of `images` that are not published yet (the gallery's bulk action), with
     the defaults; the ones already published keep their title and choices. Returns how many
     are published now."""
     pending = images.filter(publication__isnull=True).select_related("task")
     for image in pending:
-        publish(image)
+        publish(image, request=request)
     return images.filter(publication__isnull=False).count()
 
 
-def unpublish(image: Image) -> bool:
+def unpublish(image: Image, *, request: HttpRequest | None = None) -> bool:
     """Take the image off Explore: its publication goes, with its likes, favourites and counts.
-    Whether there was one to take back."""
-    deleted, _by_model = Publication.objects.filter(image=image).delete()
+    Whether there was one to take back (then audited, unpublished, on the image)."""
+    with transaction.atomic():
+        deleted, by_model = Publication.objects.filter(image=image).delete()
+        if by_model.get(Publication._meta.label, 0):
+            audit.record(Event.UNPUBLISHED, request=request, target=image)
     return deleted > 0
 
 

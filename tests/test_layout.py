@@ -33,7 +33,7 @@ MAY_IMPORT_VIEWS = (
     "prompts.urls",
 )
 # AppConfig.ready() is where Django wants app-registry-dependent imports.
-FUNCTION_IMPORTS_ALLOWED = {"generator.apps", "usage.apps"}
+FUNCTION_IMPORTS_ALLOWED = {"generator.apps", "usage.apps", "audit.apps"}
 
 
 def module_name(path: Path) -> str:

@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
@@ -29,7 +30,10 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts import tokens
 from accounts.admin import QuotaInline, approve_accounts
+from audit import log as audit
+from audit.models import Event
 from usage import quotas
 
 from .. import services
@@ -57,6 +61,15 @@ def _thumbnail(image: Image, size: int) -> str:
         max(1, round(image.width * scale)),
         max(1, round(image.height * scale)),
     )
+
+
+def _task_detail(task: Task, new_task: Task | None = None) -> dict:
+    """What the audit log keeps of a task staff acted on: whose, which provider, and the new
+    task of a retry (never the prompt)."""
+    detail = {"owner": task.owner.get_username(), "provider": task.provider, "model": task.model}
+    if new_task is not None:
+        detail["new_task"] = str(new_task.pk)
+    return detail
 
 
 def _relabel_delete_selected(actions: dict, description: str | Promise) -> dict:
@@ -189,6 +202,7 @@ class TaskAdmin(admin.ModelAdmin):
                 continue
             retried += 1
             self.log_change(request, task, gettext("Retried by staff as task %(id)s.") % {"id": new_task.pk})
+            audit.record(Event.TASK_RETRIED, request=request, target=task, detail=_task_detail(task, new_task))
             logger.info("task %s retried by staff %s as %s", task.pk, request.user.pk, new_task.pk)
         parts = [
             ngettext(
@@ -238,6 +252,7 @@ class TaskAdmin(admin.ModelAdmin):
                 if services.cancel_task(task):
                     canceled += 1
                     self.log_change(request, task, gettext("Canceled by staff."))
+                    audit.record(Event.TASK_CANCELED, request=request, target=task, detail=_task_detail(task))
                     logger.info("task %s canceled by staff %s", task.pk, request.user.pk)
                     continue
                 # A worker took it, or it ended or was deleted, meanwhile.
@@ -271,12 +286,17 @@ class TaskAdmin(admin.ModelAdmin):
     # --- deletion: always with the files ------------------------------------------------
 
     def delete_model(self, request: HttpRequest, obj: Task) -> None:
-        services.delete_tasks(Task.objects.filter(pk=obj.pk))
+        self.delete_queryset(request, Task.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         # A plain pk subquery: the changelist's queryset may carry joins or DISTINCT,
         # which PostgreSQL refuses with the service's SELECT ... FOR UPDATE.
-        deleted = services.delete_tasks(Task.objects.filter(pk__in=queryset.order_by().values("pk")))
+        with transaction.atomic():
+            chosen = Task.objects.filter(pk__in=queryset.order_by().values("pk"))
+            doomed = list(chosen.select_related("owner").select_for_update(of=("self",)))
+            deleted = services.delete_tasks(Task.objects.filter(pk__in=[task.pk for task in doomed]))
+            for task in doomed:  # one audit entry each, written with the deletion
+                audit.record(Event.TASK_DELETED, request=request, target=task, detail=_task_detail(task))
         logger.info("%s tasks deleted by staff %s with their files", deleted, request.user.pk)
 
     # --- the operations overview ---------------------------------------------------------
@@ -411,6 +431,28 @@ class UserAdmin(DjangoUserAdmin):
 
     actions = (approve_accounts,)
     inlines = (QuotaInline,)
+
+    def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
+        """Audited here, where staff do it: deactivating someone revokes their tokens
+        (accounts.models does it again for any other save, silently), and activating an
+        account that never signed in approves its sign-up."""
+        toggled = change and "is_active" in form.changed_data
+        if toggled and not obj.is_active:
+            tokens.revoke_all(obj, request=request, reason="deactivated")
+        super().save_model(request, obj, form, change)
+        if toggled and obj.is_active and obj.last_login is None:
+            audit.record(Event.SIGN_UP_APPROVED, request=request, target=obj)
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        """Django's page for staff setting someone's password; audited when it was set (Django
+        then redirects to the person's page; a refused form is a 200, a conflicting one a
+        redirect back here)."""
+        response = super().user_change_password(request, id, form_url)
+        done = reverse("admin:auth_user_change", args=(unquote(id),))
+        if request.method == "POST" and response.status_code == 302 and response["Location"] == done:
+            person = User.objects.get(pk=unquote(id))
+            audit.record(Event.PASSWORD_CHANGED, request=request, target=person, detail={"by_staff": True})
+        return response
 
     def delete_model(self, request: HttpRequest, obj: User) -> None:
         with transaction.atomic():

@@ -28,6 +28,8 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from audit import retention as audit_retention
+
 from .. import services
 from ..lib import imaging
 from ..models import (
@@ -201,12 +203,17 @@ def retention_days() -> int:
 
 def retention_cleanup() -> str:
     """The daily schedule's entry point: delete finished tasks older than RETENTION_DAYS (and,
-    always, Idempotency-Keys past their 24 hours, for people who sent no key since)."""
+    always, Idempotency-Keys past their 24 hours, for people who sent no key since, and audit
+    entries older than AUDIT_RETENTION_DAYS)."""
     IdempotencyKey.objects.filter(created_at__lte=timezone.now() - IDEMPOTENCY_WINDOW).delete()
+    # The audit log's own retention (AUDIT_RETENTION_DAYS, 0: forever), whatever RETENTION_DAYS says.
+    audit_pruned = audit_retention.summary(audit_retention.prune())
     days = retention_days()
     if not days:
-        return "Retention cleanup is off (RETENTION_DAYS is 0)."
-    return cleanup_tasks(timedelta(days=days)).summary()
+        tasks = "Retention cleanup is off (RETENTION_DAYS is 0)."
+    else:
+        tasks = cleanup_tasks(timedelta(days=days)).summary()
+    return f"{tasks} {audit_pruned}".strip()
 
 
 # --- media --------------------------------------------------------------------------------

@@ -195,7 +195,7 @@ def _delete(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> st
 def _publish(request: AuthenticatedHttpRequest, selection: QuerySet[Image]) -> str:
     if not allows(TEAM):
         raise ValidationError(_("Publishing is turned off on this site."))
-    count = publishing.publish_new(selection)
+    count = publishing.publish_new(selection, request=request)
     return ngettext("%(count)s image is published on Explore.", "%(count)s images are published on Explore.", count) % {
         "count": count
     }

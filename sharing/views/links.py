@@ -163,6 +163,7 @@ def link_create(request: AuthenticatedHttpRequest) -> HttpResponse:
             title=form.cleaned_data["title"],
             show_prompt=form.cleaned_data["show_prompt"],
             expires_in_days=form.cleaned_data["expires_in"],
+            request=request,
         )
         links.show_once(request, new)
         return redirect(reverse("sharing:links") + "#new-link")
@@ -175,7 +176,7 @@ def link_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_POST
 def link_revoke(request: AuthenticatedHttpRequest, link_id: str) -> HttpResponse:
     link = _get_link_for_user(request, link_id)
-    links.revoke(link)
+    links.revoke(link, request=request)
     if request.htmx:
         return render(request, "sharing/_link_row.html", {"link": link})
     title = link.title or link.prefix + "…"

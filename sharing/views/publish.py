@@ -41,7 +41,7 @@ def publish_image(request: AuthenticatedHttpRequest, image_id: str) -> HttpRespo
         # htmx 2 swaps only 2xx: the form comes back in place with its error and a 200.
         return _render_panel(request, image, form, status=200 if request.htmx else 400)
     was_published = publishing.publication_of(image) is not None
-    publishing.publish(image, **form.cleaned_data)
+    publishing.publish(image, **form.cleaned_data, request=request)
     done = _("The changes are saved.") if was_published else _("Published: everyone signed in can see it on Explore.")
     return _answer(request, image, done)
 
@@ -50,7 +50,7 @@ def publish_image(request: AuthenticatedHttpRequest, image_id: str) -> HttpRespo
 @require_POST
 def unpublish_image(request: AuthenticatedHttpRequest, image_id: str) -> HttpResponse:
     image = _get_image(request, image_id)
-    publishing.unpublish(image)
+    publishing.unpublish(image, request=request)
     return _answer(request, image, _("Unpublished: it is no longer on Explore."))
 
 
@@ -66,7 +66,7 @@ def publish_task(request: AuthenticatedHttpRequest, task_id: str) -> HttpRespons
         form.add_error(None, _("This task has no images to publish."))
     if not form.is_valid():
         return _render_task_form(request, task, form, status=400)
-    published = publishing.publish_task(task, **form.cleaned_data)
+    published = publishing.publish_task(task, **form.cleaned_data, request=request)
     count = len(published)
     messages.success(
         request,
