@@ -570,7 +570,8 @@ PROMPT_LLM_RATE = env.str("PROMPT_LLM_RATE", default="10/m")
 # Days an audit entry is kept (the daily cleanup removes older ones); 0 keeps them forever.
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 # Where `manage.py backup` writes its dated archives, how many it keeps (--keep's default), and
-# how often the schedule makes one (a cron expression; empty: no scheduled backups).
+# how often the worker makes one (hourly, daily or weekly; a cron expression needs croniter;
+# empty: no scheduled backups).
 BACKUP_DIR = env.path("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups"))
 BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)
 BACKUP_SCHEDULE = env.str("BACKUP_SCHEDULE", default="").strip()
