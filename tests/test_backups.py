@@ -338,6 +338,8 @@ def test_backup_keeps_the_newest_n_archives_and_leaves_other_files_alone(transac
 
     kept = sorted(path.name for path in directory.iterdir())
     assert len(kept) == 3 and kept[0] == "atelier-backup-20240103-000000.tar.gz" and kept[2] == "notes.txt"
+    newest = directory / kept[1]
+    assert newest.stat().st_mode & 0o777 == 0o600  # password hashes and token digests: the owner's only
     assert "Rotation: removed 2 older archives." in out.getvalue()
     with pytest.raises(CommandError, match="--keep must be at least 1, not 0"):
         call_command("backup", "--dir", str(directory), "--keep", "0")

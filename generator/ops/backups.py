@@ -136,6 +136,8 @@ def make_backup(dest_dir: Path | str, *, keep: int, using: str = DEFAULT_DB_ALIA
     try:
         with tempfile.TemporaryDirectory(prefix=".backup-", dir=dest) as work:
             snapshot = snapshot_database(Path(work), using)
+            # Only the owner may read it: it holds every password hash and token digest.
+            partial.touch(mode=0o600)
             with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
                 with snapshot.path.open("rb") as dump:
                     database_sha = _add(tar, snapshot.member, dump)
