@@ -21,6 +21,7 @@ class Event(models.TextChoices):
     TASK_RETRIED = "task_retried", _("task retried by staff")
     TASK_CANCELED = "task_canceled", _("task canceled by staff")
     TASK_DELETED = "task_deleted", _("task deleted by staff")
+    IMAGE_DELETED = "image_deleted", _("image deleted by staff")
     IMAGE_HIDDEN = "image_hidden", _("published image hidden")
     IMAGE_UNHIDDEN = "image_unhidden", _("published image shown again")
     PUBLISHED = "published", _("image published")

@@ -22,7 +22,7 @@ from audit.log import record
 from audit.models import AuditEntry, Event
 from config.startup import refuse_to_start_on_errors
 from generator import jobs
-from generator.models import Task
+from generator.models import Image, Task
 from sharing.models import Publication, ShareLink
 
 from .factories import PASSWORD, ImageFactory, PublicationFactory, TaskFactory, UserFactory
@@ -271,6 +271,16 @@ def test_staff_retry_cancel_and_delete_are_recorded_once_each(staff_client, staf
     deleted = AuditEntry.objects.filter(event=Event.TASK_DELETED)
     assert sorted(deleted.values_list("target_id", flat=True)) == sorted(str(t.pk) for t in (failed, finished, pending))
     assert {entry.actor for entry in deleted} == {staff}
+
+
+def test_staff_deleting_images_in_the_admin_is_recorded_once_each(staff_client, staff, completed_task):
+    first, second = completed_task.ordered_images[:2]
+    admin_action(staff_client, "admin:generator_image_changelist", "delete_selected", [first], post="yes")
+    staff_client.post(reverse("admin:generator_image_delete", args=[second.pk]), {"post": "yes"})
+    deleted = AuditEntry.objects.filter(event=Event.IMAGE_DELETED)
+    assert sorted(deleted.values_list("target_id", flat=True)) == sorted([str(first.pk), str(second.pk)])
+    assert {entry.actor for entry in deleted} == {staff}
+    assert not Image.objects.filter(pk__in=[first.pk, second.pk]).exists()
 
 
 def test_asking_to_delete_without_confirming_records_nothing(staff_client):

@@ -377,10 +377,19 @@ class ImageAdmin(admin.ModelAdmin):
         return _relabel_delete_selected(super().get_actions(request), _("Delete selected images and their files"))
 
     def delete_model(self, request: HttpRequest, obj: Image) -> None:
-        services.delete_images(Image.objects.filter(pk=obj.pk))
+        self.delete_queryset(request, Image.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
-        deleted = services.delete_images(Image.objects.filter(pk__in=queryset.order_by().values("pk")))
+        with transaction.atomic():
+            doomed = list(Image.objects.filter(pk__in=queryset.order_by().values("pk")).select_related("owner"))
+            deleted = services.delete_images(Image.objects.filter(pk__in=[image.pk for image in doomed]))
+            for image in doomed:  # one audit entry each, written with the deletion
+                audit.record(
+                    Event.IMAGE_DELETED,
+                    request=request,
+                    target=image,
+                    detail={"owner": image.owner.get_username(), "task": str(image.task_id)},
+                )
         logger.info("%s images deleted by staff %s with their files", deleted, request.user.pk)
 
     @admin.display(description=_("Preview"))
