@@ -674,3 +674,24 @@ def test_account_forms_given_json_change_nothing(auth_client, client, user, url)
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
     assert url == "password_change" or "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/v1/images?tag=sun%00set", "tag"),
+        ("/api/v1/tasks?q=a%00b", "q"),
+        ("/api/v1/history?q=%00", "q"),
+        ("/api/v1/explore?q=%00", "q"),
+    ],
+)
+def test_a_nul_in_an_api_text_filter_is_a_400_naming_it_on_every_database(auth_client, settings, url, field):
+    settings.SHARING = "public"
+    body = assert_json_error(auth_client.get(url), 400, "validation_error")
+    assert body["details"] == {field: ["Contains a NUL character."]}
+
+
+def test_a_nul_in_a_tag_name_to_remove_is_no_such_tag(auth_client, user):
+    image = FinishedTaskFactory(owner=user).images.first()
+    response = auth_client.delete(f"/api/v1/images/{image.pk}/tags/sun%00set")
+    assert_json_error(response, 404, "not_found")

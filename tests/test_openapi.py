@@ -69,9 +69,14 @@ def wsgi_app():
 
 @pytest.fixture
 def signed_in_headers(db, settings, monkeypatch):
-    # "Surprise me" (POST /api/v1/variants with rewrites): a stand-in for the prompt helper as it
-    # answers when it is off (prompts.helper is built on another branch).
-    monkeypatch.setattr(helper, "rewrites", lambda prompt, count: helper.Rewrites(prompt, [], "The helper is off."))
+    # "Surprise me" (POST /api/v1/variants with rewrites): a stand-in for the LLM that answers, so
+    # the contract covers the made set (201) and its refusals (429); the helper's own 503 is
+    # tests/test_variants.py's, as a 5xx is what this contract test refuses.
+    monkeypatch.setattr(
+        helper,
+        "rewrites",
+        lambda prompt, count: helper.Rewrites(prompt, [f"{prompt}, take {n}" for n in range(1, count + 1)]),
+    )
     settings.GENERATE_RATE = "10000/m"
     settings.MAX_QUEUED_TASKS_PER_USER = 10000
     settings.SHARING = "public"  # every sharing endpoint exists, share links too

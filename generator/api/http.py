@@ -163,6 +163,15 @@ def bad_query(field: str, message: str) -> BadRequest:
     return BadRequest(error(400, "validation_error", _("Some query parameters are not valid."), {field: [message]}))
 
 
+def text_query(request: HttpRequest, field: str) -> str:
+    """The ?field= text, stripped; BadRequest when it holds a NUL (PostgreSQL cannot compare
+    text with one in it: a 400, not a 500)."""
+    value = request.GET.get(field, "")
+    if "\x00" in value:
+        raise bad_query(field, _("Contains a NUL character."))
+    return value.strip()
+
+
 def list_page(rows: QuerySet[Row], request: HttpRequest) -> Page[Row]:
     """The page named by ?cursor= and ?limit=, newest first; BadRequest for values not ours."""
     token = request.GET.get("cursor", "")

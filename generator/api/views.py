@@ -38,7 +38,17 @@ from ..models import (
 from ..ownership import owned
 from ..providers import Provider, enabled_providers
 from ..scheduler import limits as provider_limits
-from .http import LONE_SURROGATE, BadRequest, api_view, bad_query, error, json_object, list_page, too_many_requests
+from .http import (
+    LONE_SURROGATE,
+    BadRequest,
+    api_view,
+    bad_query,
+    error,
+    json_object,
+    list_page,
+    text_query,
+    too_many_requests,
+)
 from .serializers import image_json, isoformat, task_json
 
 JSON_FIELD_TYPES: dict[str, tuple[type, ...]] = {
@@ -273,7 +283,7 @@ def _task_list(request: AuthenticatedHttpRequest, tasks: QuerySet[Task]) -> Json
         if status not in Task.Status.values:
             raise bad_query("status", _("Use one of: %(values)s.") % {"values": ", ".join(Task.Status.values)})
         tasks = tasks.filter(status=status)
-    query = request.GET.get("q", "").strip()
+    query = text_query(request, "q")
     if query:
         tasks = tasks.filter(prompt_matches(query))
     page = list_page(tasks.prefetch_related("images"), request)
@@ -286,7 +296,7 @@ def _task_list(request: AuthenticatedHttpRequest, tasks: QuerySet[Task]) -> Json
 @api_view("GET")
 def image_list(request: AuthenticatedHttpRequest) -> JsonResponse:
     images = owned(Image, request).select_related("task").prefetch_related("tags")
-    tag_name = request.GET.get("tag", "").strip()
+    tag_name = text_query(request, "tag")
     if tag_name:
         images = images.filter(tags__owner=request.user, tags__name__iexact=tag_name)
     favorite = request.GET.get("favorite", "")
@@ -315,6 +325,8 @@ def image_tag_add(request: AuthenticatedHttpRequest, image_id: str) -> JsonRespo
 @api_view("DELETE")
 def image_tag_remove(request: AuthenticatedHttpRequest, image_id: str, name: str) -> HttpResponse:
     image = _image_or_404(request, image_id)
+    if "\x00" in name:  # no tag name holds one (and PostgreSQL cannot compare with it)
+        return error(404, "not_found", _("This image has no such tag."))
     tag = Tag.objects.filter(owner=request.user, name__iexact=name.strip(), images=image).first()
     if tag is None:
         return error(404, "not_found", _("This image has no such tag."))
