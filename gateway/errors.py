@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 
+from generator.limits import Exceeded
+
 INVALID_REQUEST = "invalid_request_error"
 AUTHENTICATION = "authentication_error"
 RATE_LIMIT = "requests"  # what OpenAI calls a request-rate limit's type
@@ -52,3 +54,10 @@ class OpenAIError(Exception):
 
 def invalid(message: str, param: str | None = None, code: str | None = None) -> OpenAIError:
     return OpenAIError(400, message, param=param, code=code)
+
+
+def rate_limited(exceeded: Exceeded) -> OpenAIError:
+    """A rate or the cap on waiting tasks: nothing was made, so the client may try again later."""
+    return OpenAIError(
+        429, exceeded.message, type=RATE_LIMIT, code="rate_limit_exceeded", retry_after=exceeded.retry_after
+    )

@@ -27,7 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.tokens import authenticate_bearer
 from generator import limits
 
-from .errors import AUTHENTICATION, RATE_LIMIT, SERVER, OpenAIError, invalid
+from .errors import AUTHENTICATION, SERVER, OpenAIError, invalid, rate_limited
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +110,7 @@ def _admit(request: HttpRequest, methods: tuple[str, ...], authenticated: bool) 
         )
     request.user = user
     if (exceeded := limits.api_rate_exceeded(request)) is not None:
-        raise OpenAIError(
-            429, exceeded.message, type=RATE_LIMIT, code="rate_limit_exceeded", retry_after=exceeded.retry_after
-        )
+        raise rate_limited(exceeded)
 
 
 def _server_error(request: HttpRequest) -> HttpResponseBase:

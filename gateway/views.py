@@ -25,7 +25,7 @@ from generator.models import Image, Task
 from usage.quotas import QuotaExceeded
 
 from . import catalogue, links
-from .errors import INSUFFICIENT_QUOTA, RATE_LIMIT, SERVER, OpenAIError
+from .errors import INSUFFICIENT_QUOTA, SERVER, OpenAIError, rate_limited
 from .generation import Ask, b64, form_fields, form_refusal, read_ask, response_format, task_refusal
 from .http import in_pool, json_body, openai_view
 from .waiting import Outcome, wait_for_task
@@ -76,17 +76,10 @@ def _submit(request: AuthenticatedHttpRequest, ask: Ask) -> Submitted:
             retry=False,
         ) from None
     except limits.RateExceeded as refused:
-        raise _too_many(refused.exceeded) from None
+        raise rate_limited(refused.exceeded) from None
     except services.TooManyQueuedTasks as cap:
-        raise _too_many(limits.queued_cap_exceeded(cap)) from None
+        raise rate_limited(limits.queued_cap_exceeded(cap)) from None
     return Submitted(task, response_format(ask, model))
-
-
-def _too_many(exceeded: limits.Exceeded) -> OpenAIError:
-    """A rate or the cap on waiting tasks: nothing was made, so the client may try again later."""
-    return OpenAIError(
-        429, exceeded.message, type=RATE_LIMIT, code="rate_limit_exceeded", retry_after=exceeded.retry_after
-    )
 
 
 def _still_running(task: Task, *, stopping: bool) -> OpenAIError:

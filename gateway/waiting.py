@@ -15,11 +15,10 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
-from django.db import connection
-
 from generator import live
 from generator.models import FINISHED_STATUSES, Task
+
+from .http import in_pool
 
 RECHECK_SECONDS = 5.0
 WSGI_POLL_SECONDS = 0.25
@@ -38,16 +37,13 @@ class Outcome:
         return self.task is None or self.task.status in FINISHED_STATUSES
 
 
-def _read_and_close(task_id: uuid.UUID, owner_id: int) -> Task | None:
-    try:
-        return Task.objects.filter(pk=task_id, owner_id=owner_id).first()
-    finally:
-        connection.close()
+def _read(task_id: uuid.UUID, owner_id: int) -> Task | None:
+    return Task.objects.filter(pk=task_id, owner_id=owner_id).first()
 
 
 async def wait_for_task(task_id: uuid.UUID, owner_id: int, *, seconds: float, hub: bool) -> Outcome:
     """Wait up to `seconds` for the task to finish (hub: wake on the owner's change signal)."""
-    read = sync_to_async(_read_and_close, thread_sensitive=False)
+    read = in_pool(_read)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     changed = live.HUB.watch(owner_id, counted=False) if hub else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -27,7 +28,7 @@ QUEUED_CAP_RETRY_SECONDS = 5
 TOO_MANY_QUEUED_TASKS = "too_many_queued_tasks"
 GENERATE_RATE = "generate_rate"
 API_RATE = "api_rate"
-QUOTA_EXCEEDED = "quota_exceeded"  # reserved for per-person quotas
+QUOTA_EXCEEDED = "quota_exceeded"  # usage.quotas: a per-person quota
 PROMPT_HELPER_RATE = "prompt_helper_rate"
 
 
@@ -40,6 +41,7 @@ class Exceeded:
     message: str
     retry_after: int
     reason: str = ""
+    resets_at: datetime | None = None  # a quota's: when its period ends (the API says so)
 
 
 def generate_rate(group: str, request: HttpRequest) -> str:

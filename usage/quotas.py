@@ -1,6 +1,6 @@
 """Per-person quotas: images per day, images per month, spend per month.
 
-services.create_task calls check() under the owner's lock, so concurrent submissions cannot
+services.create_task (and create_variant_set, for a whole set) calls check_all() under the owner's lock, so concurrent submissions cannot
 slip past a quota together. A refusal raises QuotaExceeded before anything is sent; the caller
 (services.create_task_once) records it as a QuotaRefusal once the transaction is rolled back.
 
@@ -240,11 +240,6 @@ def standings(owner: User, now: datetime | None = None) -> tuple[list[Standing],
     return [Standing(kind, used.of(kind), limits.of(kind), periods.resets_at(kind)) for kind in LIMIT_FIELDS], used
 
 
-def check(owner: User, task_settings: TaskSettings) -> None:
-    """Raise QuotaExceeded when this submission would take the owner past a quota."""
-    check_all(owner, [task_settings])
-
-
 def check_all(owner: User, wanted: Sequence[TaskSettings]) -> None:
     """Raise QuotaExceeded when these tasks together (a variant set: one submission) would take
     the owner past a quota."""
@@ -282,6 +277,7 @@ def refusal(kind: str, limit: int | Decimal, periods: Periods) -> QuotaExceeded:
         message=message(kind, limit, resets_at),
         retry_after=retry_after,
         reason=QUOTA_EXCEEDED,
+        resets_at=resets_at,
     )
     return QuotaExceeded(exceeded, kind, resets_at)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC
 from functools import wraps
 from typing import Any
 
@@ -50,6 +51,8 @@ def too_many_requests(exceeded: limits.Exceeded) -> JsonResponse:
     body = {"error": exceeded.code, "message": exceeded.message, "retry_after": exceeded.retry_after}
     if exceeded.reason:
         body["reason"] = exceeded.reason
+    if exceeded.resets_at is not None:
+        body["resets_at"] = exceeded.resets_at.astimezone(UTC).isoformat()
     response = JsonResponse(body, status=429)
     response["Retry-After"] = str(exceeded.retry_after)
     return response
@@ -186,3 +189,38 @@ def page_limit(request: HttpRequest) -> int:
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
         raise bad_query("limit", _("Give a whole number from 1 to %(max)s.") % {"max": MAX_LIMIT})
     return int(raw_limit)
+
+
+JSON_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "prompt": (str,),
+    "negative_prompt": (str,),
+    "provider": (str,),
+    "model": (str,),
+    "width": (int,),
+    "height": (int,),
+    "num_images": (int,),
+    "steps": (int,),
+    "scale": (int, float),
+    "seed": (int,),
+    "preset": (int,),  # a style preset's id (GET /api/v1/presets)
+}
+
+
+def json_form_data(body: dict) -> tuple[dict, dict]:
+    """The generate form's fields from a JSON body, type-checked before the form sees them (no
+    `true` posing as 1), and what is wrong with the others (details)."""
+    data, details = {}, {}
+    for field, types in JSON_FIELD_TYPES.items():
+        if field not in body or body[field] is None:
+            continue
+        value = body[field]
+        if isinstance(value, bool) or not isinstance(value, types):
+            if types == (str,):
+                details[field] = [_("Expected a string.")]
+            else:
+                details[field] = [_("Expected a number.") if float in types else _("Expected a whole number.")]
+        elif isinstance(value, str) and LONE_SURROGATE.search(value):
+            details[field] = [_("Contains invalid Unicode (a lone surrogate such as \\ud800).")]
+        else:
+            data[field] = value
+    return data, details

@@ -39,31 +39,17 @@ from ..ownership import owned
 from ..providers import Provider, enabled_providers
 from ..scheduler import limits as provider_limits
 from .http import (
-    LONE_SURROGATE,
     BadRequest,
     api_view,
     bad_query,
     error,
+    json_form_data,
     json_object,
     list_page,
     text_query,
     too_many_requests,
 )
 from .serializers import image_json, isoformat, task_json
-
-JSON_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "prompt": (str,),
-    "negative_prompt": (str,),
-    "provider": (str,),
-    "model": (str,),
-    "width": (int,),
-    "height": (int,),
-    "num_images": (int,),
-    "steps": (int,),
-    "scale": (int, float),
-    "seed": (int,),
-    "preset": (int,),  # a style preset's id (GET /api/v1/presets)
-}
 
 IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]+")
 
@@ -80,7 +66,7 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
     try:
         if idempotency is not None and (task := services.replayed_task(request.user, idempotency)) is not None:
             return _created(task, replayed=True)
-        data, details = _json_form_data(body)
+        data, details = json_form_data(body)
         optimize, english = _prompt_options(body, details)
         form = GenerateForm(data, user=request.user)
         if details or not form.is_valid():
@@ -105,9 +91,7 @@ def generate(request: AuthenticatedHttpRequest) -> HttpResponse:
                 "Send a new key with a new request."
             ),
         )
-    except quotas.QuotaExceeded as refused:
-        return _quota_exceeded(refused)
-    except limits.RateExceeded as refused:
+    except limits.RateExceeded as refused:  # quotas too (QuotaExceeded: its 429 says when it resets)
         return too_many_requests(refused.exceeded)
     except services.TooManyQueuedTasks as cap:
         return too_many_requests(limits.queued_cap_exceeded(cap))
@@ -136,16 +120,6 @@ def _optimized(
         return task_settings, suggestion.fallback_reason or None
     typed = task_settings.original_prompt or task_settings.prompt  # a preset may have styled it already
     return dataclasses.replace(task_settings, prompt=suggestion.prompt, original_prompt=typed), None
-
-
-def _quota_exceeded(refused: quotas.QuotaExceeded) -> JsonResponse:
-    """The 429 of every limit, with when the quota resets (ISO 8601) besides the wait."""
-    response = too_many_requests(refused.exceeded)
-    body = json.loads(response.content)
-    body["resets_at"] = isoformat(refused.resets_at.astimezone(UTC))
-    answer = JsonResponse(body, status=429)
-    answer["Retry-After"] = response["Retry-After"]
-    return answer
 
 
 def _created(task: Task, *, replayed: bool, prompt_note: str | None = None, optimize: bool = False) -> JsonResponse:
@@ -192,25 +166,6 @@ def _idempotency(request: AuthenticatedHttpRequest, body: dict) -> services.Idem
         )
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return services.Idempotency(key=key, fingerprint=hashlib.sha256(canonical.encode()).hexdigest())
-
-
-def _json_form_data(body: dict) -> tuple[dict, dict]:
-    """Type-check JSON values before the form sees them (no `true` posing as 1)."""
-    data, details = {}, {}
-    for field, types in JSON_FIELD_TYPES.items():
-        if field not in body or body[field] is None:
-            continue
-        value = body[field]
-        if isinstance(value, bool) or not isinstance(value, types):
-            if types == (str,):
-                details[field] = [_("Expected a string.")]
-            else:
-                details[field] = [_("Expected a number.") if float in types else _("Expected a whole number.")]
-        elif isinstance(value, str) and LONE_SURROGATE.search(value):
-            details[field] = [_("Contains invalid Unicode (a lone surrogate such as \\ud800).")]
-        else:
-            data[field] = value
-    return data, details
 
 
 @api_view("GET")

@@ -52,6 +52,7 @@ from django.db import models as db_models
 from audit import log as audit_log
 from audit.models import Event
 
+from ..lib.storage import stored_locally
 from ..models import Task
 
 logger = logging.getLogger(__name__)
@@ -194,15 +195,6 @@ def _free_name(dest: Path, created: datetime) -> Path:
         n += 1
         path = dest / f"{PREFIX}{stamp}-{n}{SUFFIX}"
     return path
-
-
-def stored_locally(storage: Storage) -> bool:
-    """Files on this machine's disk (FileSystemStorage); a bucket has no local path."""
-    try:
-        storage.path("probe")
-    except NotImplementedError:
-        return False
-    return True
 
 
 def _add_media(

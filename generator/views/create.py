@@ -48,15 +48,15 @@ def create(request: AuthenticatedHttpRequest) -> HttpResponse:
             form = GenerateForm(initial=initial, user=request.user)
         else:
             form = GenerateForm(initial=_initial_from_query(request), user=request.user)
-        context = {**_page_context(request, form), "settings_from": publication}
+        context = {**page_context(request, form), "settings_from": publication}
         return render(request, "generator/create.html", context)
     form = GenerateForm(request.POST, user=request.user)
     # Only a task really made counts against GENERATE_RATE: an invalid form or a refusal does not.
     if not form.is_valid():
         if request.htmx:
-            response = render(request, "generator/_generate_form.html", _form_context(form))
+            response = render(request, "generator/_generate_form.html", form_context(form))
             return reswap(retarget(response, "#generate-form"), "outerHTML")
-        return render(request, "generator/create.html", _page_context(request, form), status=400)
+        return render(request, "generator/create.html", page_context(request, form), status=400)
     try:
         task, created = _create_once(request, form)
     except limits.RateExceeded as refused:
@@ -102,17 +102,17 @@ def _new_token() -> str:
 
 def _refused(request: AuthenticatedHttpRequest, form: GenerateForm, exceeded: limits.Exceeded) -> HttpResponse:
     return too_many_requests(
-        request, exceeded, template="generator/create.html", context=lambda: _page_context(request, form)
+        request, exceeded, template="generator/create.html", context=lambda: page_context(request, form)
     )
 
 
-def _page_context(request: HttpRequest, form: GenerateForm) -> dict:
+def page_context(request: HttpRequest, form: GenerateForm) -> dict:
     # A variant's card says whether it is its set's kept one (prompts/_keep.html).
     tasks = owned(Task, request).select_related("variant_set").prefetch_related("images")[:RECENT_TASKS_ON_CREATE]
-    return {**_form_context(form), "tasks": tasks, "any_active": any(task.is_active for task in tasks)}
+    return {**form_context(form), "tasks": tasks, "any_active": any(task.is_active for task in tasks)}
 
 
-def _form_context(form: GenerateForm) -> dict:
+def form_context(form: GenerateForm) -> dict:
     return {"form": form, "model_choices": model_choices(), "submission": _new_token()}
 
 

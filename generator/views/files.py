@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
-from django.core.files.storage import Storage
 from django.db.models.fields.files import FieldFile
 from django.http import (
     FileResponse,
@@ -27,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from ..api.http import api_view, error
 from ..lib import imaging
+from ..lib.storage import stored_locally
 from ..models import Image
 from ..ownership import viewable_images
 
@@ -74,7 +74,7 @@ def serve_image(
         filename = f"atelier-{image.pk}.png"
         if download and request.GET.get("metadata") == "0":
             return _without_metadata(stored, filename)
-        if not _stored_locally(stored.storage):
+        if not stored_locally(stored.storage):
             return _signed_redirect(stored, download=download, filename=filename)
         if settings.SERVE_MEDIA_WITH == "x-accel":
             if not stored.name or not stored.storage.exists(stored.name):
@@ -113,15 +113,6 @@ def _attachment(filename: str) -> str:
     header = content_disposition_header(True, filename)
     assert header is not None  # only an inline answer without a filename has none
     return header
-
-
-def _stored_locally(storage: Storage) -> bool:
-    """Files on this machine's disk (FileSystemStorage); a bucket has no local path."""
-    try:
-        storage.path("probe")
-    except NotImplementedError:
-        return False
-    return True
 
 
 def _signed_redirect(stored: FieldFile, *, download: bool, filename: str) -> HttpResponse:

@@ -13,7 +13,7 @@ from accounts.http import AuthenticatedHttpRequest
 from generator import limits, services
 from generator.forms import GenerateForm
 from generator.models import Task
-from generator.views.create import _form_context, _page_context
+from generator.views.create import form_context, page_context
 from generator.views.errors import too_many_requests
 
 from .. import suggest, variants
@@ -29,12 +29,10 @@ def variant_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = GenerateForm(_base_data(request.POST), user=request.user)
     if not form.is_valid():
         if request.htmx:
-            response = render(
-                request, "generator/_generate_form.html", {**_form_context(form), "variants_form": chosen}
-            )
+            response = render(request, "generator/_generate_form.html", {**form_context(form), "variants_form": chosen})
             return reswap(retarget(response, "#generate-form"), "outerHTML")
         return render(
-            request, "generator/create.html", {**_page_context(request, form), "variants_form": chosen}, status=400
+            request, "generator/create.html", {**page_context(request, form), "variants_form": chosen}, status=400
         )
     if not chosen.is_valid():
         return _problem(request, form, chosen, chosen.problem(), status=400)
@@ -118,10 +116,10 @@ def _problem(
     """A refusal that is not a limit (too few or many variants, the helper unavailable): by the
     button; with htmx the form comes again with it (htmx swaps no 4xx or 5xx)."""
     if request.htmx:
-        context = {**_form_context(form), "variants_form": chosen, "limit_message": message}
+        context = {**form_context(form), "variants_form": chosen, "limit_message": message}
         response = render(request, "generator/_generate_form.html", context)
         return reswap(retarget(response, "#generate-form"), "outerHTML")
-    context = {**_page_context(request, form), "variants_form": chosen, "limit_message": message}
+    context = {**page_context(request, form), "variants_form": chosen, "limit_message": message}
     return render(request, "generator/create.html", context, status=status)
 
 
@@ -132,5 +130,5 @@ def _refused(
         request,
         exceeded,
         template="generator/create.html",
-        context=lambda: {**_page_context(request, form), "variants_form": chosen},
+        context=lambda: {**page_context(request, form), "variants_form": chosen},
     )

@@ -10,12 +10,10 @@ from django.utils.translation import gettext as _
 
 from accounts.http import AuthenticatedHttpRequest
 from generator import limits, services
-from generator.api.http import api_view, error, json_object, too_many_requests
+from generator.api.http import api_view, error, json_form_data, json_object, too_many_requests
 from generator.api.serializers import isoformat, task_json
-from generator.api.views import _json_form_data, _quota_exceeded
 from generator.forms import GenerateForm
 from generator.models import Task
-from usage import quotas
 
 from .. import suggest, variants
 from ..models import Preset, VariantSet
@@ -28,7 +26,7 @@ def variant_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The generate body plus `presets` (2 to 6 preset ids) or `rewrites` (2 to 6): made whole
     (201) or refused whole; only the tasks of a set really made count against GENERATE_RATE."""
     body = json_object(request)
-    data, details = _json_form_data(body)
+    data, details = json_form_data(body)
     chosen_presets, rewrites = _variants_of(request, body, details)
     if chosen_presets:  # each variant gets one of these, not the body's `preset` as well
         data.pop("preset", None)
@@ -50,9 +48,7 @@ def variant_create(request: AuthenticatedHttpRequest) -> HttpResponse:
         )
     except variants.HelperUnavailable as unavailable:
         return error(503, HELPER_UNAVAILABLE, str(unavailable))
-    except quotas.QuotaExceeded as refused:
-        return _quota_exceeded(refused)
-    except limits.RateExceeded as refused:
+    except limits.RateExceeded as refused:  # quotas too (QuotaExceeded: its 429 says when it resets)
         return too_many_requests(refused.exceeded)
     except services.TooManyQueuedTasks as cap:
         return too_many_requests(limits.queued_cap_exceeded(cap))
