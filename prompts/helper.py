@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils.translation import gettext, ngettext
 
+from generator.forms import MAX_PROMPT_LENGTH
+
 from . import llm
+from .models import VariantSet
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +33,8 @@ logger = logging.getLogger(__name__)
 # create form's limit on a prompt).
 LENGTH_FACTOR = 10
 MIN_ALLOWED_LENGTH = 200
-MAX_SUGGESTION_LENGTH = 2000
-MIN_REWRITES, MAX_REWRITES = 2, 6
+MAX_SUGGESTION_LENGTH = MAX_PROMPT_LENGTH
+MIN_REWRITES, MAX_REWRITES = VariantSet.MIN_SIZE, VariantSet.MAX_SIZE
 
 SYSTEM_PROMPT = """You improve prompts for an AI image generator.
 Rewrite the user's prompt into one clearer, more vivid prompt: name the subject, setting, style, \

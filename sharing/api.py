@@ -31,6 +31,7 @@ from generator.api.http import (
     json_object,
     list_page,
     page_limit,
+    text_query,
 )
 from generator.api.serializers import isoformat
 from generator.models import Image
@@ -186,8 +187,7 @@ def explore(request: AuthenticatedHttpRequest) -> JsonResponse:
     if sort and sort not in SORTS:
         raise bad_query("sort", _("Use one of: %(values)s.") % {"values": ", ".join(SORTS)})
     for field in ("model", "q"):
-        if "\x00" in request.GET.get(field, ""):
-            raise bad_query(field, _("Contains a NUL character."))
+        text_query(request, field)  # a NUL is a 400 (ExploreFilters reads the query itself)
     filters = ExploreFilters.from_query(request.GET)
     page = explore_page(request.user, filters, request.GET.get("cursor"), size=page_limit(request))
     return JsonResponse({"results": [explore_item_json(row) for row in page.rows], "next": page.next_cursor})

@@ -8,7 +8,7 @@ signed: anything not given out here reads as "no cursor" (the first page), never
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -46,12 +46,11 @@ _SALT = "sharing.explore.cursor"
 @dataclass
 class ExploreFilters:
     """What the person asked for in the query string, read leniently: an unknown sort is
-    the default, an unknown model matches nothing (and says so)."""
+    the default, an unknown model matches nothing."""
 
     sort: str = DEFAULT_SORT
     model: str = ""
     q: str = ""
-    problems: list[str] = field(default_factory=list)
 
     @classmethod
     def from_query(cls, query: Any) -> ExploreFilters:

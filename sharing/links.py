@@ -8,7 +8,6 @@ secret: log lines name the link's id and prefix.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import secrets
@@ -23,6 +22,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.tokens import digest
 from audit import log as audit
 from audit.models import Event
 from generator.models import Image
@@ -50,10 +50,6 @@ class NewLink:
 
 class TooManyImages(ValueError):
     """More images than a link may hold (ShareLink.MAX_IMAGES)."""
-
-
-def digest(plaintext: str) -> str:
-    return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
 def create_link(

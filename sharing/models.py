@@ -21,14 +21,6 @@ from django.utils.translation import gettext_lazy as _
 from generator.models import Image, image_url
 
 
-class Sharing(models.TextChoices):
-    """The site switch SHARING: how far anything may be shown."""
-
-    OFF = "off", _("no sharing")
-    TEAM = "team", _("Explore for signed-in people")
-    PUBLIC = "public", _("Explore and share links")
-
-
 class PublicationQuerySet(models.QuerySet["Publication"]):
     def visible(self) -> PublicationQuerySet:
         """What Explore shows: published and not hidden by staff."""

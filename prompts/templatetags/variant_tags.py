@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from django import template
 
-from ..models import Preset, VariantSet
+from ..models import VariantSet
 
 register = template.Library()
 
 
 @register.inclusion_tag("prompts/_variants_picker.html", takes_context=True)
 def variants_picker(context: template.Context) -> dict:
-    request = context.get("request")
-    presets = list(Preset.objects.usable_by(request.user)) if request is not None else []
+    # The generate form's own presets: the picker above has read them already (no second query).
+    form = context.get("form")
+    presets = list(form.usable_presets) if form is not None else []
     chosen = context.get("variants_form")
     data = chosen.data if chosen is not None and chosen.is_bound else {}
     default_mode = VariantSet.Mode.PRESETS if presets else VariantSet.Mode.REWRITES

@@ -32,8 +32,8 @@ EAGER_THUMBNAILS = 12
 
 
 def _visible_or_404(publication_id: uuid.UUID) -> Publication:
-    publication = Publication.objects.visible().select_related("owner", "image", "image__task")
-    found = publication.filter(pk=publication_id).first()
+    # Its callers read the image only: every Explore thumbnail comes through here.
+    found = Publication.objects.visible().select_related("image").filter(pk=publication_id).first()
     if found is None:
         raise Http404
     return found
@@ -78,7 +78,8 @@ def publication_detail(request: AuthenticatedHttpRequest, publication_id: uuid.U
 
 
 def _react(request: AuthenticatedHttpRequest, publication_id: uuid.UUID, *, verb: Any, template: str) -> HttpResponse:
-    publication = _visible_or_404(publication_id)
+    # The verb finds the publication only while it is visible (DoesNotExist otherwise).
+    publication = Publication(pk=publication_id)
     wanted = {"1": True, "0": False}.get(request.POST.get("wanted", ""))
     try:
         verb(request.user, publication, wanted)
