@@ -73,7 +73,8 @@ def serve_image(
         download = not thumbnail and "download" in request.GET
         filename = f"atelier-{image.pk}.png"
         if download and request.GET.get("metadata") == "0":
-            return _without_metadata(stored, filename)
+            stripped = stripped_original(image, download=True, cache_control="private, no-store")
+            return stripped or error(404, "not_found", _("The image file is missing."))
         if not stored_locally(stored.storage):
             return _signed_redirect(stored, download=download, filename=filename)
         if settings.SERVE_MEDIA_WITH == "x-accel":
@@ -95,17 +96,19 @@ def serve_image(
     return response
 
 
-def _without_metadata(stored: FieldFile, filename: str) -> HttpResponseBase:
-    """The original as an attachment without the prompt and settings it carries (read through
-    the storage, so from a bucket too; never cached: it is made for this request)."""
+def stripped_original(image: Image, *, download: bool, cache_control: str) -> HttpResponse | None:
+    """The original without the prompt and settings its PNG carries (read through the storage,
+    so from a bucket too); None when the file is missing or unreadable, for the caller to
+    answer in its own way."""
     try:
-        with stored.open("rb") as handle:
+        with image.file.open("rb") as handle:
             png = imaging.without_text(handle.read())
     except (FileNotFoundError, ValueError, imaging.InvalidImage):
-        return error(404, "not_found", _("The image file is missing."))
+        return None
     response = HttpResponse(png, content_type="image/png")
-    response["Content-Disposition"] = _attachment(filename)
-    response["Cache-Control"] = "private, no-store"
+    if download:
+        response["Content-Disposition"] = _attachment(f"atelier-{image.pk}.png")
+    response["Cache-Control"] = cache_control
     return response
 
 

@@ -13,13 +13,12 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
-from generator.lib import imaging
-from generator.views.files import serve_image
+from generator.views.files import serve_image, stripped_original
 
 from .. import reactions
 from ..explore import SORTS, ExploreFilters, cut, explore_page, for_viewer, model_choices, reacting
@@ -129,15 +128,9 @@ def publication_file(request: AuthenticatedHttpRequest, publication_id: uuid.UUI
 
 def _without_prompt(publication: Publication, *, download: bool) -> HttpResponseBase:
     """The original without the prompt and settings its PNG carries: the author kept them."""
-    try:
-        with publication.image.file.open("rb") as handle:
-            png = imaging.without_text(handle.read())
-    except (FileNotFoundError, ValueError, imaging.InvalidImage):
-        raise Http404 from None
-    response = HttpResponse(png, content_type="image/png")
-    if download:
-        response["Content-Disposition"] = content_disposition_header(True, f"atelier-{publication.image_id}.png") or ""
-    response["Cache-Control"] = PUBLISHED_CACHE
+    response = stripped_original(publication.image, download=download, cache_control=PUBLISHED_CACHE)
+    if response is None:
+        raise Http404
     return response
 
 

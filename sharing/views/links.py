@@ -27,17 +27,15 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, Ht
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header
 from django.utils.translation import get_language, gettext, ngettext, ngettext_lazy, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from accounts.http import AuthenticatedHttpRequest
-from generator.lib import imaging
 from generator.limits import Exceeded, count_request
 from generator.models import Image
-from generator.views.files import serve_image
+from generator.views.files import serve_image, stripped_original
 
 from .. import links
 from ..models import SharedImage, ShareLink
@@ -320,14 +318,10 @@ def _bare_original(request: HttpRequest, link: ShareLink, image: Image) -> HttpR
     if request.headers.get("If-None-Match") == etag:
         response = HttpResponseNotModified()
     else:
-        try:
-            with image.file.open("rb") as handle:
-                png = imaging.without_text(handle.read())
-        except (FileNotFoundError, ValueError, imaging.InvalidImage):
-            raise Http404 from None
-        response = HttpResponse(png, content_type="image/png")
-        if "download" in request.GET:
-            response["Content-Disposition"] = content_disposition_header(True, f"atelier-{image.pk}.png") or ""
+        stripped = stripped_original(image, download="download" in request.GET, cache_control=_file_cache())
+        if stripped is None:
+            raise Http404
+        response = stripped
     response["ETag"] = etag
     response["Cache-Control"] = _file_cache()
     return response
