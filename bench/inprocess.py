@@ -54,7 +54,12 @@ class Side:
 
     def call(self, endpoint: Endpoint, count: int) -> list[float]:
         assert self.process.stdin and self.process.stdout
-        request = {"path": endpoint.path, "headers": endpoint.headers, "count": count, "expect": endpoint.expect.decode()}
+        request = {
+            "path": endpoint.path,
+            "headers": endpoint.headers,
+            "count": count,
+            "expect": endpoint.expect.decode(),
+        }
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()

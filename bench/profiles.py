@@ -18,6 +18,10 @@ class Profile:
     warmup_seconds: int
     # the whole sequence of runs is repeated; each ratio is the median over the rounds
     web_rounds: int
+    # in-process (bench/inprocess.py): rounds, A/B alternations per round, requests per batch
+    inprocess_rounds: int
+    inprocess_alternations: int
+    inprocess_batch: int
     # the pipeline at the embedded defaults, on the ORM and the Redis broker
     pipeline_tasks: int
     # OFFLINE_DELAY_SECONDS=2 at each worker count, `scaling_rounds` tasks per worker
@@ -42,6 +46,9 @@ FULL = Profile(
     wrk_seconds=5,
     warmup_seconds=2,
     web_rounds=5,
+    inprocess_rounds=5,
+    inprocess_alternations=6,
+    inprocess_batch=10,
     pipeline_tasks=200,
     scaling_workers=(1, 2, 4, 8),
     scaling_rounds=8,
@@ -61,6 +68,9 @@ QUICK = Profile(
     wrk_seconds=2,
     warmup_seconds=1,
     web_rounds=1,
+    inprocess_rounds=3,
+    inprocess_alternations=3,
+    inprocess_batch=10,
     pipeline_tasks=20,
     scaling_workers=(1, 8),
     scaling_rounds=2,

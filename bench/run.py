@@ -25,13 +25,14 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import processes, report, servers, web, workers
+from . import inprocess, processes, report, servers, web, workers
 from .fake_dashscope import FakeDashScope
 from .load import LoadSettings, write_status_script
 from .profiles import FULL, QUICK, Profile
 from .workdir import BASE_DIR, PYTHON, WorkDir
 
 BENCH_DIR = Path(__file__).resolve().parent
+SCALE_RESULTS = BENCH_DIR / "results-scale.json"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 # The scheduling phase (docs/PERFORMANCE.md): the embedded default of 2 workers; 4 people with 4
 # tasks each, then a newcomer, under OFFLINE_CONCURRENCY=4; 9 vendor jobs under
@@ -72,10 +73,13 @@ def seed_phase(profile: Profile, workdir: WorkDir) -> dict:
     return seed
 
 
-def web_phase(profile: Profile, workdir: WorkDir, seed: dict) -> dict:
-    servers.collect_static(workdir)
+def sign_in_baseline(workdir: WorkDir) -> str:
     signin = ["bench.baseline.signin", "--database", str(workdir.baseline_database)]
-    baseline_session_key = workers.client(workdir, signin, "baseline-signin")["session_key"]
+    return workers.client(workdir, signin, "baseline-signin")["session_key"]
+
+
+def web_phase(profile: Profile, workdir: WorkDir, seed: dict, baseline_session_key: str) -> dict:
+    servers.collect_static(workdir)
     app = servers.start_app(workdir, servers.free_port())
     baseline = servers.start_baseline(workdir, servers.free_port())
     load = LoadSettings(profile.wrk_threads, profile.wrk_connections, profile.wrk_seconds)
@@ -98,6 +102,15 @@ def web_phase(profile: Profile, workdir: WorkDir, seed: dict) -> dict:
         app.stop()
         baseline.stop()
     return {key: [result.as_dict() for result in results] for key, results in runs.items()}
+
+
+def inprocess_phase(profile: Profile, workdir: WorkDir, seed: dict, baseline_session_key: str) -> dict:
+    settings = inprocess.Settings(profile.inprocess_rounds, profile.inprocess_alternations, profile.inprocess_batch)
+    log(
+        f"in-process: each endpoint against its signed-in yardstick, {settings.rounds} round(s) of "
+        f"{settings.alternations} A/B batches of {settings.batch} requests"
+    )
+    return inprocess.measure(workdir, seed, baseline_session_key, settings, log)
 
 
 def pipeline_phase(profile: Profile, workdir: WorkDir, peaks: list[int]) -> dict:
@@ -278,7 +291,9 @@ def _listening(port: int) -> bool:
 def run(profile: Profile, workdir: WorkDir) -> dict:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     seed = seed_phase(profile, workdir)
-    web_runs = web_phase(profile, workdir, seed)
+    baseline_session_key = sign_in_baseline(workdir)
+    web_runs = web_phase(profile, workdir, seed, baseline_session_key)
+    in_process = inprocess_phase(profile, workdir, seed, baseline_session_key)
     peaks: list[int] = []
     pipeline = pipeline_phase(profile, workdir, peaks)
     scaling = scaling_phase(profile, workdir, peaks)
@@ -286,7 +301,8 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
     live = live_phase(profile, workdir, seed, peaks)
     memory = {"worker_peak_rss_kb": max(peaks), "download": download_phase(workdir)}
     web_summary = report.summarize_web(web_runs)
-    ratios = report.compute_ratios(web_summary, pipeline, scaling)
+    scale = latest_scale_run()
+    ratios = report.compute_ratios(in_process, pipeline, scaling, scheduling, live, scale)
     measured = report.figures(pipeline, memory, scheduling, live)
     return {
         "profile": profile.name,
@@ -302,7 +318,10 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
         "ratios": ratios,
         "figures": measured,
         "targets": report.check_targets(ratios, measured),
+        "noisy": report.noisy_figures(web_summary, in_process),
+        "web_inprocess": in_process,
         "web": web_summary,
+        "scale": scale,
         "pipeline": pipeline,
         "scaling": scaling,
         "scheduling": scheduling,
@@ -310,6 +329,15 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
         "memory": memory,
         "seed": {key: value for key, value in seed.items() if key not in ("session_key", "api_token")},
     }
+
+
+def latest_scale_run() -> dict | None:
+    """The scale-out run takes PostgreSQL, Redis and minutes of its own (`make bench-scale`):
+    its summary comes from the latest run's file, dated, rather than from this run."""
+    if not SCALE_RESULTS.exists():
+        return None
+    scale = json.loads(SCALE_RESULTS.read_text())
+    return {key: value for key, value in scale.items() if not isinstance(value, (dict, list))}
 
 
 def machine() -> dict:
@@ -387,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"INVALID: {problem}", file=sys.stderr)
     if problems:
         return 1
+    for figure in results["noisy"]:
+        log(f"NOISY: {figure}: its rounds disagree by more than {report.SPREAD_LIMIT:.0%}")
     missed = [name for name, target in results["targets"].items() if not target["pass"]]
     if missed:
         log(f"targets missed: {', '.join(missed)}")

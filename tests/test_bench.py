@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import report
+from bench import inprocess, report
 from bench.load import parse_wrk, to_ms
 from bench.pipeline import percentile, summary
 
@@ -99,6 +99,29 @@ def sample_results() -> tuple[dict, dict, dict, dict]:
     return web, pipeline, scaling, memory
 
 
+# In-process medians (app seconds, yardstick seconds) per round: each ratio is yardstick / app.
+IN_PROCESS_ROUNDS = {
+    "gallery_first_page": [(0.010, 0.007), (0.010, 0.0072), (0.0105, 0.007)],
+    "gallery_deep_page": [(0.010, 0.006)] * 3,
+    "gallery_filtered": [(0.010, 0.006)] * 3,
+    "explore_first_page": [(0.010, 0.007)] * 3,
+    "task_poll": [(0.001, 0.0009), (0.001, 0.0012), (0.001, 0.0008)],
+    "api_task": [(0.001, 0.0009)] * 3,
+    "thumbnail": [(0.002, 0.0009)] * 3,
+}
+
+
+def sample_in_process() -> dict[str, dict]:
+    return {key: inprocess.summarize(inprocess.PAIRS[key], rounds) for key, rounds in IN_PROCESS_ROUNDS.items()}
+
+
+def sample_ratios() -> dict:
+    web, pipeline, scaling, _ = sample_results()
+    return report.compute_ratios(
+        sample_in_process(), pipeline, scaling, sample_scheduling(), SAMPLE_LIVE, {"scale_out_efficiency": 0.93}
+    )
+
+
 def sample_scheduling(newcomer_wait: float = 1.2, submissions: int = 9) -> dict:
     fairness = {
         "tasks_ahead": 16,
@@ -129,14 +152,49 @@ def test_each_round_compares_an_endpoint_with_the_baseline_runs_around_it():
     assert row["requests_per_second"] == 60.0
 
 
-def test_ratios_compare_each_endpoint_with_the_mean_of_its_baseline_runs():
-    web, pipeline, scaling, _ = sample_results()
-    ratios = report.compute_ratios(web, pipeline, scaling)
+def test_wrk_compares_each_endpoint_with_the_mean_of_its_baseline_runs():
+    web, _, _, _ = sample_results()
+    assert web["gallery_first_page"]["ratio"] == 0.6  # 66 / mean(100, 120)
+    assert web["task_poll"]["ratio"] == 0.6
+
+
+def test_the_issues_ratios_are_in_process_against_the_signed_in_yardsticks():
+    ratios = sample_ratios()
     assert list(ratios) == list(report.RATIO_KEYS)
-    assert ratios["gallery_first_page"] == 0.6  # 66 / mean(100, 120)
-    assert ratios["task_poll"] == 0.6
+    assert ratios["gallery_first_page"] == 0.7  # the median round: 7 ms against 10 ms
+    assert ratios["thumbnail"] == 0.45
     assert ratios["pipeline_throughput"] == 0.8
     assert ratios["scaling_efficiency_8"] == pytest.approx(0.9)
+    assert ratios["time_to_visible_ms"] == 90.0  # what the page added to the task, p50
+    assert ratios["fair_wait_s"] == 1.2
+    assert ratios["scale_out_efficiency"] == 0.93
+
+
+def test_in_process_rounds_report_their_median_ms_and_spread():
+    poll = sample_in_process()["task_poll"]
+    assert poll["yardstick"] == "baseline_json_signed_in"
+    assert poll["round_ratios"] == [0.9, 1.2, 0.8]
+    assert poll["ratio"] == 0.9
+    assert poll["ms"] == 1.0
+    assert poll["yardstick_ms"] == 0.9
+    assert poll["spread"] == pytest.approx(0.444, abs=0.001)  # (1.2 - 0.8) / 0.9
+    assert poll["noisy"]
+    assert not sample_in_process()["gallery_first_page"]["noisy"]  # 0.667..0.72: 8 %
+
+
+def test_a_noisy_run_says_which_figures_disagree():
+    web, _, _, _ = sample_results()
+    web["api_task"]["spread_signed_in"] = 0.2
+    assert report.noisy_figures(web, sample_in_process()) == ["in-process task_poll", "wrk api_task"]
+
+
+def test_without_a_scale_out_run_its_target_is_missed_not_passed():
+    web, pipeline, scaling, memory = sample_results()
+    ratios = report.compute_ratios(sample_in_process(), pipeline, scaling, sample_scheduling(), SAMPLE_LIVE, None)
+    assert ratios["scale_out_efficiency"] is None
+    targets = report.check_targets(ratios, report.figures(pipeline, memory, sample_scheduling(), SAMPLE_LIVE))
+    assert targets["scale_out_efficiency"] == {"value": None, "target": ">= 0.9", "pass": False}
+    assert report.missing_ratio_keys({"ratios": ratios}) == ["scale_out_efficiency"]
 
 
 def test_signed_in_endpoints_are_also_compared_with_the_signed_in_baseline():
@@ -146,8 +204,8 @@ def test_signed_in_endpoints_are_also_compared_with_the_signed_in_baseline():
     assert web["task_poll"]["ratio"] == 0.6  # the issue's ratio is unchanged
     assert web["task_poll"]["ratio_signed_in"] == 1.5  # 600 / mean(300, 500)
     assert web["gallery_first_page"]["ratio_signed_in"] == 0.825  # 66 / 80
-    # a context figure, never one of the issue's eight ratios
-    assert "baseline_json_signed_in" not in report.compute_ratios(web, pipeline, scaling)
+    # a context figure, never one of the issue's ratios
+    assert "baseline_json_signed_in" not in sample_ratios()
 
 
 def test_queue_overhead_is_each_tasks_latency_minus_its_own_work():
@@ -180,7 +238,7 @@ def test_time_to_visible_is_reported_beside_the_tasks_own_duration():
 
 def test_targets_pass_and_miss_on_their_bounds():
     web, pipeline, scaling, memory = sample_results()
-    ratios = report.compute_ratios(web, pipeline, scaling)
+    ratios = sample_ratios()
     measured = report.figures(pipeline, memory, sample_scheduling(), SAMPLE_LIVE)
     assert measured["queue_overhead_orm_ms"] == 40.0
     assert measured["queue_overhead_redis_ms"] == 9.0
@@ -188,7 +246,11 @@ def test_targets_pass_and_miss_on_their_bounds():
     targets = report.check_targets(ratios, measured)
     assert set(targets) == set(report.TARGETS)
     assert targets["gallery_first_page"]["pass"]  # exactly on the bound
-    assert targets["queue_overhead_orm_ms"]["pass"]
+    assert not targets["thumbnail"]["pass"]  # 0.45 of its signed-in yardstick, below 0.9
+    assert not targets["queue_overhead_orm_ms"]["pass"]  # 40 ms, above 30
+    assert targets["queue_overhead_redis_ms"]["pass"]  # 9 ms, within 10
+    assert targets["time_to_visible_ms"]["pass"]
+    assert targets["scale_out_efficiency"]["pass"]
     assert not targets["download_rss_increase_over_file_size"]["pass"]
     assert targets["worker_peak_rss_mb"] == {"value": 150.0, "target": "< 300", "pass": True}
 
@@ -213,7 +275,7 @@ def test_scheduling_figures_compare_the_newcomers_wait_with_the_queue_it_skipped
 
 def test_a_vendor_job_submitted_twice_misses_its_target():
     web, pipeline, scaling, memory = sample_results()
-    ratios = report.compute_ratios(web, pipeline, scaling)
+    ratios = sample_ratios()
     once = report.check_targets(ratios, report.figures(pipeline, memory, sample_scheduling(), SAMPLE_LIVE))
     assert once["async_submissions_per_job"] == {"value": 1.0, "target": "== 1", "pass": True}
     assert once["fairness_wait_over_task_seconds"]["pass"]
