@@ -194,7 +194,9 @@ def test_without_a_scale_out_run_its_target_is_missed_not_passed():
     assert ratios["scale_out_efficiency"] is None
     targets = report.check_targets(ratios, report.figures(pipeline, memory, sample_scheduling(), SAMPLE_LIVE))
     assert targets["scale_out_efficiency"] == {"value": None, "target": ">= 0.9", "pass": False}
-    assert report.missing_ratio_keys({"ratios": ratios}) == ["scale_out_efficiency"]
+    # a missed target, not a broken run: bench-quick on a clone without results-scale.json stays valid
+    assert report.missing_ratio_keys({"ratios": ratios}) == []
+    assert report.missing_ratio_keys({"ratios": {**ratios, "fair_wait_s": None}}) == ["fair_wait_s"]
 
 
 def test_signed_in_endpoints_are_also_compared_with_the_signed_in_baseline():
