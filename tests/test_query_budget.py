@@ -47,3 +47,22 @@ def test_a_generating_card_poll_costs_two_queries_once_the_estimate_is_cached(
     auth_client.get(url)  # the session and the estimate are cached now
     with django_assert_num_queries(2):  # the user, the task
         assert auth_client.get(url, HTTP_HX_REQUEST="true").status_code == 200
+
+
+def test_an_api_poll_of_an_unfinished_task_costs_two_queries(user, client, django_assert_num_queries):
+    task = claimed(TaskFactory(owner=user))  # what a script polls until it is done
+    token = create_token(user, "poller").plaintext
+    url = reverse("api:task_detail", args=[task.pk])
+    client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}")  # the token's use and the estimate, once
+    with django_assert_num_queries(2):  # the token with its owner, the task: no images to ask for yet
+        response = client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200 and response.json()["images"] == []
+
+
+def test_a_thumbnail_reads_only_what_serving_it_needs(auth_client, completed_task, django_assert_num_queries):
+    image = completed_task.ordered_images[0]
+    auth_client.get(reverse("api:image_thumbnail", args=[image.pk]))
+    with django_assert_num_queries(2) as queries:  # the user and the image, no deferred column fetched later
+        response = auth_client.get(reverse("api:image_thumbnail", args=[image.pk]))
+    assert response.status_code == 200 and response["ETag"] == f'"{image.pk}-t"'
+    assert '"prompt"' not in queries.captured_queries[-1]["sql"] and '"file"' not in queries.captured_queries[-1]["sql"]

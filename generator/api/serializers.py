@@ -40,7 +40,9 @@ def task_json(task: Task) -> dict:
         **task.parameters(),
         # The prompt as typed when the prompt helper (optimize_prompt) or a preset changed it.
         "original_prompt": task.original_prompt or None,
-        "images": [image_json(image) for image in task.ordered_images],
+        # Images are stored in the transaction that completes the task: an unfinished one has
+        # none, and its poll (the API's most frequent request) need not ask.
+        "images": [image_json(image) for image in task.ordered_images] if task.is_finished else [],
         "error": {"code": task.error_code, "message": task.error_text} if task.status == Task.Status.FAILED else None,
         "created_at": isoformat(task.created_at),
         "started_at": isoformat(task.started_at),

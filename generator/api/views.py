@@ -15,7 +15,7 @@ from datetime import UTC
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
 from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
@@ -193,9 +193,11 @@ def models(request: AuthenticatedHttpRequest) -> JsonResponse:
 def task_detail(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     if request.method == "DELETE":
         return _delete_task(owned(Task, request).filter(pk=task_id))
-    task = owned(Task, request).filter(pk=task_id).prefetch_related("images").first()
+    task = owned(Task, request).filter(pk=task_id).first()
     if task is None:
         return error(404, "not_found", _("No such task."))
+    if task.is_finished:
+        prefetch_related_objects([task], "images")
     return JsonResponse(task_json(task))
 
 
