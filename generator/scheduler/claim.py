@@ -55,8 +55,9 @@ def runnable(now: datetime, full: set[str]) -> QuerySet[Task]:
     return Task.objects.filter(sendable | job_check_due(now))
 
 
-def owners_in_fair_order(tasks: QuerySet[Task], now: datetime) -> list[int]:
-    """The owners of these tasks, the one to serve first first.
+def owners_in_fair_order(tasks: QuerySet[Task], now: datetime) -> list[tuple[int, datetime]]:
+    """The owners of these tasks, the one to serve first first, each with the creation time of
+    their oldest task among them.
 
     Each rule is counted once per owner, in one grouped query over the few rows it concerns
     (the tasks running, those waiting, the recent starts), not once per waiting task: a burst
@@ -64,7 +65,7 @@ def owners_in_fair_order(tasks: QuerySet[Task], now: datetime) -> list[int]:
     """
     oldest = dict(tasks.order_by().values("owner").annotate(first=Min("created_at")).values_list("owner", "first"))
     if len(oldest) < 2:
-        return list(oldest)
+        return list(oldest.items())
     owners = tasks.order_by().values("owner")
     running = _count_by_owner(Task.objects.filter(owner__in=owners, status=Task.Status.PROCESSING))
     waiting = _count_by_owner(Task.objects.filter(owner__in=owners, status__in=CLAIMABLE_STATUSES))
@@ -81,7 +82,7 @@ def owners_in_fair_order(tasks: QuerySet[Task], now: datetime) -> list[int]:
         never_served = last is None
         return (running.get(owner, 0), not never_served, last or now, waiting.get(owner, 0), oldest[owner], owner)
 
-    return sorted(oldest, key=rank)
+    return [(owner, oldest[owner]) for owner in sorted(oldest, key=rank)]
 
 
 def _count_by_owner(tasks: QuerySet[Task]) -> dict[int, int]:
@@ -98,8 +99,10 @@ def claim_next(worker: str, now: datetime | None = None) -> Task | None:
             Task.objects.filter(waiting_to_send(now)).values_list("provider", flat=True).distinct().order_by()
         )
         candidates = runnable(now, limits.full_providers(providers, now))
-        for owner in owners_in_fair_order(candidates, now):
-            theirs = candidates.filter(owner=owner).order_by("created_at", "id")
+        for owner, oldest in owners_in_fair_order(candidates, now):
+            # From their oldest runnable task on: SQLite walks the (owner, created_at) index
+            # from there, not through everything the person ever made (10 ms at 10,000 tasks).
+            theirs = candidates.filter(owner=owner, created_at__gte=oldest).order_by("created_at", "id")
             if connection.features.has_select_for_update_skip_locked:
                 theirs = theirs.select_for_update(skip_locked=True, of=("self",))
             task = theirs.first()
