@@ -275,3 +275,14 @@ def test_chinese_and_english_explore_tiles_differ(auth_client):
     assert "Untitled" in explore_tile(auth_client, publication)
     chinese = tile(auth_client.get(EXPLORE, **CHINESE), f"publication-{publication.pk}")
     assert "无标题" in chinese and "Untitled" not in chinese
+
+
+def test_the_tag_choices_escape_names_and_select_the_filtered_one_in_any_case(auth_client, user):
+    ImageFactory(task__owner=user)
+    TagFactory(owner=user, name="a <b> tag")
+    TagFactory(owner=user, name="Sunsets")
+    html = auth_client.get(f"{GALLERY}?tag=sunsets").content.decode()
+    assert '<option value="a &lt;b&gt; tag">a &lt;b&gt; tag</option>' in html and "<b>" not in html
+    assert '<option value="Sunsets" selected>Sunsets</option>' in html
+    choices = re.search(r'<select id="filter-tag".*?</select>', html, re.S).group(0)  # type: ignore[union-attr]
+    assert choices.count(" selected>") == 1

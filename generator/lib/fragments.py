@@ -34,10 +34,12 @@ def render_each(
     context: Mapping[str, Any],
     *,
     placeholders: Mapping[SafeString, str] | None = None,
+    prepare: Callable[[Any], None] | None = None,
 ) -> SafeString:
     """`template_name` rendered once per row (the row is `row` in it, beside `context`),
     concatenated; a row whose key was rendered before is not rendered again. `placeholders`
-    maps each per-request marker in the HTML to this request's (already escaped) value."""
+    maps each per-request marker in the HTML to this request's (already escaped) value;
+    `prepare(row)` adds what only the rendering needs (links, say), for rendered rows only."""
     rows = list(rows)
     prefix = f"{template_name}|{get_language()}|{get_script_prefix()}|"
     keys = [_digest(prefix + repr(key_of(row))) for row in rows]
@@ -48,6 +50,8 @@ def render_each(
         template = get_template(template_name)
         for row, key in zip(rows, keys, strict=True):
             if key not in found and key not in missing:
+                if prepare is not None:
+                    prepare(row)
                 missing[key] = template.render({**context, "row": row})
         cache.set_many(missing, timeout=TIMEOUT_SECONDS)
     html = "".join(found[key] if key in found else missing[key] for key in keys)

@@ -32,7 +32,7 @@ from sharing.switch import PUBLIC, TEAM, allows
 from .. import services
 from ..lib.keyset import cut_page
 from ..lib.zipstream import ZipMember, stream_zip
-from ..models import Image, Tag, image_url
+from ..models import Image, Tag
 from ..ownership import owned
 from ..tags import clean_tag_name, find_tag, tag_for
 from .gallery_filters import FILTER_KEYS, GalleryFilters
@@ -62,18 +62,8 @@ GRID_FIELDS = (
 
 
 def grid_rows(images: QuerySet[Image]) -> QuerySet[Image, dict[str, Any]]:
-    """The images as the grid's rows: dicts of GRID_FIELDS (with_links adds the tile's links)."""
+    """The images as the grid's rows: dicts of GRID_FIELDS ({% gallery_tiles %} renders them)."""
     return images.values(*GRID_FIELDS)
-
-
-def with_links(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows, each given the `url`, `thumbnail_url` and `detail_url` its tile links to."""
-    for row in rows:
-        pk = row["id"]
-        row["url"] = image_url("api:image_file", pk)
-        row["thumbnail_url"] = image_url("api:image_thumbnail", pk)
-        row["detail_url"] = image_url("generator:image_detail", pk)
-    return rows
 
 
 @require_GET
@@ -84,7 +74,6 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
         filters.problems.append(_("You have no tag called “%(name)s”, so no image matches.") % {"name": filters.tag})
     images = filters.apply(owned(Image, request), tag)
     page = cut_page(grid_rows(images), request.GET.get("after"), PAGE_SIZE)
-    with_links(page.rows)
     context = {
         "page": page,
         "filters": filters,
@@ -289,7 +278,7 @@ def _answer(
     context: dict[str, object] = {"message": message, "error": level >= messages.WARNING, "changed": [], "deleted": []}
     if action in ("favorite", "unfavorite", "publish"):
         changed = grid_rows(owned(Image, request).filter(pk__in=ids or []))
-        context["changed"] = with_links(list(changed.order_by("-created_at", "-id")))
+        context["changed"] = list(changed.order_by("-created_at", "-id"))
     elif action == "delete":
         filters = GalleryFilters.from_query(QueryDict(request.POST.get("filters", "")[:2000]))
         tag = find_tag(request.user, filters.tag) if filters.tag else None

@@ -11,8 +11,8 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
 from generator.lib.fragments import render_each
+from generator.models import image_url
 
-from ..models import Publication
 from ..switch import allows
 
 register = template.Library()
@@ -31,29 +31,40 @@ def sharing_allows(level: str) -> bool:
 
 @register.simple_tag(takes_context=True)
 def explore_tiles(
-    context: template.Context, rows: list[Publication], reacting: dict[str, Any], eager_count: int = 0
+    context: template.Context, rows: list[dict[str, Any]], reacting: dict[str, Any], eager_count: int = 0
 ) -> SafeString:
-    """One tile per publication (annotated for the viewer: sharing.explore.for_viewer); the
-    first `eager_count` load their picture at once. `reacting` is sharing.explore.reacting."""
+    """One tile per row of sharing.explore.tile_page (or tile_row); the first `eager_count`
+    load their picture at once. `reacting` is sharing.explore.reacting."""
     viewer = context.get("user") or AnonymousUser()
-    for index, publication in enumerate(rows):
-        publication.eager = index < eager_count  # type: ignore[attr-defined]
+    for index, row in enumerate(rows):
+        row["eager"] = index < eager_count
 
-    def key_of(publication: Any) -> tuple:
+    def key_of(row: dict[str, Any]) -> tuple:
         # Everything the tile shows, and whose it is: "liked by you" is the viewer's alone.
         return (
             viewer.pk,
-            publication.pk,
-            publication.image.width,
-            publication.image.height,
-            publication.title,
-            publication.owner.get_username(),
-            publication.like_count,
-            publication.viewer_likes,
-            publication.viewer_favourites,
-            publication.eager,
+            row["id"],
+            row["image__width"],
+            row["image__height"],
+            row["title"],
+            row["owner__username"],
+            row["like_count"],
+            row["viewer_likes"],
+            row["viewer_favourites"],
+            row["eager"],
         )
 
     kept_reacting = {**reacting, "csrf_input": CSRF_MARKER, "next": NEXT_MARKER}
     placeholders = {CSRF_MARKER: str(reacting["csrf_input"]), NEXT_MARKER: str(conditional_escape(reacting["next"]))}
-    return render_each(TILE_TEMPLATE, rows, key_of, {"reacting": kept_reacting}, placeholders=placeholders)
+    return render_each(
+        TILE_TEMPLATE, rows, key_of, {"reacting": kept_reacting}, placeholders=placeholders, prepare=_with_links
+    )
+
+
+def _with_links(row: dict[str, Any]) -> None:
+    """The links of a tile and its like and favourite forms: only for a tile being rendered."""
+    pk = row["id"]
+    row["page_url"] = image_url("sharing:publication", pk)
+    row["thumbnail_url"] = image_url("sharing:publication_thumbnail", pk)
+    row["like_url"] = image_url("sharing:like", pk)
+    row["favourite_url"] = image_url("sharing:favourite", pk)
