@@ -210,10 +210,16 @@ WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
 WEB_BODY_SECONDS = env.float("WEB_BODY_SECONDS", default=10.0)
 # Rendered grid tiles (generator.lib.fragments), kept by what they show: the same key is the
 # same HTML in every process, so each keeps its own in memory, with or without Redis.
+# A tile is 1-2 kB, a page's run of them 50-90 kB: at most about 20 MB each.
 FRAGMENTS_CACHE = {
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     "LOCATION": "fragments",
     "OPTIONS": {"MAX_ENTRIES": 10_000},
+}
+FRAGMENT_RUNS_CACHE = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "fragment-runs",
+    "OPTIONS": {"MAX_ENTRIES": 250},
 }
 if REDIS_URL:
     REDIS_CACHE = {
@@ -226,6 +232,7 @@ if REDIS_URL:
         "default": REDIS_CACHE,
         "ratelimit": {**REDIS_CACHE, "KEY_PREFIX": "ratelimit"},
         "fragments": FRAGMENTS_CACHE,
+        "fragment-runs": FRAGMENT_RUNS_CACHE,
     }
 else:
     CACHES = {
@@ -240,6 +247,7 @@ else:
         # WEB_CONCURRENCY asks for several processes without REDIS_URL.
         "ratelimit": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"},
         "fragments": FRAGMENTS_CACHE,
+        "fragment-runs": FRAGMENT_RUNS_CACHE,
     }
 
 # --- auth -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from generator.lib.fragments import CACHE_ALIAS
+from generator.lib.fragments import CACHE_ALIAS, RUNS_CACHE_ALIAS
 from generator.models import Image
 from sharing.models import Publication
 
@@ -27,9 +27,11 @@ CHINESE = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9,en;q=0.5"}
 @pytest.fixture(autouse=True)
 def empty_tile_cache():
     """The kept tiles outlive each test's database rollback (ids are new in each test anyway)."""
-    caches[CACHE_ALIAS].clear()
+    for alias in (CACHE_ALIAS, RUNS_CACHE_ALIAS):
+        caches[alias].clear()
     yield
-    caches[CACHE_ALIAS].clear()
+    for alias in (CACHE_ALIAS, RUNS_CACHE_ALIAS):
+        caches[alias].clear()
 
 
 def tile(response, element_id: str) -> str:
