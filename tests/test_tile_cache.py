@@ -288,3 +288,41 @@ def test_the_tag_choices_escape_names_and_select_the_filtered_one_in_any_case(au
     assert '<option value="Sunsets" selected>Sunsets</option>' in html
     choices = re.search(r'<select id="filter-tag".*?</select>', html, re.S).group(0)  # type: ignore[union-attr]
     assert choices.count(" selected>") == 1
+
+
+# --- the page's chrome (templates/base.html keeps its head, menu and language list) ----------
+
+
+def nav(response) -> str:
+    found = re.search(r"<nav aria-label=.*?</nav>", response.content.decode(), re.S)
+    return found.group(0) if found else ""
+
+
+def test_the_menu_marks_the_page_it_is_on(auth_client):
+    assert 'href="/gallery/" aria-current="page"' in nav(auth_client.get(GALLERY))
+    explore = nav(auth_client.get(EXPLORE))
+    assert 'href="/explore/" aria-current="page"' in explore and 'href="/gallery/" aria-current' not in explore
+
+
+def test_the_admin_link_follows_staff_status_and_explore_the_sharing_switch(auth_client, user, settings):
+    assert "Admin" not in nav(auth_client.get(GALLERY))
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    assert "Admin" in nav(auth_client.get(GALLERY))
+    settings.SHARING = "off"
+    assert 'href="/explore/"' not in nav(auth_client.get(GALLERY))
+
+
+def test_the_chrome_is_each_requests_own_language_and_form_fields(auth_client, other_client):
+    english = auth_client.get(GALLERY)
+    chinese = other_client.get(f"{GALLERY}?q=x", **CHINESE)
+    assert "Gallery" in nav(english) and "Gallery" not in nav(chinese)
+    assert '<html lang="zh-hans">' in chinese.content.decode()
+    assert 'lang="zh-hans" selected' in chinese.content.decode()
+    assert 'lang="en" selected' in english.content.decode()
+    assert 'name="next" value="/gallery/?q=x"' in chinese.content.decode()
+    tokens = [
+        set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()))
+        for page in (english, chinese)
+    ]
+    assert tokens[0] and tokens[1] and not tokens[0] & tokens[1]
