@@ -208,6 +208,19 @@ WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
 # How long gunicorn's thread may spend reading one request's body (config/body_deadline.py);
 # nginx in front buffers bodies, so this only bites when the app server is reached directly.
 WEB_BODY_SECONDS = env.float("WEB_BODY_SECONDS", default=10.0)
+# Rendered grid tiles (generator.lib.fragments), kept by what they show: the same key is the
+# same HTML in every process, so each keeps its own in memory, with or without Redis.
+# A tile is 1-2 kB, a page's run of them 50-90 kB: at most about 20 MB each.
+FRAGMENTS_CACHE = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "fragments",
+    "OPTIONS": {"MAX_ENTRIES": 10_000},
+}
+FRAGMENT_RUNS_CACHE = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "fragment-runs",
+    "OPTIONS": {"MAX_ENTRIES": 250},
+}
 if REDIS_URL:
     REDIS_CACHE = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -215,7 +228,12 @@ if REDIS_URL:
         # Without socket timeouts a dead Redis hangs requests instead of failing them.
         "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
     }
-    CACHES = {"default": REDIS_CACHE, "ratelimit": {**REDIS_CACHE, "KEY_PREFIX": "ratelimit"}}
+    CACHES = {
+        "default": REDIS_CACHE,
+        "ratelimit": {**REDIS_CACHE, "KEY_PREFIX": "ratelimit"},
+        "fragments": FRAGMENTS_CACHE,
+        "fragment-runs": FRAGMENT_RUNS_CACHE,
+    }
 else:
     CACHES = {
         # Shared by the web server and the worker processes on this machine (django-q2
@@ -228,6 +246,8 @@ else:
         # process (with threads) serves everything; generator.checks refuses this cache when
         # WEB_CONCURRENCY asks for several processes without REDIS_URL.
         "ratelimit": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"},
+        "fragments": FRAGMENTS_CACHE,
+        "fragment-runs": FRAGMENT_RUNS_CACHE,
     }
 
 # --- auth -------------------------------------------------------------------------------

@@ -102,6 +102,43 @@ def explore_page(
     return cut(rows, fields, token, kind=filters.sort, size=size)
 
 
+# What an Explore tile shows (sharing/_explore_tile.html) and every sort's cursor reads, as
+# plain rows: making a publication, its author and its image of each of 48 rows cost a fifth
+# of the page.
+TILE_FIELDS = (
+    "id",
+    "title",
+    "like_count",
+    "published_at",
+    "popular_score",
+    "image__width",
+    "image__height",
+    "owner__username",
+    "viewer_likes",
+    "viewer_favourites",
+)
+
+
+def tile_page(viewer: AbstractBaseUser, filters: ExploreFilters, token: str | None) -> Page[dict[str, Any]]:
+    """explore_page as the tiles' rows: dicts of TILE_FIELDS ({% explore_tiles %} renders them)."""
+    rows = for_viewer(filters.apply(Publication.objects.visible()), viewer).values(*TILE_FIELDS)
+    return cut(rows, SORTS[filters.sort][1], token, kind=filters.sort)
+
+
+def tile_row(publication: Publication) -> dict[str, Any]:
+    """A publication annotated by for_viewer as a tile's row, the same as tile_page's."""
+    return {
+        "id": publication.pk,
+        "title": publication.title,
+        "like_count": publication.like_count,
+        "image__width": publication.image.width,
+        "image__height": publication.image.height,
+        "owner__username": publication.owner.get_username(),
+        "viewer_likes": publication.viewer_likes,  # type: ignore[attr-defined]
+        "viewer_favourites": publication.viewer_favourites,  # type: ignore[attr-defined]
+    }
+
+
 def cut(
     rows: QuerySet[Any], fields: tuple[str, ...], token: str | None, *, kind: str, size: int = PAGE_SIZE
 ) -> Page[Any]:
@@ -134,7 +171,7 @@ def after(rows: QuerySet[Any], fields: tuple[str, ...], values: list[Any] | None
 def encode_cursor(row: Any, kind: str, fields: tuple[str, ...]) -> str:
     values = []
     for name in fields:
-        value = getattr(row, name)
+        value = row[name] if isinstance(row, dict) else getattr(row, name)
         values.append(
             value.isoformat() if isinstance(value, datetime) else str(value) if isinstance(value, uuid.UUID) else value
         )

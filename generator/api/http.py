@@ -175,7 +175,7 @@ def text_query(request: HttpRequest, field: str) -> str:
     return value.strip()
 
 
-def list_page(rows: QuerySet[Row], request: HttpRequest) -> Page[Row]:
+def list_page(rows: QuerySet[Any, Row], request: HttpRequest) -> Page[Row]:
     """The page named by ?cursor= and ?limit=, newest first; BadRequest for values not ours."""
     token = request.GET.get("cursor", "")
     if token and decode_cursor(token) is None:

@@ -13,16 +13,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 MAX_TOKEN_LENGTH = 200
 
-Row = TypeVar("Row", bound=Model)
+Row = TypeVar("Row")  # a model instance, or a dict of .values()
 
 
 def encode_cursor(row: Any) -> str:
-    """The token for the position after `row`: any of our rows with a created_at and a pk."""
-    raw = f"{row.created_at.isoformat()}|{row.pk}".encode()
+    """The token for the position after `row`: any of our rows with a created_at and a pk,
+    or a row of .values() with "created_at" and "id"."""
+    created_at, pk = (row["created_at"], row["id"]) if isinstance(row, dict) else (row.created_at, row.pk)
+    raw = f"{created_at.isoformat()}|{pk}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -43,7 +45,7 @@ def decode_cursor(token: str) -> tuple[datetime, uuid.UUID] | None:
         return None
 
 
-def after(rows: QuerySet[Row], cursor: tuple[datetime, uuid.UUID] | None) -> QuerySet[Row]:
+def after(rows: QuerySet[Any, Row], cursor: tuple[datetime, uuid.UUID] | None) -> QuerySet[Any, Row]:
     """The rows that come after the cursor in (-created_at, -id) order."""
     if cursor is None:
         return rows
@@ -64,7 +66,7 @@ class Page(Generic[Row]):
     bad_cursor: bool  # a token was given that is not one Atelier gave out
 
 
-def cut_page(rows: QuerySet[Row], token: str | None, size: int) -> Page[Row]:
+def cut_page(rows: QuerySet[Any, Row], token: str | None, size: int) -> Page[Row]:
     """The `size` rows after the cursor in `token`, newest first (a bad token: the first page)."""
     cursor = decode_cursor(token or "")
     # One row more than the page tells whether there is a next page, without a COUNT.

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -31,7 +32,7 @@ from sharing.switch import PUBLIC, TEAM, allows
 from .. import services
 from ..lib.keyset import cut_page
 from ..lib.zipstream import ZipMember, stream_zip
-from ..models import Image
+from ..models import Image, Tag
 from ..ownership import owned
 from ..tags import clean_tag_name, find_tag, tag_for
 from .gallery_filters import FILTER_KEYS, GalleryFilters
@@ -42,16 +43,15 @@ PAGE_SIZE = 48
 # when they come near it (static/js/gallery.js).
 EAGER_THUMBNAILS = 12
 MAX_SELECTION = 500
-# What a grid item shows (_gallery_items.html) and the keyset cursor reads: a page loads 48
-# images with their tasks, and converting the columns it does not use cost a tenth of it.
-GRID_COLUMNS = (
+# What a grid tile shows (_gallery_tile.html) and the keyset cursor reads, as plain rows: a
+# page loads 48 images, and making model instances of them cost a tenth of the page.
+GRID_FIELDS = (
     "id",
     "owner_id",
     "created_at",
     "width",
     "height",
     "is_favorite",
-    "task__id",
     "task__prompt",
     "task__provider",
     # The author's own published mark and like count (one LEFT JOIN, no query per tile).
@@ -59,7 +59,11 @@ GRID_COLUMNS = (
     "publication__like_count",
     "publication__hidden_at",
 )
-GRID_RELATED = ("task", "publication")
+
+
+def grid_rows(images: QuerySet[Image]) -> QuerySet[Image, dict[str, Any]]:
+    """The images as the grid's rows: dicts of GRID_FIELDS ({% gallery_tiles %} renders them)."""
+    return images.values(*GRID_FIELDS)
 
 
 @require_GET
@@ -68,19 +72,19 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     tag = find_tag(request.user, filters.tag) if filters.tag else None
     if filters.tag and tag is None:
         filters.problems.append(_("You have no tag called “%(name)s”, so no image matches.") % {"name": filters.tag})
-    images = filters.apply(owned(Image, request).select_related(*GRID_RELATED).only(*GRID_COLUMNS), tag)
-    page = cut_page(images, request.GET.get("after"), PAGE_SIZE)
+    images = filters.apply(owned(Image, request), tag)
+    page = cut_page(grid_rows(images), request.GET.get("after"), PAGE_SIZE)
     context = {
         "page": page,
         "filters": filters,
         "next_query": filters.querystring(after=page.next_cursor or ""),
         "eager_count": EAGER_THUMBNAILS if page.is_first else 0,
-        "has_sketch": any(image.task.provider == OFFLINE_PROVIDER for image in page.rows),
+        "has_sketch": any(row["task__provider"] == OFFLINE_PROVIDER for row in page.rows),
     }
     if request.htmx:
         return render(request, "generator/_gallery_items.html", context)
     # One COUNT for the whole page (not per scrolled page): the total above the grid.
-    total = _total(images) if page.rows else 0
+    total = _total(images, filters, tag) if page.rows else 0
     has_any = total > 0 or owned(Image, request).exists()
     return render(
         request,
@@ -89,9 +93,13 @@ def gallery(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-def _total(images: QuerySet[Image]) -> int:
-    """How many images the filters match: one COUNT over the owner's index, without the join."""
-    return images.select_related(None).only("pk").order_by().count()
+def _total(images: QuerySet[Image], filters: GalleryFilters, tag: Tag | None) -> int:
+    """How many images the filters match: one COUNT over the owner's index, without the join.
+    A tag alone counts its links (a tag is only ever on its owner's images: tags.tag_for, the
+    admin), not the owner's images one by one: 0.02 ms against 12 at 20,000 images."""
+    if tag is not None and filters.as_params().keys() == {"tag"}:
+        return Image.tags.through.objects.filter(tag=tag).count()
+    return images.order_by().count()
 
 
 # --- selection: every id must be the person's, or nothing happens -------------------------
@@ -269,13 +277,14 @@ def _answer(
         return redirect(_back_url(request))
     context: dict[str, object] = {"message": message, "error": level >= messages.WARNING, "changed": [], "deleted": []}
     if action in ("favorite", "unfavorite", "publish"):
-        context["changed"] = list(
-            owned(Image, request).filter(pk__in=ids or []).select_related(*GRID_RELATED).only(*GRID_COLUMNS)
-        )
+        changed = grid_rows(owned(Image, request).filter(pk__in=ids or []))
+        context["changed"] = list(changed.order_by("-created_at", "-id"))
     elif action == "delete":
         filters = GalleryFilters.from_query(QueryDict(request.POST.get("filters", "")[:2000]))
         tag = find_tag(request.user, filters.tag) if filters.tag else None
-        context.update(deleted=ids or [], filters=filters, total=_total(filters.apply(owned(Image, request), tag)))
+        context.update(
+            deleted=ids or [], filters=filters, total=_total(filters.apply(owned(Image, request), tag), filters, tag)
+        )
     return render(request, "generator/_gallery_bulk_done.html", context)
 
 

@@ -21,7 +21,7 @@ from accounts.http import AuthenticatedHttpRequest
 from generator.views.files import serve_image, stripped_original
 
 from .. import reactions
-from ..explore import SORTS, ExploreFilters, cut, explore_page, for_viewer, model_choices, reacting
+from ..explore import SORTS, ExploreFilters, cut, for_viewer, model_choices, reacting, tile_page, tile_row
 from ..models import Favourite, Like, Publication
 from ..switch import TEAM, sharing_required
 
@@ -42,7 +42,7 @@ def _visible_or_404(publication_id: uuid.UUID) -> Publication:
 @require_GET
 def explore(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = ExploreFilters.from_query(request.GET)
-    page = explore_page(request.user, filters, request.GET.get("after"))
+    page = tile_page(request.user, filters, request.GET.get("after"))
     context: dict[str, Any] = {
         "page": page,
         "filters": filters,
@@ -158,7 +158,7 @@ def _mine(
     page = cut(rows, ("created_at", "id"), request.GET.get("after"), kind=f"mine-{kind}")
     for row in page.rows:
         row.publication.viewer_likes, row.publication.viewer_favourites = row.viewer_likes, row.viewer_favourites
-    page.rows = [row.publication for row in page.rows]
+    page.rows = [tile_row(row.publication) for row in page.rows]
     url = reverse(f"sharing:{kind}")
     context = {
         "page": page,
