@@ -109,14 +109,35 @@ def throughput(rows: list[TaskRow]) -> dict:
     """Completed tasks per second from the first start to the last finish."""
     done = [row for row in rows if row.status == "completed" and row.started_at and row.finished_at]
     if not done:
-        return {"completed": 0, "seconds": 0.0, "tasks_per_second": 0.0}
+        return {"completed": 0, "seconds": 0.0, "tasks_per_second": 0.0, "first_started_at": 0.0}
     first = min(row.started_at for row in done if row.started_at)
     last = max(row.finished_at for row in done if row.finished_at)
     seconds = last - first
     return {
+        "first_started_at": first,
         "completed": len(done),
         "seconds": round(seconds, 3),
         "tasks_per_second": round(len(done) / seconds, 3) if seconds > 0 else 0.0,
+    }
+
+
+def window_throughput(finished_at: list[float], start: float, end: float) -> float:
+    """Tasks finished per second between start and end (epoch seconds)."""
+    if end <= start:
+        return 0.0
+    return round(sum(1 for at in finished_at if start <= at < end) / (end - start), 3)
+
+
+def phase_throughput(finished_at: list[float], first_start: float, measuring: tuple[float, float]) -> dict:
+    """Throughput while the pages were measured (which takes CPU from the workers on a small
+    machine) and from then to the last finish: context beside the run's single figure."""
+    measured_from, measured_to = measuring
+    last = max(finished_at, default=measured_to)
+    return {
+        "before_measuring": window_throughput(finished_at, first_start, measured_from),
+        "while_measuring": window_throughput(finished_at, measured_from, measured_to),
+        "after_measuring": window_throughput(finished_at, measured_to, last + 0.001),
+        "measuring_seconds": round(measured_to - measured_from, 1),
     }
 
 
@@ -156,6 +177,7 @@ def summary(settings: ScaleSettings, started_at: str, main: dict, kill: dict, un
         "scale_out_efficiency": round(efficiency(tasks_per_second, settings.workers, settings.provider_seconds), 3),
         "lost": main["lost"],
         "ran_twice": main["ran_twice"],
+        "efficiency_after_measuring": main.get("phases", {}).get("efficiency_after_measuring"),
         "gallery_ratio_under_load": under_load.get("inprocess", {}).get("gallery_first_page", {}).get("ratio"),
         "poll_ratio_under_load": under_load.get("inprocess", {}).get("task_poll", {}).get("ratio"),
         "kill_tasks": kill.get("tasks"),
@@ -198,12 +220,14 @@ class ScaleWorkDir(WorkDir):
         return super().app_env(**{**shared, **overrides})
 
 
-def reset_database(settings: ScaleSettings) -> None:
+def reset_database(settings: ScaleSettings, *, create: bool = True) -> None:
+    """Drop the run's database (its sessions too) and, unless told not to, create it empty."""
     import psycopg
 
     with psycopg.connect(f"{settings.server_url.rstrip('/')}/postgres", autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{settings.database}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{settings.database}"')
+        if create:
+            connection.execute(f'CREATE DATABASE "{settings.database}"')
 
 
 def run_scale(settings: ScaleSettings, workdir: ScaleWorkDir) -> dict:
@@ -264,9 +288,16 @@ def run_scale(settings: ScaleSettings, workdir: ScaleWorkDir) -> dict:
         log(f"run: {settings.tasks} tasks from {settings.people} people, provider {settings.provider_seconds:g} s")
         submitter = start_submit(workdir, settings, urls, tokens, settings.tasks, "run")
         time.sleep(settings.wait_before_measuring)
+        measuring_from = time.time()
         under_load = measure_under_load(workdir, settings, seed, baseline_session_key, webs[0].url)
+        measuring_to = time.time()
         under_load["tasks_still_running_after"] = submitter.is_running()
         main = finish_submit(workdir, submitter, "run")
+        finished_at = main.pop("finished_at")
+        main["phases"] = phase_throughput(finished_at, main.pop("first_started_at"), (measuring_from, measuring_to))
+        main["phases"]["efficiency_after_measuring"] = round(
+            efficiency(main["phases"]["after_measuring"], settings.workers, settings.provider_seconds), 3
+        )
         log(
             f"  {main['completed']}/{main['tasks']} completed, {main['tasks_per_second']:.2f} tasks/s "
             f"(ideal {settings.workers / settings.provider_seconds:g}), lost {main['lost']}, twice {main['ran_twice']}"
@@ -277,6 +308,8 @@ def run_scale(settings: ScaleSettings, workdir: ScaleWorkDir) -> dict:
             kill_argv = ["--kill-pgid", str(victim.pid), "--kill-after", str(settings.kill_after_seconds)]
             submitter = start_submit(workdir, settings, urls, tokens, settings.kill_tasks, "kill", kill_argv)
             kill = finish_submit(workdir, submitter, "kill")
+            kill.pop("finished_at")
+            kill.pop("first_started_at")
             details = kill.get("kill", {})
             log(
                 f"  {victim.name} killed at {details.get('killed_after_seconds')} s holding "

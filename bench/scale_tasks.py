@@ -21,6 +21,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ from .scale import FINAL, TaskRow, audit, throughput
 
 PROXY = {"X-Forwarded-Proto": "https"}
 SUBMIT_THREADS = 6
+SEND_ATTEMPTS = 5
 POLL_SECONDS = 0.25
 # The cluster to kill may be between tasks at --kill-after: wait this much longer for it to hold one.
 KILL_WAIT_SECONDS = 10.0
@@ -52,8 +54,10 @@ def submit_all(urls: list[str], tokens: list[str], count: int) -> tuple[list[str
     """Every task through the API, task n by person n % people on web process n % urls."""
     ids: list[str | None] = [None] * count
     errors: list[str] = []
+    resent: list[int] = []
     next_task = iter(range(count))
     lock = threading.Lock()
+    run_key = uuid.uuid4().hex[:12]
 
     def sender() -> None:
         connections: dict[str, http.client.HTTPConnection] = {}
@@ -64,12 +68,22 @@ def submit_all(urls: list[str], tokens: list[str], count: int) -> tuple[list[str
                 if n is None or errors:
                     return
                 url = urls[n % len(urls)]
-                if url not in connections:
-                    address = urlsplit(url)
-                    connections[url] = http.client.HTTPConnection(
-                        address.hostname or "127.0.0.1", address.port, timeout=60
-                    )
-                ids[n] = _generate(connections[url], tokens[n % len(tokens)], n)
+                for attempt in range(SEND_ATTEMPTS):
+                    if url not in connections:
+                        address = urlsplit(url)
+                        connections[url] = http.client.HTTPConnection(
+                            address.hostname or "127.0.0.1", address.port, timeout=60
+                        )
+                    try:
+                        ids[n] = _generate(connections[url], tokens[n % len(tokens)], n, f"scale-{run_key}-{n}")
+                        break
+                    except (OSError, http.client.HTTPException):
+                        # The server closed a kept-alive connection (its keep-alive timeout):
+                        # a new one, and the same Idempotency-Key, so a resent task is not made twice.
+                        connections.pop(url).close()
+                        if attempt + 1 == SEND_ATTEMPTS:
+                            raise
+                        resent.append(n)
         except Exception as error:  # the run is invalid: stop the others, report it
             errors.append(repr(error))
         finally:
@@ -90,12 +104,19 @@ def submit_all(urls: list[str], tokens: list[str], count: int) -> tuple[list[str
         "submit_started_at": started,
         "submit_seconds": round(seconds, 3),
         "submits_per_second": round(len(submitted) / seconds, 1),
+        "submits_resent": len(resent),
+        "distinct_task_ids": len(set(submitted)),
     }
 
 
-def _generate(connection: http.client.HTTPConnection, token: str, n: int) -> str:
+def _generate(connection: http.client.HTTPConnection, token: str, n: int, key: str) -> str:
     body = json.dumps({"prompt": f"a lighthouse at dawn, scale-out study {n}", "provider": "offline"})
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", **PROXY}
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Idempotency-Key": key,
+        **PROXY,
+    }
     connection.request("POST", "/api/v1/generate", body=body, headers=headers)
     response = connection.getresponse()
     answer = json.loads(response.read())
@@ -234,6 +255,8 @@ def run(urls: list[str], tokens: list[str], count: int, timeout: float, kill: tu
     ids = outcome["ids"]
     rows = rows_of(ids)
     result = {**audit(ids, rows), **throughput(rows), **outcome["submitting"]}
+    # For the orchestrator's throughput while and after it measured the pages (not kept in the file).
+    result["finished_at"] = sorted(round(row.finished_at, 3) for row in rows if row.finished_at)
     if killer is not None:
         result["kill"] = killer.report(rows)
     return result
