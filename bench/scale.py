@@ -231,44 +231,11 @@ def reset_database(settings: ScaleSettings, *, create: bool = True) -> None:
 
 
 def run_scale(settings: ScaleSettings, workdir: ScaleWorkDir) -> dict:
+    """The whole scale-out run: shared services afresh, the processes, the run, the kill run."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     workdir.database_url, workdir.redis_url = settings.database_url, settings.redis_url
-    log(f"fresh database {settings.database}, Redis {settings.redis_url} flushed")
-    reset_database(settings)
-    workers.flush_redis(settings.redis_url)
-    seed = workers.client(
-        workdir,
-        [
-            "bench.seed",
-            "--users",
-            str(settings.people),
-            "--images",
-            str(settings.images),
-            "--measured",
-            str(settings.measured_images),
-        ],
-        "seed",
-    )
-    log(f"  seeded {seed['counts']}")
-    tokens = workdir.data("tokens.json")
-    tokens.write_text(
-        json.dumps(workers.client(workdir, ["bench.scale_tasks", "tokens", "--people", str(settings.people)], "tokens"))
-    )
-    baseline_session_key = workers.client(
-        workdir, ["bench.baseline.signin", "--database", str(workdir.baseline_database)], "baseline-signin"
-    )["session_key"]
-    servers.collect_static(workdir)
-    env: dict[str, object] = {
-        "OFFLINE_DELAY_SECONDS": settings.provider_seconds,
-        # Every worker may call the provider at once; the seed's polled task holds one slot.
-        "OFFLINE_CONCURRENCY": settings.workers + 1,
-        # Each person has 20 tasks in flight at once: far past the 10 a minute people get.
-        "GENERATE_RATE": "1000000/s",
-    }
-    if settings.heartbeat_seconds is not None:
-        env["HEARTBEAT_SECONDS"] = settings.heartbeat_seconds
-    if settings.heartbeat_timeout_seconds is not None:
-        env["HEARTBEAT_TIMEOUT_SECONDS"] = settings.heartbeat_timeout_seconds
+    seed, tokens, baseline_session_key = prepare(settings, workdir)
+    env = app_settings(settings)
     log(
         f"{settings.web_processes} web processes, {settings.clusters} clusters of {settings.workers_per_cluster} workers"
     )
@@ -281,46 +248,89 @@ def run_scale(settings: ScaleSettings, workdir: ScaleWorkDir) -> dict:
         for n in range(settings.clusters)
     ]
     urls = [web.url for web in webs]
-    main: dict = {}
-    kill: dict = {}
-    under_load: dict = {}
     try:
-        log(f"run: {settings.tasks} tasks from {settings.people} people, provider {settings.provider_seconds:g} s")
-        submitter = start_submit(workdir, settings, urls, tokens, settings.tasks, "run")
-        time.sleep(settings.wait_before_measuring)
-        measuring_from = time.time()
-        under_load = measure_under_load(workdir, settings, seed, baseline_session_key, webs[0].url)
-        measuring_to = time.time()
-        under_load["tasks_still_running_after"] = submitter.is_running()
-        main = finish_submit(workdir, submitter, "run")
-        finished_at = main.pop("finished_at")
-        main["phases"] = phase_throughput(finished_at, main.pop("first_started_at"), (measuring_from, measuring_to))
-        main["phases"]["efficiency_after_measuring"] = round(
-            efficiency(main["phases"]["after_measuring"], settings.workers, settings.provider_seconds), 3
-        )
-        log(
-            f"  {main['completed']}/{main['tasks']} completed, {main['tasks_per_second']:.2f} tasks/s "
-            f"(ideal {settings.workers / settings.provider_seconds:g}), lost {main['lost']}, twice {main['ran_twice']}"
-        )
-        if settings.kill_tasks:
-            victim = clusters[-1]
-            log(f"kill run: {settings.kill_tasks} tasks, {victim.name} SIGKILLed {settings.kill_after_seconds:g} s in")
-            kill_argv = ["--kill-pgid", str(victim.pid), "--kill-after", str(settings.kill_after_seconds)]
-            submitter = start_submit(workdir, settings, urls, tokens, settings.kill_tasks, "kill", kill_argv)
-            kill = finish_submit(workdir, submitter, "kill")
-            kill.pop("finished_at")
-            kill.pop("first_started_at")
-            details = kill.get("kill", {})
-            log(
-                f"  {victim.name} killed at {details.get('killed_after_seconds')} s holding "
-                f"{details.get('held_at_kill')}; taken back within {details.get('reclaimed_within_seconds')} s; "
-                f"all ended {details.get('all_ended_seconds_after_kill')} s after; "
-                f"lost {kill['lost']}, twice {kill['ran_twice']}"
-            )
+        main, under_load = loaded_run(settings, workdir, urls, tokens, seed, baseline_session_key)
+        kill = kill_run(settings, workdir, urls, tokens, clusters[-1]) if settings.kill_tasks else {}
     finally:
         for child in [*clusters, *webs]:
             child.stop(grace=30.0)
     return summary(settings, started_at, main, kill, under_load)
+
+
+def prepare(settings: ScaleSettings, workdir: ScaleWorkDir) -> tuple[dict, Path, str]:
+    """A fresh database and Redis, the seed, every person's API token, the yardstick's session."""
+    log(f"fresh database {settings.database}, Redis {settings.redis_url} flushed")
+    reset_database(settings)
+    workers.flush_redis(settings.redis_url)
+    counts = ["--users", str(settings.people), "--images", str(settings.images)]
+    seed = workers.client(workdir, ["bench.seed", *counts, "--measured", str(settings.measured_images)], "seed")
+    log(f"  seeded {seed['counts']}")
+    tokens = workdir.data("tokens.json")
+    made = workers.client(workdir, ["bench.scale_tasks", "tokens", "--people", str(settings.people)], "tokens")
+    tokens.write_text(json.dumps(made))
+    signin = ["bench.baseline.signin", "--database", str(workdir.baseline_database)]
+    baseline_session_key = workers.client(workdir, signin, "baseline-signin")["session_key"]
+    servers.collect_static(workdir)
+    return seed, tokens, baseline_session_key
+
+
+def app_settings(settings: ScaleSettings) -> dict[str, object]:
+    """What the web processes and clusters get beyond the shared services."""
+    env: dict[str, object] = {
+        "OFFLINE_DELAY_SECONDS": settings.provider_seconds,
+        # Every worker may call the provider at once; the seed's polled task holds one slot.
+        "OFFLINE_CONCURRENCY": settings.workers + 1,
+        # Each person sends all their tasks within seconds: far past the 10 a minute people get.
+        "GENERATE_RATE": "1000000/s",
+    }
+    if settings.heartbeat_seconds is not None:
+        env["HEARTBEAT_SECONDS"] = settings.heartbeat_seconds
+    if settings.heartbeat_timeout_seconds is not None:
+        env["HEARTBEAT_TIMEOUT_SECONDS"] = settings.heartbeat_timeout_seconds
+    return env
+
+
+def loaded_run(
+    settings: ScaleSettings, workdir: ScaleWorkDir, urls: list[str], tokens: Path, seed: dict, baseline_session_key: str
+) -> tuple[dict, dict]:
+    """The tasks, with the pages measured while the workers are busy; the run's audit and figures."""
+    log(f"run: {settings.tasks} tasks from {settings.people} people, provider {settings.provider_seconds:g} s")
+    submitter = start_submit(workdir, settings, urls, tokens, settings.tasks, "run")
+    time.sleep(settings.wait_before_measuring)
+    measuring_from = time.time()
+    under_load = measure_under_load(workdir, settings, seed, baseline_session_key, urls[0])
+    measuring_to = time.time()
+    under_load["tasks_still_running_after"] = submitter.is_running()
+    main = finish_submit(workdir, submitter, "run")
+    finished_at = main.pop("finished_at")
+    main["phases"] = phase_throughput(finished_at, main.pop("first_started_at"), (measuring_from, measuring_to))
+    main["phases"]["efficiency_after_measuring"] = round(
+        efficiency(main["phases"]["after_measuring"], settings.workers, settings.provider_seconds), 3
+    )
+    log(
+        f"  {main['completed']}/{main['tasks']} completed, {main['tasks_per_second']:.2f} tasks/s "
+        f"(ideal {settings.workers / settings.provider_seconds:g}), lost {main['lost']}, twice {main['ran_twice']}"
+    )
+    return main, under_load
+
+
+def kill_run(
+    settings: ScaleSettings, workdir: ScaleWorkDir, urls: list[str], tokens: Path, victim: processes.Child
+) -> dict:
+    """More tasks, and the victim cluster SIGKILLed while it holds some: its audit and the kill's figures."""
+    log(f"kill run: {settings.kill_tasks} tasks, {victim.name} SIGKILLed {settings.kill_after_seconds:g} s in")
+    kill_argv = ["--kill-pgid", str(victim.pid), "--kill-after", str(settings.kill_after_seconds)]
+    submitter = start_submit(workdir, settings, urls, tokens, settings.kill_tasks, "kill", kill_argv)
+    kill = finish_submit(workdir, submitter, "kill")
+    del kill["finished_at"], kill["first_started_at"]
+    details = kill.get("kill", {})
+    log(
+        f"  {victim.name} killed at {details.get('killed_after_seconds')} s holding "
+        f"{details.get('held_at_kill')}; taken back within {details.get('reclaimed_within_seconds')} s; "
+        f"all ended {details.get('all_ended_seconds_after_kill')} s after; "
+        f"lost {kill['lost']}, twice {kill['ran_twice']}"
+    )
+    return kill
 
 
 def start_submit(
