@@ -79,9 +79,17 @@ class Side:
                 self.process.kill()
 
 
-def measure(workdir: WorkDir, seed: dict, baseline_session_key: str, settings: Settings, log) -> dict:
-    """Per app endpoint: per-round ratios against its signed-in yardstick, their median and spread,
-    and both sides' median milliseconds."""
+def measure(
+    workdir: WorkDir,
+    seed: dict,
+    baseline_session_key: str,
+    settings: Settings,
+    log,
+    keys: tuple[str, ...] | None = None,
+) -> dict:
+    """Per app endpoint (those in `keys`, or all): per-round ratios against its signed-in
+    yardstick, their median and spread, and both sides' median milliseconds."""
+    pairs = PAIRS if keys is None else {key: PAIRS[key] for key in keys}
     app_side = Side("app", workdir.app_env())
     baseline_side = Side(
         "baseline",
@@ -91,12 +99,12 @@ def measure(workdir: WorkDir, seed: dict, baseline_session_key: str, settings: S
     )
     endpoints = {**app_endpoints(seed), **baseline_endpoints(baseline_session_key)}
     try:
-        for key in PAIRS:  # warm up: templates compiled, caches filled, on both sides
+        for key in pairs:  # warm up: templates compiled, caches filled, on both sides
             app_side.call(endpoints[key], settings.batch)
-            baseline_side.call(endpoints[PAIRS[key]], settings.batch)
-        rounds: dict[str, list[tuple[float, float]]] = {key: [] for key in PAIRS}
+            baseline_side.call(endpoints[pairs[key]], settings.batch)
+        rounds: dict[str, list[tuple[float, float]]] = {key: [] for key in pairs}
         for _ in range(settings.rounds):
-            for key, yardstick in PAIRS.items():
+            for key, yardstick in pairs.items():
                 app_times: list[float] = []
                 yardstick_times: list[float] = []
                 for _ in range(settings.alternations):
@@ -106,7 +114,7 @@ def measure(workdir: WorkDir, seed: dict, baseline_session_key: str, settings: S
     finally:
         app_side.close()
         baseline_side.close()
-    results = {key: summarize(PAIRS[key], measured) for key, measured in rounds.items()}
+    results = {key: summarize(pairs[key], measured) for key, measured in rounds.items()}
     for key, row in results.items():
         log(
             f"  in-process {key:<20} {row['ms']:7.3f} ms  {row['yardstick']:<28} {row['yardstick_ms']:7.3f} ms  "

@@ -33,9 +33,10 @@ def collect_static(workdir: WorkDir) -> None:
     )
 
 
-def start_app(workdir: WorkDir, port: int, **overrides: object) -> processes.Child:
+def start_app(workdir: WorkDir, port: int, name: str = "app", **overrides: object) -> processes.Child:
+    """`name` tells several app servers' logs apart (the scale-out run starts two)."""
     env = workdir.app_env(BIND=f"127.0.0.1:{port}", **overrides)
-    return _gunicorn("app", "config.asgi", env, workdir, f"http://127.0.0.1:{port}", "/healthz")
+    return _gunicorn(name, "config.asgi", env, workdir, f"http://127.0.0.1:{port}", "/healthz")
 
 
 def start_baseline(workdir: WorkDir, port: int) -> processes.Child:

@@ -46,8 +46,9 @@ class PeakSampler:
         self._thread.join()
 
 
-@contextmanager
-def qcluster(workdir: WorkDir, label: str, **env: object) -> Iterator[PeakSampler]:
+def start_qcluster(workdir: WorkDir, label: str, **env: object) -> processes.Child:
+    """A `manage.py qcluster` in its own process group, once its workers are guarded; the caller
+    stops it (or, in the scale-out run, SIGKILLs the group as a lost machine would go)."""
     child = processes.start(
         f"qcluster-{label}",
         [PYTHON, "manage.py", "qcluster"],
@@ -57,6 +58,16 @@ def qcluster(workdir: WorkDir, label: str, **env: object) -> Iterator[PeakSample
     )
     try:
         processes.wait_for(lambda: _ready(child), timeout=60, interval=0.05, what=f"qcluster ({label}) start")
+    except BaseException:
+        child.stop()
+        raise
+    return child
+
+
+@contextmanager
+def qcluster(workdir: WorkDir, label: str, **env: object) -> Iterator[PeakSampler]:
+    child = start_qcluster(workdir, label, **env)
+    try:
         with PeakSampler(child.pid) as sampler:
             yield sampler
     finally:
