@@ -1,7 +1,8 @@
 """The two web servers: the app exactly as in production, and the bare baseline beside it.
 
 Both run `gunicorn <asgi app> --config config/gunicorn.conf.py` (the Procfile's command), so
-they share worker class, processes, timeouts and the access log; only the ASGI app differs.
+they share worker class, processes, timeouts and the access log; only the ASGI app differs
+(and both apps serve their sync views the same way, config/asgi_site.py).
 A third, for the serving comparison (bench/serving.py): the app under gunicorn's gthread worker
 over WSGI, as it was served before the ASGI move.
 """
