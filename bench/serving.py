@@ -2,8 +2,8 @@
 gthread server it replaced (config.wsgi), and what open event streams cost the other pages.
 
 1. Pages: the same endpoints under wrk against both servers, up at once with the same number
-   of processes (WEB_CONCURRENCY) and, for gthread, `threads` threads; runs interleaved and
-   the order flipped each round. Each round gives asgi req/s over gthread req/s; the figure
+   of processes (WEB_CONCURRENCY) and threads (gthread's --threads; the ASGI server's pool for
+   sync views, WEB_THREADS, config/asgi_site.py); runs interleaved, the order flipped each round. Each round gives asgi req/s over gthread req/s; the figure
    `asgi_over_gthread_<endpoint>` is the median over the rounds ("not slower": >= 0.95, the 5 %
    being this shared machine's run-to-run noise, not a slowdown allowed).
 2. Streams: the task poll's p99 under wrk against the ASGI server without, then with, N open
@@ -281,7 +281,8 @@ def measure_serving(workdir: WorkDir, seed: dict, settings: Settings, log) -> di
     p99 without and with the open streams. The raw runs and their summaries."""
     people = stream_people(workdir, settings.streams)
     script = write_status_script(workdir.root)
-    env = {"WEB_CONCURRENCY": settings.processes}
+    # The same processes and threads for both: gthread's --threads, the ASGI pool's WEB_THREADS.
+    env = {"WEB_CONCURRENCY": settings.processes, "WEB_THREADS": settings.threads}
     asgi = servers.start_app(workdir, servers.free_port(), **env)
     try:
         gthread = servers.start_app_gthread(workdir, servers.free_port(), settings.threads, **env)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from django.db import connections
 from django.db.backends.signals import connection_created
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from config.asgi_site import SiteHandler
+from config.asgi_site import SiteHandler, serves_async
 from generator import live
 from tests.factories import TaskFactory
 
@@ -111,6 +111,10 @@ def test_pages_run_on_a_few_threads_that_keep_their_database_connections(handler
 def test_the_event_stream_waits_without_a_pool_thread_while_pages_answer(handler, auth_client, user):
     cookie = cookie_of(auth_client)
     events = reverse("generator:task_events")
+    requests = RequestFactory()
+    assert serves_async(requests.get(events))
+    assert not serves_async(requests.get(reverse("generator:gallery")))
+    assert not serves_async(requests.get("/no/such/page"))
 
     async def scenario() -> None:
         hung_up = asyncio.Event()
