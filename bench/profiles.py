@@ -38,6 +38,7 @@ class Profile:
     serving_rounds: int
     serving_seconds: int
     serving_streams: int
+    serving_stream_rounds: int
     results_file: str
 
 
@@ -63,6 +64,7 @@ FULL = Profile(
     serving_rounds=3,
     serving_seconds=5,
     serving_streams=200,
+    serving_stream_rounds=6,
     results_file="results.json",
 )
 
@@ -88,5 +90,6 @@ QUICK = Profile(
     serving_rounds=1,
     serving_seconds=2,
     serving_streams=50,
+    serving_stream_rounds=1,
     results_file="results-quick.json",
 )

@@ -120,6 +120,7 @@ def serving_phase(profile: Profile, workdir: WorkDir, seed: dict) -> dict:
         rounds=profile.serving_rounds,
         warmup_seconds=profile.warmup_seconds,
         streams=profile.serving_streams,
+        stream_rounds=profile.serving_stream_rounds,
     )
     result = serving.measure_serving(workdir, seed, settings, log)
     for key, value in serving.serving_figures(result).items():
