@@ -33,6 +33,12 @@ class Profile:
     vendor_job_seconds: float
     # time to visible: tasks submitted one at a time while the page's event stream is open
     live_tasks: int
+    # the serving model (bench/serving.py): interleaved asgi/gthread rounds, each wrk run this
+    # long, and the event streams held open during the poll's load
+    serving_rounds: int
+    serving_seconds: int
+    serving_streams: int
+    serving_stream_rounds: int
     results_file: str
 
 
@@ -55,6 +61,10 @@ FULL = Profile(
     fairness_task_seconds=1.5,
     vendor_job_seconds=6.0,
     live_tasks=50,
+    serving_rounds=3,
+    serving_seconds=5,
+    serving_streams=200,
+    serving_stream_rounds=6,
     results_file="results.json",
 )
 
@@ -77,5 +87,9 @@ QUICK = Profile(
     fairness_task_seconds=1.0,
     vendor_job_seconds=4.0,
     live_tasks=10,
+    serving_rounds=1,
+    serving_seconds=2,
+    serving_streams=50,
+    serving_stream_rounds=1,
     results_file="results-quick.json",
 )

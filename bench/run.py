@@ -1,6 +1,7 @@
 """The one entry point: `python -m bench [--quick] [--strict]` (make bench, make bench-quick).
 
-Phases, in one run on one machine: seed -> web (app and baseline under wrk) -> pipeline on
+Phases, in one run on one machine: seed -> web (app and baseline under wrk) -> serving (the
+ASGI server against gthread, and the poll with many event streams open) -> pipeline on
 the ORM and the Redis broker against a plain loop -> scaling with a 2 s provider ->
 scheduling (a newcomer behind four queues; vendor jobs on a fake DashScope) -> time to visible
 (Generate -> first picture through the event stream, on the real server) -> memory.
@@ -25,7 +26,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import inprocess, processes, report, servers, web, workers
+from . import inprocess, processes, report, servers, serving, web, workers
 from .fake_dashscope import FakeDashScope
 from .load import LoadSettings, write_status_script
 from .profiles import FULL, QUICK, Profile
@@ -111,6 +112,20 @@ def inprocess_phase(profile: Profile, workdir: WorkDir, seed: dict, baseline_ses
         f"{settings.alternations} A/B batches of {settings.batch} requests"
     )
     return inprocess.measure(workdir, seed, baseline_session_key, settings, log)
+
+
+def serving_phase(profile: Profile, workdir: WorkDir, seed: dict) -> dict:
+    settings = serving.Settings(
+        load=LoadSettings(profile.wrk_threads, profile.wrk_connections, profile.serving_seconds),
+        rounds=profile.serving_rounds,
+        warmup_seconds=profile.warmup_seconds,
+        streams=profile.serving_streams,
+        stream_rounds=profile.serving_stream_rounds,
+    )
+    result = serving.measure_serving(workdir, seed, settings, log)
+    for key, value in serving.serving_figures(result).items():
+        log(f"  {key} {value}")
+    return result
 
 
 def pipeline_phase(profile: Profile, workdir: WorkDir, peaks: list[int]) -> dict:
@@ -294,6 +309,7 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
     baseline_session_key = sign_in_baseline(workdir)
     web_runs = web_phase(profile, workdir, seed, baseline_session_key)
     in_process = inprocess_phase(profile, workdir, seed, baseline_session_key)
+    served = serving_phase(profile, workdir, seed)
     peaks: list[int] = []
     pipeline = pipeline_phase(profile, workdir, peaks)
     scaling = scaling_phase(profile, workdir, peaks)
@@ -303,7 +319,7 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
     web_summary = report.summarize_web(web_runs)
     scale = latest_scale_run()
     ratios = report.compute_ratios(in_process, pipeline, scaling, scheduling, live, scale)
-    measured = report.figures(pipeline, memory, scheduling, live)
+    measured = report.figures(pipeline, memory, scheduling, live, served)
     return {
         "profile": profile.name,
         "started_at": started_at,
@@ -321,6 +337,7 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
         "noisy": report.noisy_figures(web_summary, in_process),
         "web_inprocess": in_process,
         "web": web_summary,
+        "serving": served,
         "scale": scale,
         "pipeline": pipeline,
         "scaling": scaling,
@@ -373,6 +390,8 @@ def problems_in(results: dict) -> list[str]:
         for request in scheduling["async"]["vendor"]["unexpected_requests"]
     ]
     problems += [f"figures: missing {key}" for key in report.SCHEDULING_FIGURES if key not in results["figures"]]
+    problems += [f"figures: missing {key}" for key in report.SERVING_FIGURES if key not in results["figures"]]
+    problems += serving.problems_in(results["serving"])
     return problems
 
 

@@ -1,7 +1,10 @@
 """The two web servers: the app exactly as in production, and the bare baseline beside it.
 
 Both run `gunicorn <asgi app> --config config/gunicorn.conf.py` (the Procfile's command), so
-they share worker class, processes, timeouts and the access log; only the ASGI app differs.
+they share worker class, processes, timeouts and the access log; only the ASGI app differs
+(and both apps serve their sync views the same way, config/asgi_site.py).
+A third, for the serving comparison (bench/serving.py): the app under gunicorn's gthread worker
+over WSGI, as it was served before the ASGI move.
 """
 
 from __future__ import annotations
@@ -39,6 +42,16 @@ def start_app(workdir: WorkDir, port: int, name: str = "app", **overrides: objec
     return _gunicorn(name, "config.asgi", env, workdir, f"http://127.0.0.1:{port}", "/healthz")
 
 
+def start_app_gthread(workdir: WorkDir, port: int, threads: int, **overrides: object) -> processes.Child:
+    """The app as it was served before the ASGI move: gunicorn's gthread worker serving
+    config.wsgi, `threads` threads in each of WEB_CONCURRENCY processes; everything else
+    (bind, timeouts, access log) from the same config file. The command line's worker class
+    and threads override the file's."""
+    env = workdir.app_env(BIND=f"127.0.0.1:{port}", **overrides)
+    extra = ["--worker-class", "gthread", "--threads", str(threads)]
+    return _gunicorn("app-gthread", "config.wsgi", env, workdir, f"http://127.0.0.1:{port}", "/healthz", extra)
+
+
 def start_baseline(workdir: WorkDir, port: int) -> processes.Child:
     env = workdir.app_env(
         BIND=f"127.0.0.1:{port}",
@@ -49,9 +62,15 @@ def start_baseline(workdir: WorkDir, port: int) -> processes.Child:
 
 
 def _gunicorn(
-    name: str, wsgi: str, env: dict[str, str], workdir: WorkDir, url: str, ready_path: str
+    name: str,
+    wsgi: str,
+    env: dict[str, str],
+    workdir: WorkDir,
+    url: str,
+    ready_path: str,
+    extra: list[str] | None = None,
 ) -> processes.Child:
-    argv = [PYTHON, "-m", "gunicorn", wsgi, "--config", GUNICORN_CONFIG]
+    argv = [PYTHON, "-m", "gunicorn", wsgi, "--config", GUNICORN_CONFIG, *(extra or [])]
     child = processes.start(name, argv, env=env, cwd=BASE_DIR, log_path=workdir.logs / f"{name}.log")
     child.url = url
     try:

@@ -16,8 +16,9 @@ bind = bind_address(os.environ.get("BIND", "127.0.0.1"), os.environ.get("PORT", 
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # ASGI: each process serves config/asgi.py on one event loop (uvicorn's worker, with the access
 # log and shutdown of config/asgi_server.py). An open page's event stream waits there without a
-# thread; ordinary views run in threads as before. One process by default keeps per-process
-# state (and SQLite connections) few.
+# thread; ordinary views run on WEB_THREADS threads per process (config/asgi_site.py), as the
+# gthread worker ran them. One process by default keeps per-process state (and SQLite
+# connections) few.
 worker_class = "config.asgi_server.Worker"
 # The worker must tell gunicorn it is alive this often, or it is restarted. Slow clients are
 # nginx's to absorb (deploy/nginx.conf buffers whole requests before passing them); reached

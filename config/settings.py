@@ -191,11 +191,10 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
 
 # Persistent connections: opening one (and, on SQLite, its PRAGMAs) cost more than a whole
 # status poll's queries (docs/PERFORMANCE.md). Checked before reuse, so a restarted server is fine.
-# Not under ASGI (config/asgi.py says ATELIER_ASGI): there each request's sync code runs in a
-# thread of its own, and a connection kept per thread would outlive it ("When using ASGI,
-# persistent connections should be disabled", Django's database docs).
-SERVED_OVER_ASGI = os.environ.get("ATELIER_ASGI") == "true"  # set by config/asgi.py, not by people
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if SERVED_OVER_ASGI else 600))
+# Under ASGI too: the site's sync views run on a fixed pool of threads (config/asgi_site.py) and
+# the rest on asgiref's and the event loop's long-lived ones, never on a thread per request,
+# whose connection would outlive it (why Django's docs advise against them under ASGI).
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=600))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -205,6 +204,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 # gunicorn processes (config/gunicorn.conf.py reads the same variable).
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
+# Threads per web process for the ordinary pages (config/asgi_site.py), as gthread had; the event
+# streams and the waiting /v1/ generations need none.
+WEB_THREADS = env.int("WEB_THREADS", default=8)
 # How long gunicorn's thread may spend reading one request's body (config/body_deadline.py);
 # nginx in front buffers bodies, so this only bites when the app server is reached directly.
 WEB_BODY_SECONDS = env.float("WEB_BODY_SECONDS", default=10.0)
