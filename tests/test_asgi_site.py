@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.db import connections
 from django.db.backends.signals import connection_created
 from django.test import Client, RequestFactory
@@ -38,6 +39,9 @@ def handler(transactional_db, monkeypatch):
     for future in [site.pool.submit(close) for _ in range(THREADS)]:
         future.result()
     site.pool.shutdown()
+    # The request signals and the stream's sign-in ran on asgiref's one shared thread: its
+    # kept connection would stop PostgreSQL from dropping the test database.
+    asyncio.run(sync_to_async(connections.close_all, thread_sensitive=True)())
 
 
 def cookie_of(client: Client) -> bytes:
