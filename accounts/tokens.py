@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from audit import log as audit
 from audit.models import Event
+from generator.lib.prepared import PreparedQuery
 
 from .models import ApiToken, Scope, revoke_all_tokens
 
@@ -109,16 +110,24 @@ def take_shown_once(request: HttpRequest) -> NewToken | None:
     return NewToken(token=token, plaintext=waiting["plaintext"])
 
 
+# Compiled once (generator.lib.prepared): every API call with a token asks it.
+_ACTIVE_TOKEN = PreparedQuery(
+    ApiToken,
+    lambda secret_digest, now: ApiToken.objects.select_related("owner").filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        digest=secret_digest,
+        revoked_at__isnull=True,
+        owner__is_active=True,
+    ),
+    [ApiToken._meta.get_field("digest"), ApiToken._meta.get_field("expires_at")],
+)
+
+
 def verify_token(plaintext: str) -> ApiToken | None:
     """The active token whose secret this is (not revoked, not expired, its owner active), or None."""
     if not TOKEN_PATTERN.fullmatch(plaintext):
         return None
-    unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
-    token = (
-        ApiToken.objects.select_related("owner")
-        .filter(unexpired, digest=digest(plaintext), revoked_at__isnull=True, owner__is_active=True)
-        .first()
-    )
+    token = _ACTIVE_TOKEN.first(digest(plaintext), timezone.now())
     if token is not None:
         token.touch()
     return token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 
 from ..models import Image, Task
 
@@ -32,7 +33,11 @@ def image_json(image: Image, *, with_tags: bool = False) -> dict:
     return data
 
 
-def task_json(task: Task) -> dict:
+def task_json(task: Task, images: list[Image] | None = None) -> dict:
+    """`images`: the task's, read apart (else they come from task.images)."""
+    shown = (
+        (task.ordered_images if images is None else sorted(images, key=attrgetter("index"))) if task.is_finished else []
+    )
     return {
         "task_id": str(task.pk),
         "status": task.status,
@@ -42,7 +47,7 @@ def task_json(task: Task) -> dict:
         "original_prompt": task.original_prompt or None,
         # Images are stored in the transaction that completes the task: an unfinished one has
         # none, and its poll (the API's most frequent request) need not ask.
-        "images": [image_json(image) for image in task.ordered_images] if task.is_finished else [],
+        "images": [image_json(image) for image in shown],
         "error": {"code": task.error_code, "message": task.error_text} if task.status == Task.Status.FAILED else None,
         "created_at": isoformat(task.created_at),
         "started_at": isoformat(task.started_at),

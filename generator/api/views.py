@@ -15,7 +15,7 @@ from datetime import UTC
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet, prefetch_related_objects
+from django.db.models import QuerySet
 from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
@@ -26,6 +26,7 @@ from usage import quotas
 from .. import limits, services, tags
 from ..catalogue import offered_models
 from ..forms import GenerateForm
+from ..lib.prepared import PreparedQuery
 from ..models import (
     CLAIMABLE_STATUSES,
     FINISHED_STATUSES,
@@ -35,7 +36,7 @@ from ..models import (
     Task,
     prompt_matches,
 )
-from ..ownership import owned
+from ..ownership import find_owned, owned
 from ..providers import Provider, enabled_providers
 from ..scheduler import limits as provider_limits
 from .http import (
@@ -193,12 +194,17 @@ def models(request: AuthenticatedHttpRequest) -> JsonResponse:
 def task_detail(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
     if request.method == "DELETE":
         return _delete_task(owned(Task, request).filter(pk=task_id))
-    task = owned(Task, request).filter(pk=task_id).first()
+    task = find_owned(Task, request, task_id)
     if task is None:
         return error(404, "not_found", _("No such task."))
-    if task.is_finished:
-        prefetch_related_objects([task], "images")
-    return JsonResponse(task_json(task))
+    # Images are stored in the transaction that completes the task: an unfinished one has none.
+    return JsonResponse(task_json(task, _TASK_IMAGES.all(task.pk) if task.is_finished else []))
+
+
+# Compiled once (generator.lib.prepared): scripts poll a task until it has its images.
+_TASK_IMAGES = PreparedQuery(
+    Image, lambda task_id: Image.objects.filter(task_id=task_id), [Image._meta.get_field("task")]
+)
 
 
 @api_view("POST")

@@ -61,6 +61,27 @@ def render_each(
     return mark_safe(html)  # noqa: S308 - rendered by our templates, autoescaped there
 
 
+def render_kept(
+    template_name: str,
+    key: tuple,
+    context: Mapping[str, Any],
+    *,
+    placeholders: Mapping[SafeString, str],
+) -> SafeString:
+    """One fragment (not a run of rows): `template_name` with `context`, rendered once for
+    `key` (everything it shows), with each placeholder replaced by this request's value.
+    The template is rendered without the request: what it needs from it is a placeholder."""
+    cache = caches[CACHE_ALIAS]
+    cache_key = _digest(f"{template_name}|{get_language()}|{get_script_prefix()}|{key!r}")
+    html = cache.get(cache_key)
+    if html is None:
+        html = get_template(template_name).render(dict(context))
+        cache.set(cache_key, html, timeout=TIMEOUT_SECONDS)
+    for marker, value in placeholders.items():
+        html = html.replace(marker, value)
+    return mark_safe(html)  # noqa: S308 - rendered by our templates, autoescaped there
+
+
 def _render_rows(
     template_name: str,
     rows: list[Any],

@@ -13,8 +13,12 @@ from urllib.parse import urlencode, urlsplit
 from django.contrib import messages
 from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponse, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -24,6 +28,7 @@ from accounts.http import AuthenticatedHttpRequest
 
 from .. import limits, progress, services
 from ..forms import GenerateForm, task_fields
+from ..lib.fragments import render_kept
 from ..models import Task
 from ..ownership import get_owned_or_404, owned
 from .errors import too_many_requests
@@ -44,10 +49,41 @@ def task_detail(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse
 
 @require_GET
 def task_card(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse:
+    """The card the create page polls every second while the task runs."""
     task = get_owned_or_404(Task, request, task_id)
     if task.is_finished:
         prefetch_related_objects([task], "images")  # the thumbnails and the seed label share them
-    return render(request, "generator/_task_card.html", {"task": task})
+        return render(request, CARD_TEMPLATE, {"task": task})
+    return HttpResponse(_active_card(request, task))
+
+
+CARD_TEMPLATE = "generator/_task_card.html"
+# Task columns a card never shows, which change while it runs (the worker's heartbeat).
+_UNSHOWN_COLUMNS = {"heartbeat_at", "held_by", "claimed_at", "enqueued_at"}
+_CARD_COLUMNS = [field.attname for field in Task._meta.concrete_fields if field.attname not in _UNSHOWN_COLUMNS]
+# Where a kept card takes this request's values: comments, which no escaped text can form.
+_LIVE = {name: mark_safe(f"<!--atelier:card-{name}-->") for name in ("elapsed_seconds", "elapsed_text", "next")}
+_CSRF = mark_safe("<!--atelier:card-csrf-->")
+
+
+def _active_card(request: AuthenticatedHttpRequest, task: Task) -> SafeString:
+    """A running task's card, rendered once for what it shows: a task waiting for a worker,
+    backing off or queued at the vendor is polled every second unchanged. The elapsed time,
+    the page to come back to and the CSRF token are filled in per request."""
+    shown = (
+        *(getattr(task, column) for column in _CARD_COLUMNS),
+        task.has_preview,
+        task.estimated_time,
+        timezone.get_current_timezone_name(),
+    )
+    placeholders = {
+        _LIVE["elapsed_seconds"]: str(task.elapsed_seconds),
+        _LIVE["elapsed_text"]: task.elapsed_text,
+        _LIVE["next"]: str(conditional_escape(request.get_full_path())),
+        _CSRF: str(conditional_escape(get_token(request))),
+    }
+    context = {"task": task, "live": _LIVE, "csrf_token": _CSRF}
+    return render_kept(CARD_TEMPLATE, shown, context, placeholders=placeholders)
 
 
 @require_GET
@@ -69,7 +105,7 @@ def task_cancel(request: AuthenticatedHttpRequest, task_id: str) -> HttpResponse
     task = get_owned_or_404(Task, request, task_id)
     services.cancel_task(task)
     if request.htmx:
-        return render(request, "generator/_task_card.html", {"task": task})
+        return render(request, CARD_TEMPLATE, {"task": task})
     return redirect(safe_next(request, task.get_absolute_url()))
 
 
