@@ -46,7 +46,7 @@ class Server(UvicornServer):
 
 
 class Worker(UvicornWorker):
-    CONFIG_KWARGS = {"loop": "asyncio", "http": "h11", "proxy_headers": False}
+    CONFIG_KWARGS = {"loop": "asyncio", "http": "httptools", "proxy_headers": False}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

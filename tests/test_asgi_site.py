@@ -39,7 +39,7 @@ def handler(transactional_db, monkeypatch):
     for future in [site.pool.submit(close) for _ in range(THREADS)]:
         future.result()
     site.pool.shutdown()
-    # The request signals and the stream's sign-in ran on asgiref's one shared thread: its
+    # The event stream's sign-in ran on asgiref's one shared thread: its
     # kept connection would stop PostgreSQL from dropping the test database.
     asyncio.run(sync_to_async(connections.close_all, thread_sensitive=True)())
 
@@ -65,24 +65,28 @@ def scope(path: str, cookie: bytes, headers: list[tuple[bytes, bytes]] | None = 
     }
 
 
-async def get(site: SiteHandler, path: str, cookie: bytes, headers=None) -> tuple[int, dict[bytes, bytes], bytes]:
+async def get(
+    site: SiteHandler, path: str, cookie: bytes, headers=None, *, method: str = "GET", body: bytes = b""
+) -> tuple[int, dict[bytes, bytes], bytes]:
     """One request to its end: status, headers and the whole body."""
     sent: list[dict] = []
-    requested = False
+    # the body in two parts, as a server may pass it on
+    incoming = [
+        {"type": "http.request", "body": body[:5], "more_body": True},
+        {"type": "http.request", "body": body[5:], "more_body": False},
+    ]
     never = asyncio.Event()
 
     async def receive() -> dict:
-        nonlocal requested
-        if not requested:
-            requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+        if incoming:
+            return incoming.pop(0)
         await never.wait()
         return {"type": "http.disconnect"}
 
     async def send(message: dict) -> None:
         sent.append(message)
 
-    await asyncio.wait_for(site(scope(path, cookie, headers), receive, send), 10)
+    await asyncio.wait_for(site({**scope(path, cookie, headers), "method": method}, receive, send), 10)
     start = sent[0]
     body = b"".join(message.get("body", b"") for message in sent[1:])
     return start["status"], {name.lower(): value for name, value in start["headers"]}, body
@@ -173,3 +177,56 @@ def test_a_thumbnail_is_sent_whole_to_its_owner_and_to_nobody_else(handler, auth
     assert others_status == 404
     # Django's own handler warns that it must read a file response's iterator on another thread.
     assert not [warning for warning in caught if "synchronous iterators" in str(warning.message)]
+
+
+def test_the_request_signals_run_on_the_pool_thread_and_the_address_is_resolved_once(
+    handler, auth_client, user, monkeypatch
+):
+    from django.core import signals
+    from django.urls import get_resolver
+    from django.urls.resolvers import URLResolver
+
+    task = TaskFactory(owner=user)
+    card = reverse("generator:task_card", args=[task.pk])
+    signalled: list[tuple[str, str]] = []
+
+    def started(sender, **kwargs) -> None:
+        signalled.append(("started", threading.current_thread().name))
+
+    def finished(sender, **kwargs) -> None:
+        signalled.append(("finished", threading.current_thread().name))
+
+    root = get_resolver()
+    resolved: list[str] = []
+    original = URLResolver.resolve
+
+    def counting(self, path):
+        if self is root:
+            resolved.append(path)
+        return original(self, path)
+
+    monkeypatch.setattr(URLResolver, "resolve", counting)
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        status, _, _ = asyncio.run(get(handler, card, cookie_of(auth_client), [(b"hx-request", b"true")]))
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+    assert status == 200
+    # on the thread whose database connection they look after, not on asgiref's shared one
+    assert [event for event, _ in signalled] == ["started", "finished"]
+    assert all(name.startswith("site") for _, name in signalled), signalled
+    assert resolved == [card]
+
+
+def test_a_request_body_reaches_the_view(handler, user):
+    from accounts.tokens import create_token
+    from generator.models import Task
+
+    token = create_token(user, "asgi").plaintext
+    body = b'{"prompt": "a kite over dunes", "provider": "offline"}'
+    headers = [(b"authorization", f"Bearer {token}".encode()), (b"content-type", b"application/json")]
+    status, _, answer = asyncio.run(get(handler, "/api/v1/generate", b"", headers, method="POST", body=body))
+    assert status == 201, answer
+    assert Task.objects.get(owner=user).prompt == "a kite over dunes"
