@@ -23,8 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from tempfile import SpooledTemporaryFile
-from typing import Any
+from typing import IO, Any
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core import signals
@@ -66,7 +65,7 @@ class SiteHandler(ASGIHandler):
         finally:
             body.close()
 
-    def respond(self, scope: dict, body: SpooledTemporaryFile, match: ResolverMatch | None) -> HttpResponseBase:
+    def respond(self, scope: dict, body: IO[bytes], match: ResolverMatch | None) -> HttpResponseBase:
         """The request as gthread served it, on a pool thread, from request_started to the
         response closed (request_finished), its content read whole."""
         set_script_prefix(get_script_prefix(scope))

@@ -45,7 +45,7 @@ def _owned_by_pk(model: type[Owned]) -> PreparedQuery[Owned]:
     return PreparedQuery(
         model,
         lambda owner_id, pk: model._default_manager.filter(owner_id=owner_id).filter(pk=pk),
-        [model._meta.get_field("owner"), model._meta.pk],
+        [model._meta.get_field("owner"), model._meta.pk],  # type: ignore[list-item]  # "owner" is a ForeignKey
     )
 
 

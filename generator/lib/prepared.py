@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model, QuerySet
-from django.db.models.query import get_related_populators
+from django.db.models.query import get_related_populators  # type: ignore[attr-defined]
 from django.db.models.sql.compiler import SQLCompiler
 
 M = TypeVar("M", bound=Model)
@@ -112,7 +112,7 @@ class PreparedQuery(Generic[M]):
 
 def _stand_in(field: Field, index: int) -> object:
     """A value of the field's type that no argument of a real query is."""
-    kind = (field.target_field if field.is_relation else field).get_internal_type()
+    kind = (field.target_field if field.is_relation else field).get_internal_type()  # type: ignore[attr-defined]
     if kind == "UUIDField":
         return uuid.UUID(int=0x5EED_0000 + index)
     if kind in ("AutoField", "BigAutoField", "IntegerField", "BigIntegerField"):
