@@ -364,3 +364,32 @@ def test_a_tick_tops_the_queue_up_to_one_message_per_free_worker(monkeypatch, pr
 
     assert dispatcher.tick(workers=4) == 3  # 6 runnable, 4 workers, 1 message already waiting
     assert sent == [3]
+
+
+def test_new_tasks_share_one_broker_per_process(user, monkeypatch, django_capture_on_commit_callbacks):
+    """Each new broker opens a connection (on Redis, with a handshake): submitting must not
+    make one per task. A forked process (another pid) makes its own."""
+    from django_q.conf import Conf
+
+    from generator.scheduler import queue
+
+    made = []
+
+    def counting_broker():
+        made.append(1)
+        return real_broker()
+
+    real_broker = queue.get_broker
+    monkeypatch.setattr(queue, "get_broker", counting_broker)
+    monkeypatch.setattr(queue, "_SHARED", {})
+    monkeypatch.setattr(Conf, "SYNC", False)  # queue the messages; no worker runs here
+    for n in range(5):
+        kite = services.TaskSettings(prompt=f"a kite {n}", provider="offline", model="sketch-v1", width=64, height=64)
+        with django_capture_on_commit_callbacks(execute=True) as woken:
+            services.create_task(user, kite)
+        assert woken  # the message is sent once the task is committed
+    assert queue.queued_messages() >= 1
+    assert len(made) == 1
+    monkeypatch.setattr(queue.os, "getpid", lambda: -1)
+    queue.queued_messages()
+    assert len(made) == 2
