@@ -23,11 +23,11 @@ def owned(model: type[Owned], request: HttpRequest) -> QuerySet[Owned]:
     return model._default_manager.filter(owner=request.user)
 
 
-def find_owned(model: type[Owned], request: HttpRequest, pk: object) -> Owned | None:
+def find_owned(model: type[Owned], request: HttpRequest, pk: object, *, only: tuple[str, ...] = ()) -> Owned | None:
     """The signed-in person's `model` row with this primary key, or None (also for a key that
-    is not one, like "abc" for a UUID)."""
+    is not one, like "abc" for a UUID); `only` its columns read now."""
     try:
-        return _owned_by_pk(model).first(request.user.pk, pk)
+        return _owned_by_pk(model, only).first(request.user.pk, pk)
     except ValidationError:
         return None
 
@@ -40,19 +40,27 @@ def get_owned_or_404(model: type[Owned], request: HttpRequest, pk: object) -> Ow
 
 
 @cache
-def _owned_by_pk(model: type[Owned]) -> PreparedQuery[Owned]:
-    # Compiled once: the polled task card and the API's task ask for one every second.
+def _owned_by_pk(model: type[Owned], only: tuple[str, ...]) -> PreparedQuery[Owned]:
+    # Compiled once: the polled task card, the API's task and every thumbnail ask for one.
+    def build(owner_id: object, pk: object) -> QuerySet[Owned]:
+        rows = model._default_manager.filter(owner_id=owner_id).filter(pk=pk).order_by()
+        return rows.only(*only) if only else rows
+
     return PreparedQuery(
         model,
-        lambda owner_id, pk: model._default_manager.filter(owner_id=owner_id).filter(pk=pk),
+        build,
         [model._meta.get_field("owner"), model._meta.pk],  # type: ignore[list-item]  # "owner" is a ForeignKey
     )
 
 
-def viewable_images(request: HttpRequest) -> QuerySet[Image]:
-    """Images this request may fetch: the owner's, or any for staff allowed to view them
-    in the admin (its thumbnails go through the same file view)."""
+def viewable_image(request: HttpRequest, pk: object, *, only: tuple[str, ...] = ()) -> Image | None:
+    """The image this request may fetch, or None: the owner's, or any for staff allowed to
+    view them in the admin (its thumbnails go through the same file view)."""
     # Only staff reach the admin; asking anyone else's permissions would cost two queries a file.
     if request.user.is_staff and request.user.has_perm("generator.view_image"):
-        return Image.objects.all()
-    return owned(Image, request)
+        images = Image.objects.filter(pk=pk).order_by()
+        try:
+            return (images.only(*only) if only else images).first()
+        except ValidationError:
+            return None
+    return find_owned(Image, request, pk, only=only)

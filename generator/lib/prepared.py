@@ -7,7 +7,7 @@ connection, with stand-in values for its arguments, and after that only puts the
 in their places, executes the SQL and builds the model instances, converters applied, as the
 ORM would. The SQL is the ORM's own: the model's managers, ordering and table names hold.
 
-Rows of one model, with select_related: no annotations, values(), only() or defer().
+Rows of one model, with select_related, only() and defer(): no annotations or values().
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ class PreparedQuery(Generic[M]):
         queryset = self.build(*stand_ins)
         compiler = queryset.query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
-        if compiler.klass_info is None or compiler.annotation_col_map or queryset.query.deferred_loading[0]:
-            raise TypeError("PreparedQuery takes whole rows of one model (select_related allowed)")
+        if compiler.klass_info is None or compiler.annotation_col_map:
+            raise TypeError("PreparedQuery takes rows of one model, not values() or annotations")
         prepared = [
             field.get_db_prep_value(value, connection, prepared=False)
             for field, value in zip(self.arguments, stand_ins, strict=True)

@@ -28,7 +28,7 @@ from ..api.http import api_view, error
 from ..lib import imaging
 from ..lib.storage import stored_locally
 from ..models import Image
-from ..ownership import viewable_images
+from ..ownership import viewable_image
 
 # Kept by the browser for a day, then asked again (a 304 while it is unchanged): a picture
 # deleted, or seen on a shared computer before signing out, does not linger for a year.
@@ -50,10 +50,8 @@ def image_thumbnail(request: HttpRequest, image_id: str) -> HttpResponseBase:
 
 
 def _serve(request: HttpRequest, image_id: str, *, thumbnail: bool) -> HttpResponseBase:
-    images = viewable_images(request).filter(pk=image_id).order_by()
-    if thumbnail:  # the hot path of every gallery page: only what serving the file needs
-        images = images.only(*THUMBNAIL_FIELDS)
-    image = next(iter(images[:1]), None)
+    # A thumbnail is the hot path of every gallery page: only what serving the file needs.
+    image = viewable_image(request, image_id, only=THUMBNAIL_FIELDS if thumbnail else ())
     if image is None:
         return error(404, "not_found", _("No such image."))
     return serve_image(request, image, thumbnail=thumbnail)
