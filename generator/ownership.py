@@ -58,7 +58,7 @@ def viewable_image(request: HttpRequest, pk: object, *, only: tuple[str, ...] = 
     view them in the admin (its thumbnails go through the same file view)."""
     # Only staff reach the admin; asking anyone else's permissions would cost two queries a file.
     if request.user.is_staff and request.user.has_perm("generator.view_image"):
-        images = Image.objects.filter(pk=pk).order_by()
+        images = Image.objects.filter(pk=str(pk)).order_by()
         try:
             return (images.only(*only) if only else images).first()
         except ValidationError:
