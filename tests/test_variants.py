@@ -157,6 +157,14 @@ def test_presets_that_are_not_yours_or_both_modes_at_once_are_refused(auth_clien
     assert nothing_made(user)
 
 
+def test_a_preset_id_past_what_the_database_holds_is_no_such_preset(auth_client, user, styles):
+    # schemathesis found this one: SQLite refused the number and the API answered 500
+    huge = 2**64
+    api = api_variants(auth_client, presets=[styles[0].pk, huge])
+    assert api.status_code == 400 and api.json()["details"]["presets"] == [f"No such preset: {huge}."]
+    assert nothing_made(user)
+
+
 def test_an_unavailable_prompt_helper_refuses_surprise_me_with_its_reason(auth_client, user, monkeypatch):
     monkeypatch.setattr(helper, "rewrites", helper_off)
     reason = "The prompt helper is switched off on this server."

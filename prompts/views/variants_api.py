@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
@@ -110,7 +111,10 @@ def _variants_of(request: AuthenticatedHttpRequest, body: dict, details: dict) -
     ):
         details["presets"] = [_("Give %(min)s to %(max)s different preset ids.") % size]
         return [], 0
-    found = {preset.pk: preset for preset in Preset.objects.usable_by(request.user).filter(pk__in=ids)}
+    # An id past what the database's key column holds names no preset (SQLite would raise).
+    low, high = connection.ops.integer_field_range(Preset._meta.pk.get_internal_type())
+    storable = [pk for pk in ids if low <= pk <= high]
+    found = {preset.pk: preset for preset in Preset.objects.usable_by(request.user).filter(pk__in=storable)}
     missing = [pk for pk in ids if pk not in found]
     if missing:
         details["presets"] = [_("No such preset: %(ids)s.") % {"ids": ", ".join(map(str, missing))}]
