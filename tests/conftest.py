@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import Client
 
 from generator import catalogue, providers
@@ -11,6 +15,15 @@ from .cluster import qcluster, start_qcluster  # noqa: F401  (fixtures for every
 from .factories import TaskFactory, UserFactory
 from .fakes import ScriptedProvider
 from .marks import require_mark
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_asgirefs_shared_thread_connection(django_db_setup):
+    """asgiref runs thread-sensitive calls made outside a request's context (an async view's
+    sign-in lookup under AsyncClient, the gateway's) on one thread that lives as long as the
+    process: its kept connection would stop PostgreSQL from dropping the test database."""
+    yield
+    asyncio.run(sync_to_async(connections.close_all, thread_sensitive=True)())
 
 
 @pytest.fixture(autouse=True)
