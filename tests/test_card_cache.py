@@ -176,3 +176,14 @@ def test_an_owned_lookup_works_for_whole_number_keys(rf, user, other_user):
     assert find_owned(Tag, request, str(tag.pk)) == tag
     request.user = other_user
     assert find_owned(Tag, request, tag.pk) is None
+
+
+def test_a_key_past_what_the_column_holds_is_no_row_and_a_404(auth_client, rf, user):
+    # the ORM answers such a number with no rows; SQLite would raise if it were sent
+    request = rf.get("/")
+    request.user = user
+    assert find_owned(Tag, request, 2**64) is None
+    tag = TagFactory(owner=user, name="dunes")
+    for action in ("rename", "delete"):
+        assert auth_client.post(f"/tags/{2**64}/{action}", {"name": "x"}).status_code == 404
+    assert Tag.objects.get(pk=tag.pk).name == "dunes"

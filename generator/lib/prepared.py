@@ -33,6 +33,7 @@ class _Compiled:
     sql: str
     params: tuple[Any, ...]
     positions: tuple[int, ...]  # where each argument goes in params
+    bounds: tuple[tuple[int, int] | None, ...]  # the range an integer argument's column holds
     compiler: SQLCompiler
     converters: dict
     model_columns: slice  # the model's own columns in a row; the rest are select_related's
@@ -60,8 +61,13 @@ class PreparedQuery(Generic[M]):
             compiled = self._compile(connection)
             setattr(self._local, connection.alias, compiled)
         params = list(compiled.params)
-        for position, field, value in zip(compiled.positions, self.arguments, values, strict=True):
-            params[position] = field.get_db_prep_value(field.to_python(value), connection, prepared=False)
+        for position, field, value, bounds in zip(
+            compiled.positions, self.arguments, values, compiled.bounds, strict=True
+        ):
+            value = field.to_python(value)
+            if bounds is not None and value is not None and not bounds[0] <= value <= bounds[1]:
+                return []  # as the ORM answers a number its column cannot hold
+            params[position] = field.get_db_prep_value(value, connection, prepared=False)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
@@ -102,12 +108,18 @@ class PreparedQuery(Generic[M]):
             sql=sql,
             params=tuple(params),
             positions=tuple(positions),
+            bounds=tuple(_integer_range(field, connection) for field in self.arguments),
             compiler=compiler,
             converters=compiler.get_converters([column for column, _, _ in compiler.select]),
             model_columns=model_columns,
             names=[column.target.attname for column, _, _ in compiler.select[model_columns]],
             related_populators=get_related_populators(compiler.klass_info, compiler.select, connection.alias),
         )
+
+
+def _integer_range(field: Field, connection: BaseDatabaseWrapper) -> tuple[int, int] | None:
+    kind = (field.target_field if field.is_relation else field).get_internal_type()  # type: ignore[attr-defined]
+    return connection.ops.integer_field_ranges.get(kind)
 
 
 def _stand_in(field: Field, index: int) -> object:
