@@ -5,9 +5,11 @@ calls task_changed() with the task's owner after its write is committed.
 
 The signal crosses processes (the worker writes, the web server streams) through the 'default'
 cache, which both share: the file cache on one machine, Redis with REDIS_URL. A change stores a
-new value under the owner's key; nothing else. The web process reads the keys of the people
-with open streams every POLL_SECONDS (25 ms) — in one read per process, not one per stream (Hub) —
-and only a stream whose owner's value moved asks the database what changed (changes()).
+new value under the owner's key, then the same value under one key for everybody (ANY_KEY).
+Every POLL_SECONDS (25 ms) the web process reads that one key, and only when it moved (or a new
+person opened a stream) the keys of the people with open streams: one read per process, not
+one per stream (Hub). Only a stream whose owner's value moved asks the database what changed
+(changes()).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ logger = logging.getLogger(__name__)
 # How often an open stream's owner is looked at: the delay a change may wait before it is sent.
 POLL_SECONDS = 0.025
 KEY = "live:owner:{}"
+# Moves with every owner's key, after it: most ticks find it unmoved and read nothing else
+# (40 owners' keys are 40 file reads under the file cache; this is one).
+ANY_KEY = "live:any"
 # Long enough for any stream to have seen a change; a missing key reads as "no change yet".
 KEY_TTL = 24 * 3600
 # A finished task stays in a stream's view this long after it ends (a page that opened a
@@ -46,8 +51,11 @@ def task_changed(owner_id: int) -> None:
 
 
 def _publish(owner_id: int) -> None:
+    marker = time.time_ns()
     try:
-        cache.set(KEY.format(owner_id), time.time_ns(), KEY_TTL)
+        # The owner's key first: a reader that sees ANY_KEY move then finds the owner's too.
+        cache.set(KEY.format(owner_id), marker, KEY_TTL)
+        cache.set(ANY_KEY, marker, KEY_TTL)
     except Exception:  # a live update is a nicety: never fail the write that caused it
         logger.warning("could not publish a task change for owner %s", owner_id, exc_info=True)
 
@@ -98,6 +106,9 @@ class Hub:
         # woken like the others, but not counted against a person's streams.
         self.uncounted: set[asyncio.Event] = set()
         self.seen: dict[int, Any] = {}
+        # ANY_KEY and the owners as of the last read of the owners' keys.
+        self.any_seen: Any = None
+        self.owners_read: set[int] = set()
         self.stopping = False
         self._task: asyncio.Task | None = None
 
@@ -130,8 +141,18 @@ class Hub:
             for event in events:
                 event.set()
 
+    def moved(self, owner_ids: list[int]) -> dict[int, Any]:
+        """The owners' markers, read only if some change was published since the last read or
+        an owner is new to it; otherwise nothing (one key read)."""
+        latest = cache.get(ANY_KEY)
+        if latest == self.any_seen and self.owners_read.issuperset(owner_ids):
+            return {}
+        current = versions(owner_ids)
+        self.any_seen, self.owners_read = latest, set(owner_ids)
+        return current
+
     async def _run(self) -> None:
-        read = sync_to_async(versions, thread_sensitive=False)
+        read = sync_to_async(self.moved, thread_sensitive=False)
         while self.watchers and not self.stopping:
             try:
                 current = await read(list(self.watchers))

@@ -42,6 +42,28 @@ def test_a_cache_that_fails_does_not_fail_the_write(user, monkeypatch):
     live._publish(user.pk)  # logged, not raised
 
 
+def test_the_hub_reads_the_owners_keys_only_after_a_change_or_a_new_owner(user, other_user, monkeypatch):
+    reads: list[list[int]] = []
+    read_versions = live.versions
+    monkeypatch.setattr(live, "versions", lambda owner_ids: reads.append(list(owner_ids)) or read_versions(owner_ids))
+    live._publish(user.pk)
+    hub = live.Hub()
+
+    first = hub.moved([user.pk])
+    assert reads == [[user.pk]] and first[user.pk] is not None
+    assert hub.moved([user.pk]) == {}  # nothing published since: one key read, no owner's
+    assert len(reads) == 1
+
+    live._publish(user.pk)
+    assert hub.moved([user.pk])[user.pk] != first[user.pk]
+    assert len(reads) == 2
+
+    hub.moved([user.pk, other_user.pk])  # someone opened a stream: their key is read at once
+    assert reads[-1] == [user.pk, other_user.pk]
+    assert hub.moved([user.pk, other_user.pk]) == {}
+    assert len(reads) == 3
+
+
 def test_changes_name_each_task_whose_shown_state_moved(user):
     task = TaskFactory(owner=user, status=Task.Status.PENDING)
     before = live.snapshot(user.pk, live.since())
