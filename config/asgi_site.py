@@ -46,7 +46,7 @@ class SiteHandler(ASGIHandler):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         match = resolve(path_info(scope))
-        if match is not None and iscoroutinefunction(match.func):
+        if is_async(match):
             # No ThreadSensitiveContext (it is what makes a thread per request): the stream's
             # few thread-sensitive calls run briefly on asgiref's one shared thread.
             await self.handle(scope, receive, send)
@@ -109,9 +109,8 @@ def resolve(path: str) -> ResolverMatch | None:
         return None
 
 
-def serves_async(request: HttpRequest) -> bool:
-    """Whether the address's view is async (the event stream); an unknown address is not."""
-    match = resolve(request.path_info)
+def is_async(match: ResolverMatch | None) -> bool:
+    """Whether the matched view is async (the event stream); an unknown address is not."""
     return match is not None and iscoroutinefunction(match.func)
 
 

@@ -26,10 +26,7 @@ def owned(model: type[Owned], request: HttpRequest) -> QuerySet[Owned]:
 def find_owned(model: type[Owned], request: HttpRequest, pk: object, *, only: tuple[str, ...] = ()) -> Owned | None:
     """The signed-in person's `model` row with this primary key, or None (also for a key that
     is not one, like "abc" for a UUID); `only` its columns read now."""
-    try:
-        return _owned_by_pk(model, only).first(request.user.pk, pk)
-    except ValidationError:
-        return None
+    return _first_or_none(_owned_by_pk(model, only), request.user.pk, pk)
 
 
 def get_owned_or_404(model: type[Owned], request: HttpRequest, pk: object) -> Owned:
@@ -53,14 +50,26 @@ def _owned_by_pk(model: type[Owned], only: tuple[str, ...]) -> PreparedQuery[Own
     )
 
 
+@cache
+def _image_by_pk(only: tuple[str, ...]) -> PreparedQuery[Image]:
+    def build(pk: str) -> QuerySet[Image]:
+        rows = Image.objects.filter(pk=pk).order_by()
+        return rows.only(*only) if only else rows
+
+    return PreparedQuery(Image, build, [Image._meta.pk])
+
+
+def _first_or_none(query: PreparedQuery[Owned], *values: object) -> Owned | None:
+    try:
+        return query.first(*values)
+    except ValidationError:  # not a key at all ("abc" for a UUID): no such row
+        return None
+
+
 def viewable_image(request: HttpRequest, pk: object, *, only: tuple[str, ...] = ()) -> Image | None:
     """The image this request may fetch, or None: the owner's, or any for staff allowed to
     view them in the admin (its thumbnails go through the same file view)."""
     # Only staff reach the admin; asking anyone else's permissions would cost two queries a file.
     if request.user.is_staff and request.user.has_perm("generator.view_image"):
-        images = Image.objects.filter(pk=str(pk)).order_by()
-        try:
-            return (images.only(*only) if only else images).first()
-        except ValidationError:
-            return None
+        return _first_or_none(_image_by_pk(only), pk)
     return find_owned(Image, request, pk, only=only)

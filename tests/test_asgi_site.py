@@ -13,10 +13,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 from django.db.backends.signals import connection_created
-from django.test import Client, RequestFactory
+from django.test import Client
 from django.urls import reverse
 
-from config.asgi_site import SiteHandler, serves_async
+from config.asgi_site import SiteHandler, is_async, resolve
 from generator import live
 from tests.factories import TaskFactory
 
@@ -119,10 +119,9 @@ def test_pages_run_on_a_few_threads_that_keep_their_database_connections(handler
 def test_the_event_stream_waits_without_a_pool_thread_while_pages_answer(handler, auth_client, user):
     cookie = cookie_of(auth_client)
     events = reverse("generator:task_events")
-    requests = RequestFactory()
-    assert serves_async(requests.get(events))
-    assert not serves_async(requests.get(reverse("generator:gallery")))
-    assert not serves_async(requests.get("/no/such/page"))
+    assert is_async(resolve(events))
+    assert not is_async(resolve(reverse("generator:gallery")))
+    assert not is_async(resolve("/no/such/page"))
 
     async def scenario() -> None:
         hung_up = asyncio.Event()

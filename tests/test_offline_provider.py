@@ -63,6 +63,24 @@ def test_the_delay_setting_slows_it_down():
     assert time.monotonic() - started >= 0.3
 
 
+def test_the_delay_includes_the_drawing(monkeypatch):
+    from generator.providers import offline
+
+    clock = [100.0]
+    slept: list[float] = []
+    draw = offline.draw_sketch
+
+    def slow_draw(*args):
+        clock[0] += 0.3  # this picture took 0.3 s to draw
+        return draw(*args)
+
+    monkeypatch.setattr(offline.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(offline.time, "sleep", slept.append)
+    monkeypatch.setattr(offline, "draw_sketch", slow_draw)
+    OfflineProvider(delay_seconds=2.0).generate(request(num_images=2))
+    assert slept == pytest.approx([0.7, 0.7])  # each picture's 1 s share, less its drawing
+
+
 def test_progress_is_reported_per_image():
     seen: list[int] = []
     OfflineProvider().generate(request(num_images=2), progress=seen.append)

@@ -4,7 +4,8 @@ A fragment's key is built from everything it shows (the caller's `key_of`), plus
 template, the language and the script prefix: a favourite, a like, a publish or a rename
 gives a new key, so an entry is never stale and nothing has to be deleted. Values that
 differ per request (the CSRF token, the page to come back to) are not in the cached HTML:
-the template writes a placeholder and `render_each` puts the request's value in its place.
+the template writes a `placeholder()` and `render_each` or `render_kept` puts the request's
+value, escaped, in its place.
 
 The entries live in the "fragments" cache (tiles) and the "fragment-runs" cache (a page's run
 of tiles), each a LocMemCache per process: a content address means the same HTML in every
@@ -20,6 +21,7 @@ from typing import Any
 from django.core.cache import caches
 from django.template.loader import get_template
 from django.urls import get_script_prefix
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
@@ -29,6 +31,11 @@ CACHE_ALIAS = "fragments"
 RUNS_CACHE_ALIAS = "fragment-runs"
 # A day: the keys never go stale, this only frees the memory of tiles nobody looks at.
 TIMEOUT_SECONDS = 24 * 3600
+
+
+def placeholder(name: str) -> SafeString:
+    """Where a kept fragment takes a value of the request: a comment, which no escaped text can form."""
+    return mark_safe(f"<!--atelier:{name}-->")
 
 
 def render_each(
@@ -42,7 +49,7 @@ def render_each(
 ) -> SafeString:
     """`template_name` rendered once per row (the row is `row` in it, beside `context`),
     concatenated; a row whose key was rendered before is not rendered again. `placeholders`
-    maps each per-request marker in the HTML to this request's (already escaped) value;
+    maps each per-request marker in the HTML to this request's value (escaped unless safe);
     `prepare(row)` adds what only the rendering needs (links, say), for rendered rows only.
 
     The whole run of tiles is kept too, under the keys of all its rows: a page seen again
@@ -56,9 +63,7 @@ def render_each(
     if html is None:
         html = _render_rows(template_name, rows, [_digest(prefix + key) for key in row_keys], context, prepare)
         runs.set(run_key, html, timeout=TIMEOUT_SECONDS)
-    for marker, value in (placeholders or {}).items():
-        html = html.replace(marker, value)
-    return mark_safe(html)  # noqa: S308 - rendered by our templates, autoescaped there
+    return _filled(html, placeholders or {})
 
 
 def render_kept(
@@ -77,9 +82,13 @@ def render_kept(
     if html is None:
         html = get_template(template_name).render(dict(context))
         cache.set(cache_key, html, timeout=TIMEOUT_SECONDS)
+    return _filled(html, placeholders)
+
+
+def _filled(html: str, placeholders: Mapping[SafeString, str]) -> SafeString:
     for marker, value in placeholders.items():
-        html = html.replace(marker, value)
-    return mark_safe(html)  # noqa: S308 - rendered by our templates, autoescaped there
+        html = html.replace(marker, conditional_escape(value))
+    return mark_safe(html)  # noqa: S308 - rendered by our templates, autoescaped there; values escaped above
 
 
 def _render_rows(

@@ -17,8 +17,7 @@ from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import conditional_escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -28,7 +27,7 @@ from accounts.http import AuthenticatedHttpRequest
 
 from .. import limits, progress, services
 from ..forms import GenerateForm, task_fields
-from ..lib.fragments import render_kept
+from ..lib.fragments import placeholder, render_kept
 from ..models import Task
 from ..ownership import get_owned_or_404, owned
 from .errors import too_many_requests
@@ -61,9 +60,9 @@ CARD_TEMPLATE = "generator/_task_card.html"
 # Task columns a card never shows, which change while it runs (the worker's heartbeat).
 _UNSHOWN_COLUMNS = {"heartbeat_at", "held_by", "claimed_at", "enqueued_at"}
 _CARD_COLUMNS = [field.attname for field in Task._meta.concrete_fields if field.attname not in _UNSHOWN_COLUMNS]
-# Where a kept card takes this request's values: comments, which no escaped text can form.
-_LIVE = {name: mark_safe(f"<!--atelier:card-{name}-->") for name in ("elapsed_seconds", "elapsed_text", "next")}
-_CSRF = mark_safe("<!--atelier:card-csrf-->")
+# Where a kept card takes this request's values.
+_LIVE = {name: placeholder(f"card-{name}") for name in ("elapsed_seconds", "elapsed_text", "next")}
+_CSRF = placeholder("card-csrf")
 
 
 def _active_card(request: AuthenticatedHttpRequest, task: Task) -> SafeString:
@@ -79,8 +78,8 @@ def _active_card(request: AuthenticatedHttpRequest, task: Task) -> SafeString:
     placeholders = {
         _LIVE["elapsed_seconds"]: str(task.elapsed_seconds),
         _LIVE["elapsed_text"]: task.elapsed_text,
-        _LIVE["next"]: str(conditional_escape(request.get_full_path())),
-        _CSRF: str(conditional_escape(get_token(request))),
+        _LIVE["next"]: request.get_full_path(),
+        _CSRF: get_token(request),
     }
     context = {"task": task, "live": _LIVE, "csrf_token": _CSRF}
     return render_kept(CARD_TEMPLATE, shown, context, placeholders=placeholders)

@@ -7,10 +7,9 @@ from typing import Any
 
 from django import template
 from django.contrib.auth.models import AnonymousUser
-from django.utils.html import conditional_escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
-from generator.lib.fragments import render_each
+from generator.lib.fragments import placeholder, render_each
 from generator.models import image_url
 
 from ..switch import allows
@@ -18,9 +17,9 @@ from ..switch import allows
 register = template.Library()
 
 TILE_TEMPLATE = "sharing/_explore_tile.html"
-# Where the request's own values go in a kept tile: comments, which no escaped text can form.
-CSRF_MARKER = mark_safe("<!--atelier:csrf-->")
-NEXT_MARKER = mark_safe("<!--atelier:next-->")
+# Where the request's own values go in a kept tile.
+CSRF_MARKER = placeholder("csrf")
+NEXT_MARKER = placeholder("next")
 
 
 @register.simple_tag
@@ -55,7 +54,7 @@ def explore_tiles(
         )
 
     kept_reacting = {**reacting, "csrf_input": CSRF_MARKER, "next": NEXT_MARKER}
-    placeholders = {CSRF_MARKER: str(reacting["csrf_input"]), NEXT_MARKER: str(conditional_escape(reacting["next"]))}
+    placeholders = {CSRF_MARKER: reacting["csrf_input"], NEXT_MARKER: reacting["next"]}
     return render_each(
         TILE_TEMPLATE, rows, key_of, {"reacting": kept_reacting}, placeholders=placeholders, prepare=_with_links
     )
