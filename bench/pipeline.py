@@ -2,6 +2,7 @@
 
     python -m bench.pipeline cluster --tasks N --mode burst|sequential --out result.json
     python -m bench.pipeline loop --tasks N --out result.json
+    python -m bench.pipeline stop-polled --task ID --out result.json
 
 `cluster` submits through services.create_task (the path the create page and the API take)
 to whatever worker cluster the orchestrator started, and waits on the Task rows:
@@ -133,16 +134,32 @@ def run_loop(count: int) -> dict:
     return summary(durations, time.perf_counter() - started, failed)
 
 
+def stop_polled_task(task_id: str) -> dict:
+    """End the seed's polled task (Stop, as its owner would) once the pages are measured. It sits
+    in `processing` held by no worker, so past TASK_TIMEOUT + RECOVERY_GRACE_SECONDS (some 13
+    minutes into a full run) the recovery schedule rightly takes it back and a worker of
+    whatever phase is running then generates it: a 65th task in the 8-worker scaling run."""
+    from generator.models import Task
+
+    return {"stopped": Task.objects.get(pk=task_id).cancel()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=("cluster", "loop"))
-    parser.add_argument("--tasks", type=int, required=True)
+    parser.add_argument("what", choices=("cluster", "loop", "stop-polled"))
+    parser.add_argument("--task", help="stop-polled: the seed's polled task")
+    parser.add_argument("--tasks", type=int, default=0)
     parser.add_argument("--mode", choices=("burst", "sequential"), default="burst")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     django.setup()
-    result = run_cluster(args.tasks, args.mode, args.timeout) if args.what == "cluster" else run_loop(args.tasks)
+    if args.what == "stop-polled":
+        result = stop_polled_task(args.task)
+    elif args.what == "cluster":
+        result = run_cluster(args.tasks, args.mode, args.timeout)
+    else:
+        result = run_loop(args.tasks)
     args.out.write_text(json.dumps(result, indent=2))
 
 

@@ -155,9 +155,8 @@ def scaling_phase(profile: Profile, workdir: WorkDir, peaks: list[int]) -> dict:
     for count in profile.scaling_workers:
         tasks = count * profile.scaling_rounds
         log(f"scaling: {tasks} tasks on {count} workers, provider {delay:g} s")
-        # Workers are measured here, not the provider's limit (4 by default, and the seed's
-        # polled task sits in `processing`, holding one of them): room for every worker.
-        env = {"Q_WORKERS": count, "OFFLINE_DELAY_SECONDS": delay, "OFFLINE_CONCURRENCY": count + 1}
+        # Workers are measured here, not the provider's limit (4 by default): room for every worker.
+        env = {"Q_WORKERS": count, "OFFLINE_DELAY_SECONDS": delay, "OFFLINE_CONCURRENCY": count}
         with workers.qcluster(workdir, f"scale-{count}", **env) as sampler:
             argv = [
                 "bench.pipeline",
@@ -310,6 +309,8 @@ def run(profile: Profile, workdir: WorkDir) -> dict:
     web_runs = web_phase(profile, workdir, seed, baseline_session_key)
     in_process = inprocess_phase(profile, workdir, seed, baseline_session_key)
     served = serving_phase(profile, workdir, seed)
+    # The pages are measured: the polled task's part is over before any worker runs.
+    workers.client(workdir, ["bench.pipeline", "stop-polled", "--task", seed["poll_task_id"]], "stop-polled")
     peaks: list[int] = []
     pipeline = pipeline_phase(profile, workdir, peaks)
     scaling = scaling_phase(profile, workdir, peaks)

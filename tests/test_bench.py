@@ -285,3 +285,24 @@ def test_a_vendor_job_submitted_twice_misses_its_target():
         ratios, report.figures(pipeline, memory, sample_scheduling(submissions=10), SAMPLE_LIVE)
     )
     assert not twice["async_submissions_per_job"]["pass"]  # 10 submissions for 9 jobs
+
+
+def test_the_seeds_polled_task_is_stopped_before_the_worker_phases_so_recovery_cannot_run_it(db, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from bench.pipeline import stop_polled_task
+    from generator.models import Task
+    from generator.scheduler import recovery
+    from tests.factories import TaskFactory
+
+    # As bench/seed.py makes it: generating, held by no worker.
+    polled = TaskFactory(owner=user, status=Task.Status.PROCESSING, claimed_at=timezone.now(), held_by="")
+    later = timezone.now() + timedelta(hours=1)  # a full run is past TASK_TIMEOUT by the scaling phase
+    assert [task.pk for task in recovery._stale(later)] == [polled.pk]  # what a worker would have run
+
+    assert stop_polled_task(str(polled.pk)) == {"stopped": True}
+    polled.refresh_from_db()
+    assert polled.status == Task.Status.CANCELED
+    assert recovery._stale(later) == []
